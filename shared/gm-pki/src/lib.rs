@@ -1,0 +1,3 @@
+//! ShangMi PKI formats: SM2 X.509 certificates, CSR, CRL, OCSP, CMS, RFC 3161 and GB/T 38540
+//! seals. Built under issue 4.
+#![forbid(unsafe_code)]
