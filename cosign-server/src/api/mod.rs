@@ -1,0 +1,74 @@
+//! The HTTP surface. Handlers are thin: extract, call the store or a service, map errors through
+//! [`ApiFailure`] (the one place errors become HTTP responses).
+
+mod auth;
+mod error;
+mod extract;
+mod middleware;
+mod system;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::routing::{get, post};
+use tower::ServiceBuilder;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::limit::RequestBodyLimitLayer;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::sensitive_headers::SetSensitiveRequestHeadersLayer;
+use tower_http::timeout::TimeoutLayer;
+use tower_http::trace::TraceLayer;
+
+pub use error::ApiFailure;
+pub use extract::{ApiJson, RequestId};
+
+use crate::audit::AuditLog;
+use crate::config::Config;
+use crate::metrics::Metrics;
+use crate::store::Db;
+
+/// Shared state of every handler.
+#[derive(Debug, Clone)]
+pub struct AppState {
+    /// The database.
+    pub db: Db,
+    /// The audit log writer.
+    pub audit: Arc<AuditLog>,
+    /// Runtime configuration.
+    pub config: Arc<Config>,
+    /// Request metrics.
+    pub metrics: Arc<Metrics>,
+}
+
+/// Builds the router with all middleware.
+pub fn router(state: AppState) -> Router {
+    let body_limit = state.config.body_limit;
+    let timeout = state.config.request_timeout;
+    let routes = Router::new()
+        .route("/healthz", get(system::healthz))
+        .route("/readyz", get(system::readyz))
+        .route("/metrics", get(system::metrics))
+        .route("/api/v1/version", get(system::version))
+        .route("/api/v1/auth/login", post(auth::login))
+        .route("/api/v1/auth/logout", post(auth::logout))
+        .route("/api/v1/auth/me", get(auth::me))
+        .route("/api/v1/auth/password", post(auth::change_password))
+        .route("/api/v1/audit/verify", get(auth::audit_verify))
+        .fallback(system::not_found);
+
+    // Outermost first: request id, trace, metrics, error normalisation, then the guards whose
+    // bare responses (panic, timeout, size) the normaliser turns into JSON errors.
+    let layers = ServiceBuilder::new()
+        .layer(SetSensitiveRequestHeadersLayer::new([axum::http::header::AUTHORIZATION]))
+        .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+        .layer(PropagateRequestIdLayer::x_request_id())
+        .layer(TraceLayer::new_for_http().make_span_with(middleware::make_span))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), middleware::track_metrics))
+        .layer(axum::middleware::from_fn(middleware::json_errors))
+        .layer(CatchPanicLayer::custom(middleware::panic_response))
+        .layer(TimeoutLayer::new(timeout))
+        .layer(RequestBodyLimitLayer::new(body_limit))
+        .layer(DefaultBodyLimit::max(body_limit));
+    routes.layer(layers).with_state(state)
+}

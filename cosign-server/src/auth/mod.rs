@@ -1,0 +1,3 @@
+//! Administrator accounts: password verifiers, password policy, sessions and lockout.
+
+pub mod password;

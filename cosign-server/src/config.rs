@@ -1,0 +1,317 @@
+//! Configuration: a `cosign.toml` file (created with commented defaults on first start), then
+//! `COSIGN_*` environment variables, then command-line flags, each overriding the one before.
+//!
+//! Two types, as in kanidm: [`FileConfig`] is the file format (unknown keys are an error, so a
+//! typo never silently falls back to a default); [`Config`] is the validated runtime value.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use crate::error::{Error, Result};
+
+/// The file written on first start and shipped as `deploy/cosign.example.toml`.
+pub const DEFAULT_TOML: &str = r#"# Yiqian 医签 cosign-server configuration.
+# Every key may also be set by an environment variable (shown in brackets), and the most
+# important ones by a command-line flag; flags win over variables, variables over this file.
+
+# Address to listen on [COSIGN_LISTEN, --listen]. Put a TLS-terminating proxy in front in production.
+listen = "127.0.0.1:8080"
+
+# Directory for the SQLite database, signed files and keys [COSIGN_DATA, --data].
+data_dir = "./data"
+
+# Database URL [COSIGN_DATABASE_URL]. Empty means SQLite at <data_dir>/yiqian.db.
+# PostgreSQL (also openGauss / Kingbase in PG mode): "postgres://user@host:5432/yiqian"
+database_url = ""
+
+# The URL terminals and phones use to reach this server (QR codes, CRL and OCSP URLs) [COSIGN_PUBLIC_URL].
+# Empty means http://<listen>.
+public_url = ""
+
+# Log format: "human" or "json" [COSIGN_LOG_FORMAT]; level filter [COSIGN_LOG], e.g. "info" or "cosign_server=debug".
+log_format = "human"
+log_level = "info"
+
+[http]
+# Largest request body accepted by JSON endpoints, in bytes [COSIGN_HTTP_BODY_LIMIT].
+body_limit = 2097152
+# Requests taking longer than this are answered 408 [COSIGN_HTTP_TIMEOUT_SECS].
+timeout_secs = 30
+
+[security]
+# Administrator session lifetime in seconds.
+session_ttl_secs = 28800
+# Failed logins before an account is locked, and how long it stays locked.
+max_failed_logins = 5
+lockout_secs = 900
+# PBKDF2-HMAC-SM3 iterations for stored password verifiers.
+password_iterations = 100000
+"#;
+
+/// The file format. Unknown keys are rejected.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileConfig {
+    listen: Option<String>,
+    data_dir: Option<PathBuf>,
+    database_url: Option<String>,
+    public_url: Option<String>,
+    log_format: Option<String>,
+    log_level: Option<String>,
+    #[serde(default)]
+    http: HttpFile,
+    #[serde(default)]
+    security: SecurityFile,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct HttpFile {
+    body_limit: Option<usize>,
+    timeout_secs: Option<u64>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SecurityFile {
+    session_ttl_secs: Option<u64>,
+    max_failed_logins: Option<u32>,
+    lockout_secs: Option<u64>,
+    password_iterations: Option<u32>,
+}
+
+/// How logs are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    /// Readable lines for a terminal.
+    Human,
+    /// One JSON object per line, for log collectors.
+    Json,
+}
+
+/// Security knobs.
+#[derive(Debug, Clone)]
+pub struct SecurityConfig {
+    /// Administrator session lifetime.
+    pub session_ttl: Duration,
+    /// Failed logins before lock.
+    pub max_failed_logins: u32,
+    /// Lock duration.
+    pub lockout: Duration,
+    /// PBKDF2 iterations.
+    pub password_iterations: u32,
+}
+
+/// The validated runtime configuration.
+#[derive(Clone)]
+pub struct Config {
+    /// Listen address.
+    pub listen: SocketAddr,
+    /// Data directory.
+    pub data_dir: PathBuf,
+    /// Database URL (never printed in full: it may hold a password).
+    pub database_url: String,
+    /// Public base URL without a trailing slash.
+    pub public_url: String,
+    /// Log format.
+    pub log_format: LogFormat,
+    /// Log filter.
+    pub log_level: String,
+    /// Body limit for JSON endpoints.
+    pub body_limit: usize,
+    /// Request timeout.
+    pub request_timeout: Duration,
+    /// Security settings.
+    pub security: SecurityConfig,
+}
+
+impl std::fmt::Debug for Config {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Config")
+            .field("listen", &self.listen)
+            .field("data_dir", &self.data_dir)
+            .field("database_url", &redact_url(&self.database_url))
+            .field("public_url", &self.public_url)
+            .field("log_format", &self.log_format)
+            .field("body_limit", &self.body_limit)
+            .field("request_timeout", &self.request_timeout)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Removes a password from a database URL for display.
+pub fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme_end), Some(at)) if at > scheme_end => {
+            let userinfo = &url[scheme_end + 3..at];
+            match userinfo.find(':') {
+                Some(colon) => format!("{}://{}:***{}", &url[..scheme_end], &userinfo[..colon], &url[at..]),
+                None => url.to_owned(),
+            }
+        }
+        _ => url.to_owned(),
+    }
+}
+
+/// Overrides from the command line (already merged with their environment variables by clap).
+#[derive(Debug, Clone, Default)]
+pub struct Overrides {
+    /// `--listen` / `COSIGN_LISTEN`.
+    pub listen: Option<String>,
+    /// `--data` / `COSIGN_DATA`.
+    pub data_dir: Option<PathBuf>,
+}
+
+/// Where an environment value comes from; a function so tests can inject values.
+pub type EnvLookup<'a> = &'a dyn Fn(&str) -> Option<String>;
+
+impl Config {
+    /// Loads `path`, writing the default file first if it does not exist.
+    pub fn load_or_create(path: &Path, overrides: &Overrides) -> Result<Self> {
+        if !path.exists() {
+            if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+                std::fs::create_dir_all(parent).map_err(|e| Error::io(parent, e))?;
+            }
+            std::fs::write(path, DEFAULT_TOML).map_err(|e| Error::io(path, e))?;
+        }
+        let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+        Self::from_parts(&text, &|k| std::env::var(k).ok(), overrides)
+            .map_err(|e| Error::Config(format!("{}: {e}", path.display())))
+    }
+
+    /// Joins file text, environment and overrides, then validates.
+    pub fn from_parts(toml_text: &str, env: EnvLookup<'_>, overrides: &Overrides) -> Result<Self> {
+        let file: FileConfig = toml::from_str(toml_text).map_err(|e| Error::Config(e.to_string()))?;
+        let pick = |flag: Option<String>, var: &str, file: Option<String>, default: &str| {
+            flag.or_else(|| env(var)).or(file).unwrap_or_else(|| default.to_owned())
+        };
+        let listen_text = pick(overrides.listen.clone(), "COSIGN_LISTEN", file.listen, "127.0.0.1:8080");
+        let listen: SocketAddr = listen_text
+            .parse()
+            .map_err(|_| Error::Config(format!("listen: not an address:port: {listen_text:?}")))?;
+        let data_dir = overrides
+            .data_dir
+            .clone()
+            .or_else(|| env("COSIGN_DATA").map(PathBuf::from))
+            .or(file.data_dir)
+            .unwrap_or_else(|| PathBuf::from("./data"));
+        let mut database_url = pick(None, "COSIGN_DATABASE_URL", file.database_url, "");
+        if database_url.is_empty() {
+            database_url = format!("sqlite://{}?mode=rwc", data_dir.join("yiqian.db").display());
+        }
+        crate::store::DbKind::from_url(&database_url).map_err(|e| Error::Config(e.to_string()))?;
+        let mut public_url = pick(None, "COSIGN_PUBLIC_URL", file.public_url, "");
+        if public_url.is_empty() {
+            public_url = format!("http://{listen}");
+        }
+        let public_url = public_url.trim_end_matches('/').to_owned();
+        if !(public_url.starts_with("http://") || public_url.starts_with("https://")) {
+            return Err(Error::Config(format!("public_url must start with http:// or https://: {public_url:?}")));
+        }
+        let log_format = match pick(None, "COSIGN_LOG_FORMAT", file.log_format, "human").as_str() {
+            "human" => LogFormat::Human,
+            "json" => LogFormat::Json,
+            other => return Err(Error::Config(format!("log_format must be \"human\" or \"json\", not {other:?}"))),
+        };
+        let log_level = pick(None, "COSIGN_LOG", file.log_level, "info");
+        let body_limit = parse_env(env, "COSIGN_HTTP_BODY_LIMIT")?.or(file.http.body_limit).unwrap_or(2 * 1024 * 1024);
+        let timeout_secs = parse_env(env, "COSIGN_HTTP_TIMEOUT_SECS")?.or(file.http.timeout_secs).unwrap_or(30);
+        if body_limit < 1024 || timeout_secs == 0 {
+            return Err(Error::Config("http.body_limit must be ≥ 1024 and http.timeout_secs ≥ 1".into()));
+        }
+        let s = file.security;
+        let security = SecurityConfig {
+            session_ttl: Duration::from_secs(s.session_ttl_secs.unwrap_or(8 * 3600)),
+            max_failed_logins: s.max_failed_logins.unwrap_or(5).max(1),
+            lockout: Duration::from_secs(s.lockout_secs.unwrap_or(900)),
+            password_iterations: s.password_iterations.unwrap_or(100_000).max(10_000),
+        };
+        Ok(Self {
+            listen,
+            data_dir,
+            database_url,
+            public_url,
+            log_format,
+            log_level,
+            body_limit,
+            request_timeout: Duration::from_secs(timeout_secs),
+            security,
+        })
+    }
+
+    /// A configuration for tests: loopback on an ephemeral port, the given data dir and database.
+    pub fn for_test(data_dir: &Path, database_url: Option<&str>) -> Self {
+        let overrides = Overrides { listen: Some("127.0.0.1:0".into()), data_dir: Some(data_dir.to_owned()) };
+        let env = |k: &str| (k == "COSIGN_DATABASE_URL").then(|| database_url.map(str::to_owned)).flatten();
+        let mut cfg = Self::from_parts("", &env, &overrides).unwrap_or_else(|e| unreachable_config(&e));
+        // Fast password hashing keeps tests quick; production keeps the configured cost.
+        cfg.security.password_iterations = 10_000;
+        cfg
+    }
+}
+
+#[allow(clippy::panic)] // only reachable if the built-in defaults are invalid, which a test checks
+fn unreachable_config(e: &Error) -> Config {
+    panic!("built-in test configuration is invalid: {e}")
+}
+
+fn parse_env<T: std::str::FromStr>(env: EnvLookup<'_>, var: &str) -> Result<Option<T>> {
+    env(var)
+        .map(|v| v.parse::<T>().map_err(|_| Error::Config(format!("{var}: not a valid number: {v:?}"))))
+        .transpose()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn no_env(_: &str) -> Option<String> {
+        None
+    }
+
+    #[test]
+    fn defaults_parse_and_match_the_example_file() {
+        let cfg = Config::from_parts(DEFAULT_TOML, &no_env, &Overrides::default()).unwrap();
+        assert_eq!(cfg.listen.to_string(), "127.0.0.1:8080");
+        assert_eq!(cfg.public_url, "http://127.0.0.1:8080");
+        assert!(cfg.database_url.starts_with("sqlite://"));
+        let example = include_str!("../../deploy/cosign.example.toml");
+        assert_eq!(example, DEFAULT_TOML, "deploy/cosign.example.toml must equal config::DEFAULT_TOML");
+    }
+
+    #[test]
+    fn flags_beat_env_beat_file() {
+        let file = "listen = \"127.0.0.1:1000\"\nlog_format = \"json\"\n";
+        let env = |k: &str| match k {
+            "COSIGN_LISTEN" => Some("127.0.0.1:2000".to_owned()),
+            "COSIGN_LOG_FORMAT" => Some("human".to_owned()),
+            _ => None,
+        };
+        let cfg = Config::from_parts(file, &env, &Overrides::default()).unwrap();
+        assert_eq!(cfg.listen.port(), 2000);
+        assert_eq!(cfg.log_format, LogFormat::Human);
+        let over = Overrides { listen: Some("127.0.0.1:3000".into()), data_dir: None };
+        assert_eq!(Config::from_parts(file, &env, &over).unwrap().listen.port(), 3000);
+    }
+
+    #[test]
+    fn typos_and_bad_values_are_rejected() {
+        for bad in ["lissen = \"x\"", "listen = \"nowhere\"", "log_format = \"xml\"", "database_url = \"mongodb://x\"", "[http]\nbody_limit = 5"] {
+            assert!(Config::from_parts(bad, &no_env, &Overrides::default()).is_err(), "{bad}");
+        }
+        let env = |k: &str| (k == "COSIGN_HTTP_TIMEOUT_SECS").then(|| "soon".to_owned());
+        assert!(Config::from_parts("", &env, &Overrides::default()).is_err());
+    }
+
+    #[test]
+    fn debug_hides_database_password() {
+        let env = |k: &str| (k == "COSIGN_DATABASE_URL").then(|| "postgres://u:secret@h/db".to_owned());
+        let cfg = Config::from_parts("", &env, &Overrides::default()).unwrap();
+        let shown = format!("{cfg:?}");
+        assert!(!shown.contains("secret"), "{shown}");
+        assert!(shown.contains("postgres://u:***@h/db"));
+    }
+}

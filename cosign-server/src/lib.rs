@@ -1,0 +1,19 @@
+//! Yiqian 医签 co-signing server.
+//!
+//! Modules by responsibility (docs/architecture.md): `cli` parses the command line, `config`
+//! joins file, environment and flags, `store` owns the database, `audit` the hash-chained log,
+//! `auth` administrator accounts and sessions, `api` the HTTP surface, `serve` the process
+//! lifecycle (bind, run, graceful shutdown).
+#![forbid(unsafe_code)]
+
+pub mod api;
+pub mod audit;
+pub mod auth;
+pub mod cli;
+pub mod clock;
+pub mod config;
+pub mod error;
+pub mod init;
+pub mod metrics;
+pub mod serve;
+pub mod store;

@@ -1,0 +1,88 @@
+//! Process lifecycle: prepare the data directory and database, bind, serve until a shutdown
+//! signal, let in-flight requests finish, close the database.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use tokio::net::TcpListener;
+
+use crate::api::{AppState, router};
+use crate::audit::AuditLog;
+use crate::config::Config;
+use crate::error::{Error, Result};
+use crate::init::{Initialised, initialise, prepare_data_dir};
+use crate::metrics::Metrics;
+use crate::store::Db;
+
+/// A bound, not yet running server.
+#[derive(Debug)]
+pub struct Server {
+    listener: TcpListener,
+    state: AppState,
+}
+
+/// Opens the data directory and database, applying migrations; initialises a fresh
+/// installation (first administrator) and returns what it created.
+pub async fn open(config: &Config) -> Result<(Db, Arc<AuditLog>, Option<Initialised>)> {
+    prepare_data_dir(config)?;
+    let db = Db::open(&config.database_url).await?;
+    let audit = Arc::new(AuditLog::new());
+    let created = if db.count_accounts().await? == 0 { Some(initialise(&db, &audit, config, "admin").await?) } else { None };
+    Ok((db, audit, created))
+}
+
+impl Server {
+    /// Prepares everything and binds the listen address.
+    pub async fn bind(config: Config) -> Result<(Self, Option<Initialised>)> {
+        let (db, audit, created) = open(&config).await?;
+        let listener = TcpListener::bind(config.listen).await.map_err(|e| Error::io(config.listen.to_string(), e))?;
+        let state = AppState { db, audit, config: Arc::new(config), metrics: Arc::new(Metrics::default()) };
+        Ok((Self { listener, state }, created))
+    }
+
+    /// The bound address (useful with port 0).
+    pub fn local_addr(&self) -> Result<SocketAddr> {
+        self.listener.local_addr().map_err(|e| Error::io("listener", e))
+    }
+
+    /// The handler state (tests use its database handle).
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    /// Serves until `shutdown` resolves, then drains in-flight requests and closes the database.
+    pub async fn run(self, shutdown: impl Future<Output = ()> + Send + 'static) -> Result<()> {
+        let db = self.state.db.clone();
+        let app = router(self.state);
+        let served = axum::serve(self.listener, app).with_graceful_shutdown(shutdown).await;
+        db.close().await;
+        tracing::info!("database closed; shut down cleanly");
+        served.map_err(|e| Error::io("http server", e))
+    }
+}
+
+/// Resolves on Ctrl-C (SIGINT) or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+    tracing::info!("shutdown signal received; finishing in-flight requests");
+}

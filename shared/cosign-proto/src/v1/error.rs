@@ -1,0 +1,210 @@
+//! The error body every endpoint returns: `{ "code", "message", "message_en" }`.
+//!
+//! `code` is stable and greppable: clients branch on it, never on the text. `message` is
+//! Simplified Chinese (shown to users first), `message_en` the English text.
+
+use serde::{Deserialize, Serialize};
+
+/// Stable error codes. Adding a variant is a forward-compatible change; renaming one is not.
+///
+/// Each code fixes its HTTP status and its user-facing text in both languages (see
+/// [`ErrorCode::status`] and [`ErrorCode::messages`]); the match is exhaustive so a new code
+/// forces a choice of text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+#[non_exhaustive]
+pub enum ErrorCode {
+    /// The request body is not valid JSON or does not match the expected shape.
+    MalformedJson,
+    /// The request has the wrong `Content-Type`.
+    UnsupportedMediaType,
+    /// The request body exceeds the configured limit.
+    PayloadTooLarge,
+    /// A field is present but its value is invalid.
+    InvalidArgument,
+    /// No route matches the path.
+    NotFound,
+    /// The route exists but not for this method.
+    MethodNotAllowed,
+    /// No or invalid credentials.
+    Unauthenticated,
+    /// Wrong user name or password (deliberately not saying which).
+    BadCredentials,
+    /// The account is locked after too many failed attempts.
+    AccountLocked,
+    /// Authenticated, but the password must be changed before anything else.
+    PasswordChangeRequired,
+    /// Authenticated, but not allowed to do this.
+    Forbidden,
+    /// The new password does not meet the password policy.
+    WeakPassword,
+    /// Too many requests; retry later.
+    RateLimited,
+    /// The request took too long to process.
+    Timeout,
+    /// The database or another dependency is unavailable.
+    Unavailable,
+    /// An unexpected server-side failure; details are in the server log, never in the response.
+    Internal,
+}
+
+impl ErrorCode {
+    /// The HTTP status for this code.
+    pub const fn status(self) -> u16 {
+        match self {
+            Self::MalformedJson | Self::InvalidArgument | Self::WeakPassword => 400,
+            Self::Unauthenticated | Self::BadCredentials => 401,
+            Self::Forbidden | Self::PasswordChangeRequired => 403,
+            Self::NotFound => 404,
+            Self::MethodNotAllowed => 405,
+            Self::Timeout => 408,
+            Self::PayloadTooLarge => 413,
+            Self::UnsupportedMediaType => 415,
+            Self::AccountLocked => 423,
+            Self::RateLimited => 429,
+            Self::Internal => 500,
+            Self::Unavailable => 503,
+        }
+    }
+
+    /// Default user-facing text: (Simplified Chinese, English). Each says what to do next.
+    pub const fn messages(self) -> (&'static str, &'static str) {
+        match self {
+            Self::MalformedJson => (
+                "请求内容不是有效的 JSON，或字段不符合接口说明，请检查后重试。",
+                "The request body is not valid JSON or does not match the API; check it and retry.",
+            ),
+            Self::UnsupportedMediaType => (
+                "请求的 Content-Type 不受支持，请使用 application/json。",
+                "Unsupported Content-Type; send application/json.",
+            ),
+            Self::PayloadTooLarge => (
+                "请求内容过大，请缩小后重试。",
+                "The request body is too large; make it smaller and retry.",
+            ),
+            Self::InvalidArgument => (
+                "请求参数无效，请检查后重试。",
+                "A request parameter is invalid; check it and retry.",
+            ),
+            Self::NotFound => (
+                "请求的地址不存在，请核对接口路径。",
+                "No such resource; check the API path.",
+            ),
+            Self::MethodNotAllowed => (
+                "该地址不支持此请求方法，请核对接口说明。",
+                "This method is not allowed here; check the API documentation.",
+            ),
+            Self::Unauthenticated => (
+                "未登录或登录已过期，请重新登录。",
+                "Not signed in or the session has expired; sign in again.",
+            ),
+            Self::BadCredentials => (
+                "用户名或密码错误。",
+                "Wrong user name or password.",
+            ),
+            Self::AccountLocked => (
+                "账号因多次登录失败已被锁定，请稍后再试或联系系统管理员解锁。",
+                "The account is locked after repeated failures; wait, or ask an administrator to unlock it.",
+            ),
+            Self::PasswordChangeRequired => (
+                "首次登录或密码已重置，请先修改密码。",
+                "You must change your password before continuing.",
+            ),
+            Self::Forbidden => (
+                "您没有执行此操作的权限，如需开通请联系系统管理员。",
+                "You are not allowed to do this; ask an administrator if you need access.",
+            ),
+            Self::WeakPassword => (
+                "新密码不符合要求：至少 12 位，且包含字母和数字，不能与旧密码相同。",
+                "The new password must have at least 12 characters, letters and digits, and differ from the old one.",
+            ),
+            Self::RateLimited => (
+                "请求过于频繁，请稍后再试。",
+                "Too many requests; try again later.",
+            ),
+            Self::Timeout => (
+                "请求处理超时，请稍后重试。",
+                "The request timed out; try again later.",
+            ),
+            Self::Unavailable => (
+                "服务暂时不可用（数据库或依赖服务无响应），请稍后重试或联系信息科。",
+                "The service is temporarily unavailable; try again later or contact IT.",
+            ),
+            Self::Internal => (
+                "服务器内部错误，已记录日志，请联系信息科并提供请求编号。",
+                "Internal server error; it has been logged. Contact IT with the request id.",
+            ),
+        }
+    }
+}
+
+/// The JSON error body.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ApiError {
+    /// Stable machine-readable code.
+    pub code: ErrorCode,
+    /// Simplified Chinese text for people.
+    pub message: String,
+    /// English text for people.
+    pub message_en: String,
+}
+
+impl ApiError {
+    /// An error with the code's default texts.
+    pub fn new(code: ErrorCode) -> Self {
+        let (zh, en) = code.messages();
+        Self { code, message: zh.to_owned(), message_en: en.to_owned() }
+    }
+
+    /// An error with specific texts (for example naming the invalid field).
+    pub fn with_messages(code: ErrorCode, zh: impl Into<String>, en: impl Into<String>) -> Self {
+        Self { code, message: zh.into(), message_en: en.into() }
+    }
+}
+
+impl std::fmt::Display for ApiError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:?}: {}", self.code, self.message_en)
+    }
+}
+
+impl std::error::Error for ApiError {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn code_serialises_as_stable_screaming_snake_case() {
+        let e = ApiError::new(ErrorCode::MalformedJson);
+        let v = serde_json::to_value(&e).unwrap();
+        assert_eq!(v["code"], "MALFORMED_JSON");
+        assert!(v["message"].as_str().unwrap().contains("JSON"));
+        let back: ApiError = serde_json::from_value(v).unwrap();
+        assert_eq!(back, e);
+    }
+
+    #[test]
+    fn only_internal_and_unavailable_are_5xx() {
+        for code in [
+            ErrorCode::MalformedJson,
+            ErrorCode::UnsupportedMediaType,
+            ErrorCode::PayloadTooLarge,
+            ErrorCode::InvalidArgument,
+            ErrorCode::NotFound,
+            ErrorCode::MethodNotAllowed,
+            ErrorCode::Unauthenticated,
+            ErrorCode::BadCredentials,
+            ErrorCode::AccountLocked,
+            ErrorCode::PasswordChangeRequired,
+            ErrorCode::Forbidden,
+            ErrorCode::WeakPassword,
+            ErrorCode::RateLimited,
+            ErrorCode::Timeout,
+        ] {
+            assert!((400..500).contains(&code.status()), "{code:?}");
+        }
+        assert_eq!(ErrorCode::Internal.status(), 500);
+        assert_eq!(ErrorCode::Unavailable.status(), 503);
+    }
+}

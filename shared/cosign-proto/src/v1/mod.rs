@@ -1,0 +1,7 @@
+//! Version 1 of the public API: stable.
+
+mod error;
+mod system;
+
+pub use error::{ApiError, ErrorCode};
+pub use system::{HealthStatus, LoginRequest, LoginResponse, ChangePasswordRequest, Me, VersionInfo};
