@@ -1,0 +1,1 @@
+//! Share refresh tests (see src/refresh.rs).

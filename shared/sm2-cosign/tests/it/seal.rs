@@ -1,0 +1,1 @@
+//! Sealing tests (see src/seal.rs).
