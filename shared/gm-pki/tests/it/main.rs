@@ -5,6 +5,7 @@
 mod testca;
 
 mod certs;
+mod tsp;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
