@@ -81,6 +81,15 @@ pub enum Error {
     /// The server asked to sign digests other than those the client computed itself.
     #[error("requested digests differ from the locally computed ones")]
     DigestMismatch,
+    /// The peer holds a share of another refresh epoch (an interrupted refresh: resolve it
+    /// with [`crate::refresh`] before signing).
+    #[error("share epoch mismatch: ours {ours}, peer's {theirs}")]
+    EpochMismatch {
+        /// Our share's epoch.
+        ours: u32,
+        /// The peer's epoch.
+        theirs: u32,
+    },
     /// The peer asked to abort / roll back.
     #[error("peer aborted the session")]
     Aborted,

@@ -113,7 +113,7 @@ impl ClientKeygen {
             return Err(Error::InvalidProof { what: "P2 echoes P1" });
         }
         proof::verify(&resp.proof, &p2, &ctx(PURPOSE_P2, &self.session), "P2")?;
-        let public = JointPublic::derive_client(&self.d1, self.p1, p2)?;
+        let public = JointPublic::derive_client(&self.d1, self.p1, p2, 0)?;
         let theirs = ec::decode_point(&resp.public_key.0, "server's P")?;
         if theirs != *public.public_point() {
             return Err(Error::PublicKeyMismatch);
@@ -159,7 +159,7 @@ impl ServerKeygen {
         let d2_inv: Scalar = Option::from(d2.invert()).ok_or(Error::Internal("d2 inverse"))?;
         let p2 = ec::to_affine_nonidentity(&ec::mul_g(&d2_inv), "P2")?;
         let proof = proof::prove(rng, &d2_inv, &p2, &ctx(PURPOSE_P2, &session))?;
-        let public = JointPublic::derive_server(&d2, p1, p2)?;
+        let public = JointPublic::derive_server(&d2, p1, p2, 0)?;
         let resp = KeygenResponse {
             version: PROTOCOL_VERSION,
             session,

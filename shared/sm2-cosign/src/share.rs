@@ -12,36 +12,38 @@ use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
 
 const SHARE_FORMAT_CLIENT: u8 = 0xC1;
 const SHARE_FORMAT_SERVER: u8 = 0x51;
-const SHARE_LEN: usize = 1 + 32 + 3 * POINT_LEN;
+const SHARE_LEN: usize = 1 + 32 + 3 * POINT_LEN + 4;
 
 /// The public values of a two-party key: the joint key `P` and the two share points
-/// `P1 = d1⁻¹·G`, `P2 = d2⁻¹·G`.
+/// `P1 = d1⁻¹·G`, `P2 = d2⁻¹·G`, and the share epoch (0 after key generation, +1 per
+/// [refresh](crate::refresh); `P` never changes, `P1` and `P2` do).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct JointPublic {
     pub(crate) public_key: PublicKey,
     pub(crate) p1: AffinePoint,
     pub(crate) p2: AffinePoint,
+    pub(crate) epoch: u32,
 }
 
 impl JointPublic {
     /// `P = d1⁻¹·P2 − G` computed from `d1` (client side, keygen step "compute P").
-    pub(crate) fn derive_client(d1: &NonZeroScalar, p1: AffinePoint, p2: AffinePoint) -> Result<Self> {
+    pub(crate) fn derive_client(d1: &NonZeroScalar, p1: AffinePoint, p2: AffinePoint, epoch: u32) -> Result<Self> {
         let d1_inv: Scalar = Option::<Scalar>::from(d1.invert()).ok_or(Error::Internal("d1 inverse"))?;
         let p = ProjectivePoint::from(p2) * d1_inv - ProjectivePoint::GENERATOR;
         let public_key = ec::to_affine_nonidentity(&p, "joint public key")?;
         let public_key = PublicKey::from_affine(public_key)
             .map_err(|_| Error::InvalidPoint { what: "joint public key" })?;
-        Ok(Self { public_key, p1, p2 })
+        Ok(Self { public_key, p1, p2, epoch })
     }
 
     /// `P = d2⁻¹·P1 − G` computed from `d2` (server side).
-    pub(crate) fn derive_server(d2: &NonZeroScalar, p1: AffinePoint, p2: AffinePoint) -> Result<Self> {
+    pub(crate) fn derive_server(d2: &NonZeroScalar, p1: AffinePoint, p2: AffinePoint, epoch: u32) -> Result<Self> {
         let d2_inv: Scalar = Option::<Scalar>::from(d2.invert()).ok_or(Error::Internal("d2 inverse"))?;
         let p = ProjectivePoint::from(p1) * d2_inv - ProjectivePoint::GENERATOR;
         let public_key = ec::to_affine_nonidentity(&p, "joint public key")?;
         let public_key = PublicKey::from_affine(public_key)
             .map_err(|_| Error::InvalidPoint { what: "joint public key" })?;
-        Ok(Self { public_key, p1, p2 })
+        Ok(Self { public_key, p1, p2, epoch })
     }
 
     /// The joint SM2 public key `P`.
@@ -64,6 +66,11 @@ impl JointPublic {
         &self.p2
     }
 
+    /// The share epoch.
+    pub fn epoch(&self) -> u32 {
+        self.epoch
+    }
+
     /// `P` as SEC1 uncompressed bytes (65 bytes).
     pub fn public_key_bytes(&self) -> [u8; POINT_LEN] {
         ec::encode_point(self.public_key.as_affine())
@@ -73,10 +80,15 @@ impl JointPublic {
         out.extend_from_slice(&ec::encode_point(self.public_key.as_affine()));
         out.extend_from_slice(&ec::encode_point(&self.p1));
         out.extend_from_slice(&ec::encode_point(&self.p2));
+        out.extend_from_slice(&self.epoch.to_be_bytes());
     }
 
     fn read(bytes: &[u8]) -> Result<Self> {
-        let mut chunks = bytes.chunks_exact(POINT_LEN);
+        let (points, epoch) = bytes
+            .split_at_checked(3 * POINT_LEN)
+            .ok_or(Error::Malformed { what: "key share" })?;
+        let epoch: [u8; 4] = epoch.try_into().map_err(|_| Error::Malformed { what: "key share" })?;
+        let mut chunks = points.chunks_exact(POINT_LEN);
         let mut next = |what| -> Result<AffinePoint> {
             let c: &[u8; POINT_LEN] = chunks
                 .next()
@@ -86,7 +98,7 @@ impl JointPublic {
         };
         let public_key = PublicKey::from_affine(next("P")?)
             .map_err(|_| Error::InvalidPoint { what: "P" })?;
-        Ok(Self { public_key, p1: next("P1")?, p2: next("P2")? })
+        Ok(Self { public_key, p1: next("P1")?, p2: next("P2")?, epoch: u32::from_be_bytes(epoch) })
     }
 }
 
@@ -132,7 +144,7 @@ impl ClientKeyShare {
     /// `P = d1⁻¹·P2 − G` ([`Error::ShareMismatch`] for a wrong `d1`).
     pub fn from_parts(d1: NonZeroScalar, public: JointPublic) -> Result<Self> {
         check_share_point(&d1, &public.p1)?;
-        let again = JointPublic::derive_client(&d1, public.p1, public.p2)?;
+        let again = JointPublic::derive_client(&d1, public.p1, public.p2, public.epoch)?;
         if again != public {
             return Err(Error::ShareMismatch);
         }
@@ -181,7 +193,7 @@ impl ServerKeyShare {
     /// `P = d2⁻¹·P1 − G`.
     pub fn from_parts(d2: NonZeroScalar, public: JointPublic) -> Result<Self> {
         check_share_point(&d2, &public.p2)?;
-        let again = JointPublic::derive_server(&d2, public.p1, public.p2)?;
+        let again = JointPublic::derive_server(&d2, public.p1, public.p2, public.epoch)?;
         if again != public {
             return Err(Error::ShareMismatch);
         }

@@ -50,6 +50,8 @@ pub struct SignRequest {
     pub session: SessionId,
     /// The joint public key the server will sign with.
     pub public_key: WirePoint,
+    /// The server share's epoch (see [`crate::refresh`]); the client's must match.
+    pub epoch: u32,
     /// The digests `e_i = H256(Z ‖ M_i)`, computed by the server from the messages.
     pub digests: Vec<Digest>,
 }
@@ -179,6 +181,7 @@ impl ServerSignSession {
             version: PROTOCOL_VERSION,
             session,
             public_key: Hex(public_key),
+            epoch: share.public.epoch(),
             digests: digests.clone(),
         };
         Ok((Self { session, public_key, digests }, req))
@@ -353,6 +356,9 @@ impl ClientSignSession {
         let public_key = share.public.public_key_bytes();
         if req.public_key.0 != public_key {
             return Err(Error::PublicKeyMismatch);
+        }
+        if req.epoch != share.public.epoch() {
+            return Err(Error::EpochMismatch { ours: share.public.epoch(), theirs: req.epoch });
         }
         if req.digests.as_slice() != expected {
             return Err(Error::DigestMismatch);
