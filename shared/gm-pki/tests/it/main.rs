@@ -6,6 +6,7 @@ mod testca;
 
 mod certs;
 mod tsp;
+mod cms;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

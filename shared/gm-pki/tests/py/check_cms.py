@@ -63,10 +63,12 @@ def main():
     eci = sd["encap_content_info"]
     report["econtent_type"] = eci["content_type"].dotted
     content = eci["content"]
-    if content.native is None:
+    if isinstance(content, core.Void):
         if not a.data:
             fail("detached content but no --data")
         content_bytes = open(a.data, "rb").read()
+    elif isinstance(content, core.Any):  # unknown eContentType (GB/T 35275 data)
+        content_bytes = content.parse(core.OctetString).native
     else:
         content_bytes = content.contents  # the OCTET STRING's value
     if a.tsr or report["econtent_type"] == "1.2.840.113549.1.9.16.1.4":
