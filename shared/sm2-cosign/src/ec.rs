@@ -120,8 +120,4 @@ impl Transcript {
         let out: [u8; 32] = self.h.clone().finalize().into();
         bytes_mod_n(&out)
     }
-
-    pub(crate) fn finalize_bytes(self) -> [u8; 32] {
-        self.h.finalize().into()
-    }
 }

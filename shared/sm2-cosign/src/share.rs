@@ -83,6 +83,10 @@ impl JointPublic {
         out.extend_from_slice(&self.epoch.to_be_bytes());
     }
 
+    pub(crate) fn read_bytes(bytes: &[u8]) -> Result<Self> {
+        Self::read(bytes)
+    }
+
     fn read(bytes: &[u8]) -> Result<Self> {
         let (points, epoch) = bytes
             .split_at_checked(3 * POINT_LEN)
