@@ -7,6 +7,7 @@ mod testca;
 mod certs;
 mod tsp;
 mod cms;
+mod ocsp;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
