@@ -8,6 +8,7 @@ mod certs;
 mod tsp;
 mod cms;
 mod ocsp;
+mod crl;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
