@@ -9,6 +9,7 @@ mod tsp;
 mod cms;
 mod ocsp;
 mod crl;
+mod path;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
