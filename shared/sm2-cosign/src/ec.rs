@@ -1,6 +1,7 @@
 //! Internal curve helpers: encodings with validation, random scalars, hashing to scalars.
 
 use crate::error::{Error, Result};
+use rand_core::TryCryptoRng;
 use sm2::elliptic_curve::{
     Generate, Group,
     ff::PrimeField,
@@ -9,7 +10,6 @@ use sm2::elliptic_curve::{
     sec1::{FromSec1Point, ToSec1Point},
 };
 use sm2::{AffinePoint, FieldBytes, NonZeroScalar, ProjectivePoint, Scalar, Sec1Point};
-use rand_core::TryCryptoRng;
 use sm3::{Digest as _, Sm3};
 
 /// SEC1 uncompressed point length.
@@ -42,7 +42,10 @@ pub(crate) fn decode_point(bytes: &[u8; POINT_LEN], what: &'static str) -> Resul
 }
 
 /// Converts a projective point to affine, refusing the identity.
-pub(crate) fn to_affine_nonidentity(p: &ProjectivePoint, what: &'static str) -> Result<AffinePoint> {
+pub(crate) fn to_affine_nonidentity(
+    p: &ProjectivePoint,
+    what: &'static str,
+) -> Result<AffinePoint> {
     if bool::from(p.is_identity()) {
         return Err(Error::InvalidPoint { what });
     }

@@ -67,7 +67,11 @@ pub struct KeygenConfirm {
 }
 
 fn ctx<'a>(purpose: &'static [u8], session: &'a SessionId) -> ProofContext<'a> {
-    ProofContext { purpose, session: session.as_bytes(), extra: &[] }
+    ProofContext {
+        purpose,
+        session: session.as_bytes(),
+        extra: &[],
+    }
 }
 
 /// Client state between [`ClientKeygen::start`] and [`ClientKeygen::finish`]; erased on drop.
@@ -82,18 +86,28 @@ pub struct ClientKeygen {
 
 impl core::fmt::Debug for ClientKeygen {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        f.debug_struct("ClientKeygen").field("session", &self.session).finish_non_exhaustive()
+        f.debug_struct("ClientKeygen")
+            .field("session", &self.session)
+            .finish_non_exhaustive()
     }
 }
 
 impl ClientKeygen {
     /// Picks `d1` and makes the first message.
-    pub fn start<R: TryCryptoRng + ?Sized>(rng: &mut R, session: SessionId) -> Result<(Self, KeygenRequest)> {
+    pub fn start<R: TryCryptoRng + ?Sized>(
+        rng: &mut R,
+        session: SessionId,
+    ) -> Result<(Self, KeygenRequest)> {
         let d1 = random_nonzero(rng)?;
         let d1_inv: Scalar = Option::from(d1.invert()).ok_or(Error::Internal("d1 inverse"))?;
         let p1 = ec::to_affine_nonidentity(&ec::mul_g(&d1_inv), "P1")?;
         let proof = proof::prove(rng, &d1_inv, &p1, &ctx(PURPOSE_P1, &session))?;
-        let req = KeygenRequest { version: PROTOCOL_VERSION, session, p1: Hex(ec::encode_point(&p1)), proof };
+        let req = KeygenRequest {
+            version: PROTOCOL_VERSION,
+            session,
+            p1: Hex(ec::encode_point(&p1)),
+            proof,
+        };
         Ok((Self { d1, session, p1 }, req))
     }
 
@@ -110,7 +124,9 @@ impl ClientKeygen {
         let p2 = ec::decode_point(&resp.p2.0, "P2")?;
         if p2 == self.p1 {
             // Equal share points would mean d1 = d2: a peer echoing our point.
-            return Err(Error::InvalidProof { what: "P2 echoes P1" });
+            return Err(Error::InvalidProof {
+                what: "P2 echoes P1",
+            });
         }
         proof::verify(&resp.proof, &p2, &ctx(PURPOSE_P2, &self.session), "P2")?;
         let public = JointPublic::derive_client(&self.d1, self.p1, p2, 0)?;
@@ -123,7 +139,13 @@ impl ClientKeygen {
             session: self.session,
             public_key: Hex(public.public_key_bytes()),
         };
-        Ok((ClientKeyShare { d1: self.d1, public }, confirm))
+        Ok((
+            ClientKeyShare {
+                d1: self.d1,
+                public,
+            },
+            confirm,
+        ))
     }
 }
 
@@ -139,7 +161,9 @@ pub struct ServerKeygen {
 
 impl core::fmt::Debug for ServerKeygen {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        f.debug_struct("ServerKeygen").field("session", &self.session).finish_non_exhaustive()
+        f.debug_struct("ServerKeygen")
+            .field("session", &self.session)
+            .finish_non_exhaustive()
     }
 }
 
@@ -167,7 +191,14 @@ impl ServerKeygen {
             proof,
             public_key: Hex(public.public_key_bytes()),
         };
-        Ok((Self { d2, session, public }, resp))
+        Ok((
+            Self {
+                d2,
+                session,
+                public,
+            },
+            resp,
+        ))
     }
 
     /// [`Self::respond`] with the OS CSPRNG.
@@ -183,7 +214,9 @@ impl ServerKeygen {
         if theirs != *self.public.public_point() {
             return Err(Error::PublicKeyMismatch);
         }
-        Ok(ServerKeyShare { d2: self.d2, public: self.public })
+        Ok(ServerKeyShare {
+            d2: self.d2,
+            public: self.public,
+        })
     }
 }
-

@@ -44,6 +44,9 @@ const CURVE_B: [u8; 32] = hex32("28E9FA9E9D9F5E344D5A9E4BCF6509A7F39789F515AB8F9
 const GX: [u8; 32] = hex32("32C4AE2C1F1981195F9904466A39C9948FE30BBFF2660BE1715A4589334C74C7");
 const GY: [u8; 32] = hex32("BC3736A2F4F6779C59BDCEE36B692153D0A9877CC62A474002DF32E52139F0A0");
 
+// Evaluated at compile time on the literals above: an out-of-range index is a build error,
+// never a runtime panic.
+#[allow(clippy::indexing_slicing)]
 const fn hex32(s: &str) -> [u8; 32] {
     let b = s.as_bytes();
     let mut out = [0u8; 32];
@@ -186,7 +189,11 @@ pub fn verify_digest(public_key: &AffinePoint, e: &Digest, sig: &Signature) -> R
     }
     // B7: R = (e' + x1') mod n, accept iff R = r'
     let big_r = e + ec::x_mod_n(&p.to_affine());
-    if big_r == *r { Ok(()) } else { Err(Error::VerificationFailed) }
+    if big_r == *r {
+        Ok(())
+    } else {
+        Err(Error::VerificationFailed)
+    }
 }
 
 /// Verifies `sig` over `msg` for `id` and `public` (GB/T 32918.2 §7.1).
@@ -197,7 +204,9 @@ pub fn verify(public: &PublicKey, id: &[u8], msg: &[u8], sig: &Signature) -> Res
 
 /// Parses a DER `SM2Signature ::= SEQUENCE { r INTEGER, s INTEGER }` (GB/T 35276 §7.2).
 pub fn signature_from_der(der: &[u8]) -> Result<Signature> {
-    Signature::from_der(der).map_err(|_| Error::Malformed { what: "DER signature" })
+    Signature::from_der(der).map_err(|_| Error::Malformed {
+        what: "DER signature",
+    })
 }
 
 /// Encodes a signature as DER `SM2Signature` (what OpenSSL's `pkeyutl -sigfile` reads).
@@ -250,7 +259,10 @@ mod tests {
         let enc = ec::encode_point(pk.as_affine());
         assert_eq!(hex::encode_upper(&enc[1..33]), XA);
         assert_eq!(hex::encode_upper(&enc[33..]), YA);
-        assert_eq!(hex::encode_upper(compute_z(DEFAULT_ID, pk.as_affine()).unwrap()), ZA);
+        assert_eq!(
+            hex::encode_upper(compute_z(DEFAULT_ID, pk.as_affine()).unwrap()),
+            ZA
+        );
         let e = message_digest(DEFAULT_ID, pk.as_affine(), b"message digest").unwrap();
         assert_eq!(hex::encode_upper(e.as_bytes()), E);
     }
@@ -271,7 +283,12 @@ mod tests {
             Err(Error::VerificationFailed)
         );
         assert_eq!(
-            verify(&sk.public_key(), b"1234567812345679", b"message digest", &sig),
+            verify(
+                &sk.public_key(),
+                b"1234567812345679",
+                b"message digest",
+                &sig
+            ),
             Err(Error::VerificationFailed)
         );
     }

@@ -75,6 +75,9 @@ pub(crate) fn verify(
         return Err(Error::InvalidProof { what });
     }
     let c2 = challenge(ctx, big_x, &t.to_affine());
-    if c2 == c { Ok(()) } else { Err(Error::InvalidProof { what }) }
+    if c2 == c {
+        Ok(())
+    } else {
+        Err(Error::InvalidProof { what })
+    }
 }
-

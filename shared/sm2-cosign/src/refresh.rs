@@ -97,7 +97,12 @@ pub struct RefreshAbort {
     pub session: SessionId,
 }
 
-fn rho(session: &SessionId, public: &JointPublic, server: &[u8; 32], client: &[u8; 32]) -> Result<Scalar> {
+fn rho(
+    session: &SessionId,
+    public: &JointPublic,
+    server: &[u8; 32],
+    client: &[u8; 32],
+) -> Result<Scalar> {
     let mut t = Transcript::new(b"refresh/rho");
     t.append(session.as_bytes());
     t.append(&public.public_key_bytes());
@@ -112,7 +117,8 @@ fn rho(session: &SessionId, public: &JointPublic, server: &[u8; 32], client: &[u
 }
 
 fn next_epoch(e: u32) -> Result<u32> {
-    e.checked_add(1).ok_or(Error::ApiMisuse("share epoch exhausted"))
+    e.checked_add(1)
+        .ok_or(Error::ApiMisuse("share epoch exhausted"))
 }
 
 fn random32<R: TryCryptoRng + ?Sized>(rng: &mut R) -> Result<[u8; 32]> {
@@ -137,43 +143,84 @@ pub struct ServerRefresh {
 
 impl ServerRefresh {
     /// Starts a refresh of `share`.
-    pub fn propose<R: TryCryptoRng + ?Sized>(rng: &mut R, share: &ServerKeyShare) -> Result<(Self, RefreshPropose)> {
+    pub fn propose<R: TryCryptoRng + ?Sized>(
+        rng: &mut R,
+        share: &ServerKeyShare,
+    ) -> Result<(Self, RefreshPropose)> {
         let session = SessionId::random(rng)?;
         let contribution = random32(rng)?;
         let epoch = share.public.epoch();
-        let msg = RefreshPropose { version: PROTOCOL_VERSION, session, epoch, server_contribution: Hex(contribution) };
-        Ok((Self { session, epoch, contribution }, msg))
+        let msg = RefreshPropose {
+            version: PROTOCOL_VERSION,
+            session,
+            epoch,
+            server_contribution: Hex(contribution),
+        };
+        Ok((
+            Self {
+                session,
+                epoch,
+                contribution,
+            },
+            msg,
+        ))
     }
 
     /// Checks the client's new share point and prepares `d2' = d2·ρ⁻¹`. The returned state
     /// holds both shares until [`ServerRefreshPrepared::commit`] or `rollback`.
-    pub fn prepare(self, share: &ServerKeyShare, accept: &RefreshAccept) -> Result<(ServerRefreshPrepared, RefreshPrepared)> {
+    pub fn prepare(
+        self,
+        share: &ServerKeyShare,
+        accept: &RefreshAccept,
+    ) -> Result<(ServerRefreshPrepared, RefreshPrepared)> {
         check_version(accept.version)?;
         check_session(&self.session, &accept.session)?;
         if share.public.epoch() != self.epoch {
             return Err(Error::ApiMisuse("share changed during refresh"));
         }
-        let rho = rho(&self.session, &share.public, &self.contribution, &accept.client_contribution.0)?;
+        let rho = rho(
+            &self.session,
+            &share.public,
+            &self.contribution,
+            &accept.client_contribution.0,
+        )?;
         let rho_inv: Scalar = Option::from(rho.invert()).ok_or(Error::Internal("rho inverse"))?;
         let p1_new = ec::decode_point(&accept.p1.0, "P1'")?;
         let expected = (ProjectivePoint::from(share.public.p1) * rho_inv).to_affine();
         if p1_new != expected {
-            return Err(Error::InvalidProof { what: "refreshed P1' does not match rho" });
+            return Err(Error::InvalidProof {
+                what: "refreshed P1' does not match rho",
+            });
         }
         let d2_new = nonzero(*share.d2 * rho_inv)?;
-        let p2_new = ec::to_affine_nonidentity(&(ProjectivePoint::from(share.public.p2) * rho), "P2'")?;
+        let p2_new =
+            ec::to_affine_nonidentity(&(ProjectivePoint::from(share.public.p2) * rho), "P2'")?;
         let public = JointPublic::derive_server(&d2_new, p1_new, p2_new, next_epoch(self.epoch)?)?;
         if public.public_key != share.public.public_key {
             return Err(Error::Internal("refresh changed the joint key"));
         }
         let new = ServerKeyShare::from_parts(d2_new, public)?;
-        let msg = RefreshPrepared { version: PROTOCOL_VERSION, session: self.session, p2: Hex(ec::encode_point(&p2_new)) };
-        Ok((ServerRefreshPrepared { session: self.session, old: share.clone(), new }, msg))
+        let msg = RefreshPrepared {
+            version: PROTOCOL_VERSION,
+            session: self.session,
+            p2: Hex(ec::encode_point(&p2_new)),
+        };
+        Ok((
+            ServerRefreshPrepared {
+                session: self.session,
+                old: share.clone(),
+                new,
+            },
+            msg,
+        ))
     }
 
     /// Abandons the refresh before preparing.
     pub fn abort(self) -> RefreshAbort {
-        RefreshAbort { version: PROTOCOL_VERSION, session: self.session }
+        RefreshAbort {
+            version: PROTOCOL_VERSION,
+            session: self.session,
+        }
     }
 }
 
@@ -205,13 +252,23 @@ impl ServerRefreshPrepared {
     pub fn commit(self, done: &RefreshDone) -> Result<(ServerKeyShare, RefreshFinalized)> {
         check_version(done.version)?;
         check_session(&self.session, &done.session)?;
-        let fin = RefreshFinalized { version: PROTOCOL_VERSION, session: self.session, epoch: self.new.public.epoch() };
+        let fin = RefreshFinalized {
+            version: PROTOCOL_VERSION,
+            session: self.session,
+            epoch: self.new.public.epoch(),
+        };
         Ok((self.new, fin))
     }
 
     /// Rolls back (our decision, or the client's [`RefreshAbort`]): the old share stays.
     pub fn rollback(self) -> (ServerKeyShare, RefreshAbort) {
-        (self.old, RefreshAbort { version: PROTOCOL_VERSION, session: self.session })
+        (
+            self.old,
+            RefreshAbort {
+                version: PROTOCOL_VERSION,
+                session: self.session,
+            },
+        )
     }
 }
 
@@ -251,45 +308,89 @@ impl ClientRefreshPending {
     ) -> Result<(Self, RefreshAccept)> {
         check_version(propose.version)?;
         if propose.epoch != share.public.epoch() {
-            return Err(Error::EpochMismatch { ours: share.public.epoch(), theirs: propose.epoch });
+            return Err(Error::EpochMismatch {
+                ours: share.public.epoch(),
+                theirs: propose.epoch,
+            });
         }
         let contribution = random32(rng)?;
-        let rho = rho(&propose.session, &share.public, &propose.server_contribution.0, &contribution)?;
+        let rho = rho(
+            &propose.session,
+            &share.public,
+            &propose.server_contribution.0,
+            &contribution,
+        )?;
         let rho_inv: Scalar = Option::from(rho.invert()).ok_or(Error::Internal("rho inverse"))?;
         let new_d1 = nonzero(*share.d1 * rho)?;
-        let p1_new = ec::to_affine_nonidentity(&(ProjectivePoint::from(share.public.p1) * rho_inv), "P1'")?;
+        let p1_new =
+            ec::to_affine_nonidentity(&(ProjectivePoint::from(share.public.p1) * rho_inv), "P1'")?;
         let msg = RefreshAccept {
             version: PROTOCOL_VERSION,
             session: propose.session,
             client_contribution: Hex(contribution),
             p1: Hex(ec::encode_point(&p1_new)),
         };
-        Ok((Self { session: propose.session, old: share.clone(), new_d1, rho }, msg))
+        Ok((
+            Self {
+                session: propose.session,
+                old: share.clone(),
+                new_d1,
+                rho,
+            },
+            msg,
+        ))
     }
 
     /// Checks the server's prepared share point: `P2' = ρ·P2` and the joint key unchanged.
-    pub fn on_prepared(self, prepared: &RefreshPrepared) -> Result<(ClientRefreshReady, RefreshDone)> {
+    pub fn on_prepared(
+        self,
+        prepared: &RefreshPrepared,
+    ) -> Result<(ClientRefreshReady, RefreshDone)> {
         check_version(prepared.version)?;
         check_session(&self.session, &prepared.session)?;
         let p2_new = ec::decode_point(&prepared.p2.0, "P2'")?;
         let expected = (ProjectivePoint::from(self.old.public.p2) * self.rho).to_affine();
         if p2_new != expected {
-            return Err(Error::InvalidProof { what: "refreshed P2' does not match rho" });
+            return Err(Error::InvalidProof {
+                what: "refreshed P2' does not match rho",
+            });
         }
-        let rho_inv: Scalar = Option::from(self.rho.invert()).ok_or(Error::Internal("rho inverse"))?;
+        let rho_inv: Scalar =
+            Option::from(self.rho.invert()).ok_or(Error::Internal("rho inverse"))?;
         let p1_new = (ProjectivePoint::from(self.old.public.p1) * rho_inv).to_affine();
-        let public = JointPublic::derive_client(&self.new_d1, p1_new, p2_new, next_epoch(self.old.public.epoch())?)?;
+        let public = JointPublic::derive_client(
+            &self.new_d1,
+            p1_new,
+            p2_new,
+            next_epoch(self.old.public.epoch())?,
+        )?;
         if public.public_key != self.old.public.public_key {
             return Err(Error::PublicKeyMismatch);
         }
         let new = ClientKeyShare::from_parts(self.new_d1, public)?;
-        let done = RefreshDone { version: PROTOCOL_VERSION, session: self.session };
-        Ok((ClientRefreshReady { session: self.session, old: self.old.clone(), new }, done))
+        let done = RefreshDone {
+            version: PROTOCOL_VERSION,
+            session: self.session,
+        };
+        Ok((
+            ClientRefreshReady {
+                session: self.session,
+                old: self.old.clone(),
+                new,
+            },
+            done,
+        ))
     }
 
     /// Rolls back before anything was prepared: the old share stays.
     pub fn rollback(self) -> (ClientKeyShare, RefreshAbort) {
-        (self.old.clone(), RefreshAbort { version: PROTOCOL_VERSION, session: self.session })
+        (
+            self.old.clone(),
+            RefreshAbort {
+                version: PROTOCOL_VERSION,
+                session: self.session,
+            },
+        )
     }
 }
 
@@ -314,7 +415,10 @@ impl ClientRefreshReady {
         check_version(fin.version)?;
         check_session(&self.session, &fin.session)?;
         if fin.epoch != self.new.public.epoch() {
-            return Err(Error::EpochMismatch { ours: self.new.public.epoch(), theirs: fin.epoch });
+            return Err(Error::EpochMismatch {
+                ours: self.new.public.epoch(),
+                theirs: fin.epoch,
+            });
         }
         Ok(self.new)
     }
@@ -334,7 +438,10 @@ impl ClientRefreshReady {
         } else if server_epoch == self.old.public.epoch() {
             Ok(self.old)
         } else {
-            Err(Error::EpochMismatch { ours: self.old.public.epoch(), theirs: server_epoch })
+            Err(Error::EpochMismatch {
+                ours: self.old.public.epoch(),
+                theirs: server_epoch,
+            })
         }
     }
 }

@@ -75,7 +75,10 @@ fn expand_message_xmd(msg: &[&[u8]], dst: &[u8], out: &mut [u8]) -> Result<()> {
         h.update(dst);
         h.update([dst_len]);
         prev = h.finalize().into();
-        chunk.copy_from_slice(prev.get(..chunk.len()).ok_or(Error::Internal("xmd chunk"))?);
+        chunk.copy_from_slice(
+            prev.get(..chunk.len())
+                .ok_or(Error::Internal("xmd chunk"))?,
+        );
     }
     Ok(())
 }
@@ -85,11 +88,16 @@ fn fe_from_wide(bytes: &[u8; 48]) -> Result<Fe> {
     let (hi, lo) = bytes.split_at(24);
     let mut hb = [0u8; 32];
     let mut lb = [0u8; 32];
-    hb.get_mut(8..).ok_or(Error::Internal("fe"))?.copy_from_slice(hi);
-    lb.get_mut(8..).ok_or(Error::Internal("fe"))?.copy_from_slice(lo);
+    hb.get_mut(8..)
+        .ok_or(Error::Internal("fe"))?
+        .copy_from_slice(hi);
+    lb.get_mut(8..)
+        .ok_or(Error::Internal("fe"))?
+        .copy_from_slice(lo);
     let mut shift = [0u8; 32];
     *shift.get_mut(7).ok_or(Error::Internal("fe"))? = 1; // 2^192
-    let f = |b: [u8; 32]| Option::<Fe>::from(Fe::from_repr(b.into())).ok_or(Error::Internal("fe repr"));
+    let f =
+        |b: [u8; 32]| Option::<Fe>::from(Fe::from_repr(b.into())).ok_or(Error::Internal("fe repr"));
     Ok(f(hb)? * f(shift)? + f(lb)?)
 }
 
@@ -104,8 +112,9 @@ fn curve_b() -> Result<Fe> {
 
 fn hex_literal_b() -> [u8; 32] {
     [
-        0x28, 0xE9, 0xFA, 0x9E, 0x9D, 0x9F, 0x5E, 0x34, 0x4D, 0x5A, 0x9E, 0x4B, 0xCF, 0x65, 0x09, 0xA7, 0xF3, 0x97,
-        0x89, 0xF5, 0x15, 0xAB, 0x8F, 0x92, 0xDD, 0xBC, 0xBD, 0x41, 0x4D, 0x94, 0x0E, 0x93,
+        0x28, 0xE9, 0xFA, 0x9E, 0x9D, 0x9F, 0x5E, 0x34, 0x4D, 0x5A, 0x9E, 0x4B, 0xCF, 0x65, 0x09,
+        0xA7, 0xF3, 0x97, 0x89, 0xF5, 0x15, 0xAB, 0x8F, 0x92, 0xDD, 0xBC, 0xBD, 0x41, 0x4D, 0x94,
+        0x0E, 0x93,
     ]
 }
 
@@ -138,8 +147,12 @@ fn map_to_curve_sswu(u: &Fe) -> Result<AffinePoint> {
     y.conditional_negate(flip);
     let mut enc = [0u8; 65];
     enc[0] = 4;
-    enc.get_mut(1..33).ok_or(Error::Internal("enc"))?.copy_from_slice(&x.to_repr());
-    enc.get_mut(33..).ok_or(Error::Internal("enc"))?.copy_from_slice(&y.to_repr());
+    enc.get_mut(1..33)
+        .ok_or(Error::Internal("enc"))?
+        .copy_from_slice(&x.to_repr());
+    enc.get_mut(33..)
+        .ok_or(Error::Internal("enc"))?
+        .copy_from_slice(&y.to_repr());
     ec::decode_point(&enc, "hash-to-curve").map_err(|_| Error::Internal("SSWU left the curve"))
 }
 
@@ -158,7 +171,10 @@ pub fn hash_to_curve(msg: &[&[u8]], dst: &[u8]) -> Result<ProjectivePoint> {
 fn pin_point(context: &[u8], pin: &[u8]) -> Result<ProjectivePoint> {
     let cl = u32::try_from(context.len()).map_err(|_| Error::ApiMisuse("context too long"))?;
     let pl = u32::try_from(pin.len()).map_err(|_| Error::ApiMisuse("PIN too long"))?;
-    hash_to_curve(&[&cl.to_be_bytes(), context, &pl.to_be_bytes(), pin], H2C_DST)
+    hash_to_curve(
+        &[&cl.to_be_bytes(), context, &pl.to_be_bytes(), pin],
+        H2C_DST,
+    )
 }
 
 // ---- OPRF ---------------------------------------------------------------------------------
@@ -196,7 +212,9 @@ impl core::fmt::Debug for OprfKey {
 impl OprfKey {
     /// A fresh random key.
     pub fn generate<R: TryCryptoRng + ?Sized>(rng: &mut R) -> Result<Self> {
-        Ok(Self { k: ec::random_nonzero(rng)? })
+        Ok(Self {
+            k: ec::random_nonzero(rng)?,
+        })
     }
 
     /// Serializes the key (secret!).
@@ -206,7 +224,9 @@ impl OprfKey {
 
     /// Parses a key written by [`Self::to_bytes`].
     pub fn from_bytes(bytes: &[u8; 32]) -> Result<Self> {
-        Ok(Self { k: ec::decode_nonzero(bytes, "OPRF key")? })
+        Ok(Self {
+            k: ec::decode_nonzero(bytes, "OPRF key")?,
+        })
     }
 
     /// Evaluates the OPRF on a blinded element. The caller must have charged the attempt
@@ -214,8 +234,12 @@ impl OprfKey {
     pub fn evaluate(&self, req: &OprfRequest) -> Result<OprfResponse> {
         check_version(req.version)?;
         let b = ec::decode_point(&req.blinded.0, "blinded PIN")?;
-        let e = ec::to_affine_nonidentity(&(ProjectivePoint::from(b) * *self.k), "OPRF evaluation")?;
-        Ok(OprfResponse { version: PROTOCOL_VERSION, evaluated: Hex(ec::encode_point(&e)) })
+        let e =
+            ec::to_affine_nonidentity(&(ProjectivePoint::from(b) * *self.k), "OPRF evaluation")?;
+        Ok(OprfResponse {
+            version: PROTOCOL_VERSION,
+            evaluated: Hex(ec::encode_point(&e)),
+        })
     }
 }
 
@@ -248,22 +272,43 @@ impl core::fmt::Debug for UnlockKey {
 impl OprfClient {
     /// Blinds `H2C(context ‖ pin)`. `context` binds the PIN to one user and device (e.g.
     /// `"<hospital>/<staff id>/<device id>"`), so an evaluation cannot serve another account.
-    pub fn blind<R: TryCryptoRng + ?Sized>(rng: &mut R, context: &[u8], pin: &[u8]) -> Result<(Self, OprfRequest)> {
+    pub fn blind<R: TryCryptoRng + ?Sized>(
+        rng: &mut R,
+        context: &[u8],
+        pin: &[u8],
+    ) -> Result<(Self, OprfRequest)> {
         let h = pin_point(context, pin)?;
         let r = ec::random_nonzero(rng)?;
         let b = ec::to_affine_nonidentity(&(h * *r), "blinded PIN")?;
-        let req = OprfRequest { version: PROTOCOL_VERSION, blinded: Hex(ec::encode_point(&b)) };
-        Ok((Self { r, pin: Zeroizing::new(pin.to_vec()), context: context.to_vec() }, req))
+        let req = OprfRequest {
+            version: PROTOCOL_VERSION,
+            blinded: Hex(ec::encode_point(&b)),
+        };
+        Ok((
+            Self {
+                r,
+                pin: Zeroizing::new(pin.to_vec()),
+                context: context.to_vec(),
+            },
+            req,
+        ))
     }
 
     /// Unblinds `r⁻¹·k·r·H = k·H` and derives the unlock key.
     pub fn finalize(self, resp: &OprfResponse) -> Result<UnlockKey> {
         check_version(resp.version)?;
         let e = ec::decode_point(&resp.evaluated.0, "OPRF evaluation")?;
-        let r_inv: Scalar = Option::from(self.r.invert()).ok_or(Error::Internal("blind inverse"))?;
+        let r_inv: Scalar =
+            Option::from(self.r.invert()).ok_or(Error::Internal("blind inverse"))?;
         let u = ec::to_affine_nonidentity(&(ProjectivePoint::from(e) * r_inv), "OPRF output")?;
         let mut h = Sm3::new();
-        for part in [DOMAIN, b"oprf-finalize".as_slice(), &self.context, &self.pin, &ec::encode_point(&u)] {
+        for part in [
+            DOMAIN,
+            b"oprf-finalize".as_slice(),
+            &self.context,
+            &self.pin,
+            &ec::encode_point(&u),
+        ] {
             h.update(u32::try_from(part.len()).unwrap_or(u32::MAX).to_be_bytes());
             h.update(part);
         }
@@ -311,7 +356,8 @@ fn seal_keys(key: &UnlockKey, salt: &[u8; 32]) -> Zeroizing<[u8; 64]> {
 }
 
 fn seal_tag(mac_key: &[u8], s: &SealedShare) -> Result<HmacSm3> {
-    let mut mac = <HmacSm3 as KeyInit>::new_from_slice(mac_key).map_err(|_| Error::Internal("hmac key"))?;
+    let mut mac =
+        <HmacSm3 as KeyInit>::new_from_slice(mac_key).map_err(|_| Error::Internal("hmac key"))?;
     mac.update(DOMAIN);
     mac.update(b"sealed-share");
     mac.update(&s.version.to_be_bytes());
@@ -322,7 +368,11 @@ fn seal_tag(mac_key: &[u8], s: &SealedShare) -> Result<HmacSm3> {
 }
 
 /// Seals `share` under `key` with a fresh salt.
-pub fn seal_share<R: TryCryptoRng + ?Sized>(rng: &mut R, key: &UnlockKey, share: &ClientKeyShare) -> Result<SealedShare> {
+pub fn seal_share<R: TryCryptoRng + ?Sized>(
+    rng: &mut R,
+    key: &UnlockKey,
+    share: &ClientKeyShare,
+) -> Result<SealedShare> {
     let mut salt = [0u8; 32];
     rng.try_fill_bytes(&mut salt).map_err(|_| Error::Rng)?;
     let ks = seal_keys(key, &salt);
@@ -334,7 +384,13 @@ pub fn seal_share<R: TryCryptoRng + ?Sized>(rng: &mut R, key: &UnlockKey, share:
     let mut public = [0u8; 199];
     let bytes = share.to_bytes();
     public.copy_from_slice(bytes.get(33..).ok_or(Error::Internal("share bytes"))?);
-    let mut sealed = SealedShare { version: PROTOCOL_VERSION, salt: Hex(salt), public: Hex(public), ciphertext: Hex(ct), tag: Hex([0; 32]) };
+    let mut sealed = SealedShare {
+        version: PROTOCOL_VERSION,
+        salt: Hex(salt),
+        public: Hex(public),
+        ciphertext: Hex(ct),
+        tag: Hex([0; 32]),
+    };
     sealed.tag = Hex(seal_tag(mac_key, &sealed)?.finalize().into_bytes().into());
     Ok(sealed)
 }
@@ -345,7 +401,9 @@ pub fn open_share(key: &UnlockKey, sealed: &SealedShare) -> Result<ClientKeyShar
     check_version(sealed.version)?;
     let ks = seal_keys(key, &sealed.salt.0);
     let (pad, mac_key) = ks.split_at(32);
-    seal_tag(mac_key, sealed)?.verify_slice(&sealed.tag.0).map_err(|_| Error::WrongPin)?;
+    seal_tag(mac_key, sealed)?
+        .verify_slice(&sealed.tag.0)
+        .map_err(|_| Error::WrongPin)?;
     let mut d = Zeroizing::new(sealed.ciphertext.0);
     for (c, p) in d.iter_mut().zip(pad.iter()) {
         *c ^= p;

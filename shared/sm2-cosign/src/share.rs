@@ -27,23 +27,47 @@ pub struct JointPublic {
 
 impl JointPublic {
     /// `P = d1⁻¹·P2 − G` computed from `d1` (client side, keygen step "compute P").
-    pub(crate) fn derive_client(d1: &NonZeroScalar, p1: AffinePoint, p2: AffinePoint, epoch: u32) -> Result<Self> {
-        let d1_inv: Scalar = Option::<Scalar>::from(d1.invert()).ok_or(Error::Internal("d1 inverse"))?;
+    pub(crate) fn derive_client(
+        d1: &NonZeroScalar,
+        p1: AffinePoint,
+        p2: AffinePoint,
+        epoch: u32,
+    ) -> Result<Self> {
+        let d1_inv: Scalar =
+            Option::<Scalar>::from(d1.invert()).ok_or(Error::Internal("d1 inverse"))?;
         let p = ProjectivePoint::from(p2) * d1_inv - ProjectivePoint::GENERATOR;
         let public_key = ec::to_affine_nonidentity(&p, "joint public key")?;
-        let public_key = PublicKey::from_affine(public_key)
-            .map_err(|_| Error::InvalidPoint { what: "joint public key" })?;
-        Ok(Self { public_key, p1, p2, epoch })
+        let public_key = PublicKey::from_affine(public_key).map_err(|_| Error::InvalidPoint {
+            what: "joint public key",
+        })?;
+        Ok(Self {
+            public_key,
+            p1,
+            p2,
+            epoch,
+        })
     }
 
     /// `P = d2⁻¹·P1 − G` computed from `d2` (server side).
-    pub(crate) fn derive_server(d2: &NonZeroScalar, p1: AffinePoint, p2: AffinePoint, epoch: u32) -> Result<Self> {
-        let d2_inv: Scalar = Option::<Scalar>::from(d2.invert()).ok_or(Error::Internal("d2 inverse"))?;
+    pub(crate) fn derive_server(
+        d2: &NonZeroScalar,
+        p1: AffinePoint,
+        p2: AffinePoint,
+        epoch: u32,
+    ) -> Result<Self> {
+        let d2_inv: Scalar =
+            Option::<Scalar>::from(d2.invert()).ok_or(Error::Internal("d2 inverse"))?;
         let p = ProjectivePoint::from(p1) * d2_inv - ProjectivePoint::GENERATOR;
         let public_key = ec::to_affine_nonidentity(&p, "joint public key")?;
-        let public_key = PublicKey::from_affine(public_key)
-            .map_err(|_| Error::InvalidPoint { what: "joint public key" })?;
-        Ok(Self { public_key, p1, p2, epoch })
+        let public_key = PublicKey::from_affine(public_key).map_err(|_| Error::InvalidPoint {
+            what: "joint public key",
+        })?;
+        Ok(Self {
+            public_key,
+            p1,
+            p2,
+            epoch,
+        })
     }
 
     /// The joint SM2 public key `P`.
@@ -91,7 +115,9 @@ impl JointPublic {
         let (points, epoch) = bytes
             .split_at_checked(3 * POINT_LEN)
             .ok_or(Error::Malformed { what: "key share" })?;
-        let epoch: [u8; 4] = epoch.try_into().map_err(|_| Error::Malformed { what: "key share" })?;
+        let epoch: [u8; 4] = epoch
+            .try_into()
+            .map_err(|_| Error::Malformed { what: "key share" })?;
         let mut chunks = points.chunks_exact(POINT_LEN);
         let mut next = |what| -> Result<AffinePoint> {
             let c: &[u8; POINT_LEN] = chunks
@@ -100,9 +126,14 @@ impl JointPublic {
                 .ok_or(Error::Malformed { what: "key share" })?;
             ec::decode_point(c, what)
         };
-        let public_key = PublicKey::from_affine(next("P")?)
-            .map_err(|_| Error::InvalidPoint { what: "P" })?;
-        Ok(Self { public_key, p1: next("P1")?, p2: next("P2")?, epoch: u32::from_be_bytes(epoch) })
+        let public_key =
+            PublicKey::from_affine(next("P")?).map_err(|_| Error::InvalidPoint { what: "P" })?;
+        Ok(Self {
+            public_key,
+            p1: next("P1")?,
+            p2: next("P2")?,
+            epoch: u32::from_be_bytes(epoch),
+        })
     }
 }
 
@@ -125,14 +156,22 @@ fn decode_share(tag: u8, bytes: &[u8]) -> Result<(NonZeroScalar, JointPublic)> {
         .and_then(|b| b.try_into().ok())
         .ok_or(Error::Malformed { what: "key share" })?;
     let d = ec::decode_nonzero(d_bytes, "key share scalar")?;
-    let public = JointPublic::read(bytes.get(33..).ok_or(Error::Malformed { what: "key share" })?)?;
+    let public = JointPublic::read(
+        bytes
+            .get(33..)
+            .ok_or(Error::Malformed { what: "key share" })?,
+    )?;
     Ok((d, public))
 }
 
 /// Checks `d⁻¹·G = expected` (constant-time fixed-base multiplication).
 fn check_share_point(d: &NonZeroScalar, expected: &AffinePoint) -> Result<()> {
     let inv: Scalar = Option::<Scalar>::from(d.invert()).ok_or(Error::Internal("share inverse"))?;
-    if ec::mul_g(&inv).to_affine() == *expected { Ok(()) } else { Err(Error::ShareMismatch) }
+    if ec::mul_g(&inv).to_affine() == *expected {
+        Ok(())
+    } else {
+        Err(Error::ShareMismatch)
+    }
 }
 
 /// The phone's share `d1` with the public values.
@@ -180,7 +219,10 @@ impl ClientKeyShare {
 
 impl core::fmt::Debug for ClientKeyShare {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        f.debug_struct("ClientKeyShare").field("d1", &"<redacted>").field("public", &self.public).finish()
+        f.debug_struct("ClientKeyShare")
+            .field("d1", &"<redacted>")
+            .field("public", &self.public)
+            .finish()
     }
 }
 
@@ -229,7 +271,9 @@ impl ServerKeyShare {
 
 impl core::fmt::Debug for ServerKeyShare {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        f.debug_struct("ServerKeyShare").field("d2", &"<redacted>").field("public", &self.public).finish()
+        f.debug_struct("ServerKeyShare")
+            .field("d2", &"<redacted>")
+            .field("public", &self.public)
+            .finish()
     }
 }
-

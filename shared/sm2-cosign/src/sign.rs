@@ -28,7 +28,9 @@ use crate::error::{Error, Result, ScalarName};
 use crate::plain::{self, Digest};
 use crate::proof::{self, DlogProof, ProofContext};
 use crate::share::{ClientKeyShare, ServerKeyShare};
-use crate::wire::{Hex, PROTOCOL_VERSION, SessionId, WirePoint, WireScalar, check_session, check_version};
+use crate::wire::{
+    Hex, PROTOCOL_VERSION, SessionId, WirePoint, WireScalar, check_session, check_version,
+};
 use rand_core::TryCryptoRng;
 use serde::{Deserialize, Serialize};
 use sm2::dsa::Signature;
@@ -119,7 +121,11 @@ pub struct SignAbort {
 }
 
 fn q1_context<'a>(session: &'a SessionId, extra: &'a [u8]) -> ProofContext<'a> {
-    ProofContext { purpose: PURPOSE_Q1, session: session.as_bytes(), extra }
+    ProofContext {
+        purpose: PURPOSE_Q1,
+        session: session.as_bytes(),
+        extra,
+    }
 }
 
 /// Binds a commitment to (joint key, batch size, position, digest).
@@ -174,7 +180,10 @@ impl ServerSignSession {
     ) -> Result<(Self, SignRequest)> {
         check_batch(messages.len())?;
         let z = plain::compute_z(id, share.public.public_point())?;
-        let digests: Vec<Digest> = messages.iter().map(|m| plain::digest_with_z(&z, m)).collect();
+        let digests: Vec<Digest> = messages
+            .iter()
+            .map(|m| plain::digest_with_z(&z, m))
+            .collect();
         let session = SessionId::random(rng)?;
         let public_key = share.public.public_key_bytes();
         let req = SignRequest {
@@ -184,11 +193,22 @@ impl ServerSignSession {
             epoch: share.public.epoch(),
             digests: digests.clone(),
         };
-        Ok((Self { session, public_key, digests }, req))
+        Ok((
+            Self {
+                session,
+                public_key,
+                digests,
+            },
+            req,
+        ))
     }
 
     /// [`Self::new`] with the OS CSPRNG.
-    pub fn new_os(share: &ServerKeyShare, id: &[u8], messages: &[&[u8]]) -> Result<(Self, SignRequest)> {
+    pub fn new_os(
+        share: &ServerKeyShare,
+        id: &[u8],
+        messages: &[&[u8]],
+    ) -> Result<(Self, SignRequest)> {
         Self::new(&mut crate::OsRng, share, id, messages)
     }
 
@@ -213,11 +233,16 @@ impl ServerSignSession {
         check_version(commit.version)?;
         check_session(&self.session, &commit.session)?;
         if share.public.public_key_bytes() != self.public_key {
-            return Err(Error::ApiMisuse("share does not belong to this session's key"));
+            return Err(Error::ApiMisuse(
+                "share does not belong to this session's key",
+            ));
         }
         let n = self.digests.len();
         if commit.items.len() != n {
-            return Err(Error::CountMismatch { expected: n, got: commit.items.len() });
+            return Err(Error::CountMismatch {
+                expected: n,
+                got: commit.items.len(),
+            });
         }
         // Validate everything before any secret is used.
         let mut q1s = Vec::with_capacity(n);
@@ -238,12 +263,27 @@ impl ServerSignSession {
                 s3: Hex(ec::scalar_to_bytes(&s3)),
             });
         }
-        let partial = SignPartial { version: PROTOCOL_VERSION, session: self.session, items };
-        Ok((ServerAwaitingResult { session: self.session, public_key: *share.public.public_point(), digests: self.digests }, partial))
+        let partial = SignPartial {
+            version: PROTOCOL_VERSION,
+            session: self.session,
+            items,
+        };
+        Ok((
+            ServerAwaitingResult {
+                session: self.session,
+                public_key: *share.public.public_point(),
+                digests: self.digests,
+            },
+            partial,
+        ))
     }
 
     /// [`Self::respond`] with the OS CSPRNG.
-    pub fn respond_os(self, share: &ServerKeyShare, commit: &SignCommit) -> Result<(ServerAwaitingResult, SignPartial)> {
+    pub fn respond_os(
+        self,
+        share: &ServerKeyShare,
+        commit: &SignCommit,
+    ) -> Result<(ServerAwaitingResult, SignPartial)> {
         self.respond(&mut crate::OsRng, share, commit)
     }
 }
@@ -306,7 +346,10 @@ impl ServerAwaitingResult {
         check_version(result.version)?;
         check_session(&self.session, &result.session)?;
         if result.signatures.len() != self.digests.len() {
-            return Err(Error::CountMismatch { expected: self.digests.len(), got: result.signatures.len() });
+            return Err(Error::CountMismatch {
+                expected: self.digests.len(),
+                got: result.signatures.len(),
+            });
         }
         let mut out = Vec::with_capacity(self.digests.len());
         for (w, e) in result.signatures.iter().zip(&self.digests) {
@@ -352,13 +395,19 @@ impl ClientSignSession {
     ) -> Result<(Self, SignCommit)> {
         check_version(req.version)?;
         let n = req.digests.len();
-        check_batch(n).map_err(|_| Error::CountMismatch { expected: expected.len(), got: n })?;
+        check_batch(n).map_err(|_| Error::CountMismatch {
+            expected: expected.len(),
+            got: n,
+        })?;
         let public_key = share.public.public_key_bytes();
         if req.public_key.0 != public_key {
             return Err(Error::PublicKeyMismatch);
         }
         if req.epoch != share.public.epoch() {
-            return Err(Error::EpochMismatch { ours: share.public.epoch(), theirs: req.epoch });
+            return Err(Error::EpochMismatch {
+                ours: share.public.epoch(),
+                theirs: req.epoch,
+            });
         }
         if req.digests.as_slice() != expected {
             return Err(Error::DigestMismatch);
@@ -372,14 +421,32 @@ impl ClientSignSession {
             let extra = q1_extra(&public_key, n, i, e);
             let proof = proof::prove(rng, &k, &q1, &q1_context(&req.session, &extra))?;
             k1.push(k);
-            items.push(CommitItem { q1: Hex(ec::encode_point(&q1)), proof });
+            items.push(CommitItem {
+                q1: Hex(ec::encode_point(&q1)),
+                proof,
+            });
         }
-        let commit = SignCommit { version: PROTOCOL_VERSION, session: req.session, items };
-        Ok((Self { k1, session: req.session, digests: req.digests.clone() }, commit))
+        let commit = SignCommit {
+            version: PROTOCOL_VERSION,
+            session: req.session,
+            items,
+        };
+        Ok((
+            Self {
+                k1,
+                session: req.session,
+                digests: req.digests.clone(),
+            },
+            commit,
+        ))
     }
 
     /// [`Self::commit`] with the OS CSPRNG.
-    pub fn commit_os(share: &ClientKeyShare, req: &SignRequest, expected: &[Digest]) -> Result<(Self, SignCommit)> {
+    pub fn commit_os(
+        share: &ClientKeyShare,
+        req: &SignRequest,
+        expected: &[Digest],
+    ) -> Result<(Self, SignCommit)> {
         Self::commit(&mut crate::OsRng, share, req, expected)
     }
 
@@ -390,18 +457,28 @@ impl ClientSignSession {
 
     /// Abandons the session, erasing the nonces.
     pub fn abort(self) -> SignAbort {
-        SignAbort { version: PROTOCOL_VERSION, session: self.session }
+        SignAbort {
+            version: PROTOCOL_VERSION,
+            session: self.session,
+        }
     }
 
     /// Completes every signature, refusing zero scalars from the server (the `k3 = 0`
     /// key-extraction attack) and any result that does not verify against the client's own
     /// `P`. Nothing is returned unless all N signatures verify.
-    pub fn finish(self, share: &ClientKeyShare, partial: &SignPartial) -> Result<(Vec<Signature>, SignResult)> {
+    pub fn finish(
+        self,
+        share: &ClientKeyShare,
+        partial: &SignPartial,
+    ) -> Result<(Vec<Signature>, SignResult)> {
         check_version(partial.version)?;
         check_session(&self.session, &partial.session)?;
         let n = self.digests.len();
         if partial.items.len() != n {
-            return Err(Error::CountMismatch { expected: n, got: partial.items.len() });
+            return Err(Error::CountMismatch {
+                expected: n,
+                got: partial.items.len(),
+            });
         }
         let d1: &Scalar = &share.d1;
         let public_key = share.public.public_point();

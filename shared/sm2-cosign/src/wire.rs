@@ -12,7 +12,11 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 pub const PROTOCOL_VERSION: u16 = 1;
 
 pub(crate) fn check_version(v: u16) -> Result<()> {
-    if v == PROTOCOL_VERSION { Ok(()) } else { Err(Error::UnsupportedVersion(v)) }
+    if v == PROTOCOL_VERSION {
+        Ok(())
+    } else {
+        Err(Error::UnsupportedVersion(v))
+    }
 }
 
 /// Fixed-length bytes that serialize as a hex string.
@@ -76,5 +80,9 @@ impl fmt::Debug for SessionId {
 }
 
 pub(crate) fn check_session(expected: &SessionId, got: &SessionId) -> Result<()> {
-    if expected == got { Ok(()) } else { Err(Error::SessionMismatch) }
+    if expected == got {
+        Ok(())
+    } else {
+        Err(Error::SessionMismatch)
+    }
 }

@@ -2,21 +2,27 @@
 //! naive client and to be refused (or defeated) by ours.
 
 use crate::common::*;
-use sm2::elliptic_curve::{Group, ff::PrimeField, ops::Reduce, point::AffineCoordinates, sec1::ToSec1Point};
+use sm2::elliptic_curve::{
+    Group, ff::PrimeField, ops::Reduce, point::AffineCoordinates, sec1::ToSec1Point,
+};
 use sm2::{AffinePoint, FieldBytes, ProjectivePoint, Scalar};
-use sm2_cosign::sign::{ClientSignSession, PartialItem, ServerSignSession, SignCommit, SignPartial};
+use sm2_cosign::sign::{
+    ClientSignSession, PartialItem, ServerSignSession, SignCommit, SignPartial,
+};
 use sm2_cosign::wire::Hex;
 use sm2_cosign::{DEFAULT_ID, Error, OsRng, ScalarName, plain};
 
 fn q1_of(commit: &SignCommit, i: usize) -> ProjectivePoint {
     let bytes = commit.items[i].q1.0;
     let ep = sm2::Sec1Point::from_bytes(&bytes).unwrap();
-    let p: Option<AffinePoint> = sm2::elliptic_curve::sec1::FromSec1Point::from_sec1_point(&ep).into();
+    let p: Option<AffinePoint> =
+        sm2::elliptic_curve::sec1::FromSec1Point::from_sec1_point(&ep).into();
     ProjectivePoint::from(p.unwrap())
 }
 
 fn random_scalar() -> Scalar {
-    *<sm2::NonZeroScalar as sm2::elliptic_curve::Generate>::try_generate_from_rng(&mut OsRng).unwrap()
+    *<sm2::NonZeroScalar as sm2::elliptic_curve::Generate>::try_generate_from_rng(&mut OsRng)
+        .unwrap()
 }
 
 /// A naive client's last step: s = d1·k1·s2 + d1·s3 − r, with only a final verification.
@@ -32,7 +38,9 @@ fn k3_zero_attack_leaks_key_from_naive_client_and_is_refused_by_ours() {
     let (c, s) = keygen();
     let d2 = *s.secret_scalar_for_tests();
     let msg = b"order: 10 mg morphine";
-    let e_bytes = *plain::message_digest(DEFAULT_ID, c.public().public_point(), msg).unwrap().as_bytes();
+    let e_bytes = *plain::message_digest(DEFAULT_ID, c.public().public_point(), msg)
+        .unwrap()
+        .as_bytes();
     let e = <Scalar as Reduce<FieldBytes>>::reduce(&e_bytes.into());
 
     let malicious_partial = |_q1: ProjectivePoint| -> (Scalar, Scalar, Scalar) {
@@ -49,7 +57,10 @@ fn k3_zero_attack_leaks_key_from_naive_client_and_is_refused_by_ours() {
     let (r, s2, s3) = malicious_partial(q1);
     let s_naive = naive_finish(d1, k1, r, s2, s3);
     let sig = sm2::dsa::Signature::from_scalars(r.to_repr(), s_naive.to_repr()).unwrap();
-    assert!(verify_rustcrypto(&c, msg, &sig), "the leaked signature even verifies");
+    assert!(
+        verify_rustcrypto(&c, msg, &sig),
+        "the leaked signature even verifies"
+    );
     // The server extracts d1 and with its d2 the full SM2 private key d = (d1·d2)⁻¹ − 1.
     let d1_recovered = (s_naive + r) * s3.invert().unwrap();
     assert_eq!(d1_recovered, d1, "naive client leaked d1");
@@ -67,9 +78,16 @@ fn k3_zero_attack_leaks_key_from_naive_client_and_is_refused_by_ours() {
     let partial = SignPartial {
         version: sm2_cosign::PROTOCOL_VERSION,
         session: srv.session(),
-        items: vec![PartialItem { r: Hex(r.to_repr().into()), s2: Hex(s2.to_repr().into()), s3: Hex(s3.to_repr().into()) }],
+        items: vec![PartialItem {
+            r: Hex(r.to_repr().into()),
+            s2: Hex(s2.to_repr().into()),
+            s3: Hex(s3.to_repr().into()),
+        }],
     };
-    assert_eq!(cli.finish(&c, &partial).unwrap_err(), Error::ZeroScalar(ScalarName::S2));
+    assert_eq!(
+        cli.finish(&c, &partial).unwrap_err(),
+        Error::ZeroScalar(ScalarName::S2)
+    );
 }
 
 /// A client that derives k1 deterministically from (d1, e) — as RFC 6979 would for a single
@@ -84,7 +102,9 @@ fn deterministic_nonce_replay_leaks_key_from_naive_client_not_from_ours() {
     let d1 = *c.secret_scalar_for_tests();
     let d2 = *s.secret_scalar_for_tests();
     let msg = b"same record";
-    let e_bytes = *plain::message_digest(DEFAULT_ID, c.public().public_point(), msg).unwrap().as_bytes();
+    let e_bytes = *plain::message_digest(DEFAULT_ID, c.public().public_point(), msg)
+        .unwrap()
+        .as_bytes();
     let e = <Scalar as Reduce<FieldBytes>>::reduce(&e_bytes.into());
 
     // An honest-looking server computation (fresh k2, k3 each time) that records outputs.
@@ -95,13 +115,14 @@ fn deterministic_nonce_replay_leaks_key_from_naive_client_not_from_ours() {
         let r = e + <Scalar as Reduce<FieldBytes>>::reduce(&big_r.x());
         (r, d2 * k3, d2 * (r + k2))
     };
-    let solve = |o1: (Scalar, Scalar, Scalar, Scalar), o2: (Scalar, Scalar, Scalar, Scalar)| -> Scalar {
-        // (r, s2, s3, s): solve a·s2 + b·s3 = s + r for b (Cramer's rule).
-        let (r1, a1, b1, s1) = o1;
-        let (r2, a2, b2, s2) = o2;
-        let det = a1 * b2 - a2 * b1;
-        (a1 * (s2 + r2) - a2 * (s1 + r1)) * det.invert().unwrap()
-    };
+    let solve =
+        |o1: (Scalar, Scalar, Scalar, Scalar), o2: (Scalar, Scalar, Scalar, Scalar)| -> Scalar {
+            // (r, s2, s3, s): solve a·s2 + b·s3 = s + r for b (Cramer's rule).
+            let (r1, a1, b1, s1) = o1;
+            let (r2, a2, b2, s2) = o2;
+            let det = a1 * b2 - a2 * b1;
+            (a1 * (s2 + r2) - a2 * (s1 + r1)) * det.invert().unwrap()
+        };
 
     // --- naive deterministic client: k1 = SM3(d1 ‖ e) mod n ---
     let k1 = {
@@ -121,7 +142,11 @@ fn deterministic_nonce_replay_leaks_key_from_naive_client_not_from_ours() {
         assert!(verify_rustcrypto(&c, msg, &sig));
         outs.push((r, s2, s3, sig_s));
     }
-    assert_eq!(solve(outs[0], outs[1]), d1, "naive deterministic client leaked d1");
+    assert_eq!(
+        solve(outs[0], outs[1]),
+        d1,
+        "naive deterministic client leaked d1"
+    );
 
     // --- our client: same digest requested twice ---
     let mut outs = Vec::new();
@@ -136,7 +161,11 @@ fn deterministic_nonce_replay_leaks_key_from_naive_client_not_from_ours() {
         let partial = SignPartial {
             version: sm2_cosign::PROTOCOL_VERSION,
             session: srv.session(),
-            items: vec![PartialItem { r: Hex(r.to_repr().into()), s2: Hex(s2.to_repr().into()), s3: Hex(s3.to_repr().into()) }],
+            items: vec![PartialItem {
+                r: Hex(r.to_repr().into()),
+                s2: Hex(s2.to_repr().into()),
+                s3: Hex(s3.to_repr().into()),
+            }],
         };
         let (sigs, _) = cli.finish(&c, &partial).unwrap();
         outs.push((r, s2, s3, *sigs[0].s()));

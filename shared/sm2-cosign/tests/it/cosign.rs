@@ -49,7 +49,9 @@ proptest! {
 #[test]
 fn batch_of_100_in_one_round() {
     let (c, s) = keygen();
-    let msgs: Vec<Vec<u8>> = (0..100u32).map(|i| format!("护理记录 #{i}").into_bytes()).collect();
+    let msgs: Vec<Vec<u8>> = (0..100u32)
+        .map(|i| format!("护理记录 #{i}").into_bytes())
+        .collect();
     let refs: Vec<&[u8]> = msgs.iter().map(Vec::as_slice).collect();
     let sigs = cosign(&c, &s, &refs);
     assert_eq!(sigs.len(), 100);
@@ -87,11 +89,14 @@ fn shares_round_trip_through_bytes_and_messages_through_json() {
     let req: SignRequest = serde_json::from_str(&serde_json::to_string(&req).unwrap()).unwrap();
     let d = client_digests(&c2, &[b"json"]);
     let (cli, commit) = ClientSignSession::commit_os(&c2, &req, &d).unwrap();
-    let commit: SignCommit = serde_json::from_str(&serde_json::to_string(&commit).unwrap()).unwrap();
+    let commit: SignCommit =
+        serde_json::from_str(&serde_json::to_string(&commit).unwrap()).unwrap();
     let (srv, partial) = srv.respond_os(&s2, &commit).unwrap();
-    let partial: SignPartial = serde_json::from_str(&serde_json::to_string(&partial).unwrap()).unwrap();
+    let partial: SignPartial =
+        serde_json::from_str(&serde_json::to_string(&partial).unwrap()).unwrap();
     let (_, result) = cli.finish(&c2, &partial).unwrap();
-    let result: SignResult = serde_json::from_str(&serde_json::to_string(&result).unwrap()).unwrap();
+    let result: SignResult =
+        serde_json::from_str(&serde_json::to_string(&result).unwrap()).unwrap();
     let sigs = srv.finish(&result).unwrap();
     assert!(verify_rustcrypto(&c, b"json", &sigs[0]));
 }

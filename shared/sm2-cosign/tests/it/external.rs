@@ -28,8 +28,17 @@ fn openssl_verifies(pem: &str, msg: &[u8], sig_der: &[u8]) -> bool {
     std::fs::write(dir.join("sig.der"), sig_der).unwrap();
     let out = Command::new("openssl")
         .current_dir(&dir)
-        .args(["pkeyutl", "-verify", "-pubin", "-inkey", "pub.pem", "-rawin", "-digest", "sm3"])
-        .args(["-pkeyopt", "distid:1234567812345678", "-in", "msg", "-sigfile", "sig.der"])
+        .args([
+            "pkeyutl", "-verify", "-pubin", "-inkey", "pub.pem", "-rawin", "-digest", "sm3",
+        ])
+        .args([
+            "-pkeyopt",
+            "distid:1234567812345678",
+            "-in",
+            "msg",
+            "-sigfile",
+            "sig.der",
+        ])
         .output()
         .expect("the openssl CLI is required for this test (apt-get install openssl)");
     std::fs::remove_dir_all(&dir).ok();
@@ -37,7 +46,10 @@ fn openssl_verifies(pem: &str, msg: &[u8], sig_der: &[u8]) -> bool {
     let ok = out.status.success() && stdout.contains("Signature Verified Successfully");
     // A failure must be a verification failure, not an OpenSSL usage error.
     if !ok {
-        assert!(stdout.contains("Signature Verification Failure"), "openssl did not run as expected: {out:?}");
+        assert!(
+            stdout.contains("Signature Verification Failure"),
+            "openssl did not run as expected: {out:?}"
+        );
     }
     ok
 }
@@ -88,7 +100,9 @@ fn gmssl_accepts_cosignatures() {
         let sig = cosign(&c, &s, &[&msg]).pop().unwrap();
         let pk = hex::encode(&c.public().public_key_bytes()[1..]);
         let sig_hex = hex::encode(sig.to_bytes());
-        cases.push(serde_json::json!({"pk": pk, "sig": sig_hex, "msg": hex::encode(&msg), "expect": true}));
+        cases.push(
+            serde_json::json!({"pk": pk, "sig": sig_hex, "msg": hex::encode(&msg), "expect": true}),
+        );
         let mut bad = msg.clone();
         bad.push(1);
         cases.push(serde_json::json!({"pk": pk, "sig": sig_hex, "msg": hex::encode(&bad), "expect": false}));

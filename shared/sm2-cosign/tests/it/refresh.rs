@@ -25,8 +25,14 @@ fn refresh_keeps_the_public_key_and_changes_the_shares() {
     assert_eq!(c2.public().public_key(), c.public().public_key());
     assert_eq!(c2.public(), s2.public());
     assert_eq!(c2.public().epoch(), 1);
-    assert_ne!(c2.secret_scalar_for_tests().to_repr(), c.secret_scalar_for_tests().to_repr());
-    assert_ne!(s2.secret_scalar_for_tests().to_repr(), s.secret_scalar_for_tests().to_repr());
+    assert_ne!(
+        c2.secret_scalar_for_tests().to_repr(),
+        c.secret_scalar_for_tests().to_repr()
+    );
+    assert_ne!(
+        s2.secret_scalar_for_tests().to_repr(),
+        s.secret_scalar_for_tests().to_repr()
+    );
     let sig = cosign(&c2, &s2, &[b"after refresh"]).pop().unwrap();
     assert!(verify_rustcrypto(&c, b"after refresh", &sig));
     // Twice more.
@@ -40,7 +46,9 @@ fn old_shares_do_not_combine_with_new_ones() {
     let (c, s) = keygen();
     let (c2, s2) = full_refresh(&c, &s);
     let p = ProjectivePoint::from(*c.public().public_point());
-    let key_from = |d1: Scalar, d2: Scalar| ProjectivePoint::mul_by_generator(&((d1 * d2).invert().unwrap() - Scalar::ONE));
+    let key_from = |d1: Scalar, d2: Scalar| {
+        ProjectivePoint::mul_by_generator(&((d1 * d2).invert().unwrap() - Scalar::ONE))
+    };
     let (d1, d2) = (*c.secret_scalar_for_tests(), *s.secret_scalar_for_tests());
     let (d1n, d2n) = (*c2.secret_scalar_for_tests(), *s2.secret_scalar_for_tests());
     assert_eq!(key_from(d1, d2), p);
@@ -52,12 +60,18 @@ fn old_shares_do_not_combine_with_new_ones() {
     // old client share cannot complete a signature with the new server share.
     let (srv, req) = ServerSignSession::new_os(&s2, DEFAULT_ID, &[b"mix"]).unwrap();
     let d = client_digests(&c, &[b"mix"]);
-    assert_eq!(ClientSignSession::commit_os(&c, &req, &d).unwrap_err(), Error::EpochMismatch { ours: 0, theirs: 1 });
+    assert_eq!(
+        ClientSignSession::commit_os(&c, &req, &d).unwrap_err(),
+        Error::EpochMismatch { ours: 0, theirs: 1 }
+    );
     let mut forged = req.clone();
     forged.epoch = 0;
     let (cli, commit) = ClientSignSession::commit_os(&c, &forged, &d).unwrap();
     let (_srv, partial) = srv.respond_os(&s2, &commit).unwrap();
-    assert_eq!(cli.finish(&c, &partial).unwrap_err(), Error::VerificationFailed);
+    assert_eq!(
+        cli.finish(&c, &partial).unwrap_err(),
+        Error::VerificationFailed
+    );
     // And a share file mixing an old scalar with new public values is refused.
     assert_eq!(
         ClientKeyShare::from_parts(c.secret_scalar_for_tests(), *c2.public()).unwrap_err(),
@@ -105,16 +119,25 @@ fn refresh_rejects_tampering() {
     let (srv, propose) = ServerRefresh::propose(&mut OsRng, &s).unwrap();
     let (_cli, mut accept) = ClientRefreshPending::accept(&mut OsRng, &c, &propose).unwrap();
     accept.client_contribution.0[0] ^= 1;
-    assert!(matches!(srv.prepare(&s, &accept), Err(Error::InvalidProof { .. })));
+    assert!(matches!(
+        srv.prepare(&s, &accept),
+        Err(Error::InvalidProof { .. })
+    ));
 
     let (srv, propose) = ServerRefresh::propose(&mut OsRng, &s).unwrap();
     let (cli, accept) = ClientRefreshPending::accept(&mut OsRng, &c, &propose).unwrap();
     let (_srv, mut prepared) = srv.prepare(&s, &accept).unwrap();
     prepared.p2 = accept.p1;
-    assert!(matches!(cli.on_prepared(&prepared), Err(Error::InvalidProof { .. })));
+    assert!(matches!(
+        cli.on_prepared(&prepared),
+        Err(Error::InvalidProof { .. })
+    ));
 
     let (srv, mut propose) = ServerRefresh::propose(&mut OsRng, &s).unwrap();
     propose.epoch = 5;
-    assert_eq!(ClientRefreshPending::accept(&mut OsRng, &c, &propose).unwrap_err(), Error::EpochMismatch { ours: 0, theirs: 5 });
+    assert_eq!(
+        ClientRefreshPending::accept(&mut OsRng, &c, &propose).unwrap_err(),
+        Error::EpochMismatch { ours: 0, theirs: 5 }
+    );
     let _ = srv.abort();
 }

@@ -51,7 +51,10 @@ fn wrong_pin_is_a_typed_error_and_guesses_are_counted_and_locked() {
         assert_eq!(open_share(&k, &sealed).unwrap_err(), Error::WrongPin);
     }
     assert_eq!(counter.remaining(5), 0);
-    assert_eq!(unlock(&server_key, &mut counter, b"135790").unwrap_err(), Error::Locked);
+    assert_eq!(
+        unlock(&server_key, &mut counter, b"135790").unwrap_err(),
+        Error::Locked
+    );
     // Without the server's key (another key = a guess at k) the right PIN does not open it.
     let other = OprfKey::generate(&mut OsRng).unwrap();
     let k = unlock(&other, &mut AttemptCounter::default(), b"135790").unwrap();
@@ -62,7 +65,10 @@ fn wrong_pin_is_a_typed_error_and_guesses_are_counted_and_locked() {
     t.public.0[100] ^= 1;
     assert_eq!(open_share(&key, &t).unwrap_err(), Error::WrongPin);
     assert!(open_share(&key, &sealed).is_ok());
-    assert_eq!(AttemptCounter::default().begin(0).unwrap_err(), Error::ApiMisuse("max_failures must be at least 1"));
+    assert_eq!(
+        AttemptCounter::default().begin(0).unwrap_err(),
+        Error::ApiMisuse("max_failures must be at least 1")
+    );
 }
 
 #[test]
@@ -85,11 +91,17 @@ fn oprf_is_blind_and_bound_to_context() {
     // Malformed points are refused on both sides.
     let mut bad = r1.clone();
     bad.blinded.0[64] ^= 1;
-    assert!(matches!(server_key.evaluate(&bad), Err(Error::InvalidPoint { .. })));
+    assert!(matches!(
+        server_key.evaluate(&bad),
+        Err(Error::InvalidPoint { .. })
+    ));
     let (c4, r4) = OprfClient::blind(&mut OsRng, CTX, b"1234").unwrap();
     let mut resp = server_key.evaluate(&r4).unwrap();
     resp.evaluated.0 = [0u8; 65];
-    assert!(matches!(c4.finalize(&resp), Err(Error::InvalidPoint { .. })));
+    assert!(matches!(
+        c4.finalize(&resp),
+        Err(Error::InvalidPoint { .. })
+    ));
     // Key round trip.
     let again = OprfKey::from_bytes(&server_key.to_bytes()).unwrap();
     let (c5, r5) = OprfClient::blind(&mut OsRng, CTX, b"1234").unwrap();
@@ -104,7 +116,9 @@ fn hash_to_curve_matches_python_reference() {
     // Output of: h2c_reference.py 616263 TEST-DST
     let kat = "043087e39ab9c0bdddef2df576c181c8cf48e18cdacc60b05515486d84b83836d092ceea583b14ec8e733cbb1a5b45947b9db9d6f2d33845557e6e4f93b009ee7a";
     let enc = |p: sm2::ProjectivePoint| {
-        hex::encode(sm2::elliptic_curve::sec1::ToSec1Point::to_sec1_point(&p.to_affine(), false).as_bytes())
+        hex::encode(
+            sm2::elliptic_curve::sec1::ToSec1Point::to_sec1_point(&p.to_affine(), false).as_bytes(),
+        )
     };
     assert_eq!(enc(hash_to_curve(&[b"abc"], b"TEST-DST").unwrap()), kat);
     let python = std::env::var("YIQIAN_PYTHON").unwrap_or_else(|_| "python3".into());
@@ -118,6 +132,9 @@ fn hash_to_curve_matches_python_reference() {
             .unwrap_or_else(|e| panic!("{python} is required: {e}"));
         assert!(out.status.success(), "reference failed: {out:?}");
         let expected = String::from_utf8(out.stdout).unwrap();
-        assert_eq!(enc(hash_to_curve(&[msg], b"YIQIAN-TEST").unwrap()), expected.trim());
+        assert_eq!(
+            enc(hash_to_curve(&[msg], b"YIQIAN-TEST").unwrap()),
+            expected.trim()
+        );
     }
 }

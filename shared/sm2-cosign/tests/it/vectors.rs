@@ -11,7 +11,10 @@ fn sm3_hex(data: &[u8]) -> String {
 /// GB/T 32905-2016 (GM/T 0004-2012) Annex A, examples 1 and 2.
 #[test]
 fn sm3_standard_vectors() {
-    assert_eq!(sm3_hex(b"abc"), "66c7f0f462eeedd9d1f2d46bdc10e4e24167c4875cf2f7a2297da02b8f4ba8e0");
+    assert_eq!(
+        sm3_hex(b"abc"),
+        "66c7f0f462eeedd9d1f2d46bdc10e4e24167c4875cf2f7a2297da02b8f4ba8e0"
+    );
     assert_eq!(
         sm3_hex(&b"abcd".repeat(16)),
         "debe9ff92275b8a138604889c18e5a4d6fdb70e5387e5765293dcba39c0c5732"
@@ -57,7 +60,10 @@ fn gbt32918_5_example_verifies() {
     let sig = Signature::from_slice(&sig).unwrap();
     plain::verify(&public, plain::DEFAULT_ID, b"message digest", &sig).unwrap();
     let z = plain::compute_z(plain::DEFAULT_ID, public.as_affine()).unwrap();
-    assert_eq!(hex::encode_upper(z), "B2E14C5C79C6DF5B85F4FE7ED8DB7A262B9DA7E07CCB0EA9F4747B8CCDA8A4F3");
+    assert_eq!(
+        hex::encode_upper(z),
+        "B2E14C5C79C6DF5B85F4FE7ED8DB7A262B9DA7E07CCB0EA9F4747B8CCDA8A4F3"
+    );
     // DER round trip.
     let der = plain::signature_to_der(&sig);
     assert_eq!(plain::signature_from_der(&der).unwrap(), sig);
@@ -68,6 +74,9 @@ fn gbt32918_5_example_verifies() {
 fn id_length_limit() {
     let sk = sm2::SecretKey::from_bytes(&[3u8; 32].into()).unwrap();
     let long = vec![b'a'; 8192];
-    assert_eq!(plain::compute_z(&long, sk.public_key().as_affine()).unwrap_err(), sm2_cosign::Error::IdTooLong);
+    assert_eq!(
+        plain::compute_z(&long, sk.public_key().as_affine()).unwrap_err(),
+        sm2_cosign::Error::IdTooLong
+    );
     assert!(plain::compute_z(&long[..8191], sk.public_key().as_affine()).is_ok());
 }
