@@ -2,9 +2,9 @@
 
 use crate::error::{Error, Result};
 use crate::name::{display_name, name_attr};
+use crate::oid;
 use crate::signer::{self, Sm2Signer};
 use crate::util::{self, extension, first_inner_tlv, x509_time};
-use crate::oid;
 use const_oid::ObjectIdentifier;
 use der::asn1::{BitString, Ia5String, OctetString, Utf8StringRef};
 use der::{Decode, Encode, Sequence};
@@ -63,7 +63,12 @@ pub struct CertificateParams {
 
 impl CertificateParams {
     /// Minimal end-entity parameters; profiles add the rest.
-    pub fn new(subject: Name, public_key: PublicKey, not_before: SystemTime, not_after: SystemTime) -> Self {
+    pub fn new(
+        subject: Name,
+        public_key: PublicKey,
+        not_before: SystemTime,
+        not_after: SystemTime,
+    ) -> Self {
         Self {
             subject,
             public_key,
@@ -91,8 +96,9 @@ impl CertificateParams {
 
     /// Add an extension whose value is a PrintableString (GM/T 0015 identity codes).
     pub fn add_printable_extension(&mut self, oid: ObjectIdentifier, value: &str) -> Result<()> {
-        let v = der::asn1::PrintableStringRef::new(value)
-            .map_err(|_| Error::InvalidArgument(format!("{oid}: value is not a PrintableString")))?;
+        let v = der::asn1::PrintableStringRef::new(value).map_err(|_| {
+            Error::InvalidArgument(format!("{oid}: value is not a PrintableString"))
+        })?;
         self.extra_extensions.push(extension(oid, false, &v)?);
         Ok(())
     }
@@ -155,19 +161,27 @@ pub fn issue_certificate<R: rand_core::CryptoRng + ?Sized>(
     rng: &mut R,
 ) -> Result<ParsedCertificate> {
     if params.not_after <= params.not_before {
-        return Err(Error::InvalidArgument("notAfter must be after notBefore".into()));
+        return Err(Error::InvalidArgument(
+            "notAfter must be after notBefore".into(),
+        ));
     }
     let issuer_key = match issuer {
         Some(i) => i.public_key()?,
         None => params.public_key,
     };
     if signer.public_key() != issuer_key {
-        return Err(Error::InvalidArgument("signer key does not match the issuer certificate".into()));
+        return Err(Error::InvalidArgument(
+            "signer key does not match the issuer certificate".into(),
+        ));
     }
     let serial_bytes = match &params.serial {
         Some(s) => {
-            if s.first().is_none_or(|b| *b & 0x80 != 0) || util::strip_int(s).iter().all(|b| *b == 0) {
-                return Err(Error::InvalidArgument("serial must be a positive integer".into()));
+            if s.first().is_none_or(|b| *b & 0x80 != 0)
+                || util::strip_int(s).iter().all(|b| *b == 0)
+            {
+                return Err(Error::InvalidArgument(
+                    "serial must be a positive integer".into(),
+                ));
             }
             s.clone()
         }
@@ -178,9 +192,23 @@ pub fn issue_certificate<R: rand_core::CryptoRng + ?Sized>(
 
     let mut exts = Vec::new();
     if let Some(path_len) = params.ca {
-        exts.push(extension(oid::EXT_BASIC_CONSTRAINTS, true, &BasicConstraints { ca: true, path_len_constraint: path_len })?);
+        exts.push(extension(
+            oid::EXT_BASIC_CONSTRAINTS,
+            true,
+            &BasicConstraints {
+                ca: true,
+                path_len_constraint: path_len,
+            },
+        )?);
     } else if params.ee_basic_constraints {
-        exts.push(extension(oid::EXT_BASIC_CONSTRAINTS, false, &BasicConstraints { ca: false, path_len_constraint: None })?);
+        exts.push(extension(
+            oid::EXT_BASIC_CONSTRAINTS,
+            false,
+            &BasicConstraints {
+                ca: false,
+                path_len_constraint: None,
+            },
+        )?);
     }
     if !params.key_usage.is_empty() {
         let mut flags = der::flagset::FlagSet::<KeyUsages>::default();
@@ -190,10 +218,18 @@ pub fn issue_certificate<R: rand_core::CryptoRng + ?Sized>(
         exts.push(extension(oid::EXT_KEY_USAGE, true, &KeyUsage(flags))?);
     }
     if !params.ext_key_usage.is_empty() {
-        exts.push(extension(oid::EXT_EXT_KEY_USAGE, params.ext_key_usage_critical, &ExtendedKeyUsage(params.ext_key_usage.clone()))?);
+        exts.push(extension(
+            oid::EXT_EXT_KEY_USAGE,
+            params.ext_key_usage_critical,
+            &ExtendedKeyUsage(params.ext_key_usage.clone()),
+        )?);
     }
     let ski = key_identifier(&params.public_key)?;
-    exts.push(extension(oid::EXT_SUBJECT_KEY_ID, false, &SubjectKeyIdentifier(OctetString::new(ski.clone())?))?);
+    exts.push(extension(
+        oid::EXT_SUBJECT_KEY_ID,
+        false,
+        &SubjectKeyIdentifier(OctetString::new(ski.clone())?),
+    )?);
     let aki = match issuer {
         Some(i) => match i.subject_key_id() {
             Some(k) => k,
@@ -204,7 +240,11 @@ pub fn issue_certificate<R: rand_core::CryptoRng + ?Sized>(
     exts.push(extension(
         oid::EXT_AUTHORITY_KEY_ID,
         false,
-        &AuthorityKeyIdentifier { key_identifier: Some(OctetString::new(aki)?), authority_cert_issuer: None, authority_cert_serial_number: None },
+        &AuthorityKeyIdentifier {
+            key_identifier: Some(OctetString::new(aki)?),
+            authority_cert_issuer: None,
+            authority_cert_serial_number: None,
+        },
     )?);
     if !params.crl_urls.is_empty() {
         let dps = params
@@ -218,17 +258,31 @@ pub fn issue_certificate<R: rand_core::CryptoRng + ?Sized>(
                 })
             })
             .collect::<Result<Vec<_>>>()?;
-        exts.push(extension(oid::EXT_CRL_DISTRIBUTION_POINTS, false, &CrlDistributionPoints(dps))?);
+        exts.push(extension(
+            oid::EXT_CRL_DISTRIBUTION_POINTS,
+            false,
+            &CrlDistributionPoints(dps),
+        )?);
     }
     if !params.ocsp_urls.is_empty() || !params.ca_issuers_urls.is_empty() {
         let mut ads = Vec::new();
         for u in &params.ocsp_urls {
-            ads.push(AccessDescription { access_method: oid::AD_OCSP, access_location: uri(u)? });
+            ads.push(AccessDescription {
+                access_method: oid::AD_OCSP,
+                access_location: uri(u)?,
+            });
         }
         for u in &params.ca_issuers_urls {
-            ads.push(AccessDescription { access_method: oid::AD_CA_ISSUERS, access_location: uri(u)? });
+            ads.push(AccessDescription {
+                access_method: oid::AD_CA_ISSUERS,
+                access_location: uri(u)?,
+            });
         }
-        exts.push(extension(oid::EXT_AUTHORITY_INFO_ACCESS, false, &AuthorityInfoAccessSyntax(ads))?);
+        exts.push(extension(
+            oid::EXT_AUTHORITY_INFO_ACCESS,
+            false,
+            &AuthorityInfoAccessSyntax(ads),
+        )?);
     }
     exts.extend(params.extra_extensions.iter().cloned());
 
@@ -256,14 +310,20 @@ pub struct ParsedCertificate {
 impl ParsedCertificate {
     /// Parse DER (trailing data rejected).
     pub fn from_der(der_bytes: &[u8]) -> Result<Self> {
-        let cert = Certificate::from_der(der_bytes).map_err(|e| Error::malformed("certificate", e))?;
-        Ok(Self { der: der_bytes.to_vec(), cert })
+        let cert =
+            Certificate::from_der(der_bytes).map_err(|e| Error::malformed("certificate", e))?;
+        Ok(Self {
+            der: der_bytes.to_vec(),
+            cert,
+        })
     }
 
     /// Parse the first `CERTIFICATE` PEM block.
     pub fn from_pem(pem: &str) -> Result<Self> {
         let ders = crate::pem_decode_all("CERTIFICATE", pem)?;
-        let first = ders.first().ok_or_else(|| Error::malformed("certificate PEM", "no CERTIFICATE block"))?;
+        let first = ders
+            .first()
+            .ok_or_else(|| Error::malformed("certificate PEM", "no CERTIFICATE block"))?;
         Self::from_der(first)
     }
 
@@ -271,7 +331,10 @@ impl ParsedCertificate {
     pub fn parse_many(bytes: &[u8]) -> Result<Vec<Self>> {
         if let Ok(text) = std::str::from_utf8(bytes) {
             if text.contains("-----BEGIN CERTIFICATE-----") {
-                return crate::pem_decode_all("CERTIFICATE", text)?.iter().map(|d| Self::from_der(d)).collect();
+                return crate::pem_decode_all("CERTIFICATE", text)?
+                    .iter()
+                    .map(|d| Self::from_der(d))
+                    .collect();
             }
         }
         Ok(vec![Self::from_der(bytes)?])
@@ -319,11 +382,19 @@ impl ParsedCertificate {
     }
     /// notBefore.
     pub fn not_before(&self) -> SystemTime {
-        self.cert.tbs_certificate().validity().not_before.to_system_time()
+        self.cert
+            .tbs_certificate()
+            .validity()
+            .not_before
+            .to_system_time()
     }
     /// notAfter.
     pub fn not_after(&self) -> SystemTime {
-        self.cert.tbs_certificate().validity().not_after.to_system_time()
+        self.cert
+            .tbs_certificate()
+            .validity()
+            .not_after
+            .to_system_time()
     }
     /// The SM2 public key (error for other algorithms).
     pub fn public_key(&self) -> Result<PublicKey> {
@@ -331,7 +402,10 @@ impl ParsedCertificate {
     }
     /// All extensions.
     pub fn extensions(&self) -> &[Extension] {
-        self.cert.tbs_certificate().extensions().map_or(&[], |v| v.as_slice())
+        self.cert
+            .tbs_certificate()
+            .extensions()
+            .map_or(&[], |v| v.as_slice())
     }
     /// An extension's criticality and value bytes.
     pub fn extension(&self, ext_oid: ObjectIdentifier) -> Option<(bool, &[u8])> {
@@ -343,12 +417,16 @@ impl ParsedCertificate {
     fn ext_as<'a, T: Decode<'a>>(&'a self, ext_oid: ObjectIdentifier) -> Result<Option<T>> {
         match self.extension(ext_oid) {
             None => Ok(None),
-            Some((_, v)) => T::from_der(v).map(Some).map_err(|_| Error::malformed("certificate extension", ext_oid)),
+            Some((_, v)) => T::from_der(v)
+                .map(Some)
+                .map_err(|_| Error::malformed("certificate extension", ext_oid)),
         }
     }
     /// basicConstraints: `(cA, pathLenConstraint)`, `None` when absent.
     pub fn basic_constraints(&self) -> Result<Option<(bool, Option<u8>)>> {
-        Ok(self.ext_as::<BasicConstraints>(oid::EXT_BASIC_CONSTRAINTS)?.map(|b| (b.ca, b.path_len_constraint)))
+        Ok(self
+            .ext_as::<BasicConstraints>(oid::EXT_BASIC_CONSTRAINTS)?
+            .map(|b| (b.ca, b.path_len_constraint)))
     }
     /// Whether this is a CA certificate (basicConstraints cA=TRUE).
     pub fn is_ca(&self) -> bool {
@@ -368,11 +446,17 @@ impl ParsedCertificate {
     }
     /// extKeyUsage purposes (empty when absent).
     pub fn ext_key_usage(&self) -> Result<Vec<ObjectIdentifier>> {
-        Ok(self.ext_as::<ExtendedKeyUsage>(oid::EXT_EXT_KEY_USAGE)?.map(|e| e.0).unwrap_or_default())
+        Ok(self
+            .ext_as::<ExtendedKeyUsage>(oid::EXT_EXT_KEY_USAGE)?
+            .map(|e| e.0)
+            .unwrap_or_default())
     }
     /// subjectKeyIdentifier.
     pub fn subject_key_id(&self) -> Option<Vec<u8>> {
-        self.ext_as::<SubjectKeyIdentifier>(oid::EXT_SUBJECT_KEY_ID).ok().flatten().map(|s| s.0.as_bytes().to_vec())
+        self.ext_as::<SubjectKeyIdentifier>(oid::EXT_SUBJECT_KEY_ID)
+            .ok()
+            .flatten()
+            .map(|s| s.0.as_bytes().to_vec())
     }
     /// authorityKeyIdentifier keyIdentifier.
     pub fn authority_key_id(&self) -> Option<Vec<u8>> {
@@ -383,23 +467,32 @@ impl ParsedCertificate {
     }
     /// CRL distribution point URLs.
     pub fn crl_urls(&self) -> Vec<String> {
-        let Ok(Some(dps)) = self.ext_as::<CrlDistributionPoints>(oid::EXT_CRL_DISTRIBUTION_POINTS) else {
+        let Ok(Some(dps)) = self.ext_as::<CrlDistributionPoints>(oid::EXT_CRL_DISTRIBUTION_POINTS)
+        else {
             return Vec::new();
         };
         dps.0
             .iter()
             .filter_map(|dp| match &dp.distribution_point {
-                Some(DistributionPointName::FullName(names)) => Some(names.iter().filter_map(gn_uri).collect::<Vec<_>>()),
+                Some(DistributionPointName::FullName(names)) => {
+                    Some(names.iter().filter_map(gn_uri).collect::<Vec<_>>())
+                }
                 _ => None,
             })
             .flatten()
             .collect()
     }
     fn aia(&self, method: ObjectIdentifier) -> Vec<String> {
-        let Ok(Some(aia)) = self.ext_as::<AuthorityInfoAccessSyntax>(oid::EXT_AUTHORITY_INFO_ACCESS) else {
+        let Ok(Some(aia)) =
+            self.ext_as::<AuthorityInfoAccessSyntax>(oid::EXT_AUTHORITY_INFO_ACCESS)
+        else {
             return Vec::new();
         };
-        aia.0.iter().filter(|a| a.access_method == method).filter_map(|a| gn_uri(&a.access_location)).collect()
+        aia.0
+            .iter()
+            .filter(|a| a.access_method == method)
+            .filter_map(|a| gn_uri(&a.access_location))
+            .collect()
     }
     /// AIA OCSP URLs.
     pub fn ocsp_urls(&self) -> Vec<String> {
@@ -423,7 +516,11 @@ impl ParsedCertificate {
         if self.cert.signature_algorithm() != self.cert.tbs_certificate().signature() {
             return Err(Error::BadSignature("signature algorithm fields differ"));
         }
-        let sig = self.cert.signature().as_bytes().ok_or(Error::BadSignature("signature BIT STRING has unused bits"))?;
+        let sig = self
+            .cert
+            .signature()
+            .as_bytes()
+            .ok_or(Error::BadSignature("signature BIT STRING has unused bits"))?;
         signer::verify_der(issuer_key, signer::DEFAULT_DISTID, self.tbs_der()?, sig)
     }
 

@@ -10,7 +10,9 @@ use crate::signer::{self, Sm2Signer};
 use crate::util::{self, x509_time};
 use cms::cert::{CertificateChoices, IssuerAndSerialNumber};
 use cms::content_info::{CmsVersion, ContentInfo};
-use cms::signed_data::{CertificateSet, EncapsulatedContentInfo, SignedData, SignerIdentifier, SignerInfo, SignerInfos};
+use cms::signed_data::{
+    CertificateSet, EncapsulatedContentInfo, SignedData, SignerIdentifier, SignerInfo, SignerInfos,
+};
 use const_oid::ObjectIdentifier;
 use der::asn1::{OctetString, SetOfVec};
 use der::{Decode, Encode, Header, Reader, Sequence, SliceReader, Tag, TagNumber};
@@ -70,10 +72,12 @@ impl HashAlg {
     }
     /// From an OID.
     pub fn from_oid(o: &ObjectIdentifier) -> Option<Self> {
-        [Self::Sm3, Self::Sha256, Self::Sha1].into_iter().find(|h| h.oid() == *o)
+        [Self::Sm3, Self::Sha256, Self::Sha1]
+            .into_iter()
+            .find(|h| h.oid() == *o)
     }
     /// Output length in bytes.
-    pub fn len(self) -> usize {
+    pub fn output_len(self) -> usize {
         match self {
             Self::Sm3 | Self::Sha256 => 32,
             Self::Sha1 => 20,
@@ -90,7 +94,10 @@ impl HashAlg {
     }
     /// AlgorithmIdentifier with absent parameters.
     pub fn alg_id(self) -> AlgorithmIdentifierOwned {
-        AlgorithmIdentifierOwned { oid: self.oid(), parameters: None }
+        AlgorithmIdentifierOwned {
+            oid: self.oid(),
+            parameters: None,
+        }
     }
 }
 
@@ -147,15 +154,26 @@ pub(crate) struct SignSpec<'a> {
 
 pub(crate) fn sign_spec(spec: &SignSpec<'_>, signer: &dyn Sm2Signer) -> Result<Vec<u8>> {
     if signer.public_key() != spec.signer_cert.public_key()? {
-        return Err(Error::InvalidArgument("signer key does not match the signer certificate".into()));
+        return Err(Error::InvalidArgument(
+            "signer key does not match the signer certificate".into(),
+        ));
     }
     let tbs = spec.signer_cert.certificate().tbs_certificate();
     let mut attrs = SetOfVec::new();
-    attrs.insert(attr(oid::ATTR_CONTENT_TYPE, der::Any::encode_from(&spec.econtent_type)?)?)?;
+    attrs.insert(attr(
+        oid::ATTR_CONTENT_TYPE,
+        der::Any::encode_from(&spec.econtent_type)?,
+    )?)?;
     if let Some(t) = spec.signing_time {
-        attrs.insert(attr(oid::ATTR_SIGNING_TIME, der::Any::encode_from(&x509_time(t)?)?)?)?;
+        attrs.insert(attr(
+            oid::ATTR_SIGNING_TIME,
+            der::Any::encode_from(&x509_time(t)?)?,
+        )?)?;
     }
-    attrs.insert(attr(oid::ATTR_MESSAGE_DIGEST, der::Any::encode_from(&OctetString::new(signer::sm3(spec.content).to_vec())?)?)?)?;
+    attrs.insert(attr(
+        oid::ATTR_MESSAGE_DIGEST,
+        der::Any::encode_from(&OctetString::new(signer::sm3(spec.content).to_vec())?)?,
+    )?)?;
     let ess = SigningCertificateV2 {
         certs: vec![EssCertIdV2 {
             hash_algorithm: Some(HashAlg::Sm3.alg_id()),
@@ -166,7 +184,10 @@ pub(crate) fn sign_spec(spec: &SignSpec<'_>, signer: &dyn Sm2Signer) -> Result<V
             }),
         }],
     };
-    attrs.insert(attr(oid::ATTR_SIGNING_CERTIFICATE_V2, der::Any::encode_from(&ess)?)?)?;
+    attrs.insert(attr(
+        oid::ATTR_SIGNING_CERTIFICATE_V2,
+        der::Any::encode_from(&ess)?,
+    )?)?;
     let signature = signer::sign_der(signer, &attrs.to_der()?)?;
 
     let signer_info = SignerInfo {
@@ -177,7 +198,10 @@ pub(crate) fn sign_spec(spec: &SignSpec<'_>, signer: &dyn Sm2Signer) -> Result<V
         }),
         digest_alg: HashAlg::Sm3.alg_id(),
         signed_attrs: Some(attrs),
-        signature_algorithm: AlgorithmIdentifierOwned { oid: oid::SM2_SIGN, parameters: None },
+        signature_algorithm: AlgorithmIdentifierOwned {
+            oid: oid::SM2_SIGN,
+            parameters: None,
+        },
         signature: OctetString::new(signature)?,
         unsigned_attrs: None,
     };
@@ -185,25 +209,46 @@ pub(crate) fn sign_spec(spec: &SignSpec<'_>, signer: &dyn Sm2Signer) -> Result<V
     for c in &spec.certs {
         certs.push(CertificateChoices::Certificate(c.certificate().clone()));
     }
-    let version = if spec.econtent_type == oid::CMS_DATA || spec.econtent_type == oid::GM_DATA { CmsVersion::V1 } else { CmsVersion::V3 };
+    let version = if spec.econtent_type == oid::CMS_DATA || spec.econtent_type == oid::GM_DATA {
+        CmsVersion::V1
+    } else {
+        CmsVersion::V3
+    };
     let sd = SignedData {
         version,
         digest_algorithms: SetOfVec::try_from(vec![HashAlg::Sm3.alg_id()])?,
         encap_content_info: EncapsulatedContentInfo {
             econtent_type: spec.econtent_type,
-            econtent: if spec.attach { Some(der::Any::encode_from(&OctetString::new(spec.content)?)?) } else { None },
+            econtent: if spec.attach {
+                Some(der::Any::encode_from(&OctetString::new(spec.content)?)?)
+            } else {
+                None
+            },
         },
-        certificates: if certs.is_empty() { None } else { Some(CertificateSet(SetOfVec::try_from(certs)?)) },
+        certificates: if certs.is_empty() {
+            None
+        } else {
+            Some(CertificateSet(SetOfVec::try_from(certs)?))
+        },
         crls: None,
         signer_infos: SignerInfos(SetOfVec::try_from(vec![signer_info])?),
     };
-    let ci = ContentInfo { content_type: spec.content_type, content: der::Any::encode_from(&sd)? };
+    let ci = ContentInfo {
+        content_type: spec.content_type,
+        content: der::Any::encode_from(&sd)?,
+    };
     Ok(ci.to_der()?)
 }
 
 /// Sign `content` as CMS SignedData (DER ContentInfo). `chain` certificates are included after
 /// the signer's certificate.
-pub fn sign(content: &[u8], signer_cert: &ParsedCertificate, chain: &[ParsedCertificate], signer: &dyn Sm2Signer, opts: &SignOptions) -> Result<Vec<u8>> {
+pub fn sign(
+    content: &[u8],
+    signer_cert: &ParsedCertificate,
+    chain: &[ParsedCertificate],
+    signer: &dyn Sm2Signer,
+    opts: &SignOptions,
+) -> Result<Vec<u8>> {
     let mut certs = vec![signer_cert];
     certs.extend(chain.iter());
     sign_spec(
@@ -235,12 +280,20 @@ pub(crate) fn decode(cms_der: &[u8]) -> Result<Decoded> {
     } else if ci.content_type == oid::GM_SIGNED_DATA {
         OidFlavor::GbT35275
     } else {
-        return Err(Error::UnsupportedAlgorithm(format!("CMS content type {} (only signedData)", ci.content_type)));
+        return Err(Error::UnsupportedAlgorithm(format!(
+            "CMS content type {} (only signedData)",
+            ci.content_type
+        )));
     };
     let sd_der = ci.content.to_der()?;
-    let sd: SignedData = SignedData::from_der(&sd_der).map_err(|e| Error::malformed("CMS SignedData", e))?;
+    let sd: SignedData =
+        SignedData::from_der(&sd_der).map_err(|e| Error::malformed("CMS SignedData", e))?;
     let raw_signed_attrs = raw_signed_attrs(&sd_der)?;
-    Ok(Decoded { flavor, sd, raw_signed_attrs })
+    Ok(Decoded {
+        flavor,
+        sd,
+        raw_signed_attrs,
+    })
 }
 
 /// Walk SignedData's DER to the original bytes of every SignerInfo's signedAttrs, re-tagged as
@@ -268,7 +321,12 @@ fn raw_signed_attrs(sd_der: &[u8]) -> Result<Vec<Option<Vec<u8>>>> {
         let _sid = sr.tlv_bytes()?;
         let _dalg = sr.tlv_bytes()?;
         let next = Tag::peek(&sr)?;
-        if next == (Tag::ContextSpecific { constructed: true, number: TagNumber(0) }) {
+        if next
+            == (Tag::ContextSpecific {
+                constructed: true,
+                number: TagNumber(0),
+            })
+        {
             let raw = sr.tlv_bytes()?;
             let mut v = raw.to_vec();
             if let Some(first) = v.first_mut() {
@@ -318,7 +376,10 @@ impl SignerReport {
     /// Digest and signature verified, ESS binding not contradicted, and a time stamp (if
     /// present) valid. (Path validation of `signer_cert` is separate: [`crate::path`].)
     pub fn ok(&self) -> bool {
-        self.digest_ok && self.signature_ok && self.signing_certificate_ok != Some(false) && self.timestamp.as_ref().is_none_or(|t| t.valid)
+        self.digest_ok
+            && self.signature_ok
+            && self.signing_certificate_ok != Some(false)
+            && self.timestamp.as_ref().is_none_or(|t| t.valid)
     }
 }
 
@@ -358,21 +419,36 @@ pub(crate) fn certs_of(sd: &SignedData) -> Result<Vec<ParsedCertificate>> {
     Ok(out)
 }
 
-fn find_signer<'a>(sid: &SignerIdentifier, certs: &'a [ParsedCertificate]) -> Option<&'a ParsedCertificate> {
+fn find_signer<'a>(
+    sid: &SignerIdentifier,
+    certs: &'a [ParsedCertificate],
+) -> Option<&'a ParsedCertificate> {
     certs.iter().find(|c| match sid {
         SignerIdentifier::IssuerAndSerialNumber(ias) => {
-            c.issuer() == &ias.issuer && util::strip_int(c.serial()) == util::strip_int(ias.serial_number.as_bytes())
+            c.issuer() == &ias.issuer
+                && util::strip_int(c.serial()) == util::strip_int(ias.serial_number.as_bytes())
         }
-        SignerIdentifier::SubjectKeyIdentifier(ski) => c.subject_key_id().as_deref() == Some(ski.0.as_bytes()),
+        SignerIdentifier::SubjectKeyIdentifier(ski) => {
+            c.subject_key_id().as_deref() == Some(ski.0.as_bytes())
+        }
     })
 }
 
-fn single_attr<'a>(attrs: &'a SetOfVec<Attribute>, o: ObjectIdentifier) -> Option<&'a der::Any> {
-    attrs.iter().find(|a| a.oid == o).and_then(|a| a.values.iter().next())
+fn single_attr(attrs: &SetOfVec<Attribute>, o: ObjectIdentifier) -> Option<&der::Any> {
+    attrs
+        .iter()
+        .find(|a| a.oid == o)
+        .and_then(|a| a.values.iter().next())
 }
 
 /// Verify one SignerInfo (signature, digest, ESS). `content` is the signed content.
-pub(crate) fn verify_signer_info(si: &SignerInfo, raw_attrs: Option<&[u8]>, content: &[u8], econtent_type: ObjectIdentifier, certs: &[ParsedCertificate]) -> SignerReport {
+pub(crate) fn verify_signer_info(
+    si: &SignerInfo,
+    raw_attrs: Option<&[u8]>,
+    content: &[u8],
+    econtent_type: ObjectIdentifier,
+    certs: &[ParsedCertificate],
+) -> SignerReport {
     let mut rep = SignerReport {
         signer_cert: None,
         signing_time: None,
@@ -391,39 +467,61 @@ pub(crate) fn verify_signer_info(si: &SignerInfo, raw_attrs: Option<&[u8]>, cont
         rep.error = Some("signer certificate has no SM2 key".into());
         return rep;
     };
-    let Some(digest_alg) = HashAlg::from_oid(&si.digest_alg.oid).filter(|h| *h != HashAlg::Sha1) else {
-        rep.error = Some(format!("unsupported digest algorithm {}", si.digest_alg.oid));
+    let Some(digest_alg) = HashAlg::from_oid(&si.digest_alg.oid).filter(|h| *h != HashAlg::Sha1)
+    else {
+        rep.error = Some(format!(
+            "unsupported digest algorithm {}",
+            si.digest_alg.oid
+        ));
         return rep;
     };
-    if !(si.signature_algorithm.oid == oid::SM2_SIGN || si.signature_algorithm.oid == oid::SM3_WITH_SM2 || si.signature_algorithm.oid == oid::SM2) {
-        rep.error = Some(format!("unsupported signature algorithm {}", si.signature_algorithm.oid));
+    if !(si.signature_algorithm.oid == oid::SM2_SIGN
+        || si.signature_algorithm.oid == oid::SM3_WITH_SM2
+        || si.signature_algorithm.oid == oid::SM2)
+    {
+        rep.error = Some(format!(
+            "unsupported signature algorithm {}",
+            si.signature_algorithm.oid
+        ));
         return rep;
     }
     let sig = si.signature.as_bytes();
     match (&si.signed_attrs, raw_attrs) {
         (Some(attrs), Some(raw)) => {
-            let md = single_attr(attrs, oid::ATTR_MESSAGE_DIGEST).and_then(|a| a.decode_as::<OctetString>().ok());
-            rep.digest_ok = md.is_some_and(|m| m.as_bytes() == digest_alg.digest(content).as_slice());
-            let ct = single_attr(attrs, oid::ATTR_CONTENT_TYPE).and_then(|a| a.decode_as::<ObjectIdentifier>().ok());
+            let md = single_attr(attrs, oid::ATTR_MESSAGE_DIGEST)
+                .and_then(|a| a.decode_as::<OctetString>().ok());
+            rep.digest_ok =
+                md.is_some_and(|m| m.as_bytes() == digest_alg.digest(content).as_slice());
+            let ct = single_attr(attrs, oid::ATTR_CONTENT_TYPE)
+                .and_then(|a| a.decode_as::<ObjectIdentifier>().ok());
             if ct != Some(econtent_type) {
                 rep.digest_ok = false;
-                rep.error.get_or_insert_with(|| "contentType attribute missing or different from eContentType".into());
+                rep.error.get_or_insert_with(|| {
+                    "contentType attribute missing or different from eContentType".into()
+                });
             }
-            rep.signing_time = single_attr(attrs, oid::ATTR_SIGNING_TIME).and_then(|a| a.decode_as::<Time>().ok()).map(|t| t.to_system_time());
+            rep.signing_time = single_attr(attrs, oid::ATTR_SIGNING_TIME)
+                .and_then(|a| a.decode_as::<Time>().ok())
+                .map(|t| t.to_system_time());
             rep.signature_ok = signer::verify_der(&pk, signer::DEFAULT_DISTID, raw, sig).is_ok();
             if let Some(v) = single_attr(attrs, oid::ATTR_SIGNING_CERTIFICATE_V2) {
-                rep.signing_certificate_ok = Some(v.decode_as::<SigningCertificateV2>().ok().is_some_and(|s| {
-                    s.certs.first().is_some_and(|id| {
-                        let alg = id.hash_algorithm.as_ref().map_or(Some(HashAlg::Sha256), |a| HashAlg::from_oid(&a.oid));
-                        alg.is_some_and(|h| h.digest(cert.der()) == id.cert_hash.as_bytes())
-                    })
-                }));
+                rep.signing_certificate_ok =
+                    Some(v.decode_as::<SigningCertificateV2>().ok().is_some_and(|s| {
+                        s.certs.first().is_some_and(|id| {
+                            let alg = id
+                                .hash_algorithm
+                                .as_ref()
+                                .map_or(Some(HashAlg::Sha256), |a| HashAlg::from_oid(&a.oid));
+                            alg.is_some_and(|h| h.digest(cert.der()) == id.cert_hash.as_bytes())
+                        })
+                    }));
             }
         }
         (None, _) => {
             // No signed attributes: the signature is directly over the content (GB/T 35275 allows it).
             rep.digest_ok = true;
-            rep.signature_ok = signer::verify_der(&pk, signer::DEFAULT_DISTID, content, sig).is_ok();
+            rep.signature_ok =
+                signer::verify_der(&pk, signer::DEFAULT_DISTID, content, sig).is_ok();
         }
         (Some(_), None) => {
             rep.error = Some("signed attributes could not be located".into());
@@ -431,13 +529,17 @@ pub(crate) fn verify_signer_info(si: &SignerInfo, raw_attrs: Option<&[u8]>, cont
         }
     }
     if !rep.digest_ok {
-        rep.error.get_or_insert_with(|| "messageDigest does not match the content".into());
+        rep.error
+            .get_or_insert_with(|| "messageDigest does not match the content".into());
     }
     if !rep.signature_ok {
-        rep.error.get_or_insert_with(|| "signature does not verify".into());
+        rep.error
+            .get_or_insert_with(|| "signature does not verify".into());
     }
     if rep.signing_certificate_ok == Some(false) {
-        rep.error.get_or_insert_with(|| "signingCertificateV2 does not match the signer certificate".into());
+        rep.error.get_or_insert_with(|| {
+            "signingCertificateV2 does not match the signer certificate".into()
+        });
     }
     rep
 }
@@ -445,14 +547,29 @@ pub(crate) fn verify_signer_info(si: &SignerInfo, raw_attrs: Option<&[u8]>, cont
 /// Verify a CMS SignedData. `detached_content` must be given when the content is not attached.
 /// `extra_certs` are used to find signer certificates the CMS does not carry. Malformed input is
 /// an error; verification failures are reported in the [`CmsReport`].
-pub fn verify(cms_der: &[u8], detached_content: Option<&[u8]>, extra_certs: &[ParsedCertificate]) -> Result<CmsReport> {
+pub fn verify(
+    cms_der: &[u8],
+    detached_content: Option<&[u8]>,
+    extra_certs: &[ParsedCertificate],
+) -> Result<CmsReport> {
     let dec = decode(cms_der)?;
     let econtent_type = dec.sd.encap_content_info.econtent_type;
-    let attached = dec.sd.encap_content_info.econtent.as_ref().map(|a| a.decode_as::<OctetString>()).transpose().map_err(|e| Error::malformed("CMS eContent", e))?;
+    let attached = dec
+        .sd
+        .encap_content_info
+        .econtent
+        .as_ref()
+        .map(der::Any::decode_as::<OctetString>)
+        .transpose()
+        .map_err(|e| Error::malformed("CMS eContent", e))?;
     let content = match (&attached, detached_content) {
         (Some(c), _) => c.as_bytes().to_vec(),
         (None, Some(d)) => d.to_vec(),
-        (None, None) => return Err(Error::InvalidArgument("detached signature: content must be supplied".into())),
+        (None, None) => {
+            return Err(Error::InvalidArgument(
+                "detached signature: content must be supplied".into(),
+            ));
+        }
     };
     let mut certs = certs_of(&dec.sd)?;
     certs.extend(extra_certs.iter().cloned());
@@ -460,17 +577,31 @@ pub fn verify(cms_der: &[u8], detached_content: Option<&[u8]>, extra_certs: &[Pa
     for (i, si) in dec.sd.signer_infos.0.iter().enumerate() {
         let raw = dec.raw_signed_attrs.get(i).and_then(|o| o.as_deref());
         let mut rep = verify_signer_info(si, raw, &content, econtent_type, &certs);
-        if let Some(ts_attr) = si.unsigned_attrs.as_ref().and_then(|u| single_attr(u, oid::ATTR_SIGNATURE_TIMESTAMP)) {
+        if let Some(ts_attr) = si
+            .unsigned_attrs
+            .as_ref()
+            .and_then(|u| single_attr(u, oid::ATTR_SIGNATURE_TIMESTAMP))
+        {
             rep.timestamp = Some(check_signature_timestamp(ts_attr, si.signature.as_bytes()));
         }
         signers.push(rep);
     }
     let certificates = certs_of(&dec.sd)?;
-    Ok(CmsReport { flavor: dec.flavor, econtent_type, attached: attached.is_some(), content, signers, certificates })
+    Ok(CmsReport {
+        flavor: dec.flavor,
+        econtent_type,
+        attached: attached.is_some(),
+        content,
+        signers,
+        certificates,
+    })
 }
 
 fn check_signature_timestamp(token: &der::Any, signature_value: &[u8]) -> TimestampCheck {
-    let res = token.to_der().map_err(Error::from).and_then(|der| crate::tsp::verify_token(&der, None));
+    let res = token
+        .to_der()
+        .map_err(Error::from)
+        .and_then(|der| crate::tsp::verify_token(&der, None));
     match res {
         Ok(view) => {
             let expected = view.imprint_alg.digest(signature_value);
@@ -478,18 +609,33 @@ fn check_signature_timestamp(token: &der::Any, signature_value: &[u8]) -> Timest
             TimestampCheck {
                 valid: ok,
                 gen_time: Some(view.gen_time),
-                error: if ok { None } else { Some("time-stamp imprint is not the hash of the signature value".into()) },
+                error: if ok {
+                    None
+                } else {
+                    Some("time-stamp imprint is not the hash of the signature value".into())
+                },
                 token: Some(view),
             }
         }
-        Err(e) => TimestampCheck { valid: false, gen_time: None, error: Some(e.to_string()), token: None },
+        Err(e) => TimestampCheck {
+            valid: false,
+            gen_time: None,
+            error: Some(e.to_string()),
+            token: None,
+        },
     }
 }
 
 /// The first SignerInfo's signature value: what a CAdES-T time stamp's imprint covers.
 pub fn signature_value(cms_der: &[u8]) -> Result<Vec<u8>> {
     let dec = decode(cms_der)?;
-    let si = dec.sd.signer_infos.0.iter().next().ok_or_else(|| Error::malformed("CMS SignedData", "no SignerInfo"))?;
+    let si = dec
+        .sd
+        .signer_infos
+        .0
+        .iter()
+        .next()
+        .ok_or_else(|| Error::malformed("CMS SignedData", "no SignerInfo"))?;
     Ok(si.signature.as_bytes().to_vec())
 }
 
@@ -502,17 +648,28 @@ pub fn add_signature_timestamp(cms_der: &[u8], token_der: &[u8]) -> Result<Vec<u
     let mut sd = dec.sd;
     let view = crate::tsp::verify_token(token_der, None)?;
     let mut infos: Vec<SignerInfo> = sd.signer_infos.0.into_vec();
-    let first = infos.first_mut().ok_or_else(|| Error::malformed("CMS SignedData", "no SignerInfo"))?;
+    let first = infos
+        .first_mut()
+        .ok_or_else(|| Error::malformed("CMS SignedData", "no SignerInfo"))?;
     if view.imprint_alg.digest(first.signature.as_bytes()) != view.imprint {
-        return Err(Error::DigestMismatch("time-stamp imprint does not cover this signature"));
+        return Err(Error::DigestMismatch(
+            "time-stamp imprint does not cover this signature",
+        ));
     }
     let token_any = der::Any::from_der(token_der)?;
     let mut unsigned = first.unsigned_attrs.take().unwrap_or_default();
-    let existing: Vec<Attribute> = unsigned.iter().filter(|a| a.oid != oid::ATTR_SIGNATURE_TIMESTAMP).cloned().collect();
+    let existing: Vec<Attribute> = unsigned
+        .iter()
+        .filter(|a| a.oid != oid::ATTR_SIGNATURE_TIMESTAMP)
+        .cloned()
+        .collect();
     unsigned = SetOfVec::try_from(existing)?;
     unsigned.insert(attr(oid::ATTR_SIGNATURE_TIMESTAMP, token_any)?)?;
     first.unsigned_attrs = Some(unsigned);
     sd.signer_infos = SignerInfos(SetOfVec::try_from(infos)?);
-    let out = ContentInfo { content_type: ci.content_type, content: der::Any::encode_from(&sd)? };
+    let out = ContentInfo {
+        content_type: ci.content_type,
+        content: der::Any::encode_from(&sd)?,
+    };
     Ok(out.to_der()?)
 }

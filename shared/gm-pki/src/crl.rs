@@ -98,12 +98,20 @@ pub struct CrlParams {
 }
 
 /// Build and sign a CRL for `issuer` (a CA certificate whose key `signer` holds).
-pub fn build_crl(params: &CrlParams, issuer: &ParsedCertificate, signer: &dyn Sm2Signer) -> Result<ParsedCrl> {
+pub fn build_crl(
+    params: &CrlParams,
+    issuer: &ParsedCertificate,
+    signer: &dyn Sm2Signer,
+) -> Result<ParsedCrl> {
     if signer.public_key() != issuer.public_key()? {
-        return Err(Error::InvalidArgument("signer key does not match the CRL issuer".into()));
+        return Err(Error::InvalidArgument(
+            "signer key does not match the CRL issuer".into(),
+        ));
     }
     if params.next_update <= params.this_update {
-        return Err(Error::InvalidArgument("nextUpdate must be after thisUpdate".into()));
+        return Err(Error::InvalidArgument(
+            "nextUpdate must be after thisUpdate".into(),
+        ));
     }
     let mut revoked: Vec<RevokedCert> = Vec::with_capacity(params.entries.len());
     for e in &params.entries {
@@ -128,12 +136,20 @@ pub fn build_crl(params: &CrlParams, issuer: &ParsedCertificate, signer: &dyn Sm
         issuer: issuer.subject().clone(),
         this_update: x509_time(params.this_update)?,
         next_update: Some(x509_time(params.next_update)?),
-        revoked_certificates: if revoked.is_empty() { None } else { Some(revoked) },
+        revoked_certificates: if revoked.is_empty() {
+            None
+        } else {
+            Some(revoked)
+        },
         crl_extensions: Some(vec![
             extension(
                 oid::EXT_AUTHORITY_KEY_ID,
                 false,
-                &AuthorityKeyIdentifier { key_identifier: Some(OctetString::new(aki)?), authority_cert_issuer: None, authority_cert_serial_number: None },
+                &AuthorityKeyIdentifier {
+                    key_identifier: Some(OctetString::new(aki)?),
+                    authority_cert_issuer: None,
+                    authority_cert_serial_number: None,
+                },
             )?,
             extension(oid::EXT_CRL_NUMBER, false, &crl_number)?,
         ]),
@@ -154,12 +170,17 @@ impl ParsedCrl {
     /// [`ParsedCrl::verify_signature`].
     pub fn from_der(der_bytes: &[u8]) -> Result<Self> {
         let list = CertificateList::from_der(der_bytes).map_err(|e| Error::malformed("CRL", e))?;
-        Ok(Self { der: der_bytes.to_vec(), list })
+        Ok(Self {
+            der: der_bytes.to_vec(),
+            list,
+        })
     }
     /// Parse the first `X509 CRL` PEM block.
     pub fn from_pem(pem: &str) -> Result<Self> {
         let ders = crate::pem_decode_all("X509 CRL", pem)?;
-        let first = ders.first().ok_or_else(|| Error::malformed("CRL PEM", "no X509 CRL block"))?;
+        let first = ders
+            .first()
+            .ok_or_else(|| Error::malformed("CRL PEM", "no X509 CRL block"))?;
         Self::from_der(first)
     }
     /// DER.
@@ -184,11 +205,20 @@ impl ParsedCrl {
     }
     /// nextUpdate.
     pub fn next_update(&self) -> Option<SystemTime> {
-        self.list.tbs_cert_list.next_update.map(|t| t.to_system_time())
+        self.list
+            .tbs_cert_list
+            .next_update
+            .map(|t| t.to_system_time())
     }
     /// cRLNumber, if present and at most 64 bits.
     pub fn crl_number(&self) -> Option<u64> {
-        let ext = self.list.tbs_cert_list.crl_extensions.as_ref()?.iter().find(|e| e.extn_id == oid::EXT_CRL_NUMBER)?;
+        let ext = self
+            .list
+            .tbs_cert_list
+            .crl_extensions
+            .as_ref()?
+            .iter()
+            .find(|e| e.extn_id == oid::EXT_CRL_NUMBER)?;
         let n = CrlNumber::from_der(ext.extn_value.as_bytes()).ok()?;
         let b = util::strip_int(n.0.as_bytes());
         if b.len() > 8 {
@@ -203,25 +233,46 @@ impl ParsedCrl {
         };
         list.iter()
             .map(|r| {
-                let reason = match r.crl_entry_extensions.as_ref().and_then(|x| x.iter().find(|e| e.extn_id == oid::EXT_CRL_REASON)) {
+                let reason = match r
+                    .crl_entry_extensions
+                    .as_ref()
+                    .and_then(|x| x.iter().find(|e| e.extn_id == oid::EXT_CRL_REASON))
+                {
                     Some(ext) => Some(RevocationReason::from_x509(
-                        CrlReason::from_der(ext.extn_value.as_bytes()).map_err(|e| Error::malformed("CRL reason", e))?,
+                        CrlReason::from_der(ext.extn_value.as_bytes())
+                            .map_err(|e| Error::malformed("CRL reason", e))?,
                     )),
                     None => None,
                 };
-                Ok(RevokedEntry { serial: r.serial_number.as_bytes().to_vec(), time: r.revocation_date.to_system_time(), reason })
+                Ok(RevokedEntry {
+                    serial: r.serial_number.as_bytes().to_vec(),
+                    time: r.revocation_date.to_system_time(),
+                    reason,
+                })
             })
             .collect()
     }
     /// The entry for `serial`, if revoked.
     pub fn find(&self, serial: &[u8]) -> Result<Option<RevokedEntry>> {
         let want = util::strip_int(serial);
-        Ok(self.entries()?.into_iter().find(|e| util::strip_int(&e.serial) == want))
+        Ok(self
+            .entries()?
+            .into_iter()
+            .find(|e| util::strip_int(&e.serial) == want))
     }
     /// Verify the CRL signature with the issuer's key.
     pub fn verify_signature(&self, issuer_key: &PublicKey) -> Result<()> {
         signer::check_sm2_sig_alg(&self.list.signature_algorithm)?;
-        let sig = self.list.signature.as_bytes().ok_or(Error::BadSignature("CRL signature has unused bits"))?;
-        signer::verify_der(issuer_key, signer::DEFAULT_DISTID, first_inner_tlv(&self.der)?, sig)
+        let sig = self
+            .list
+            .signature
+            .as_bytes()
+            .ok_or(Error::BadSignature("CRL signature has unused bits"))?;
+        signer::verify_der(
+            issuer_key,
+            signer::DEFAULT_DISTID,
+            first_inner_tlv(&self.der)?,
+            sig,
+        )
     }
 }

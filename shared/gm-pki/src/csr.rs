@@ -16,12 +16,19 @@ use x509_cert::request::{CertReq, CertReqInfo, ExtensionReq, Version};
 
 /// Build a DER CSR for `subject`, signed by `signer` (its public key goes into the request).
 /// `extensions` become a PKCS#9 extensionRequest attribute when not empty.
-pub fn build_csr(subject: &Name, signer: &dyn Sm2Signer, extensions: &[Extension]) -> Result<Vec<u8>> {
+pub fn build_csr(
+    subject: &Name,
+    signer: &dyn Sm2Signer,
+    extensions: &[Extension],
+) -> Result<Vec<u8>> {
     let mut attributes = SetOfVec::new();
     if !extensions.is_empty() {
         let mut values = SetOfVec::new();
         values.insert(der::Any::encode_from(&ExtensionReq(extensions.to_vec()))?)?;
-        attributes.insert(Attribute { oid: oid::PKCS9_EXTENSION_REQUEST, values })?;
+        attributes.insert(Attribute {
+            oid: oid::PKCS9_EXTENSION_REQUEST,
+            values,
+        })?;
     }
     let info = CertReqInfo {
         version: Version::V1,
@@ -49,7 +56,9 @@ impl ParsedCsr {
     /// Parse a PEM CSR (`CERTIFICATE REQUEST`) and verify it.
     pub fn from_pem(pem: &str) -> Result<Self> {
         let ders = crate::pem_decode_all("CERTIFICATE REQUEST", pem)?;
-        let first = ders.first().ok_or_else(|| Error::malformed("CSR PEM", "no CERTIFICATE REQUEST block"))?;
+        let first = ders
+            .first()
+            .ok_or_else(|| Error::malformed("CSR PEM", "no CERTIFICATE REQUEST block"))?;
         Self::from_der(first)
     }
 
@@ -58,9 +67,15 @@ impl ParsedCsr {
         let req = CertReq::from_der(der_bytes).map_err(|e| Error::malformed("CSR", e))?;
         signer::check_sm2_sig_alg(&req.algorithm)?;
         let public_key = signer::public_key_from_spki(&req.info.public_key)?;
-        let sig = req.signature.as_bytes().ok_or(Error::BadSignature("CSR signature BIT STRING has unused bits"))?;
+        let sig = req.signature.as_bytes().ok_or(Error::BadSignature(
+            "CSR signature BIT STRING has unused bits",
+        ))?;
         signer::verify_der(&public_key, distid, first_inner_tlv(der_bytes)?, sig)?;
-        Ok(Self { der: der_bytes.to_vec(), req, public_key })
+        Ok(Self {
+            der: der_bytes.to_vec(),
+            req,
+            public_key,
+        })
     }
 
     /// DER bytes.
@@ -86,9 +101,17 @@ impl ParsedCsr {
     /// Extensions asked for in an extensionRequest attribute.
     pub fn requested_extensions(&self) -> Result<Vec<Extension>> {
         let mut out = Vec::new();
-        for attr in self.req.info.attributes.iter().filter(|a| a.oid == oid::PKCS9_EXTENSION_REQUEST) {
+        for attr in self
+            .req
+            .info
+            .attributes
+            .iter()
+            .filter(|a| a.oid == oid::PKCS9_EXTENSION_REQUEST)
+        {
             for v in attr.values.iter() {
-                let req: ExtensionReq = v.decode_as().map_err(|e| Error::malformed("extensionRequest", e))?;
+                let req: ExtensionReq = v
+                    .decode_as()
+                    .map_err(|e| Error::malformed("extensionRequest", e))?;
                 out.extend(req.0);
             }
         }

@@ -26,7 +26,7 @@ mod util;
 pub use cert::{CertificateParams, ParsedCertificate};
 pub use error::{Error, PathError, Result};
 pub use name::DnBuilder;
-pub use signer::{DEFAULT_DISTID, SoftwareSigner, Sm2Signer};
+pub use signer::{DEFAULT_DISTID, Sm2Signer, SoftwareSigner};
 pub use x509_cert::Certificate;
 
 /// PEM-encode DER with a label (64-column base64, LF line endings).
@@ -41,7 +41,9 @@ pub fn pem_encode(label: &str, der: &[u8]) -> String {
         out.push('\n');
         rest = tail;
     }
-    out.push_str(&format!("-----END {label}-----\n"));
+    out.push_str("-----END ");
+    out.push_str(label);
+    out.push_str("-----\n");
     out
 }
 
@@ -57,7 +59,12 @@ pub fn pem_decode_all(label: &str, text: &str) -> Result<Vec<Vec<u8>>> {
         let stop = after
             .find(&end)
             .ok_or_else(|| Error::malformed("PEM", format!("missing {end}")))?;
-        let body: String = after.get(..stop).unwrap_or("").chars().filter(|c| !c.is_whitespace()).collect();
+        let body: String = after
+            .get(..stop)
+            .unwrap_or("")
+            .chars()
+            .filter(|c| !c.is_whitespace())
+            .collect();
         let der = base64::engine::general_purpose::STANDARD
             .decode(body.as_bytes())
             .map_err(|e| Error::malformed("PEM base64", e))?;

@@ -77,13 +77,17 @@ impl DnBuilder {
                 return Err(Error::InvalidArgument(format!("empty value for {oid}")));
             }
             let any = if *oid == oid::AT_COUNTRY {
-                let p = PrintableStringRef::new(value)
-                    .map_err(|_| Error::InvalidArgument(format!("country {value:?} is not printable")))?;
+                let p = PrintableStringRef::new(value).map_err(|_| {
+                    Error::InvalidArgument(format!("country {value:?} is not printable"))
+                })?;
                 der::Any::encode_from(&p)?
             } else {
                 der::Any::encode_from(&Utf8StringRef::new(value)?)?
             };
-            let rdn = RelativeDistinguishedName::try_from(vec![AttributeTypeAndValue { oid: *oid, value: any }])?;
+            let rdn = RelativeDistinguishedName::try_from(vec![AttributeTypeAndValue {
+                oid: *oid,
+                value: any,
+            }])?;
             seq.push(rdn);
         }
         Ok(Name::hazmat_from_rdn_sequence(seq))
@@ -109,7 +113,13 @@ pub(crate) fn any_to_string(any: &der::Any) -> Option<String> {
             if v.len() % 2 != 0 {
                 return None;
             }
-            let units: Vec<u16> = v.chunks_exact(2).map(|c| u16::from_be_bytes([c[0], c[1]])).collect();
+            let units: Vec<u16> = v
+                .chunks_exact(2)
+                .map(|c| match c {
+                    [a, b] => u16::from_be_bytes([*a, *b]),
+                    _ => 0,
+                })
+                .collect();
             String::from_utf16(&units).ok()
         }
         _ => None,
@@ -144,21 +154,30 @@ pub fn validate_resident_id(id: &str) -> Result<()> {
     const CHECK: [u8; 11] = *b"10X98765432";
     let bytes = id.as_bytes();
     if bytes.len() != 18 {
-        return Err(Error::InvalidArgument("resident ID number must have 18 characters".into()));
+        return Err(Error::InvalidArgument(
+            "resident ID number must have 18 characters".into(),
+        ));
     }
     let mut sum = 0u32;
     for (b, w) in bytes.iter().take(17).zip(WEIGHTS) {
         if !b.is_ascii_digit() {
-            return Err(Error::InvalidArgument("resident ID number: first 17 must be digits".into()));
+            return Err(Error::InvalidArgument(
+                "resident ID number: first 17 must be digits".into(),
+            ));
         }
         sum += u32::from(b - b'0') * w;
     }
     let idx = usize::try_from(sum % 11).map_err(|_| Error::Internal("mod 11"))?;
-    let expect = CHECK.get(idx).copied().ok_or(Error::Internal("mod 11 table"))?;
+    let expect = CHECK
+        .get(idx)
+        .copied()
+        .ok_or(Error::Internal("mod 11 table"))?;
     let last = bytes.get(17).map(u8::to_ascii_uppercase);
     if last == Some(expect) {
         Ok(())
     } else {
-        Err(Error::InvalidArgument("resident ID number check digit is wrong".into()))
+        Err(Error::InvalidArgument(
+            "resident ID number check digit is wrong".into(),
+        ))
     }
 }

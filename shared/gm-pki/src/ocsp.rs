@@ -2,6 +2,9 @@
 //! BasicOCSPResponses (good / revoked / unknown, nonce echoed) and error responses, and parse
 //! responses for our own validator.
 
+// `der_derive`'s Choice expansion trips this pedantic lint; nothing in our code does.
+#![allow(clippy::unnested_or_patterns)]
+
 use crate::cert::ParsedCertificate;
 use crate::cms::HashAlg;
 use crate::crl::RevocationReason;
@@ -165,14 +168,24 @@ pub struct CertId {
 
 impl CertId {
     /// The CertID of `cert` issued by `issuer`.
-    pub fn for_cert(cert: &ParsedCertificate, issuer: &ParsedCertificate, hash_alg: HashAlg) -> Result<Self> {
+    pub fn for_cert(
+        cert: &ParsedCertificate,
+        issuer: &ParsedCertificate,
+        hash_alg: HashAlg,
+    ) -> Result<Self> {
         let (name_hash, key_hash) = issuer_hashes(issuer, hash_alg)?;
-        Ok(Self { hash_alg, issuer_name_hash: name_hash, issuer_key_hash: key_hash, serial: cert.serial().to_vec() })
+        Ok(Self {
+            hash_alg,
+            issuer_name_hash: name_hash,
+            issuer_key_hash: key_hash,
+            serial: cert.serial().to_vec(),
+        })
     }
 
     /// Whether this CertID names `issuer` as the issuing CA.
     pub fn matches_issuer(&self, issuer: &ParsedCertificate) -> bool {
-        issuer_hashes(issuer, self.hash_alg).is_ok_and(|(n, k)| n == self.issuer_name_hash && k == self.issuer_key_hash)
+        issuer_hashes(issuer, self.hash_alg)
+            .is_ok_and(|(n, k)| n == self.issuer_name_hash && k == self.issuer_key_hash)
     }
 
     /// Serial number as lower-case hex.
@@ -181,7 +194,9 @@ impl CertId {
     }
 
     fn from_asn(a: &CertIdAsn) -> Result<Self> {
-        let hash_alg = HashAlg::from_oid(&a.hash_algorithm.oid).ok_or_else(|| Error::UnsupportedAlgorithm(format!("CertID hash {}", a.hash_algorithm.oid)))?;
+        let hash_alg = HashAlg::from_oid(&a.hash_algorithm.oid).ok_or_else(|| {
+            Error::UnsupportedAlgorithm(format!("CertID hash {}", a.hash_algorithm.oid))
+        })?;
         Ok(Self {
             hash_alg,
             issuer_name_hash: a.issuer_name_hash.as_bytes().to_vec(),
@@ -197,7 +212,10 @@ impl CertId {
             HashAlg::Sha1 | HashAlg::Sha256 => Some(der::Any::null()),
         };
         Ok(CertIdAsn {
-            hash_algorithm: AlgorithmIdentifierOwned { oid: self.hash_alg.oid(), parameters },
+            hash_algorithm: AlgorithmIdentifierOwned {
+                oid: self.hash_alg.oid(),
+                parameters,
+            },
             issuer_name_hash: OctetString::new(self.issuer_name_hash.clone())?,
             issuer_key_hash: OctetString::new(self.issuer_key_hash.clone())?,
             serial_number: SerialNumber::new(&self.serial)?,
@@ -207,7 +225,12 @@ impl CertId {
 
 fn issuer_hashes(issuer: &ParsedCertificate, alg: HashAlg) -> Result<(Vec<u8>, Vec<u8>)> {
     let name = issuer.subject().to_der()?;
-    let key = issuer.certificate().tbs_certificate().subject_public_key_info().subject_public_key.raw_bytes();
+    let key = issuer
+        .certificate()
+        .tbs_certificate()
+        .subject_public_key_info()
+        .subject_public_key
+        .raw_bytes();
     Ok((alg.digest(&name), alg.digest(key)))
 }
 
@@ -231,17 +254,29 @@ pub fn parse_request(der_bytes: &[u8]) -> Result<OcspRequest> {
     if r.tbs_request.request_list.is_empty() {
         return Err(Error::malformed("OCSPRequest", "empty requestList"));
     }
-    let cert_ids = r.tbs_request.request_list.iter().map(|q| CertId::from_asn(&q.req_cert)).collect::<Result<Vec<_>>>()?;
+    let cert_ids = r
+        .tbs_request
+        .request_list
+        .iter()
+        .map(|q| CertId::from_asn(&q.req_cert))
+        .collect::<Result<Vec<_>>>()?;
     let nonce = r
         .tbs_request
         .request_extensions
         .as_ref()
         .and_then(|exts| exts.iter().find(|e| e.extn_id == oid::OCSP_NONCE))
         .map(|e| e.extn_value.as_bytes().to_vec());
-    if nonce.as_ref().is_some_and(|n| n.is_empty() || n.len() > 128) {
+    if nonce
+        .as_ref()
+        .is_some_and(|n| n.is_empty() || n.len() > 128)
+    {
         return Err(Error::malformed("OCSPRequest", "nonce length out of range"));
     }
-    Ok(OcspRequest { cert_ids, nonce, signed: r.optional_signature.is_some() })
+    Ok(OcspRequest {
+        cert_ids,
+        nonce,
+        signed: r.optional_signature.is_some(),
+    })
 }
 
 /// Parse the GET form (RFC 6960 appendix A.1): the URL path segment after the responder URL,
@@ -261,7 +296,9 @@ fn percent_decode(s: &str) -> Result<String> {
     let mut i = 0;
     while let Some(&b) = bytes.get(i) {
         if b == b'%' {
-            let hex = bytes.get(i + 1..i + 3).ok_or_else(|| Error::malformed("OCSP GET", "truncated %-escape"))?;
+            let hex = bytes
+                .get(i + 1..i + 3)
+                .ok_or_else(|| Error::malformed("OCSP GET", "truncated %-escape"))?;
             let hex = std::str::from_utf8(hex).map_err(|e| Error::malformed("OCSP GET", e))?;
             out.push(u8::from_str_radix(hex, 16).map_err(|e| Error::malformed("OCSP GET", e))?);
             i += 3;
@@ -276,13 +313,26 @@ fn percent_decode(s: &str) -> Result<String> {
 /// Build a DER OCSPRequest (our validator / tests). `nonce` is the raw nonce (wrapped as an
 /// OCTET STRING in the extension, RFC 8954).
 pub fn build_request(ids: &[CertId], nonce: Option<&[u8]>) -> Result<Vec<u8>> {
-    let request_list = ids.iter().map(|i| Ok(RequestAsn { req_cert: i.to_asn()?, single_request_extensions: None })).collect::<Result<Vec<_>>>()?;
+    let request_list = ids
+        .iter()
+        .map(|i| {
+            Ok(RequestAsn {
+                req_cert: i.to_asn()?,
+                single_request_extensions: None,
+            })
+        })
+        .collect::<Result<Vec<_>>>()?;
     let request_extensions = match nonce {
         Some(n) => Some(vec![util_ext(oid::OCSP_NONCE, &OctetString::new(n)?)?]),
         None => None,
     };
     let r = OcspRequestAsn {
-        tbs_request: TbsRequestAsn { version: None, requestor_name: None, request_list, request_extensions },
+        tbs_request: TbsRequestAsn {
+            version: None,
+            requestor_name: None,
+            request_list,
+            request_extensions,
+        },
         optional_signature: None,
     };
     Ok(r.to_der()?)
@@ -333,18 +383,29 @@ pub struct Responder<'a> {
 
 impl std::fmt::Debug for Responder<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Responder").field("cert", &self.cert.subject_string()).finish_non_exhaustive()
+        f.debug_struct("Responder")
+            .field("cert", &self.cert.subject_string())
+            .finish_non_exhaustive()
     }
 }
 
 impl Responder<'_> {
     /// A successful, signed response. `nonce` is the request's nonce extnValue (echoed).
-    pub fn respond(&self, responses: &[SingleResponse], nonce: Option<&[u8]>, produced_at: SystemTime) -> Result<Vec<u8>> {
+    pub fn respond(
+        &self,
+        responses: &[SingleResponse],
+        nonce: Option<&[u8]>,
+        produced_at: SystemTime,
+    ) -> Result<Vec<u8>> {
         if self.signer.public_key() != self.cert.public_key()? {
-            return Err(Error::InvalidArgument("signer key does not match the responder certificate".into()));
+            return Err(Error::InvalidArgument(
+                "signer key does not match the responder certificate".into(),
+            ));
         }
         if responses.is_empty() {
-            return Err(Error::InvalidArgument("an OCSP response needs at least one SingleResponse".into()));
+            return Err(Error::InvalidArgument(
+                "an OCSP response needs at least one SingleResponse".into(),
+            ));
         }
         let mut singles = Vec::with_capacity(responses.len());
         for r in responses {
@@ -365,10 +426,21 @@ impl Responder<'_> {
             });
         }
         let response_extensions = match nonce {
-            Some(n) => Some(vec![Extension { extn_id: oid::OCSP_NONCE, critical: false, extn_value: OctetString::new(n)? }]),
+            Some(n) => Some(vec![Extension {
+                extn_id: oid::OCSP_NONCE,
+                critical: false,
+                extn_value: OctetString::new(n)?,
+            }]),
             None => None,
         };
-        let key_hash = HashAlg::Sha1.digest(self.cert.certificate().tbs_certificate().subject_public_key_info().subject_public_key.raw_bytes());
+        let key_hash = HashAlg::Sha1.digest(
+            self.cert
+                .certificate()
+                .tbs_certificate()
+                .subject_public_key_info()
+                .subject_public_key
+                .raw_bytes(),
+        );
         let data = ResponseDataAsn {
             version: None,
             responder_id: ResponderIdAsn::ByKey(OctetString::new(key_hash)?),
@@ -386,7 +458,10 @@ impl Responder<'_> {
         };
         let resp = OcspResponseAsn {
             response_status: ResponseStatus::Successful,
-            response_bytes: Some(ResponseBytesAsn { response_type: oid::OCSP_BASIC, response: OctetString::new(basic.to_der()?)? }),
+            response_bytes: Some(ResponseBytesAsn {
+                response_type: oid::OCSP_BASIC,
+                response: OctetString::new(basic.to_der()?)?,
+            }),
         };
         Ok(resp.to_der()?)
     }
@@ -396,9 +471,15 @@ impl Responder<'_> {
 /// unauthorized). `Successful` is refused: successful responses must be signed.
 pub fn error_response(status: ResponseStatus) -> Result<Vec<u8>> {
     if status == ResponseStatus::Successful {
-        return Err(Error::InvalidArgument("successful responses must carry a signed BasicOCSPResponse".into()));
+        return Err(Error::InvalidArgument(
+            "successful responses must carry a signed BasicOCSPResponse".into(),
+        ));
     }
-    Ok(OcspResponseAsn { response_status: status, response_bytes: None }.to_der()?)
+    Ok(OcspResponseAsn {
+        response_status: status,
+        response_bytes: None,
+    }
+    .to_der()?)
 }
 
 /// A parsed OCSP response.
@@ -422,7 +503,8 @@ pub struct ParsedOcspResponse {
 
 /// Parse a DER OCSPResponse (signature not checked: see [`ParsedOcspResponse::verify`]).
 pub fn parse_response(der_bytes: &[u8]) -> Result<ParsedOcspResponse> {
-    let r = OcspResponseAsn::from_der(der_bytes).map_err(|e| Error::malformed("OCSPResponse", e))?;
+    let r =
+        OcspResponseAsn::from_der(der_bytes).map_err(|e| Error::malformed("OCSPResponse", e))?;
     let mut out = ParsedOcspResponse {
         status: r.response_status,
         responses: Vec::new(),
@@ -436,15 +518,22 @@ pub fn parse_response(der_bytes: &[u8]) -> Result<ParsedOcspResponse> {
     };
     let Some(bytes) = r.response_bytes else {
         if out.status == ResponseStatus::Successful {
-            return Err(Error::malformed("OCSPResponse", "successful without responseBytes"));
+            return Err(Error::malformed(
+                "OCSPResponse",
+                "successful without responseBytes",
+            ));
         }
         return Ok(out);
     };
     if bytes.response_type != oid::OCSP_BASIC {
-        return Err(Error::UnsupportedAlgorithm(format!("OCSP response type {}", bytes.response_type)));
+        return Err(Error::UnsupportedAlgorithm(format!(
+            "OCSP response type {}",
+            bytes.response_type
+        )));
     }
     let basic_der = bytes.response.as_bytes();
-    let basic = BasicOcspResponseAsn::from_der(basic_der).map_err(|e| Error::malformed("BasicOCSPResponse", e))?;
+    let basic = BasicOcspResponseAsn::from_der(basic_der)
+        .map_err(|e| Error::malformed("BasicOCSPResponse", e))?;
     signer::check_sm2_sig_alg(&basic.signature_algorithm)?;
     for s in &basic.tbs_response_data.responses {
         let status = match &s.cert_status {
@@ -476,7 +565,11 @@ pub fn parse_response(der_bytes: &[u8]) -> Result<ParsedOcspResponse> {
         ResponderIdAsn::ByKey(k) => out.responder_key_hash = Some(k.as_bytes().to_vec()),
         ResponderIdAsn::ByName(n) => out.responder_name = Some(n.clone()),
     }
-    out.signature = basic.signature.as_bytes().ok_or(Error::BadSignature("OCSP signature has unused bits"))?.to_vec();
+    out.signature = basic
+        .signature
+        .as_bytes()
+        .ok_or(Error::BadSignature("OCSP signature has unused bits"))?
+        .to_vec();
     out.basic_der = basic_der.to_vec();
     Ok(out)
 }
@@ -487,7 +580,9 @@ impl ParsedOcspResponse {
     /// OCSPSigning (RFC 6960 §4.2.2.2). Returns the signing certificate.
     pub fn verify(&self, issuer: &ParsedCertificate) -> Result<ParsedCertificate> {
         if self.status != ResponseStatus::Successful {
-            return Err(Error::InvalidArgument("only successful responses are signed".into()));
+            return Err(Error::InvalidArgument(
+                "only successful responses are signed".into(),
+            ));
         }
         let tbs = first_inner_tlv(&self.basic_der)?;
         let mut candidates = vec![issuer.clone()];
@@ -502,27 +597,45 @@ impl ParsedOcspResponse {
                 return Ok(c);
             }
             if !c.issuer_matches(issuer) || c.verify_signature(&issuer.public_key()?).is_err() {
-                return Err(Error::BadSignature("OCSP responder certificate not issued by the CA"));
+                return Err(Error::BadSignature(
+                    "OCSP responder certificate not issued by the CA",
+                ));
             }
             if !c.ext_key_usage()?.contains(&oid::KP_OCSP_SIGNING) {
-                return Err(Error::Path(crate::PathError::WrongUsage { subject: c.subject_string(), purpose: "OCSP signing" }));
+                return Err(Error::Path(crate::PathError::WrongUsage {
+                    subject: c.subject_string(),
+                    purpose: "OCSP signing",
+                }));
             }
             return Ok(c);
         }
-        Err(Error::BadSignature("no certificate matches the OCSP responder id"))
+        Err(Error::BadSignature(
+            "no certificate matches the OCSP responder id",
+        ))
     }
 
     fn responder_matches(&self, c: &ParsedCertificate) -> bool {
         if let Some(h) = &self.responder_key_hash {
-            return &HashAlg::Sha1.digest(c.certificate().tbs_certificate().subject_public_key_info().subject_public_key.raw_bytes()) == h;
+            return &HashAlg::Sha1.digest(
+                c.certificate()
+                    .tbs_certificate()
+                    .subject_public_key_info()
+                    .subject_public_key
+                    .raw_bytes(),
+            ) == h;
         }
         self.responder_name.as_ref() == Some(c.subject())
     }
 
     /// The answer about `cert` (issued by `issuer`), if the response has one.
-    pub fn status_for(&self, cert: &ParsedCertificate, issuer: &ParsedCertificate) -> Option<&SingleResponse> {
-        self.responses
-            .iter()
-            .find(|r| r.cert_id.matches_issuer(issuer) && util::strip_int(&r.cert_id.serial) == util::strip_int(cert.serial()))
+    pub fn status_for(
+        &self,
+        cert: &ParsedCertificate,
+        issuer: &ParsedCertificate,
+    ) -> Option<&SingleResponse> {
+        self.responses.iter().find(|r| {
+            r.cert_id.matches_issuer(issuer)
+                && util::strip_int(&r.cert_id.serial) == util::strip_int(cert.serial())
+        })
     }
 }

@@ -69,7 +69,12 @@ pub struct Options<'a> {
 impl<'a> Options<'a> {
     /// Defaults: no revocation information, max 8 certificates.
     pub fn new(time: SystemTime, purpose: Purpose) -> Self {
-        Self { time, purpose, revocation: Revocation::default(), max_len: 8 }
+        Self {
+            time,
+            purpose,
+            revocation: Revocation::default(),
+            max_len: 8,
+        }
     }
     /// With revocation information.
     #[must_use]
@@ -97,7 +102,12 @@ const KNOWN_CRITICAL: [const_oid::ObjectIdentifier; 7] = [
 ];
 
 /// Build and validate a path from `leaf` to one of `anchors`.
-pub fn validate_path(leaf: &ParsedCertificate, intermediates: &[ParsedCertificate], anchors: &[ParsedCertificate], opts: &Options<'_>) -> Result<ValidatedPath, PathError> {
+pub fn validate_path(
+    leaf: &ParsedCertificate,
+    intermediates: &[ParsedCertificate],
+    anchors: &[ParsedCertificate],
+    opts: &Options<'_>,
+) -> Result<ValidatedPath, PathError> {
     let chain = build_chain(leaf, intermediates, anchors, opts.max_len)?;
     for c in &chain {
         check_cert(c, opts.time)?;
@@ -112,10 +122,18 @@ pub fn validate_path(leaf: &ParsedCertificate, intermediates: &[ParsedCertificat
                     return Err(PathError::PathLengthExceeded { subject });
                 }
             }
-            _ => return Err(PathError::WrongUsage { subject, purpose: "certificate signing (not a CA)" }),
+            _ => {
+                return Err(PathError::WrongUsage {
+                    subject,
+                    purpose: "certificate signing (not a CA)",
+                });
+            }
         }
         if !issuer.allows_key_usage(KeyUsageBit::KeyCertSign) {
-            return Err(PathError::WrongUsage { subject, purpose: "certificate signing (keyUsage)" });
+            return Err(PathError::WrongUsage {
+                subject,
+                purpose: "certificate signing (keyUsage)",
+            });
         }
     }
     check_purpose(leaf, opts.purpose)?;
@@ -128,7 +146,12 @@ pub fn validate_path(leaf: &ParsedCertificate, intermediates: &[ParsedCertificat
     Ok(ValidatedPath { chain })
 }
 
-fn build_chain(leaf: &ParsedCertificate, intermediates: &[ParsedCertificate], anchors: &[ParsedCertificate], max_len: usize) -> Result<Vec<ParsedCertificate>, PathError> {
+fn build_chain(
+    leaf: &ParsedCertificate,
+    intermediates: &[ParsedCertificate],
+    anchors: &[ParsedCertificate],
+    max_len: usize,
+) -> Result<Vec<ParsedCertificate>, PathError> {
     let mut chain = vec![leaf.clone()];
     loop {
         let Some(current) = chain.last() else {
@@ -146,13 +169,19 @@ fn build_chain(leaf: &ParsedCertificate, intermediates: &[ParsedCertificate], an
             .filter(|c| current.issuer_matches(c) && !chain.iter().any(|x| x.der() == c.der()))
             .collect();
         if candidates.is_empty() {
-            return Err(PathError::BrokenChain { subject: current.subject_string(), issuer: crate::name::display_name(current.issuer()) });
+            return Err(PathError::BrokenChain {
+                subject: current.subject_string(),
+                issuer: crate::name::display_name(current.issuer()),
+            });
         }
         let subject = current.subject_string();
         if current.public_key().is_err() {
             return Err(PathError::UnsupportedAlgorithm { subject });
         }
-        let next = candidates.into_iter().find(|c| c.public_key().is_ok_and(|pk| current.verify_signature(&pk).is_ok()));
+        let next = candidates.into_iter().find(|c| {
+            c.public_key()
+                .is_ok_and(|pk| current.verify_signature(&pk).is_ok())
+        });
         match next {
             Some(n) => chain.push(n.clone()),
             None => return Err(PathError::BadSignature { subject }),
@@ -163,17 +192,26 @@ fn build_chain(leaf: &ParsedCertificate, intermediates: &[ParsedCertificate], an
 fn check_cert(c: &ParsedCertificate, time: SystemTime) -> Result<(), PathError> {
     let subject = c.subject_string();
     if time < c.not_before() {
-        return Err(PathError::NotYetValid { subject, not_before: c.not_before() });
+        return Err(PathError::NotYetValid {
+            subject,
+            not_before: c.not_before(),
+        });
     }
     if time > c.not_after() {
-        return Err(PathError::Expired { subject, not_after: c.not_after() });
+        return Err(PathError::Expired {
+            subject,
+            not_after: c.not_after(),
+        });
     }
     if c.public_key().is_err() {
         return Err(PathError::UnsupportedAlgorithm { subject });
     }
     for e in c.extensions() {
         if e.critical && !KNOWN_CRITICAL.contains(&e.extn_id) {
-            return Err(PathError::UnknownCriticalExtension { subject, oid: e.extn_id.to_string() });
+            return Err(PathError::UnknownCriticalExtension {
+                subject,
+                oid: e.extn_id.to_string(),
+            });
         }
     }
     Ok(())
@@ -184,28 +222,48 @@ fn check_purpose(leaf: &ParsedCertificate, purpose: Purpose) -> Result<(), PathE
     let ok = match purpose {
         Purpose::Any => true,
         Purpose::DocumentSigning => {
-            !leaf.is_ca() && (leaf.allows_key_usage(KeyUsageBit::NonRepudiation) || leaf.allows_key_usage(KeyUsageBit::DigitalSignature))
+            !leaf.is_ca()
+                && (leaf.allows_key_usage(KeyUsageBit::NonRepudiation)
+                    || leaf.allows_key_usage(KeyUsageBit::DigitalSignature))
         }
         Purpose::TimeStamping => {
             eku == [oid::KP_TIME_STAMPING]
-                && leaf.extension(oid::EXT_EXT_KEY_USAGE).is_some_and(|(critical, _)| critical)
+                && leaf
+                    .extension(oid::EXT_EXT_KEY_USAGE)
+                    .is_some_and(|(critical, _)| critical)
                 && leaf.allows_key_usage(KeyUsageBit::DigitalSignature)
         }
-        Purpose::OcspSigning => eku.contains(&oid::KP_OCSP_SIGNING) && leaf.allows_key_usage(KeyUsageBit::DigitalSignature),
-        Purpose::ClientAuth => eku.contains(&oid::KP_CLIENT_AUTH) && leaf.allows_key_usage(KeyUsageBit::DigitalSignature),
+        Purpose::OcspSigning => {
+            eku.contains(&oid::KP_OCSP_SIGNING)
+                && leaf.allows_key_usage(KeyUsageBit::DigitalSignature)
+        }
+        Purpose::ClientAuth => {
+            eku.contains(&oid::KP_CLIENT_AUTH)
+                && leaf.allows_key_usage(KeyUsageBit::DigitalSignature)
+        }
         Purpose::CertSigning => leaf.is_ca() && leaf.allows_key_usage(KeyUsageBit::KeyCertSign),
     };
     if ok {
         Ok(())
     } else {
-        Err(PathError::WrongUsage { subject: leaf.subject_string(), purpose: purpose.name() })
+        Err(PathError::WrongUsage {
+            subject: leaf.subject_string(),
+            purpose: purpose.name(),
+        })
     }
 }
 
-fn check_revocation(cert: &ParsedCertificate, issuer: &ParsedCertificate, rev: &Revocation<'_>, time: SystemTime) -> Result<(), PathError> {
+fn check_revocation(
+    cert: &ParsedCertificate,
+    issuer: &ParsedCertificate,
+    rev: &Revocation<'_>,
+    time: SystemTime,
+) -> Result<(), PathError> {
     let mut covered = false;
     let Ok(issuer_key) = issuer.public_key() else {
-        return Err(PathError::UnsupportedAlgorithm { subject: issuer.subject_string() });
+        return Err(PathError::UnsupportedAlgorithm {
+            subject: issuer.subject_string(),
+        });
     };
     for crl in rev.crls {
         if crl.issuer() != issuer.subject() || crl.verify_signature(&issuer_key).is_err() {
@@ -215,7 +273,13 @@ fn check_revocation(cert: &ParsedCertificate, issuer: &ParsedCertificate, rev: &
             continue;
         }
         match crl.find(cert.serial()) {
-            Ok(Some(entry)) => return Err(PathError::Revoked { subject: cert.subject_string(), reason: entry.reason, time: entry.time }),
+            Ok(Some(entry)) => {
+                return Err(PathError::Revoked {
+                    subject: cert.subject_string(),
+                    reason: entry.reason,
+                    time: entry.time,
+                });
+            }
             Ok(None) => covered = true,
             Err(_) => {}
         }
@@ -224,18 +288,28 @@ fn check_revocation(cert: &ParsedCertificate, issuer: &ParsedCertificate, rev: &
         if resp.verify(issuer).is_err() {
             continue;
         }
-        let Some(single) = resp.status_for(cert, issuer) else { continue };
+        let Some(single) = resp.status_for(cert, issuer) else {
+            continue;
+        };
         if single.this_update > time || single.next_update.is_some_and(|n| n < time) {
             continue;
         }
         match &single.status {
-            CertStatus::Revoked { time: t, reason } => return Err(PathError::Revoked { subject: cert.subject_string(), reason: *reason, time: *t }),
+            CertStatus::Revoked { time: t, reason } => {
+                return Err(PathError::Revoked {
+                    subject: cert.subject_string(),
+                    reason: *reason,
+                    time: *t,
+                });
+            }
             CertStatus::Good => covered = true,
             CertStatus::Unknown => {}
         }
     }
     if rev.require && !covered {
-        return Err(PathError::RevocationUnknown { subject: cert.subject_string() });
+        return Err(PathError::RevocationUnknown {
+            subject: cert.subject_string(),
+        });
     }
     Ok(())
 }

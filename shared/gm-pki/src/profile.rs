@@ -58,7 +58,10 @@ impl Period {
         let not_after = not_before
             .checked_add(length)
             .ok_or_else(|| Error::InvalidArgument("validity overflows".into()))?;
-        Ok(Self { not_before, not_after })
+        Ok(Self {
+            not_before,
+            not_after,
+        })
     }
 }
 
@@ -76,7 +79,12 @@ pub enum IssuingCaKind {
     Device,
 }
 
-fn ca_params(subject: Name, pk: PublicKey, period: Period, path_len: Option<u8>) -> CertificateParams {
+fn ca_params(
+    subject: Name,
+    pk: PublicKey,
+    period: Period,
+    path_len: Option<u8>,
+) -> CertificateParams {
     let mut p = CertificateParams::new(subject, pk, period.not_before, period.not_after);
     p.ca = Some(path_len);
     p.key_usage = vec![K::KeyCertSign, K::CRLSign];
@@ -89,14 +97,25 @@ pub fn root_ca(subject: Name, public_key: PublicKey, period: Period) -> Certific
 }
 
 /// Issuing (intermediate) CA below the root: pathLen 0, so it issues end-entity certificates only.
-pub fn issuing_ca(subject: Name, public_key: PublicKey, period: Period, _kind: IssuingCaKind, urls: &PkiUrls) -> CertificateParams {
+pub fn issuing_ca(
+    subject: Name,
+    public_key: PublicKey,
+    period: Period,
+    _kind: IssuingCaKind,
+    urls: &PkiUrls,
+) -> CertificateParams {
     let mut p = ca_params(subject, public_key, period, Some(0));
     urls.apply(&mut p);
     p
 }
 
 /// RFC 3161 time-stamping authority: extKeyUsage timeStamping only, critical (RFC 3161 §2.3).
-pub fn tsa(subject: Name, public_key: PublicKey, period: Period, urls: &PkiUrls) -> CertificateParams {
+pub fn tsa(
+    subject: Name,
+    public_key: PublicKey,
+    period: Period,
+    urls: &PkiUrls,
+) -> CertificateParams {
     let mut p = CertificateParams::new(subject, public_key, period.not_before, period.not_after);
     p.key_usage = vec![K::DigitalSignature, K::NonRepudiation];
     p.ext_key_usage = vec![oid::KP_TIME_STAMPING];
@@ -106,11 +125,16 @@ pub fn tsa(subject: Name, public_key: PublicKey, period: Period, urls: &PkiUrls)
 }
 
 /// Delegated OCSP responder (RFC 6960 §4.2.2.2): OCSPSigning, plus id-pkix-ocsp-nocheck.
-pub fn ocsp_signer(subject: Name, public_key: PublicKey, period: Period) -> Result<CertificateParams> {
+pub fn ocsp_signer(
+    subject: Name,
+    public_key: PublicKey,
+    period: Period,
+) -> Result<CertificateParams> {
     let mut p = CertificateParams::new(subject, public_key, period.not_before, period.not_after);
     p.key_usage = vec![K::DigitalSignature];
     p.ext_key_usage = vec![oid::KP_OCSP_SIGNING];
-    p.extra_extensions.push(extension(oid::OCSP_NOCHECK, false, &Null)?);
+    p.extra_extensions
+        .push(extension(oid::OCSP_NOCHECK, false, &Null)?);
     Ok(p)
 }
 
@@ -132,7 +156,12 @@ pub struct StaffInfo {
 }
 
 /// Staff signing certificate: C=CN, O=hospital, OU=department, CN=name, serialNumber=staff id.
-pub fn staff(info: &StaffInfo, public_key: PublicKey, period: Period, urls: &PkiUrls) -> Result<CertificateParams> {
+pub fn staff(
+    info: &StaffInfo,
+    public_key: PublicKey,
+    period: Period,
+    urls: &PkiUrls,
+) -> Result<CertificateParams> {
     let subject = DnBuilder::new()
         .country("CN")
         .organization(&info.hospital)
@@ -151,7 +180,12 @@ pub fn staff(info: &StaffInfo, public_key: PublicKey, period: Period, urls: &Pki
     Ok(p)
 }
 
-fn end_entity(subject: Name, public_key: PublicKey, period: Period, urls: &PkiUrls) -> CertificateParams {
+fn end_entity(
+    subject: Name,
+    public_key: PublicKey,
+    period: Period,
+    urls: &PkiUrls,
+) -> CertificateParams {
     let mut p = CertificateParams::new(subject, public_key, period.not_before, period.not_after);
     p.ee_basic_constraints = true;
     p.key_usage = vec![K::DigitalSignature, K::NonRepudiation];
@@ -171,7 +205,12 @@ pub struct OrganisationInfo {
 }
 
 /// Organisation / seal certificate.
-pub fn organisation(info: &OrganisationInfo, public_key: PublicKey, period: Period, urls: &PkiUrls) -> Result<CertificateParams> {
+pub fn organisation(
+    info: &OrganisationInfo,
+    public_key: PublicKey,
+    period: Period,
+    urls: &PkiUrls,
+) -> Result<CertificateParams> {
     let subject = DnBuilder::new()
         .country("CN")
         .organization(&info.organisation)
@@ -204,9 +243,17 @@ pub fn hashed_resident_id(id: &str) -> String {
 
 /// Patient event certificate: one signing event, validity of `minutes`. Subject:
 /// C=CN, O=hospital, CN=name, UID=event id, serialNumber=hex SM3(ID number) — never the ID itself.
-pub fn patient_event(info: &PatientEventInfo, public_key: PublicKey, not_before: SystemTime, minutes: u32, urls: &PkiUrls) -> Result<CertificateParams> {
+pub fn patient_event(
+    info: &PatientEventInfo,
+    public_key: PublicKey,
+    not_before: SystemTime,
+    minutes: u32,
+    urls: &PkiUrls,
+) -> Result<CertificateParams> {
     if minutes == 0 || minutes > 24 * 60 {
-        return Err(Error::InvalidArgument("patient event certificates last 1 minute to 1 day".into()));
+        return Err(Error::InvalidArgument(
+            "patient event certificates last 1 minute to 1 day".into(),
+        ));
     }
     validate_resident_id(&info.resident_id)?;
     let subject = DnBuilder::new()
@@ -232,7 +279,12 @@ pub struct DeviceInfo {
 }
 
 /// Device certificate: digitalSignature, clientAuth.
-pub fn device(info: &DeviceInfo, public_key: PublicKey, period: Period, urls: &PkiUrls) -> Result<CertificateParams> {
+pub fn device(
+    info: &DeviceInfo,
+    public_key: PublicKey,
+    period: Period,
+    urls: &PkiUrls,
+) -> Result<CertificateParams> {
     let subject = DnBuilder::new()
         .country("CN")
         .organization(&info.hospital)

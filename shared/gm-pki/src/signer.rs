@@ -22,6 +22,8 @@ const CURVE_B: [u8; 32] = hex32("28E9FA9E9D9F5E344D5A9E4BCF6509A7F39789F515AB8F9
 const GX: [u8; 32] = hex32("32C4AE2C1F1981195F9904466A39C9948FE30BBFF2660BE1715A4589334C74C7");
 const GY: [u8; 32] = hex32("BC3736A2F4F6779C59BDCEE36B692153D0A9877CC62A474002DF32E52139F0A0");
 
+// Only evaluated at compile time on the constants below: an out-of-range index is a build error.
+#[allow(clippy::indexing_slicing)]
 const fn hex32(s: &str) -> [u8; 32] {
     const fn nib(c: u8) -> u8 {
         match c {
@@ -185,7 +187,12 @@ pub fn verify_der(public_key: &PublicKey, distid: &str, msg: &[u8], sig_der: &[u
 }
 
 /// Verify an SM2 signature over `msg` with `distid`.
-pub fn verify(public_key: &PublicKey, distid: &str, msg: &[u8], sig: &dsa::Signature) -> Result<()> {
+pub fn verify(
+    public_key: &PublicKey,
+    distid: &str,
+    msg: &[u8],
+    sig: &dsa::Signature,
+) -> Result<()> {
     use sm2::dsa::signature::hazmat::PrehashVerifier;
     let vk = dsa::VerifyingKey::new(distid, *public_key)
         .map_err(|_| Error::InvalidArgument("unusable SM2 distinguishing ID".into()))?;
@@ -247,7 +254,8 @@ pub fn public_key_from_spki(spki: &SubjectPublicKeyInfoOwned) -> Result<PublicKe
         .subject_public_key
         .as_bytes()
         .ok_or_else(|| Error::malformed("SM2 public key", "unused bits in key BIT STRING"))?;
-    PublicKey::from_sec1_bytes(bytes).map_err(|_| Error::malformed("SM2 public key", "not a point on the SM2 curve"))
+    PublicKey::from_sec1_bytes(bytes)
+        .map_err(|_| Error::malformed("SM2 public key", "not a point on the SM2 curve"))
 }
 
 /// The SPKI DER of a public key (e.g. for `openssl pkeyutl -pubin`).
@@ -257,5 +265,8 @@ pub fn public_key_der(public_key: &PublicKey) -> Result<Vec<u8>> {
 
 /// The SPKI PEM of a public key.
 pub fn public_key_pem(public_key: &PublicKey) -> Result<String> {
-    Ok(crate::pem_encode("PUBLIC KEY", &public_key_der(public_key)?))
+    Ok(crate::pem_encode(
+        "PUBLIC KEY",
+        &public_key_der(public_key)?,
+    ))
 }

@@ -159,7 +159,16 @@ impl FailureInfo {
         }
     }
     fn all() -> [Self; 8] {
-        [Self::BadAlg, Self::BadRequest, Self::BadDataFormat, Self::TimeNotAvailable, Self::UnacceptedPolicy, Self::UnacceptedExtension, Self::AddInfoNotAvailable, Self::SystemFailure]
+        [
+            Self::BadAlg,
+            Self::BadRequest,
+            Self::BadDataFormat,
+            Self::TimeNotAvailable,
+            Self::UnacceptedPolicy,
+            Self::UnacceptedExtension,
+            Self::AddInfoNotAvailable,
+            Self::SystemFailure,
+        ]
     }
     /// DER named-bit BIT STRING with only this bit set (trailing zero bits removed).
     fn to_bit_string(self) -> Result<BitString> {
@@ -177,7 +186,8 @@ impl FailureInfo {
             .into_iter()
             .filter(|f| {
                 let bit = usize::from(f.bit());
-                raw.get(bit / 8).is_some_and(|byte| byte & (0x80 >> (bit % 8)) != 0)
+                raw.get(bit / 8)
+                    .is_some_and(|byte| byte & (0x80 >> (bit % 8)) != 0)
             })
             .collect()
     }
@@ -194,7 +204,10 @@ pub struct Rejection {
 
 impl Rejection {
     fn new(failure: FailureInfo, text: impl Into<String>) -> Self {
-        Self { failure, text: text.into() }
+        Self {
+            failure,
+            text: text.into(),
+        }
     }
 }
 
@@ -215,24 +228,43 @@ pub struct TimeStampRequest {
 
 /// Parse a DER TimeStampReq. Errors are [`Rejection`]s ready to answer with.
 pub fn parse_request(der_bytes: &[u8]) -> std::result::Result<TimeStampRequest, Rejection> {
-    let req = TimeStampReqAsn::from_der(der_bytes).map_err(|e| Rejection::new(FailureInfo::BadDataFormat, format!("malformed TimeStampReq: {e}")))?;
+    let req = TimeStampReqAsn::from_der(der_bytes).map_err(|e| {
+        Rejection::new(
+            FailureInfo::BadDataFormat,
+            format!("malformed TimeStampReq: {e}"),
+        )
+    })?;
     if req.version != 1 {
-        return Err(Rejection::new(FailureInfo::BadDataFormat, "unsupported TimeStampReq version"));
+        return Err(Rejection::new(
+            FailureInfo::BadDataFormat,
+            "unsupported TimeStampReq version",
+        ));
     }
     let alg = &req.message_imprint.hash_algorithm;
-    let imprint_alg = match HashAlg::from_oid(&alg.oid) {
-        Some(h @ (HashAlg::Sm3 | HashAlg::Sha256)) => h,
-        _ => return Err(Rejection::new(FailureInfo::BadAlg, format!("hash algorithm {} not accepted (SM3 or SHA-256)", alg.oid))),
+    let Some(imprint_alg @ (HashAlg::Sm3 | HashAlg::Sha256)) = HashAlg::from_oid(&alg.oid) else {
+        return Err(Rejection::new(
+            FailureInfo::BadAlg,
+            format!("hash algorithm {} not accepted (SM3 or SHA-256)", alg.oid),
+        ));
     };
     if alg.parameters.as_ref().is_some_and(|p| !p.is_null()) {
-        return Err(Rejection::new(FailureInfo::BadAlg, "unexpected hash algorithm parameters"));
+        return Err(Rejection::new(
+            FailureInfo::BadAlg,
+            "unexpected hash algorithm parameters",
+        ));
     }
     let imprint = req.message_imprint.hashed_message.as_bytes().to_vec();
-    if imprint.len() != imprint_alg.len() {
-        return Err(Rejection::new(FailureInfo::BadDataFormat, "imprint length does not match its algorithm"));
+    if imprint.len() != imprint_alg.output_len() {
+        return Err(Rejection::new(
+            FailureInfo::BadDataFormat,
+            "imprint length does not match its algorithm",
+        ));
     }
     if req.extensions.as_ref().is_some_and(|e| !e.is_empty()) {
-        return Err(Rejection::new(FailureInfo::UnacceptedExtension, "request extensions are not supported"));
+        return Err(Rejection::new(
+            FailureInfo::UnacceptedExtension,
+            "request extensions are not supported",
+        ));
     }
     Ok(TimeStampRequest {
         imprint_alg,
@@ -244,10 +276,19 @@ pub fn parse_request(der_bytes: &[u8]) -> std::result::Result<TimeStampRequest, 
 }
 
 /// Build a DER TimeStampReq (for our own clients and tests).
-pub fn build_request(imprint_alg: HashAlg, imprint: &[u8], policy: Option<ObjectIdentifier>, nonce: Option<&[u8]>, cert_req: bool) -> Result<Vec<u8>> {
+pub fn build_request(
+    imprint_alg: HashAlg,
+    imprint: &[u8],
+    policy: Option<ObjectIdentifier>,
+    nonce: Option<&[u8]>,
+    cert_req: bool,
+) -> Result<Vec<u8>> {
     let req = TimeStampReqAsn {
         version: 1,
-        message_imprint: MessageImprint { hash_algorithm: imprint_alg.alg_id(), hashed_message: OctetString::new(imprint)? },
+        message_imprint: MessageImprint {
+            hash_algorithm: imprint_alg.alg_id(),
+            hashed_message: OctetString::new(imprint)?,
+        },
         req_policy: policy,
         nonce: nonce.map(Int::new).transpose()?,
         cert_req,
@@ -273,7 +314,10 @@ pub struct Tsa<'a> {
 
 impl std::fmt::Debug for Tsa<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Tsa").field("cert", &self.cert.subject_string()).field("policy", &self.policy).finish_non_exhaustive()
+        f.debug_struct("Tsa")
+            .field("cert", &self.cert.subject_string())
+            .field("policy", &self.policy)
+            .finish_non_exhaustive()
     }
 }
 
@@ -282,11 +326,16 @@ impl Tsa<'_> {
     /// rejection. `gen_time` is the trusted time; `serial` a unique positive serial number.
     pub fn respond(&self, request_der: &[u8], gen_time: SystemTime, serial: &[u8]) -> Vec<u8> {
         let outcome = parse_request(request_der).and_then(|req| {
-            self.issue_token(&req, gen_time, serial).map_err(|e| match e {
-                Error::Signer(_) | Error::Internal(_) => Rejection::new(FailureInfo::SystemFailure, "time-stamp signing failed"),
-                Error::InvalidArgument(s) if s.starts_with("policy") => Rejection::new(FailureInfo::UnacceptedPolicy, s),
-                other => Rejection::new(FailureInfo::SystemFailure, other.to_string()),
-            })
+            self.issue_token(&req, gen_time, serial)
+                .map_err(|e| match e {
+                    Error::Signer(_) | Error::Internal(_) => {
+                        Rejection::new(FailureInfo::SystemFailure, "time-stamp signing failed")
+                    }
+                    Error::InvalidArgument(s) if s.starts_with("policy") => {
+                        Rejection::new(FailureInfo::UnacceptedPolicy, s)
+                    }
+                    other => Rejection::new(FailureInfo::SystemFailure, other.to_string()),
+                })
         });
         let resp = match outcome {
             Ok(token) => granted_response(&token),
@@ -294,26 +343,46 @@ impl Tsa<'_> {
         };
         // Encoding our own fixed structures cannot fail in practice; if it does, answer with the
         // smallest valid rejection, written out by hand.
-        resp.unwrap_or_else(|_| vec![0x30, 0x0c, 0x30, 0x0a, 0x02, 0x01, 0x02, 0x03, 0x05, 0x06, 0x00, 0x00, 0x00, 0x40])
+        resp.unwrap_or_else(|_| {
+            vec![
+                0x30, 0x0c, 0x30, 0x0a, 0x02, 0x01, 0x02, 0x03, 0x05, 0x06, 0x00, 0x00, 0x00, 0x40,
+            ]
+        })
     }
 
     /// Issue a token (DER ContentInfo) for an accepted request.
-    pub fn issue_token(&self, req: &TimeStampRequest, gen_time_at: SystemTime, serial: &[u8]) -> Result<Vec<u8>> {
+    pub fn issue_token(
+        &self,
+        req: &TimeStampRequest,
+        gen_time_at: SystemTime,
+        serial: &[u8],
+    ) -> Result<Vec<u8>> {
         if let Some(p) = req.policy {
             if p != self.policy {
-                return Err(Error::InvalidArgument(format!("policy {p} is not this TSA's policy")));
+                return Err(Error::InvalidArgument(format!(
+                    "policy {p} is not this TSA's policy"
+                )));
             }
         }
         if serial.first().is_none_or(|b| b & 0x80 != 0) {
-            return Err(Error::InvalidArgument("serial must be a positive integer".into()));
+            return Err(Error::InvalidArgument(
+                "serial must be a positive integer".into(),
+            ));
         }
         let tst = TstInfo {
             version: 1,
             policy: self.policy,
-            message_imprint: MessageImprint { hash_algorithm: req.imprint_alg.alg_id(), hashed_message: OctetString::new(req.imprint.clone())? },
+            message_imprint: MessageImprint {
+                hash_algorithm: req.imprint_alg.alg_id(),
+                hashed_message: OctetString::new(req.imprint.clone())?,
+            },
             serial_number: Int::new(serial)?,
             gen_time: gen_time(gen_time_at)?,
-            accuracy: (self.accuracy_seconds > 0).then_some(Accuracy { seconds: Some(self.accuracy_seconds), millis: None, micros: None }),
+            accuracy: (self.accuracy_seconds > 0).then_some(Accuracy {
+                seconds: Some(self.accuracy_seconds),
+                millis: None,
+                micros: None,
+            }),
             ordering: false,
             nonce: req.nonce.as_deref().map(Int::new).transpose()?,
             tsa: Some(GeneralName::DirectoryName(self.cert.subject().clone())),
@@ -349,7 +418,7 @@ fn granted_response(token: &[u8]) -> Result<Vec<u8>> {
 
 /// A TimeStampResp with status rejection, the failure bit and a statusString.
 pub fn rejection_response(rej: &Rejection) -> Result<Vec<u8>> {
-    let text = Utf8StringRef::new(&rej.text).map(|s| s.to_der()).unwrap_or_else(|_| Ok(Vec::new()))?;
+    let text = Utf8StringRef::new(&rej.text).map_or_else(|_| Ok(Vec::new()), |s| s.to_der())?;
     let mut status_body = 2u8.to_der()?;
     if !text.is_empty() {
         status_body.extend(der::asn1::AnyRef::new(der::Tag::Sequence, &text)?.to_der()?);
@@ -374,12 +443,19 @@ pub struct ParsedResponse {
 
 /// Parse a DER TimeStampResp (the token is not verified here: see [`verify_token`]).
 pub fn parse_response(der_bytes: &[u8]) -> Result<ParsedResponse> {
-    let r = TimeStampRespIn::from_der(der_bytes).map_err(|e| Error::malformed("TimeStampResp", e))?;
-    let status = PkiStatus::from_u8(r.status.status).ok_or_else(|| Error::malformed("TimeStampResp", "unknown PKIStatus"))?;
+    let r =
+        TimeStampRespIn::from_der(der_bytes).map_err(|e| Error::malformed("TimeStampResp", e))?;
+    let status = PkiStatus::from_u8(r.status.status)
+        .ok_or_else(|| Error::malformed("TimeStampResp", "unknown PKIStatus"))?;
     Ok(ParsedResponse {
         status,
         status_text: r.status.status_string.unwrap_or_default(),
-        failure: r.status.fail_info.as_ref().map(FailureInfo::from_bit_string).unwrap_or_default(),
+        failure: r
+            .status
+            .fail_info
+            .as_ref()
+            .map(FailureInfo::from_bit_string)
+            .unwrap_or_default(),
         token: r.time_stamp_token.map(|t| t.to_der()).transpose()?,
     })
 }
@@ -413,10 +489,16 @@ pub struct TimestampTokenView {
 /// `tsa_cert`), messageDigest over TSTInfo, ESS signingCertificateV2 binding, and the TSA
 /// certificate's critical timeStamping extKeyUsage. Path validation of the TSA certificate is
 /// separate ([`crate::path`]).
-pub fn verify_token(token_der: &[u8], tsa_cert: Option<&ParsedCertificate>) -> Result<TimestampTokenView> {
+pub fn verify_token(
+    token_der: &[u8],
+    tsa_cert: Option<&ParsedCertificate>,
+) -> Result<TimestampTokenView> {
     let dec = cms::decode(token_der)?;
     if dec.sd.encap_content_info.econtent_type != oid::CT_TST_INFO {
-        return Err(Error::malformed("time-stamp token", "eContentType is not id-ct-TSTInfo"));
+        return Err(Error::malformed(
+            "time-stamp token",
+            "eContentType is not id-ct-TSTInfo",
+        ));
     }
     let content = dec
         .sd
@@ -432,28 +514,58 @@ pub fn verify_token(token_der: &[u8], tsa_cert: Option<&ParsedCertificate>) -> R
     if let Some(c) = tsa_cert {
         certs.push(c.clone());
     }
-    let si = dec.sd.signer_infos.0.iter().next().ok_or_else(|| Error::malformed("time-stamp token", "no SignerInfo"))?;
+    let si = dec
+        .sd
+        .signer_infos
+        .0
+        .iter()
+        .next()
+        .ok_or_else(|| Error::malformed("time-stamp token", "no SignerInfo"))?;
     if dec.sd.signer_infos.0.len() != 1 {
-        return Err(Error::malformed("time-stamp token", "more than one SignerInfo"));
+        return Err(Error::malformed(
+            "time-stamp token",
+            "more than one SignerInfo",
+        ));
     }
     let raw = dec.raw_signed_attrs.first().and_then(|o| o.as_deref());
     let rep = cms::verify_signer_info(si, raw, content.as_bytes(), oid::CT_TST_INFO, &certs);
     if !rep.digest_ok {
-        return Err(Error::DigestMismatch("token messageDigest does not match TSTInfo"));
+        return Err(Error::DigestMismatch(
+            "token messageDigest does not match TSTInfo",
+        ));
     }
     if !rep.signature_ok {
-        return Err(Error::BadSignature("time-stamp token signature does not verify"));
+        return Err(Error::BadSignature(
+            "time-stamp token signature does not verify",
+        ));
     }
     if rep.signing_certificate_ok != Some(true) {
-        return Err(Error::BadSignature("time-stamp token lacks a matching signingCertificate(V2)"));
+        return Err(Error::BadSignature(
+            "time-stamp token lacks a matching signingCertificate(V2)",
+        ));
     }
-    let cert = rep.signer_cert.ok_or(Error::Internal("verified without certificate"))?;
-    let eku_ok = cert.extension(oid::EXT_EXT_KEY_USAGE).is_some_and(|(crit, _)| crit) && cert.ext_key_usage().is_ok_and(|v| v == [oid::KP_TIME_STAMPING]);
+    let cert = rep
+        .signer_cert
+        .ok_or(Error::Internal("verified without certificate"))?;
+    let eku_ok = cert
+        .extension(oid::EXT_EXT_KEY_USAGE)
+        .is_some_and(|(crit, _)| crit)
+        && cert
+            .ext_key_usage()
+            .is_ok_and(|v| v == [oid::KP_TIME_STAMPING]);
     if !eku_ok {
-        return Err(Error::Path(crate::PathError::WrongUsage { subject: cert.subject_string(), purpose: "time stamping" }));
+        return Err(Error::Path(crate::PathError::WrongUsage {
+            subject: cert.subject_string(),
+            purpose: "time stamping",
+        }));
     }
-    let imprint_alg = HashAlg::from_oid(&tst.message_imprint.hash_algorithm.oid)
-        .ok_or_else(|| Error::UnsupportedAlgorithm(format!("imprint algorithm {}", tst.message_imprint.hash_algorithm.oid)))?;
+    let imprint_alg =
+        HashAlg::from_oid(&tst.message_imprint.hash_algorithm.oid).ok_or_else(|| {
+            Error::UnsupportedAlgorithm(format!(
+                "imprint algorithm {}",
+                tst.message_imprint.hash_algorithm.oid
+            ))
+        })?;
     Ok(TimestampTokenView {
         tsa_name: cert.subject_string(),
         gen_time: tst.gen_time.to_system_time(),
@@ -469,10 +581,16 @@ pub fn verify_token(token_der: &[u8], tsa_cert: Option<&ParsedCertificate>) -> R
 }
 
 /// Verify a token and that it time-stamps `data` (hashing it with the imprint's algorithm).
-pub fn verify_token_for_data(token_der: &[u8], data: &[u8], tsa_cert: Option<&ParsedCertificate>) -> Result<TimestampTokenView> {
+pub fn verify_token_for_data(
+    token_der: &[u8],
+    data: &[u8],
+    tsa_cert: Option<&ParsedCertificate>,
+) -> Result<TimestampTokenView> {
     let view = verify_token(token_der, tsa_cert)?;
     if view.imprint_alg.digest(data) != view.imprint {
-        return Err(Error::DigestMismatch("time-stamp imprint does not match the data"));
+        return Err(Error::DigestMismatch(
+            "time-stamp imprint does not match the data",
+        ));
     }
     Ok(view)
 }

@@ -21,18 +21,23 @@ pub(crate) fn first_inner_tlv(der_bytes: &[u8]) -> Result<&[u8]> {
 
 /// Certificate / CRL time: UTCTime before 2050, GeneralizedTime after (RFC 5280 §4.1.2.5).
 pub(crate) fn x509_time(t: SystemTime) -> Result<Time> {
-    let dt = DateTime::from_system_time(t).map_err(|_| Error::InvalidArgument("time out of range".into()))?;
+    let dt = DateTime::from_system_time(t)
+        .map_err(|_| Error::InvalidArgument("time out of range".into()))?;
     Ok(Time::from(dt))
 }
 
 /// GeneralizedTime (whole seconds, as DER requires no fraction here).
 pub(crate) fn gen_time(t: SystemTime) -> Result<GeneralizedTime> {
-    GeneralizedTime::from_system_time(t).map_err(|_| Error::InvalidArgument("time out of range".into()))
+    GeneralizedTime::from_system_time(t)
+        .map_err(|_| Error::InvalidArgument("time out of range".into()))
 }
 
 /// A positive serial number with `bytes` random bytes (top bit cleared, second bit set so the
 /// length is fixed): at least 64 random bits for `bytes >= 9`.
-pub(crate) fn random_serial<R: rand_core::CryptoRng + ?Sized>(rng: &mut R, bytes: usize) -> Vec<u8> {
+pub(crate) fn random_serial<R: rand_core::CryptoRng + ?Sized>(
+    rng: &mut R,
+    bytes: usize,
+) -> Vec<u8> {
     let mut v = vec![0u8; bytes.clamp(9, 20)];
     rng.fill_bytes(&mut v);
     if let Some(first) = v.first_mut() {
@@ -42,7 +47,11 @@ pub(crate) fn random_serial<R: rand_core::CryptoRng + ?Sized>(rng: &mut R, bytes
 }
 
 /// An extension with a DER-encoded value.
-pub(crate) fn extension(oid: ObjectIdentifier, critical: bool, value: &impl Encode) -> Result<Extension> {
+pub(crate) fn extension(
+    oid: ObjectIdentifier,
+    critical: bool,
+    value: &impl Encode,
+) -> Result<Extension> {
     Ok(Extension {
         extn_id: oid,
         critical,

@@ -5,7 +5,7 @@ use crate::{openssl, run, tmpdir};
 use gm_pki::cert::issue_certificate;
 use gm_pki::csr::{ParsedCsr, build_csr};
 use gm_pki::profile::{self, Period};
-use gm_pki::{DnBuilder, ParsedCertificate, SoftwareSigner, Sm2Signer, oid};
+use gm_pki::{DnBuilder, ParsedCertificate, Sm2Signer, SoftwareSigner, oid};
 use std::time::SystemTime;
 
 const DISTID: &str = "distid:1234567812345678";
@@ -15,10 +15,26 @@ fn three_level_chain_verifies_with_openssl() {
     let ca = TestCa::new(SystemTime::now());
     let d = tmpdir("chain");
     ca.write(&d);
-    let out = openssl(&d, &["verify", "-vfyopt", DISTID, "-CAfile", "root.pem", "int.pem"]);
+    let out = openssl(
+        &d,
+        &[
+            "verify", "-vfyopt", DISTID, "-CAfile", "root.pem", "int.pem",
+        ],
+    );
     assert!(out.contains("int.pem: OK"), "{out}");
     for leaf in ["staff.pem", "tsa.pem", "ocsp.pem"] {
-        let out = openssl(&d, &["verify", "-vfyopt", DISTID, "-partial_chain", "-CAfile", "int.pem", leaf]);
+        let out = openssl(
+            &d,
+            &[
+                "verify",
+                "-vfyopt",
+                DISTID,
+                "-partial_chain",
+                "-CAfile",
+                "int.pem",
+                leaf,
+            ],
+        );
         assert!(out.contains(&format!("{leaf}: OK")), "{out}");
     }
     // OpenSSL 3.0 applies -vfyopt distid only to the leaf's signature, so a full 3-level
@@ -27,7 +43,19 @@ fn three_level_chain_verifies_with_openssl() {
     let o = run(&d, "openssl", &["verify", "-CAfile", "root.pem", "int.pem"]);
     assert!(!o.ok, "verified without distid?\n{}", o.text);
     // A leaf against the wrong CA fails.
-    let o = run(&d, "openssl", &["verify", "-vfyopt", DISTID, "-partial_chain", "-CAfile", "root.pem", "staff.pem"]);
+    let o = run(
+        &d,
+        "openssl",
+        &[
+            "verify",
+            "-vfyopt",
+            DISTID,
+            "-partial_chain",
+            "-CAfile",
+            "root.pem",
+            "staff.pem",
+        ],
+    );
     assert!(!o.ok, "{}", o.text);
 }
 
@@ -44,7 +72,18 @@ fn openssl_shows_profile_extensions() {
     let int = openssl(&d, &["x509", "-in", "int.pem", "-noout", "-text"]);
     assert!(int.contains("CA:TRUE, pathlen:0"), "{int}");
     assert!(int.contains("X509v3 Authority Key Identifier"), "{int}");
-    let staff = openssl(&d, &["x509", "-in", "staff.pem", "-noout", "-text", "-nameopt", "utf8,sep_comma_plus_space"]);
+    let staff = openssl(
+        &d,
+        &[
+            "x509",
+            "-in",
+            "staff.pem",
+            "-noout",
+            "-text",
+            "-nameopt",
+            "utf8,sep_comma_plus_space",
+        ],
+    );
     for want in [
         "CA:FALSE",
         "Digital Signature, Non Repudiation",
@@ -79,15 +118,35 @@ fn openssl_shows_profile_extensions() {
 fn parsed_accessors_read_back_profiles() {
     let ca = TestCa::new(SystemTime::now());
     let staff = &ca.staff.cert;
-    assert_eq!(staff.subject_attr(oid::AT_COMMON_NAME).as_deref(), Some("张三"));
-    assert_eq!(staff.string_extension(oid::GM_RESIDENT_ID).as_deref(), Some(testca::RESIDENT_ID));
-    assert_eq!(staff.string_extension(testca::LICENCE_OID.parse().unwrap()).as_deref(), Some("110440000012345"));
-    assert_eq!(staff.ocsp_urls(), vec!["http://pki.example-hospital.cn/ocsp".to_owned()]);
+    assert_eq!(
+        staff.subject_attr(oid::AT_COMMON_NAME).as_deref(),
+        Some("张三")
+    );
+    assert_eq!(
+        staff.string_extension(oid::GM_RESIDENT_ID).as_deref(),
+        Some(testca::RESIDENT_ID)
+    );
+    assert_eq!(
+        staff
+            .string_extension(testca::LICENCE_OID.parse().unwrap())
+            .as_deref(),
+        Some("110440000012345")
+    );
+    assert_eq!(
+        staff.ocsp_urls(),
+        vec!["http://pki.example-hospital.cn/ocsp".to_owned()]
+    );
     assert_eq!(staff.crl_urls().len(), 1);
     assert_eq!(staff.authority_key_id(), ca.int.cert.subject_key_id());
     assert!(!staff.is_ca());
-    assert_eq!(ca.int.cert.basic_constraints().unwrap(), Some((true, Some(0))));
-    assert_eq!(ca.tsa.cert.ext_key_usage().unwrap(), vec![oid::KP_TIME_STAMPING]);
+    assert_eq!(
+        ca.int.cert.basic_constraints().unwrap(),
+        Some((true, Some(0)))
+    );
+    assert_eq!(
+        ca.tsa.cert.ext_key_usage().unwrap(),
+        vec![oid::KP_TIME_STAMPING]
+    );
     staff.verify_signature(&ca.int.key.public_key()).unwrap();
     assert!(staff.verify_signature(&ca.root.key.public_key()).is_err());
     // PEM import of a chain.
@@ -110,20 +169,63 @@ fn patient_device_seal_profiles_verify_with_openssl() {
         event_id: "EV-2026-000042".into(),
         hospital: "示例医院".into(),
     };
-    let p = profile::patient_event(&info, key.public_key(), SystemTime::now(), 30, &testca::urls()).unwrap();
+    let p = profile::patient_event(
+        &info,
+        key.public_key(),
+        SystemTime::now(),
+        30,
+        &testca::urls(),
+    )
+    .unwrap();
     let cert = issue_certificate(&p, Some(&ca.int.cert), &ca.int.key, &mut rng).unwrap();
     std::fs::write(d.join("patient.pem"), cert.to_pem()).unwrap();
-    let text = openssl(&d, &["x509", "-in", "patient.pem", "-noout", "-text", "-nameopt", "utf8,sep_comma_plus_space"]);
-    assert!(!text.contains(testca::RESIDENT_ID), "plain ID number leaked:\n{text}");
-    assert!(text.contains(&profile::hashed_resident_id(testca::RESIDENT_ID)), "{text}");
+    let text = openssl(
+        &d,
+        &[
+            "x509",
+            "-in",
+            "patient.pem",
+            "-noout",
+            "-text",
+            "-nameopt",
+            "utf8,sep_comma_plus_space",
+        ],
+    );
+    assert!(
+        !text.contains(testca::RESIDENT_ID),
+        "plain ID number leaked:\n{text}"
+    );
+    assert!(
+        text.contains(&profile::hashed_resident_id(testca::RESIDENT_ID)),
+        "{text}"
+    );
     assert!(text.contains("EV-2026-000042"), "{text}");
-    let secs = cert.not_after().duration_since(cert.not_before()).unwrap().as_secs();
+    let secs = cert
+        .not_after()
+        .duration_since(cert.not_before())
+        .unwrap()
+        .as_secs();
     assert_eq!(secs, 30 * 60);
-    let out = openssl(&d, &["verify", "-vfyopt", DISTID, "-partial_chain", "-CAfile", "int.pem", "patient.pem"]);
+    let out = openssl(
+        &d,
+        &[
+            "verify",
+            "-vfyopt",
+            DISTID,
+            "-partial_chain",
+            "-CAfile",
+            "int.pem",
+            "patient.pem",
+        ],
+    );
     assert!(out.contains("OK"), "{out}");
 
     let dev = profile::device(
-        &profile::DeviceInfo { device_id: "PAD-0007".into(), ward: "5病区".into(), hospital: "示例医院".into() },
+        &profile::DeviceInfo {
+            device_id: "PAD-0007".into(),
+            ward: "5病区".into(),
+            hospital: "示例医院".into(),
+        },
         key.public_key(),
         Period::starting(SystemTime::now(), testca::days(365)).unwrap(),
         &testca::urls(),
@@ -135,7 +237,11 @@ fn patient_device_seal_profiles_verify_with_openssl() {
     assert!(text.contains("TLS Web Client Authentication"), "{text}");
 
     let seal = profile::organisation(
-        &profile::OrganisationInfo { organisation: "示例医院".into(), seal_name: "医务处公章".into(), credit_code: Some("12100000400000000X".into()) },
+        &profile::OrganisationInfo {
+            organisation: "示例医院".into(),
+            seal_name: "医务处公章".into(),
+            credit_code: Some("12100000400000000X".into()),
+        },
         key.public_key(),
         Period::starting(SystemTime::now(), testca::days(365)).unwrap(),
         &testca::urls(),
@@ -143,8 +249,23 @@ fn patient_device_seal_profiles_verify_with_openssl() {
     .unwrap();
     let seal = issue_certificate(&seal, Some(&ca.int.cert), &ca.int.key, &mut rng).unwrap();
     std::fs::write(d.join("seal.pem"), seal.to_pem()).unwrap();
-    let out = openssl(&d, &["verify", "-vfyopt", DISTID, "-partial_chain", "-CAfile", "int.pem", "seal.pem", "device.pem"]);
-    assert!(out.contains("seal.pem: OK") && out.contains("device.pem: OK"), "{out}");
+    let out = openssl(
+        &d,
+        &[
+            "verify",
+            "-vfyopt",
+            DISTID,
+            "-partial_chain",
+            "-CAfile",
+            "int.pem",
+            "seal.pem",
+            "device.pem",
+        ],
+    );
+    assert!(
+        out.contains("seal.pem: OK") && out.contains("device.pem: OK"),
+        "{out}"
+    );
 }
 
 #[test]
@@ -157,7 +278,13 @@ fn bad_resident_id_is_refused() {
         hospital: "H".into(),
     };
     assert!(matches!(
-        profile::patient_event(&info, key.public_key(), SystemTime::now(), 10, &testca::urls()),
+        profile::patient_event(
+            &info,
+            key.public_key(),
+            SystemTime::now(),
+            10,
+            &testca::urls()
+        ),
         Err(gm_pki::Error::InvalidArgument(_))
     ));
     gm_pki::name::validate_resident_id("11010519491231002X").unwrap();
@@ -169,29 +296,74 @@ fn bad_resident_id_is_refused() {
 fn csr_built_by_us_verifies_with_openssl_and_openssl_csr_parses() {
     let d = tmpdir("csr");
     let key = SoftwareSigner::generate(&mut testca::rng()).unwrap();
-    let dn = DnBuilder::new().country("CN").organization("示例医院").common_name("赵六").build().unwrap();
+    let dn = DnBuilder::new()
+        .country("CN")
+        .organization("示例医院")
+        .common_name("赵六")
+        .build()
+        .unwrap();
     let der = build_csr(&dn, &key, &[]).unwrap();
     let csr = ParsedCsr::from_der(&der).unwrap();
     assert_eq!(csr.public_key(), key.public_key());
     std::fs::write(d.join("req.pem"), csr.to_pem()).unwrap();
-    let out = openssl(&d, &["req", "-in", "req.pem", "-noout", "-verify", "-vfyopt", DISTID]);
-    assert!(out.contains("verify OK") && !out.contains("failure"), "{out}");
+    let out = openssl(
+        &d,
+        &[
+            "req", "-in", "req.pem", "-noout", "-verify", "-vfyopt", DISTID,
+        ],
+    );
+    assert!(
+        out.contains("verify OK") && !out.contains("failure"),
+        "{out}"
+    );
     // Without the ID OpenSSL must report a failure (it exits 0, so read the text).
-    let out = run(&d, "openssl", &["req", "-in", "req.pem", "-noout", "-verify"]).text;
+    let out = run(
+        &d,
+        "openssl",
+        &["req", "-in", "req.pem", "-noout", "-verify"],
+    )
+    .text;
     assert!(out.contains("verify failure"), "{out}");
 
     // A CSR made by OpenSSL with an SM2 key and SM3, parsed and proof-of-possession checked by us.
-    openssl(&d, &["genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:SM2", "-out", "k.pem"]);
-    openssl(&d, &[
-        "req", "-new", "-key", "k.pem", "-sm3", "-sigopt", DISTID, "-subj", "/C=CN/O=Test/CN=openssl", "-out", "o.pem",
-    ]);
+    openssl(
+        &d,
+        &[
+            "genpkey",
+            "-algorithm",
+            "EC",
+            "-pkeyopt",
+            "ec_paramgen_curve:SM2",
+            "-out",
+            "k.pem",
+        ],
+    );
+    openssl(
+        &d,
+        &[
+            "req",
+            "-new",
+            "-key",
+            "k.pem",
+            "-sm3",
+            "-sigopt",
+            DISTID,
+            "-subj",
+            "/C=CN/O=Test/CN=openssl",
+            "-out",
+            "o.pem",
+        ],
+    );
     let ours = ParsedCsr::from_pem(&std::fs::read_to_string(d.join("o.pem")).unwrap()).unwrap();
     assert!(ours.subject_string().contains("CN=openssl"));
     // Tampered: flip a byte in the subject → PoP fails.
     let mut bad = ours.der().to_vec();
     let pos = bad.windows(7).position(|w| w == b"openssl").unwrap();
     bad[pos] ^= 1;
-    assert!(matches!(ParsedCsr::from_der(&bad), Err(gm_pki::Error::BadSignature(_))));
+    assert!(matches!(
+        ParsedCsr::from_der(&bad),
+        Err(gm_pki::Error::BadSignature(_))
+    ));
 }
 
 #[test]

@@ -9,7 +9,11 @@ use gm_pki::tsp;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 fn opts(flavor: OidFlavor, detached: bool) -> SignOptions {
-    SignOptions { flavor, detached, signing_time: Some(UNIX_EPOCH + Duration::from_secs(1_790_000_000)) }
+    SignOptions {
+        flavor,
+        detached,
+        signing_time: Some(UNIX_EPOCH + Duration::from_secs(1_790_000_000)),
+    }
 }
 
 #[test]
@@ -24,7 +28,14 @@ fn our_cms_checked_by_asn1crypto_and_openssl() {
         (OidFlavor::Rfc5652, true, "det.der"),
         (OidFlavor::GbT35275, false, "gm.der"),
     ] {
-        let der = cms::sign(data, &ca.staff.cert, std::slice::from_ref(&ca.int.cert), &ca.staff.key, &opts(flavor, detached)).unwrap();
+        let der = cms::sign(
+            data,
+            &ca.staff.cert,
+            std::slice::from_ref(&ca.int.cert),
+            &ca.staff.key,
+            &opts(flavor, detached),
+        )
+        .unwrap();
         std::fs::write(d.join(name), &der).unwrap();
         let mut args = vec!["--cms", name, "--pub", "staff.pub.pem"];
         if detached {
@@ -32,8 +43,15 @@ fn our_cms_checked_by_asn1crypto_and_openssl() {
         }
         let json = py(&d, "check_cms.py", &args);
         assert!(json.contains("\"ok\": true"), "{json}");
-        assert!(json.contains("1.2.840.113549.1.9.16.2.47") && json.contains("1.2.840.113549.1.9.5"), "{json}");
-        let want_ct = if flavor == OidFlavor::GbT35275 { "1.2.156.10197.6.1.4.2.2" } else { "1.2.840.113549.1.7.2" };
+        assert!(
+            json.contains("1.2.840.113549.1.9.16.2.47") && json.contains("1.2.840.113549.1.9.5"),
+            "{json}"
+        );
+        let want_ct = if flavor == OidFlavor::GbT35275 {
+            "1.2.156.10197.6.1.4.2.2"
+        } else {
+            "1.2.840.113549.1.7.2"
+        };
         assert!(json.contains(want_ct), "{json}");
 
         let rep = cms::verify(&der, detached.then_some(data), &[]).unwrap();
@@ -42,7 +60,10 @@ fn our_cms_checked_by_asn1crypto_and_openssl() {
         assert_eq!(rep.attached, !detached);
         let s = &rep.signers[0];
         assert_eq!(s.signer_cert.as_ref().unwrap(), &ca.staff.cert);
-        assert_eq!(s.signing_time, Some(UNIX_EPOCH + Duration::from_secs(1_790_000_000)));
+        assert_eq!(
+            s.signing_time,
+            Some(UNIX_EPOCH + Duration::from_secs(1_790_000_000))
+        );
         assert_eq!(s.signing_certificate_ok, Some(true));
         assert!(s.timestamp.is_none());
         // Wrong detached content: digest fails, reported, not an error.
@@ -59,11 +80,56 @@ fn cms_from_another_implementation_verifies_with_ours() {
     let d = tmpdir("cms-ext");
     ca.write(&d);
     std::fs::write(d.join("doc"), "外部实现签名的数据").unwrap();
-    py(&d, "make_cms.py", &["--cert", "staff.pem", "--key", "staff.key.pem", "--data", "doc", "--out", "ext.der"]);
-    py(&d, "make_cms.py", &["--cert", "staff.pem", "--key", "staff.key.pem", "--data", "doc", "--out", "extdet.der", "--detached"]);
-    py(&d, "make_cms.py", &["--cert", "staff.pem", "--key", "staff.key.pem", "--data", "doc", "--out", "extgm.der", "--gm"]);
+    py(
+        &d,
+        "make_cms.py",
+        &[
+            "--cert",
+            "staff.pem",
+            "--key",
+            "staff.key.pem",
+            "--data",
+            "doc",
+            "--out",
+            "ext.der",
+        ],
+    );
+    py(
+        &d,
+        "make_cms.py",
+        &[
+            "--cert",
+            "staff.pem",
+            "--key",
+            "staff.key.pem",
+            "--data",
+            "doc",
+            "--out",
+            "extdet.der",
+            "--detached",
+        ],
+    );
+    py(
+        &d,
+        "make_cms.py",
+        &[
+            "--cert",
+            "staff.pem",
+            "--key",
+            "staff.key.pem",
+            "--data",
+            "doc",
+            "--out",
+            "extgm.der",
+            "--gm",
+        ],
+    );
     let doc = std::fs::read(d.join("doc")).unwrap();
-    for (f, detached, flavor) in [("ext.der", false, OidFlavor::Rfc5652), ("extdet.der", true, OidFlavor::Rfc5652), ("extgm.der", false, OidFlavor::GbT35275)] {
+    for (f, detached, flavor) in [
+        ("ext.der", false, OidFlavor::Rfc5652),
+        ("extdet.der", true, OidFlavor::Rfc5652),
+        ("extgm.der", false, OidFlavor::GbT35275),
+    ] {
         let der = std::fs::read(d.join(f)).unwrap();
         let rep = cms::verify(&der, detached.then_some(doc.as_slice()), &[]).unwrap();
         assert!(rep.ok(), "{f}: {rep:?}");
@@ -92,21 +158,46 @@ fn cades_t_timestamp_added_and_checked() {
     let d = tmpdir("cades");
     ca.write(&d);
     let data = b"nursing record 42";
-    let der = cms::sign(data, &ca.staff.cert, &[], &ca.staff.key, &opts(OidFlavor::Rfc5652, false)).unwrap();
+    let der = cms::sign(
+        data,
+        &ca.staff.cert,
+        &[],
+        &ca.staff.key,
+        &opts(OidFlavor::Rfc5652, false),
+    )
+    .unwrap();
     let sigval = cms::signature_value(&der).unwrap();
-    let req = tsp::build_request(HashAlg::Sm3, &gm_pki::signer::sm3(&sigval), None, Some(&[9; 8]), true).unwrap();
+    let req = tsp::build_request(
+        HashAlg::Sm3,
+        &gm_pki::signer::sm3(&sigval),
+        None,
+        Some(&[9; 8]),
+        true,
+    )
+    .unwrap();
     let resp = tsa(&ca).respond(&req, SystemTime::now(), &[0x11, 0x22]);
     let token = tsp::parse_response(&resp).unwrap().token.unwrap();
     let with_ts = cms::add_signature_timestamp(&der, &token).unwrap();
     std::fs::write(d.join("t.der"), &with_ts).unwrap();
-    let json = py(&d, "check_cms.py", &["--cms", "t.der", "--pub", "staff.pub.pem"]);
+    let json = py(
+        &d,
+        "check_cms.py",
+        &["--cms", "t.der", "--pub", "staff.pub.pem"],
+    );
     assert!(json.contains("1.2.840.113549.1.9.16.2.14"), "{json}");
     let rep = cms::verify(&with_ts, None, &[]).unwrap();
     assert!(rep.ok(), "{rep:?}");
     let ts = rep.signers[0].timestamp.as_ref().unwrap();
     assert!(ts.valid && ts.gen_time.is_some());
     // A token over something else is refused when attaching.
-    let other = tsp::build_request(HashAlg::Sm3, &gm_pki::signer::sm3(b"x"), None, None, true).unwrap();
-    let other = tsp::parse_response(&tsa(&ca).respond(&other, SystemTime::now(), &[3])).unwrap().token.unwrap();
-    assert!(matches!(cms::add_signature_timestamp(&der, &other), Err(gm_pki::Error::DigestMismatch(_))));
+    let other =
+        tsp::build_request(HashAlg::Sm3, &gm_pki::signer::sm3(b"x"), None, None, true).unwrap();
+    let other = tsp::parse_response(&tsa(&ca).respond(&other, SystemTime::now(), &[3]))
+        .unwrap()
+        .token
+        .unwrap();
+    assert!(matches!(
+        cms::add_signature_timestamp(&der, &other),
+        Err(gm_pki::Error::DigestMismatch(_))
+    ));
 }
