@@ -2,7 +2,12 @@
 //! sign / verify, OCSP response signing.
 //!
 //! `cargo bench -p gm-pki --bench pki`
-#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::semicolon_if_nothing_returned,
+    missing_docs
+)]
 
 #[path = "../tests/it/testca.rs"]
 mod testca;
