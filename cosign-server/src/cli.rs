@@ -22,7 +22,12 @@ use crate::serve::{Server, open, shutdown_signal};
 )]
 pub struct Cli {
     /// 配置文件路径（不存在时按默认值创建）/ configuration file (created with defaults if missing)
-    #[arg(long, global = true, env = "COSIGN_CONFIG", default_value = "cosign.toml")]
+    #[arg(
+        long,
+        global = true,
+        env = "COSIGN_CONFIG",
+        default_value = "cosign.toml"
+    )]
     config: PathBuf,
 
     #[command(subcommand)]
@@ -76,7 +81,10 @@ enum AuditCommand {
 /// Entry point of the binary.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("错误 / error: cannot start the async runtime: {e}");
@@ -93,7 +101,13 @@ pub fn main() -> ExitCode {
 }
 
 fn load(cli_config: &std::path::Path, listen: Option<String>, data: DataArgs) -> Result<Config> {
-    let config = Config::load_or_create(cli_config, &Overrides { listen, data_dir: data.data_dir })?;
+    let config = Config::load_or_create(
+        cli_config,
+        &Overrides {
+            listen,
+            data_dir: data.data_dir,
+        },
+    )?;
     init_logging(&config);
     Ok(config)
 }
@@ -101,7 +115,9 @@ fn load(cli_config: &std::path::Path, listen: Option<String>, data: DataArgs) ->
 fn init_logging(config: &Config) {
     let filter = tracing_subscriber::EnvFilter::try_new(&config.log_level)
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     // A second initialisation (tests) is harmless: keep the first subscriber.
     let _ = match config.log_format {
         LogFormat::Human => builder.try_init(),
@@ -119,9 +135,15 @@ async fn run(cli: Cli) -> Result<()> {
             if let Some(created) = created {
                 print_initial_password(&created);
             }
-            println!("医签 Yiqian cosign-server {} 已启动 / listening on http://{addr}", env!("CARGO_PKG_VERSION"));
+            println!(
+                "医签 Yiqian cosign-server {} 已启动 / listening on http://{addr}",
+                env!("CARGO_PKG_VERSION")
+            );
             println!("  数据目录 data:      {}", config.data_dir.display());
-            println!("  数据库 database:    {}", crate::config::redact_url(&config.database_url));
+            println!(
+                "  数据库 database:    {}",
+                crate::config::redact_url(&config.database_url)
+            );
             println!("  健康 health:        {public}/healthz");
             println!("  就绪 ready:         {public}/readyz");
             println!("  指标 metrics:       {public}/metrics");
@@ -162,8 +184,13 @@ async fn run(cli: Cli) -> Result<()> {
 fn print_initial_password(created: &crate::init::Initialised) {
     println!("已创建首个管理员 / first administrator created:");
     println!("  用户名 user:     {}", created.admin_username);
-    println!("  一次性密码 one-time password: {}", created.admin_password.as_str());
-    println!("  请立即登录并修改密码；此密码不会再次显示。/ Sign in and change it now; it is not shown again.");
+    println!(
+        "  一次性密码 one-time password: {}",
+        created.admin_password.as_str()
+    );
+    println!(
+        "  请立即登录并修改密码；此密码不会再次显示。/ Sign in and change it now; it is not shown again."
+    );
 }
 
 impl From<std::convert::Infallible> for Error {

@@ -148,7 +148,12 @@ pub fn redact_url(url: &str) -> String {
         (Some(scheme_end), Some(at)) if at > scheme_end => {
             let userinfo = &url[scheme_end + 3..at];
             match userinfo.find(':') {
-                Some(colon) => format!("{}://{}:***{}", &url[..scheme_end], &userinfo[..colon], &url[at..]),
+                Some(colon) => format!(
+                    "{}://{}:***{}",
+                    &url[..scheme_end],
+                    &userinfo[..colon],
+                    &url[at..]
+                ),
                 None => url.to_owned(),
             }
         }
@@ -184,11 +189,19 @@ impl Config {
 
     /// Joins file text, environment and overrides, then validates.
     pub fn from_parts(toml_text: &str, env: EnvLookup<'_>, overrides: &Overrides) -> Result<Self> {
-        let file: FileConfig = toml::from_str(toml_text).map_err(|e| Error::Config(e.to_string()))?;
+        let file: FileConfig =
+            toml::from_str(toml_text).map_err(|e| Error::Config(e.to_string()))?;
         let pick = |flag: Option<String>, var: &str, file: Option<String>, default: &str| {
-            flag.or_else(|| env(var)).or(file).unwrap_or_else(|| default.to_owned())
+            flag.or_else(|| env(var))
+                .or(file)
+                .unwrap_or_else(|| default.to_owned())
         };
-        let listen_text = pick(overrides.listen.clone(), "COSIGN_LISTEN", file.listen, "127.0.0.1:8080");
+        let listen_text = pick(
+            overrides.listen.clone(),
+            "COSIGN_LISTEN",
+            file.listen,
+            "127.0.0.1:8080",
+        );
         let listen: SocketAddr = listen_text
             .parse()
             .map_err(|_| Error::Config(format!("listen: not an address:port: {listen_text:?}")))?;
@@ -209,18 +222,30 @@ impl Config {
         }
         let public_url = public_url.trim_end_matches('/').to_owned();
         if !(public_url.starts_with("http://") || public_url.starts_with("https://")) {
-            return Err(Error::Config(format!("public_url must start with http:// or https://: {public_url:?}")));
+            return Err(Error::Config(format!(
+                "public_url must start with http:// or https://: {public_url:?}"
+            )));
         }
         let log_format = match pick(None, "COSIGN_LOG_FORMAT", file.log_format, "human").as_str() {
             "human" => LogFormat::Human,
             "json" => LogFormat::Json,
-            other => return Err(Error::Config(format!("log_format must be \"human\" or \"json\", not {other:?}"))),
+            other => {
+                return Err(Error::Config(format!(
+                    "log_format must be \"human\" or \"json\", not {other:?}"
+                )));
+            }
         };
         let log_level = pick(None, "COSIGN_LOG", file.log_level, "info");
-        let body_limit = parse_env(env, "COSIGN_HTTP_BODY_LIMIT")?.or(file.http.body_limit).unwrap_or(2 * 1024 * 1024);
-        let timeout_secs = parse_env(env, "COSIGN_HTTP_TIMEOUT_SECS")?.or(file.http.timeout_secs).unwrap_or(30);
+        let body_limit = parse_env(env, "COSIGN_HTTP_BODY_LIMIT")?
+            .or(file.http.body_limit)
+            .unwrap_or(2 * 1024 * 1024);
+        let timeout_secs = parse_env(env, "COSIGN_HTTP_TIMEOUT_SECS")?
+            .or(file.http.timeout_secs)
+            .unwrap_or(30);
         if body_limit < 1024 || timeout_secs == 0 {
-            return Err(Error::Config("http.body_limit must be ≥ 1024 and http.timeout_secs ≥ 1".into()));
+            return Err(Error::Config(
+                "http.body_limit must be ≥ 1024 and http.timeout_secs ≥ 1".into(),
+            ));
         }
         let s = file.security;
         let security = SecurityConfig {
@@ -244,9 +269,17 @@ impl Config {
 
     /// A configuration for tests: loopback on an ephemeral port, the given data dir and database.
     pub fn for_test(data_dir: &Path, database_url: Option<&str>) -> Self {
-        let overrides = Overrides { listen: Some("127.0.0.1:0".into()), data_dir: Some(data_dir.to_owned()) };
-        let env = |k: &str| (k == "COSIGN_DATABASE_URL").then(|| database_url.map(str::to_owned)).flatten();
-        let mut cfg = Self::from_parts("", &env, &overrides).unwrap_or_else(|e| unreachable_config(&e));
+        let overrides = Overrides {
+            listen: Some("127.0.0.1:0".into()),
+            data_dir: Some(data_dir.to_owned()),
+        };
+        let env = |k: &str| {
+            (k == "COSIGN_DATABASE_URL")
+                .then(|| database_url.map(str::to_owned))
+                .flatten()
+        };
+        let mut cfg =
+            Self::from_parts("", &env, &overrides).unwrap_or_else(|e| unreachable_config(&e));
         // Fast password hashing keeps tests quick; production keeps the configured cost.
         cfg.security.password_iterations = 10_000;
         cfg
@@ -260,7 +293,10 @@ fn unreachable_config(e: &Error) -> Config {
 
 fn parse_env<T: std::str::FromStr>(env: EnvLookup<'_>, var: &str) -> Result<Option<T>> {
     env(var)
-        .map(|v| v.parse::<T>().map_err(|_| Error::Config(format!("{var}: not a valid number: {v:?}"))))
+        .map(|v| {
+            v.parse::<T>()
+                .map_err(|_| Error::Config(format!("{var}: not a valid number: {v:?}")))
+        })
         .transpose()
 }
 
@@ -279,7 +315,10 @@ mod tests {
         assert_eq!(cfg.public_url, "http://127.0.0.1:8080");
         assert!(cfg.database_url.starts_with("sqlite://"));
         let example = include_str!("../../deploy/cosign.example.toml");
-        assert_eq!(example, DEFAULT_TOML, "deploy/cosign.example.toml must equal config::DEFAULT_TOML");
+        assert_eq!(
+            example, DEFAULT_TOML,
+            "deploy/cosign.example.toml must equal config::DEFAULT_TOML"
+        );
     }
 
     #[test]
@@ -293,14 +332,29 @@ mod tests {
         let cfg = Config::from_parts(file, &env, &Overrides::default()).unwrap();
         assert_eq!(cfg.listen.port(), 2000);
         assert_eq!(cfg.log_format, LogFormat::Human);
-        let over = Overrides { listen: Some("127.0.0.1:3000".into()), data_dir: None };
-        assert_eq!(Config::from_parts(file, &env, &over).unwrap().listen.port(), 3000);
+        let over = Overrides {
+            listen: Some("127.0.0.1:3000".into()),
+            data_dir: None,
+        };
+        assert_eq!(
+            Config::from_parts(file, &env, &over).unwrap().listen.port(),
+            3000
+        );
     }
 
     #[test]
     fn typos_and_bad_values_are_rejected() {
-        for bad in ["lissen = \"x\"", "listen = \"nowhere\"", "log_format = \"xml\"", "database_url = \"mongodb://x\"", "[http]\nbody_limit = 5"] {
-            assert!(Config::from_parts(bad, &no_env, &Overrides::default()).is_err(), "{bad}");
+        for bad in [
+            "lissen = \"x\"",
+            "listen = \"nowhere\"",
+            "log_format = \"xml\"",
+            "database_url = \"mongodb://x\"",
+            "[http]\nbody_limit = 5",
+        ] {
+            assert!(
+                Config::from_parts(bad, &no_env, &Overrides::default()).is_err(),
+                "{bad}"
+            );
         }
         let env = |k: &str| (k == "COSIGN_HTTP_TIMEOUT_SECS").then(|| "soon".to_owned());
         assert!(Config::from_parts("", &env, &Overrides::default()).is_err());
@@ -308,7 +362,8 @@ mod tests {
 
     #[test]
     fn debug_hides_database_password() {
-        let env = |k: &str| (k == "COSIGN_DATABASE_URL").then(|| "postgres://u:secret@h/db".to_owned());
+        let env =
+            |k: &str| (k == "COSIGN_DATABASE_URL").then(|| "postgres://u:secret@h/db".to_owned());
         let cfg = Config::from_parts("", &env, &Overrides::default()).unwrap();
         let shown = format!("{cfg:?}");
         assert!(!shown.contains("secret"), "{shown}");

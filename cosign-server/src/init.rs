@@ -24,7 +24,10 @@ pub struct Initialised {
 pub fn prepare_data_dir(config: &Config) -> Result<()> {
     std::fs::create_dir_all(&config.data_dir).map_err(|e| Error::io(&config.data_dir, e))?;
     restrict(&config.data_dir)?;
-    if let Some(parent) = sqlite_path(&config.database_url).as_deref().and_then(std::path::Path::parent) {
+    if let Some(parent) = sqlite_path(&config.database_url)
+        .as_deref()
+        .and_then(std::path::Path::parent)
+    {
         if !parent.as_os_str().is_empty() {
             std::fs::create_dir_all(parent).map_err(|e| Error::io(parent, e))?;
         }
@@ -35,7 +38,8 @@ pub fn prepare_data_dir(config: &Config) -> Result<()> {
 #[cfg(unix)]
 fn restrict(dir: &std::path::Path) -> Result<()> {
     use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700)).map_err(|e| Error::io(dir, e))
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
+        .map_err(|e| Error::io(dir, e))
 }
 
 #[cfg(not(unix))]
@@ -45,7 +49,12 @@ fn restrict(_dir: &std::path::Path) -> Result<()> {
 
 /// Initialises an empty installation. Fails with [`Error::AlreadyInitialised`] if an
 /// administrator already exists, so it never overwrites anything.
-pub async fn initialise(db: &Db, audit: &AuditLog, config: &Config, admin_username: &str) -> Result<Initialised> {
+pub async fn initialise(
+    db: &Db,
+    audit: &AuditLog,
+    config: &Config,
+    admin_username: &str,
+) -> Result<Initialised> {
     if db.count_accounts().await? > 0 {
         return Err(Error::AlreadyInitialised(format!(
             "the database behind {} already has administrators",
@@ -55,7 +64,8 @@ pub async fn initialise(db: &Db, audit: &AuditLog, config: &Config, admin_userna
     let admin_password = password::generate();
     let verifier = password::hash(&admin_password, config.security.password_iterations);
     let now = now_ms();
-    db.create_account(admin_username, "sysadmin", &verifier, now).await?;
+    db.create_account(admin_username, "sysadmin", &verifier, now)
+        .await?;
     audit
         .append(
             db,
@@ -70,5 +80,8 @@ pub async fn initialise(db: &Db, audit: &AuditLog, config: &Config, admin_userna
             },
         )
         .await?;
-    Ok(Initialised { admin_username: admin_username.to_owned(), admin_password })
+    Ok(Initialised {
+        admin_username: admin_username.to_owned(),
+        admin_password,
+    })
 }

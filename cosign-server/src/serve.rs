@@ -28,7 +28,11 @@ pub async fn open(config: &Config) -> Result<(Db, Arc<AuditLog>, Option<Initiali
     prepare_data_dir(config)?;
     let db = Db::open(&config.database_url).await?;
     let audit = Arc::new(AuditLog::new());
-    let created = if db.count_accounts().await? == 0 { Some(initialise(&db, &audit, config, "admin").await?) } else { None };
+    let created = if db.count_accounts().await? == 0 {
+        Some(initialise(&db, &audit, config, "admin").await?)
+    } else {
+        None
+    };
     Ok((db, audit, created))
 }
 
@@ -36,14 +40,23 @@ impl Server {
     /// Prepares everything and binds the listen address.
     pub async fn bind(config: Config) -> Result<(Self, Option<Initialised>)> {
         let (db, audit, created) = open(&config).await?;
-        let listener = TcpListener::bind(config.listen).await.map_err(|e| Error::io(config.listen.to_string(), e))?;
-        let state = AppState { db, audit, config: Arc::new(config), metrics: Arc::new(Metrics::default()) };
+        let listener = TcpListener::bind(config.listen)
+            .await
+            .map_err(|e| Error::io(config.listen.to_string(), e))?;
+        let state = AppState {
+            db,
+            audit,
+            config: Arc::new(config),
+            metrics: Arc::new(Metrics::default()),
+        };
         Ok((Self { listener, state }, created))
     }
 
     /// The bound address (useful with port 0).
     pub fn local_addr(&self) -> Result<SocketAddr> {
-        self.listener.local_addr().map_err(|e| Error::io("listener", e))
+        self.listener
+            .local_addr()
+            .map_err(|e| Error::io("listener", e))
     }
 
     /// The handler state (tests use its database handle).
@@ -55,7 +68,9 @@ impl Server {
     pub async fn run(self, shutdown: impl Future<Output = ()> + Send + 'static) -> Result<()> {
         let db = self.state.db.clone();
         let app = router(self.state);
-        let served = axum::serve(self.listener, app).with_graceful_shutdown(shutdown).await;
+        let served = axum::serve(self.listener, app)
+            .with_graceful_shutdown(shutdown)
+            .await;
         db.close().await;
         tracing::info!("database closed; shut down cleanly");
         served.map_err(|e| Error::io("http server", e))

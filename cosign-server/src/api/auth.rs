@@ -30,8 +30,22 @@ fn ms(d: std::time::Duration) -> i64 {
     i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
 }
 
-async fn audit(state: &AppState, rid: &RequestId, actor: &str, action: &str, target: &str, outcome: &str) -> Result<(), ApiFailure> {
-    let event = Event { actor, action, target, outcome, detail: serde_json::json!({}), request_id: &rid.0 };
+async fn audit(
+    state: &AppState,
+    rid: &RequestId,
+    actor: &str,
+    action: &str,
+    target: &str,
+    outcome: &str,
+) -> Result<(), ApiFailure> {
+    let event = Event {
+        actor,
+        action,
+        target,
+        outcome,
+        detail: serde_json::json!({}),
+        request_id: &rid.0,
+    };
     state.audit.append(&state.db, now_ms(), &event).await?;
     Ok(())
 }
@@ -42,34 +56,55 @@ pub async fn login(
     rid: RequestId,
     ApiJson(req): ApiJson<LoginRequest>,
 ) -> Result<Json<LoginResponse>, ApiFailure> {
-    if req.username.is_empty() || req.username.len() > MAX_USERNAME || req.password.len() > MAX_PASSWORD {
+    if req.username.is_empty()
+        || req.username.len() > MAX_USERNAME
+        || req.password.len() > MAX_PASSWORD
+    {
         return Err(ApiFailure::with(
             ErrorCode::InvalidArgument,
             format!("用户名须为 1–{MAX_USERNAME} 个字符，密码不超过 {MAX_PASSWORD} 个字符。"),
-            format!("username must be 1–{MAX_USERNAME} characters and password at most {MAX_PASSWORD}."),
+            format!(
+                "username must be 1–{MAX_USERNAME} characters and password at most {MAX_PASSWORD}."
+            ),
         ));
     }
     let sec = state.config.security.clone();
     let now = now_ms();
     let account = state.db.account_by_name(&req.username).await?;
     let actor = format!("admin:{}", req.username);
-    if let Some(until) = account.as_ref().and_then(|a| a.locked_until).filter(|until| *until > now) {
+    if let Some(until) = account
+        .as_ref()
+        .and_then(|a| a.locked_until)
+        .filter(|until| *until > now)
+    {
         audit(&state, &rid, &actor, "auth.login", &req.username, "locked").await?;
         return Err(ApiFailure::with(
             ErrorCode::AccountLocked,
-            format!("账号因多次登录失败已被锁定，请于 {} 后再试或联系系统管理员解锁。", crate::clock::rfc3339(until)),
-            format!("The account is locked until {}; wait or ask an administrator to unlock it.", crate::clock::rfc3339(until)),
+            format!(
+                "账号因多次登录失败已被锁定，请于 {} 后再试或联系系统管理员解锁。",
+                crate::clock::rfc3339(until)
+            ),
+            format!(
+                "The account is locked until {}; wait or ask an administrator to unlock it.",
+                crate::clock::rfc3339(until)
+            ),
         ));
     }
     // Verify even for unknown names so timing does not reveal which names exist.
-    let stored = account.as_ref().map_or_else(|| password::hash("", sec.password_iterations), |a| a.password_hash.clone());
+    let stored = account.as_ref().map_or_else(
+        || password::hash("", sec.password_iterations),
+        |a| a.password_hash.clone(),
+    );
     let candidate = zeroize::Zeroizing::new(req.password.clone());
     let ok = tokio::task::spawn_blocking(move || password::verify(&candidate, &stored))
         .await
         .map_err(|_| ApiFailure::new(ErrorCode::Internal))?;
     let Some(account) = account.filter(|_| ok) else {
         if let Some(a) = state.db.account_by_name(&req.username).await? {
-            let locked = state.db.record_login_failure(&a.id, sec.max_failed_logins, now + ms(sec.lockout), now).await?;
+            let locked = state
+                .db
+                .record_login_failure(&a.id, sec.max_failed_logins, now + ms(sec.lockout), now)
+                .await?;
             if locked {
                 audit(&state, &rid, &actor, "auth.lock", &req.username, "ok").await?;
             }
@@ -82,9 +117,16 @@ pub async fn login(
     OsRng.fill_bytes(&mut raw);
     let token = hex::encode(raw);
     let ttl = sec.session_ttl;
-    state.db.create_session(&token_hash(&token), &account.id, now, now + ms(ttl)).await?;
+    state
+        .db
+        .create_session(&token_hash(&token), &account.id, now, now + ms(ttl))
+        .await?;
     audit(&state, &rid, &actor, "auth.login", &req.username, "ok").await?;
-    Ok(Json(LoginResponse { token, expires_in: ttl.as_secs(), must_change_password: account.must_change_password }))
+    Ok(Json(LoginResponse {
+        token,
+        expires_in: ttl.as_secs(),
+        must_change_password: account.must_change_password,
+    }))
 }
 
 /// A signed-in administrator, whether or not the password still has to be changed.
@@ -97,7 +139,10 @@ pub struct Session {
 impl FromRequestParts<AppState> for Session {
     type Rejection = ApiFailure;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
         let token = parts
             .headers
             .get(axum::http::header::AUTHORIZATION)
@@ -111,7 +156,10 @@ impl FromRequestParts<AppState> for Session {
             .session_account(&token_hash, now_ms())
             .await?
             .ok_or_else(|| ApiFailure::new(ErrorCode::Unauthenticated))?;
-        Ok(Self { account, token_hash })
+        Ok(Self {
+            account,
+            token_hash,
+        })
     }
 }
 
@@ -122,7 +170,10 @@ pub struct Admin(pub Session);
 impl FromRequestParts<AppState> for Admin {
     type Rejection = ApiFailure;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
         let session = Session::from_request_parts(parts, state).await?;
         if session.account.must_change_password {
             return Err(ApiFailure::new(ErrorCode::PasswordChangeRequired));
@@ -134,7 +185,11 @@ impl FromRequestParts<AppState> for Admin {
 /// `GET /api/v1/auth/me`.
 pub async fn me(session: Session) -> Json<Me> {
     let a = session.account;
-    Json(Me { username: a.username, role: a.role, must_change_password: a.must_change_password })
+    Json(Me {
+        username: a.username,
+        role: a.role,
+        must_change_password: a.must_change_password,
+    })
 }
 
 /// `POST /api/v1/auth/password`: replaces the password and ends the account's other sessions.
@@ -154,7 +209,15 @@ pub async fn change_password(
         .await
         .map_err(|_| ApiFailure::new(ErrorCode::Internal))?;
     if !ok {
-        audit(&state, &rid, &actor, "auth.password_change", &session.account.username, "denied").await?;
+        audit(
+            &state,
+            &rid,
+            &actor,
+            "auth.password_change",
+            &session.account.username,
+            "denied",
+        )
+        .await?;
         return Err(ApiFailure::new(ErrorCode::BadCredentials));
     }
     if !password::acceptable(&req.new_password) || req.new_password == req.old_password {
@@ -165,27 +228,62 @@ pub async fn change_password(
     let verifier = tokio::task::spawn_blocking(move || password::hash(&new, iterations))
         .await
         .map_err(|_| ApiFailure::new(ErrorCode::Internal))?;
-    state.db.set_password(&session.account.id, &verifier, &session.token_hash, now_ms()).await?;
-    audit(&state, &rid, &actor, "auth.password_change", &session.account.username, "ok").await?;
+    state
+        .db
+        .set_password(
+            &session.account.id,
+            &verifier,
+            &session.token_hash,
+            now_ms(),
+        )
+        .await?;
+    audit(
+        &state,
+        &rid,
+        &actor,
+        "auth.password_change",
+        &session.account.username,
+        "ok",
+    )
+    .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
 /// `POST /api/v1/auth/logout`.
-pub async fn logout(State(state): State<AppState>, rid: RequestId, session: Session) -> Result<StatusCode, ApiFailure> {
+pub async fn logout(
+    State(state): State<AppState>,
+    rid: RequestId,
+    session: Session,
+) -> Result<StatusCode, ApiFailure> {
     state.db.delete_session(&session.token_hash).await?;
     let actor = format!("admin:{}", session.account.username);
-    audit(&state, &rid, &actor, "auth.logout", &session.account.username, "ok").await?;
+    audit(
+        &state,
+        &rid,
+        &actor,
+        "auth.logout",
+        &session.account.username,
+        "ok",
+    )
+    .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
 /// `GET /api/v1/audit/verify`: recomputes the audit hash chain. Reveals only the entry count
 /// and head hash, so every administrative role may ask (reading entries is the auditor's).
-pub async fn audit_verify(State(state): State<AppState>, Admin(_session): Admin) -> Result<Json<serde_json::Value>, ApiFailure> {
+pub async fn audit_verify(
+    State(state): State<AppState>,
+    Admin(_session): Admin,
+) -> Result<Json<serde_json::Value>, ApiFailure> {
     match crate::audit::AuditLog::verify(&state.db).await {
-        Ok((entries, head)) => Ok(Json(serde_json::json!({ "intact": true, "entries": entries, "head": head }))),
+        Ok((entries, head)) => Ok(Json(
+            serde_json::json!({ "intact": true, "entries": entries, "head": head }),
+        )),
         Err(crate::error::Error::AuditBroken { seq, reason }) => {
             tracing::error!(seq, %reason, "audit chain broken");
-            Ok(Json(serde_json::json!({ "intact": false, "first_bad_entry": seq, "reason": reason })))
+            Ok(Json(
+                serde_json::json!({ "intact": false, "first_bad_entry": seq, "reason": reason }),
+            ))
         }
         Err(e) => Err(e.into()),
     }

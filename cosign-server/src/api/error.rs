@@ -16,12 +16,18 @@ pub struct ApiFailure {
 impl ApiFailure {
     /// A failure with the code's default texts.
     pub fn new(code: ErrorCode) -> Self {
-        Self { body: ApiError::new(code), cause: None }
+        Self {
+            body: ApiError::new(code),
+            cause: None,
+        }
     }
 
     /// A failure with specific texts, e.g. naming the field at fault.
     pub fn with(code: ErrorCode, zh: impl Into<String>, en: impl Into<String>) -> Self {
-        Self { body: ApiError::with_messages(code, zh, en), cause: None }
+        Self {
+            body: ApiError::with_messages(code, zh, en),
+            cause: None,
+        }
     }
 
     /// The stable code.
@@ -37,7 +43,8 @@ pub fn response_for(code: ErrorCode) -> Response {
 
 impl IntoResponse for ApiFailure {
     fn into_response(self) -> Response {
-        let status = StatusCode::from_u16(self.body.code.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let status = StatusCode::from_u16(self.body.code.status())
+            .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
         if let Some(cause) = &self.cause {
             tracing::error!(code = ?self.body.code, %cause, "request failed");
         }
@@ -48,12 +55,15 @@ impl IntoResponse for ApiFailure {
 impl From<crate::error::Error> for ApiFailure {
     fn from(e: crate::error::Error) -> Self {
         let code = match &e {
-            crate::error::Error::Db(sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_)) => {
-                ErrorCode::Unavailable
-            }
+            crate::error::Error::Db(
+                sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_),
+            ) => ErrorCode::Unavailable,
             _ => ErrorCode::Internal,
         };
-        Self { body: ApiError::new(code), cause: Some(e.to_string()) }
+        Self {
+            body: ApiError::new(code),
+            cause: Some(e.to_string()),
+        }
     }
 }
 
@@ -79,7 +89,11 @@ mod tests {
             (ErrorCode::AccountLocked, 423),
             (ErrorCode::Unavailable, 503),
         ] {
-            assert_eq!(ApiFailure::new(code).into_response().status().as_u16(), status, "{code:?}");
+            assert_eq!(
+                ApiFailure::new(code).into_response().status().as_u16(),
+                status,
+                "{code:?}"
+            );
         }
         let db_down: ApiFailure = sqlx::Error::PoolTimedOut.into();
         assert_eq!(db_down.code(), ErrorCode::Unavailable);

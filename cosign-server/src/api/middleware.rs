@@ -30,7 +30,10 @@ pub async fn json_errors(req: Request, next: Next) -> axum::response::Response {
     let mut replacement = response_for(code);
     // Keep informative headers (Allow, Retry-After, x-request-id); the body and its type change.
     parts.headers.remove(header::CONTENT_LENGTH);
-    parts.headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    parts.headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
     *replacement.headers_mut() = parts.headers;
     *replacement.status_mut() = status;
     replacement
@@ -53,23 +56,43 @@ fn code_for_status(status: StatusCode) -> ErrorCode {
 }
 
 /// Counts requests and latencies by matched route (unmatched paths share one label).
-pub async fn track_metrics(State(state): State<AppState>, req: Request, next: Next) -> axum::response::Response {
-    let route = req.extensions().get::<MatchedPath>().map_or_else(|| "unmatched".to_owned(), |m| m.as_str().to_owned());
+pub async fn track_metrics(
+    State(state): State<AppState>,
+    req: Request,
+    next: Next,
+) -> axum::response::Response {
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or_else(|| "unmatched".to_owned(), |m| m.as_str().to_owned());
     let method = req.method().as_str().to_owned();
     let started = Instant::now();
     let response = next.run(req).await;
-    state.metrics.record(&route, &method, response.status().as_u16(), started.elapsed());
+    state.metrics.record(
+        &route,
+        &method,
+        response.status().as_u16(),
+        started.elapsed(),
+    );
     response
 }
 
 /// The tracing span of a request: method, matched route and request id; never headers or bodies.
 pub fn make_span(req: &axum::http::Request<axum::body::Body>) -> tracing::Span {
-    let request_id = req.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or_default();
-    let route = req.extensions().get::<MatchedPath>().map_or_else(|| req.uri().path(), MatchedPath::as_str);
+    let request_id = req
+        .headers()
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or_else(|| req.uri().path(), MatchedPath::as_str);
     tracing::info_span!("http", method = %req.method(), route = %route, request_id = %request_id)
 }
 
 /// A handler panicked: log it and answer 500 JSON; the process keeps serving.
+#[allow(clippy::needless_pass_by_value)] // the signature CatchPanicLayer requires
 pub fn panic_response(err: Box<dyn Any + Send + 'static>) -> Response<axum::body::Body> {
     let detail = err
         .downcast_ref::<String>()

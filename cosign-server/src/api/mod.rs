@@ -11,8 +11,8 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
+use axum::http::StatusCode;
 use axum::routing::{get, post};
-use tower::ServiceBuilder;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
@@ -57,18 +57,27 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/audit/verify", get(auth::audit_verify))
         .fallback(system::not_found);
 
-    // Outermost first: request id, trace, metrics, error normalisation, then the guards whose
-    // bare responses (panic, timeout, size) the normaliser turns into JSON errors.
-    let layers = ServiceBuilder::new()
-        .layer(SetSensitiveRequestHeadersLayer::new([axum::http::header::AUTHORIZATION]))
-        .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
-        .layer(PropagateRequestIdLayer::x_request_id())
-        .layer(TraceLayer::new_for_http().make_span_with(middleware::make_span))
-        .layer(axum::middleware::from_fn_with_state(state.clone(), middleware::track_metrics))
-        .layer(axum::middleware::from_fn(middleware::json_errors))
-        .layer(CatchPanicLayer::custom(middleware::panic_response))
-        .layer(TimeoutLayer::new(timeout))
+    // Each `Router::layer` call wraps the previous result, so the last one is outermost:
+    // request id, trace, metrics, error normalisation, then the guards whose bare responses
+    // (panic, timeout, size) the normaliser turns into JSON errors.
+    routes
+        .layer(DefaultBodyLimit::max(body_limit))
         .layer(RequestBodyLimitLayer::new(body_limit))
-        .layer(DefaultBodyLimit::max(body_limit));
-    routes.layer(layers).with_state(state)
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            timeout,
+        ))
+        .layer(CatchPanicLayer::custom(middleware::panic_response))
+        .layer(axum::middleware::from_fn(middleware::json_errors))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            middleware::track_metrics,
+        ))
+        .layer(TraceLayer::new_for_http().make_span_with(middleware::make_span))
+        .layer(PropagateRequestIdLayer::x_request_id())
+        .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+        .layer(SetSensitiveRequestHeadersLayer::new([
+            axum::http::header::AUTHORIZATION,
+        ]))
+        .with_state(state)
 }

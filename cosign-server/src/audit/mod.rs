@@ -72,9 +72,18 @@ impl AuditLog {
         let _guard = self.append_lock.lock().await;
         let detail = event.detail.to_string();
         let mut last_err = None;
-        for _ in 0..5 {
+        for attempt in 0..8u64 {
+            if attempt > 0 {
+                // Back off so the other writer can commit (SQLite reports a busy write lock at once).
+                tokio::time::sleep(std::time::Duration::from_millis(
+                    5 * attempt + rand::random::<u64>() % 10,
+                ))
+                .await;
+            }
             let mut tx = db.pool().begin().await?;
-            let prev = sqlx::query("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1").fetch_optional(&mut *tx).await?;
+            let prev = sqlx::query("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1")
+                .fetch_optional(&mut *tx)
+                .await?;
             let (prev_seq, prev_hash) = match prev {
                 Some(row) => (row.try_get::<i64, _>(0)?, row.try_get::<String, _>(1)?),
                 None => (0, GENESIS.to_owned()),
@@ -133,7 +142,10 @@ impl AuditLog {
         let mut expected_seq = 1;
         for row in &rows {
             let seq: i64 = row.try_get(0)?;
-            let broken = |reason: &str| Error::AuditBroken { seq, reason: reason.to_owned() };
+            let broken = |reason: &str| Error::AuditBroken {
+                seq,
+                reason: reason.to_owned(),
+            };
             if seq != expected_seq {
                 return Err(broken(&format!("sequence gap: expected {expected_seq}")));
             }
@@ -141,8 +153,21 @@ impl AuditLog {
             if prev_hash != expected_prev {
                 return Err(broken("prev_hash does not match the previous entry"));
             }
-            let (actor, action, target, outcome, detail, request_id): (String, String, String, String, String, String) =
-                (row.try_get(2)?, row.try_get(3)?, row.try_get(4)?, row.try_get(5)?, row.try_get(6)?, row.try_get(7)?);
+            let (actor, action, target, outcome, detail, request_id): (
+                String,
+                String,
+                String,
+                String,
+                String,
+                String,
+            ) = (
+                row.try_get(2)?,
+                row.try_get(3)?,
+                row.try_get(4)?,
+                row.try_get(5)?,
+                row.try_get(6)?,
+                row.try_get(7)?,
+            );
             let canonical = Canonical {
                 seq,
                 at: row.try_get(1)?,

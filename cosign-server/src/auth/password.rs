@@ -15,7 +15,11 @@ const PREFIX: &str = "pbkdf2-sm3";
 pub fn hash(password: &str, iterations: u32) -> String {
     let salt: [u8; 16] = OsRng.r#gen();
     let out = derive(password, &salt, iterations);
-    format!("{PREFIX}${iterations}${}${}", hex::encode(salt), hex::encode(&*out))
+    format!(
+        "{PREFIX}${iterations}${}${}",
+        hex::encode(salt),
+        hex::encode(*out)
+    )
 }
 
 fn derive(password: &str, salt: &[u8], iterations: u32) -> Zeroizing<[u8; 32]> {
@@ -27,18 +31,28 @@ fn derive(password: &str, salt: &[u8], iterations: u32) -> Zeroizing<[u8; 32]> {
 /// Checks a password against a stored verifier. A malformed verifier never matches.
 pub fn verify(password: &str, stored: &str) -> bool {
     let mut parts = stored.split('$');
-    let (Some(PREFIX), Some(iter), Some(salt), Some(expected), None) =
-        (parts.next(), parts.next(), parts.next(), parts.next(), parts.next())
-    else {
+    let (Some(PREFIX), Some(iter), Some(salt), Some(expected), None) = (
+        parts.next(),
+        parts.next(),
+        parts.next(),
+        parts.next(),
+        parts.next(),
+    ) else {
         return false;
     };
-    let (Ok(iterations), Ok(salt), Ok(expected)) = (iter.parse::<u32>(), hex::decode(salt), hex::decode(expected)) else {
+    let (Ok(iterations), Ok(salt), Ok(expected)) = (
+        iter.parse::<u32>(),
+        hex::decode(salt),
+        hex::decode(expected),
+    ) else {
         return false;
     };
     if iterations == 0 || expected.len() != 32 {
         return false;
     }
-    derive(password, &salt, iterations).ct_eq(expected.as_slice()).into()
+    derive(password, &salt, iterations)
+        .ct_eq(expected.as_slice())
+        .into()
 }
 
 /// The password policy: at least 12 characters, with letters and digits, at most 128.

@@ -27,11 +27,15 @@ pub struct Account {
 
 impl std::fmt::Debug for Account {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Account").field("username", &self.username).field("role", &self.role).finish_non_exhaustive()
+        f.debug_struct("Account")
+            .field("username", &self.username)
+            .field("role", &self.role)
+            .finish_non_exhaustive()
     }
 }
 
-const COLUMNS: &str = "id, username, role, password_hash, must_change_password, failed_logins, locked_until";
+const COLUMNS: &str =
+    "id, username, role, password_hash, must_change_password, failed_logins, locked_until";
 
 fn from_row(row: &AnyRow) -> Result<Account> {
     Ok(Account {
@@ -47,7 +51,13 @@ fn from_row(row: &AnyRow) -> Result<Account> {
 
 impl Db {
     /// Creates an account; fails if the name is taken.
-    pub async fn create_account(&self, username: &str, role: &str, password_hash: &str, now: i64) -> Result<String> {
+    pub async fn create_account(
+        &self,
+        username: &str,
+        role: &str,
+        password_hash: &str,
+        now: i64,
+    ) -> Result<String> {
         let id = uuid::Uuid::new_v4().to_string();
         sqlx::query(
             "INSERT INTO accounts (id, username, role, password_hash, must_change_password, failed_logins, created_at, updated_at) \
@@ -65,28 +75,45 @@ impl Db {
 
     /// Number of accounts (0 means the data directory is not initialised).
     pub async fn count_accounts(&self) -> Result<i64> {
-        Ok(sqlx::query("SELECT COUNT(*) FROM accounts").fetch_one(self.pool()).await?.try_get(0)?)
+        Ok(sqlx::query("SELECT COUNT(*) FROM accounts")
+            .fetch_one(self.pool())
+            .await?
+            .try_get(0)?)
     }
 
     /// Looks an account up by login name.
     pub async fn account_by_name(&self, username: &str) -> Result<Option<Account>> {
-        let row = sqlx::query(&format!("SELECT {COLUMNS} FROM accounts WHERE username = $1"))
-            .bind(username)
-            .fetch_optional(self.pool())
-            .await?;
+        let row = sqlx::query(&format!(
+            "SELECT {COLUMNS} FROM accounts WHERE username = $1"
+        ))
+        .bind(username)
+        .fetch_optional(self.pool())
+        .await?;
         row.as_ref().map(from_row).transpose()
     }
 
     /// Records a failed login, locking the account at `max_failed` consecutive failures.
     /// Returns whether the account is now locked.
-    pub async fn record_login_failure(&self, id: &str, max_failed: u32, lock_until: i64, now: i64) -> Result<bool> {
+    pub async fn record_login_failure(
+        &self,
+        id: &str,
+        max_failed: u32,
+        lock_until: i64,
+        now: i64,
+    ) -> Result<bool> {
         let mut tx = self.pool().begin().await?;
-        sqlx::query("UPDATE accounts SET failed_logins = failed_logins + 1, updated_at = $2 WHERE id = $1")
+        sqlx::query(
+            "UPDATE accounts SET failed_logins = failed_logins + 1, updated_at = $2 WHERE id = $1",
+        )
+        .bind(id)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        let failed: i64 = sqlx::query("SELECT failed_logins FROM accounts WHERE id = $1")
             .bind(id)
-            .bind(now)
-            .execute(&mut *tx)
-            .await?;
-        let failed: i64 = sqlx::query("SELECT failed_logins FROM accounts WHERE id = $1").bind(id).fetch_one(&mut *tx).await?.try_get(0)?;
+            .fetch_one(&mut *tx)
+            .await?
+            .try_get(0)?;
         let locked = failed >= i64::from(max_failed);
         if locked {
             sqlx::query("UPDATE accounts SET locked_until = $2, failed_logins = 0 WHERE id = $1")
@@ -110,7 +137,13 @@ impl Db {
     }
 
     /// Sets a new password verifier, clears the change-required flag and ends all other sessions.
-    pub async fn set_password(&self, id: &str, password_hash: &str, keep_session: &str, now: i64) -> Result<()> {
+    pub async fn set_password(
+        &self,
+        id: &str,
+        password_hash: &str,
+        keep_session: &str,
+        now: i64,
+    ) -> Result<()> {
         let mut tx = self.pool().begin().await?;
         sqlx::query("UPDATE accounts SET password_hash = $2, must_change_password = 0, updated_at = $3 WHERE id = $1")
             .bind(id)
@@ -128,7 +161,13 @@ impl Db {
     }
 
     /// Stores a new session.
-    pub async fn create_session(&self, token_hash: &str, account_id: &str, now: i64, expires_at: i64) -> Result<()> {
+    pub async fn create_session(
+        &self,
+        token_hash: &str,
+        account_id: &str,
+        now: i64,
+        expires_at: i64,
+    ) -> Result<()> {
         sqlx::query("INSERT INTO sessions (token_hash, account_id, created_at, expires_at) VALUES ($1, $2, $3, $4)")
             .bind(token_hash)
             .bind(account_id)
@@ -143,15 +182,26 @@ impl Db {
     pub async fn session_account(&self, token_hash: &str, now: i64) -> Result<Option<Account>> {
         let sql = format!(
             "SELECT {} FROM sessions s JOIN accounts a ON a.id = s.account_id WHERE s.token_hash = $1 AND s.expires_at > $2",
-            COLUMNS.split(", ").map(|c| format!("a.{c}")).collect::<Vec<_>>().join(", ")
+            COLUMNS
+                .split(", ")
+                .map(|c| format!("a.{c}"))
+                .collect::<Vec<_>>()
+                .join(", ")
         );
-        let row = sqlx::query(&sql).bind(token_hash).bind(now).fetch_optional(self.pool()).await?;
+        let row = sqlx::query(&sql)
+            .bind(token_hash)
+            .bind(now)
+            .fetch_optional(self.pool())
+            .await?;
         row.as_ref().map(from_row).transpose()
     }
 
     /// Ends a session.
     pub async fn delete_session(&self, token_hash: &str) -> Result<()> {
-        sqlx::query("DELETE FROM sessions WHERE token_hash = $1").bind(token_hash).execute(self.pool()).await?;
+        sqlx::query("DELETE FROM sessions WHERE token_hash = $1")
+            .bind(token_hash)
+            .execute(self.pool())
+            .await?;
         Ok(())
     }
 }

@@ -79,7 +79,12 @@ impl Db {
             options = options.after_connect(|conn, _| {
                 Box::pin(async move {
                     // WAL lets readers proceed during writes; busy_timeout queues writers instead of failing.
-                    for pragma in ["PRAGMA journal_mode = WAL", "PRAGMA busy_timeout = 5000", "PRAGMA foreign_keys = ON", "PRAGMA synchronous = NORMAL"] {
+                    for pragma in [
+                        "PRAGMA journal_mode = WAL",
+                        "PRAGMA busy_timeout = 5000",
+                        "PRAGMA foreign_keys = ON",
+                        "PRAGMA synchronous = NORMAL",
+                    ] {
                         sqlx::query(pragma).execute(&mut *conn).await?;
                     }
                     Ok(())
@@ -116,17 +121,25 @@ impl Db {
     /// Readiness: the database answers and every embedded migration has been applied.
     pub async fn readiness(&self) -> Result<MigrationState> {
         sqlx::query("SELECT 1").execute(&self.pool).await?;
-        let applied: BTreeSet<i64> = match sqlx::query("SELECT version FROM _sqlx_migrations WHERE success = $1")
-            .bind(true)
-            .fetch_all(&self.pool)
-            .await
-        {
-            Ok(rows) => rows.iter().map(|r| r.try_get::<i64, _>(0)).collect::<Result<_, _>>()?,
-            Err(_) => BTreeSet::new(), // no migrations table yet
-        };
+        let applied: BTreeSet<i64> =
+            match sqlx::query("SELECT version FROM _sqlx_migrations WHERE success = $1")
+                .bind(true)
+                .fetch_all(&self.pool)
+                .await
+            {
+                Ok(rows) => rows
+                    .iter()
+                    .map(|r| r.try_get::<i64, _>(0))
+                    .collect::<Result<_, _>>()?,
+                Err(_) => BTreeSet::new(), // no migrations table yet
+            };
         let wanted: BTreeSet<i64> = self.kind.migrator().iter().map(|m| m.version).collect();
         let missing: Vec<i64> = wanted.difference(&applied).copied().collect();
-        Ok(if missing.is_empty() { MigrationState::Current } else { MigrationState::Pending(missing) })
+        Ok(if missing.is_empty() {
+            MigrationState::Current
+        } else {
+            MigrationState::Pending(missing)
+        })
     }
 
     /// Closes the pool, waiting for connections to be returned (graceful shutdown).
@@ -136,7 +149,10 @@ impl Db {
 
     /// A server-wide value from `server_meta`.
     pub async fn meta(&self, key: &str) -> Result<Option<String>> {
-        let row = sqlx::query("SELECT value FROM server_meta WHERE key = $1").bind(key).fetch_optional(&self.pool).await?;
+        let row = sqlx::query("SELECT value FROM server_meta WHERE key = $1")
+            .bind(key)
+            .fetch_optional(&self.pool)
+            .await?;
         Ok(row.map(|r| r.try_get::<String, _>(0)).transpose()?)
     }
 }
@@ -152,9 +168,13 @@ pub enum MigrationState {
 
 /// Parses `sqlite://` URLs and returns the file path, for creating its parent directory.
 pub fn sqlite_path(url: &str) -> Option<std::path::PathBuf> {
-    let rest = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:"))?;
+    let rest = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))?;
     let path = rest.split('?').next().unwrap_or(rest);
-    (!path.is_empty() && path != ":memory:").then(|| std::path::PathBuf::from_str(path).ok()).flatten()
+    (!path.is_empty() && path != ":memory:")
+        .then(|| std::path::PathBuf::from_str(path).ok())
+        .flatten()
 }
 
 #[cfg(test)]
@@ -163,18 +183,35 @@ mod tests {
 
     #[test]
     fn migration_names_match_between_backends() {
-        let names = |m: &Migrator| m.iter().map(|m| (m.version, m.description.to_string())).collect::<Vec<_>>();
+        let names = |m: &Migrator| {
+            m.iter()
+                .map(|m| (m.version, m.description.to_string()))
+                .collect::<Vec<_>>()
+        };
         let sqlite = names(&SQLITE_MIGRATIONS);
         assert!(!sqlite.is_empty());
-        assert_eq!(sqlite, names(&POSTGRES_MIGRATIONS), "migrations/sqlite and migrations/postgres must have the same files");
+        assert_eq!(
+            sqlite,
+            names(&POSTGRES_MIGRATIONS),
+            "migrations/sqlite and migrations/postgres must have the same files"
+        );
     }
 
     #[test]
     fn url_schemes() {
-        assert_eq!(DbKind::from_url("sqlite://data/x.db").unwrap(), DbKind::Sqlite);
-        assert_eq!(DbKind::from_url("postgres://u@h/db").unwrap(), DbKind::Postgres);
+        assert_eq!(
+            DbKind::from_url("sqlite://data/x.db").unwrap(),
+            DbKind::Sqlite
+        );
+        assert_eq!(
+            DbKind::from_url("postgres://u@h/db").unwrap(),
+            DbKind::Postgres
+        );
         assert!(DbKind::from_url("mysql://u@h/db").is_err());
         assert!(DbKind::from_url("").is_err());
-        assert_eq!(sqlite_path("sqlite://./data/y.db?mode=rwc").unwrap(), std::path::PathBuf::from("./data/y.db"));
+        assert_eq!(
+            sqlite_path("sqlite://./data/y.db?mode=rwc").unwrap(),
+            std::path::PathBuf::from("./data/y.db")
+        );
     }
 }

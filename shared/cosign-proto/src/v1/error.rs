@@ -98,10 +98,7 @@ impl ErrorCode {
                 "未登录或登录已过期，请重新登录。",
                 "Not signed in or the session has expired; sign in again.",
             ),
-            Self::BadCredentials => (
-                "用户名或密码错误。",
-                "Wrong user name or password.",
-            ),
+            Self::BadCredentials => ("用户名或密码错误。", "Wrong user name or password."),
             Self::AccountLocked => (
                 "账号因多次登录失败已被锁定，请稍后再试或联系系统管理员解锁。",
                 "The account is locked after repeated failures; wait, or ask an administrator to unlock it.",
@@ -153,12 +150,20 @@ impl ApiError {
     /// An error with the code's default texts.
     pub fn new(code: ErrorCode) -> Self {
         let (zh, en) = code.messages();
-        Self { code, message: zh.to_owned(), message_en: en.to_owned() }
+        Self {
+            code,
+            message: zh.to_owned(),
+            message_en: en.to_owned(),
+        }
     }
 
     /// An error with specific texts (for example naming the invalid field).
     pub fn with_messages(code: ErrorCode, zh: impl Into<String>, en: impl Into<String>) -> Self {
-        Self { code, message: zh.into(), message_en: en.into() }
+        Self {
+            code,
+            message: zh.into(),
+            message_en: en.into(),
+        }
     }
 }
 

@@ -4,4 +4,6 @@ mod error;
 mod system;
 
 pub use error::{ApiError, ErrorCode};
-pub use system::{HealthStatus, LoginRequest, LoginResponse, ChangePasswordRequest, Me, VersionInfo};
+pub use system::{
+    ChangePasswordRequest, HealthStatus, LoginRequest, LoginResponse, Me, VersionInfo,
+};

@@ -1,0 +1,55 @@
+# Yiqian 医签: the two front doors are `make run` and `make test` (see README.md).
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+# Build output lives outside the clone so CI and later runs can reuse it.
+export CARGO_TARGET_DIR ?= /var/cache/yiqian/target
+export YIQIAN_CACHE ?= /var/cache/yiqian
+export COSIGN_TEST_PG ?= postgres://postgres@127.0.0.1:5432/postgres
+# Tests that need PostgreSQL fail (never skip) when it does not answer.
+export COSIGN_TEST_REQUIRE_PG ?= 1
+export YIQIAN_PYTHON ?= $(YIQIAN_CACHE)/venv/bin/python
+export CARGO_TERM_COLOR ?= never
+
+NEXTEST := $(shell command -v cargo-nextest >/dev/null 2>&1 && echo "nextest run" || echo "test")
+
+.PHONY: help setup setup-test build run test fmt lint unit bench clean-test-dbs
+
+help:
+	@echo "make run   - install what is missing, build, start cosign-server on http://127.0.0.1:8080"
+	@echo "make test  - install what is missing, then fmt, clippy and every test (SQLite and PostgreSQL)"
+
+setup:
+	@scripts/setup.sh run
+
+setup-test:
+	@scripts/setup.sh test
+
+build: setup
+	cargo build --release -p cosign-server
+
+run: build
+	$(CARGO_TARGET_DIR)/release/cosign-server serve
+
+fmt:
+	cargo fmt --all -- --check
+
+lint:
+	cargo clippy --workspace --all-targets -- -D warnings
+
+# Every test in the workspace. The log is kept so the summary can state which database
+# backends were really exercised.
+unit:
+	@set -o pipefail; cargo $(NEXTEST) --workspace 2>&1 | tee $(YIQIAN_CACHE)/last-test.log
+	cargo test --workspace --doc
+	@scripts/test-summary.sh $(YIQIAN_CACHE)/last-test.log
+
+test: setup-test clean-test-dbs fmt lint unit
+
+# Drops databases left behind by an interrupted earlier run.
+clean-test-dbs:
+	@psql "$(COSIGN_TEST_PG)" -qAtc "SELECT datname FROM pg_database WHERE datname LIKE 'yiqian\_t\_%'" 2>/dev/null | \
+	  while read -r db; do psql "$(COSIGN_TEST_PG)" -qc "DROP DATABASE IF EXISTS \"$$db\" WITH (FORCE)" >/dev/null; done; true
+
+bench:
+	cargo bench --workspace

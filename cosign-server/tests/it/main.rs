@@ -1,0 +1,14 @@
+//! The one integration-test binary of cosign-server (each binary costs link time). Every test
+//! talks to a real server over a loopback socket; tests marked with `both_backends!` run once on
+//! SQLite and once on a fresh PostgreSQL database.
+
+// Test code may unwrap and panic: a failure is the point.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod support;
+
+mod auth;
+mod cli;
+mod hostile_input;
+mod http_basics;
+mod store;

@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# Installs what a fresh Debian 12 machine lacks for `make run` (no argument) or `make test`
+# (argument "test"). Idempotent: when nothing is missing it only checks and takes a second.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+mode=${1:-run}
+cache=${YIQIAN_CACHE:-/var/cache/yiqian}
+mkdir -p "$cache"
+
+say() { printf '[setup] %s\n' "$*"; }
+
+lists=(scripts/apt-packages.txt)
+[ "$mode" = test ] && lists+=(scripts/apt-packages-test.txt)
+mapfile -t wanted < <(cat "${lists[@]}" | sed 's/#.*//' | awk 'NF {print $1}' | sort -u)
+missing=()
+for pkg in "${wanted[@]}"; do
+  status=$(dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null || true)
+  [ "$status" = "install ok installed" ] || missing+=("$pkg")
+done
+if ((${#missing[@]})); then
+  say "installing Debian packages: ${missing[*]}"
+  sudo_cmd=(); [ "$(id -u)" -eq 0 ] || sudo_cmd=(sudo)
+  "${sudo_cmd[@]}" apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+
+if ! command -v cargo >/dev/null 2>&1; then
+  say "cargo not found: install Rust with rustup (the project needs Rust >= 1.85), then re-run."
+  exit 1
+fi
+
+if [ "$mode" = test ]; then
+  # Python verifiers in a venv outside the clone, rebuilt only when the requirements change.
+  venv="$cache/venv"
+  want=$(sha256sum scripts/requirements-test.txt | cut -c1-16)
+  if [ "$(cat "$venv/.requirements" 2>/dev/null)" != "$want" ]; then
+    say "creating Python venv for test verifiers in $venv"
+    rm -rf "$venv"
+    python3 -m venv "$venv"
+    "$venv/bin/pip" install -q --disable-pip-version-check -r scripts/requirements-test.txt
+    echo "$want" > "$venv/.requirements"
+  fi
+  scripts/ensure-postgres.sh
+fi
+say "ready ($mode)"
