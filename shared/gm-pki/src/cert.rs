@@ -512,6 +512,11 @@ impl ParsedCertificate {
 
     /// Verify this certificate's signature with `issuer_key` (default distinguishing ID).
     pub fn verify_signature(&self, issuer_key: &PublicKey) -> Result<()> {
+        self.verify_signature_with_distid(issuer_key, signer::DEFAULT_DISTID)
+    }
+
+    /// Verify this certificate's signature with `issuer_key` and a specific distinguishing ID.
+    pub fn verify_signature_with_distid(&self, issuer_key: &PublicKey, distid: &str) -> Result<()> {
         signer::check_sm2_sig_alg(self.cert.signature_algorithm())?;
         if self.cert.signature_algorithm() != self.cert.tbs_certificate().signature() {
             return Err(Error::BadSignature("signature algorithm fields differ"));
@@ -521,7 +526,7 @@ impl ParsedCertificate {
             .signature()
             .as_bytes()
             .ok_or(Error::BadSignature("signature BIT STRING has unused bits"))?;
-        signer::verify_der(issuer_key, signer::DEFAULT_DISTID, self.tbs_der()?, sig)
+        signer::verify_der(issuer_key, distid, self.tbs_der()?, sig)
     }
 
     /// Whether `issuer` names and keys match as this certificate's issuer (no signature check).

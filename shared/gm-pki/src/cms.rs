@@ -582,7 +582,11 @@ pub fn verify(
             .as_ref()
             .and_then(|u| single_attr(u, oid::ATTR_SIGNATURE_TIMESTAMP))
         {
-            rep.timestamp = Some(check_signature_timestamp(ts_attr, si.signature.as_bytes()));
+            rep.timestamp = Some(check_signature_timestamp(
+                ts_attr,
+                si.signature.as_bytes(),
+                extra_certs,
+            ));
         }
         signers.push(rep);
     }
@@ -597,11 +601,27 @@ pub fn verify(
     })
 }
 
-fn check_signature_timestamp(token: &der::Any, signature_value: &[u8]) -> TimestampCheck {
-    let res = token
-        .to_der()
-        .map_err(Error::from)
-        .and_then(|der| crate::tsp::verify_token(&der, None));
+fn check_signature_timestamp(
+    token: &der::Any,
+    signature_value: &[u8],
+    extra_certs: &[ParsedCertificate],
+) -> TimestampCheck {
+    // The TSA certificate is normally in the token (certReq); otherwise look among the extra
+    // certificates the caller supplied.
+    let res = token.to_der().map_err(Error::from).and_then(|der| {
+        let first = crate::tsp::verify_token(&der, None);
+        if first.is_ok() {
+            return first;
+        }
+        extra_certs
+            .iter()
+            .filter(|c| {
+                c.ext_key_usage()
+                    .is_ok_and(|e| e.contains(&oid::KP_TIME_STAMPING))
+            })
+            .find_map(|c| crate::tsp::verify_token(&der, Some(c)).ok())
+            .map_or(first, Ok)
+    });
     match res {
         Ok(view) => {
             let expected = view.imprint_alg.digest(signature_value);

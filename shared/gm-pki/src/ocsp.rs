@@ -467,6 +467,47 @@ impl Responder<'_> {
     }
 }
 
+impl Responder<'_> {
+    /// Answer a DER request in one call, never failing: malformed input gives malformedRequest,
+    /// CertIDs naming another issuer give unauthorized, a signing failure gives internalError.
+    /// `status_of(serial)` looks a serial number up in the CA database; responses are valid from
+    /// `now` to `now + validity`.
+    pub fn answer(
+        &self,
+        request_der: &[u8],
+        issuer: &ParsedCertificate,
+        now: SystemTime,
+        validity: std::time::Duration,
+        mut status_of: impl FnMut(&[u8]) -> CertStatus,
+    ) -> Vec<u8> {
+        let fallback = |s: ResponseStatus| {
+            error_response(s).unwrap_or_else(|_| vec![0x30, 0x03, 0x0a, 0x01, 0x02])
+        };
+        let Ok(req) = parse_request(request_der) else {
+            return fallback(ResponseStatus::MalformedRequest);
+        };
+        if !req.cert_ids.iter().all(|id| id.matches_issuer(issuer)) {
+            return fallback(ResponseStatus::Unauthorized);
+        }
+        let next = now.checked_add(validity);
+        let singles: Vec<SingleResponse> = req
+            .cert_ids
+            .into_iter()
+            .map(|id| {
+                let status = status_of(util::strip_int(&id.serial));
+                SingleResponse {
+                    cert_id: id,
+                    status,
+                    this_update: now,
+                    next_update: next,
+                }
+            })
+            .collect();
+        self.respond(&singles, req.nonce.as_deref(), now)
+            .unwrap_or_else(|_| fallback(ResponseStatus::InternalError))
+    }
+}
+
 /// An unsigned error response (malformedRequest, internalError, tryLater, sigRequired,
 /// unauthorized). `Successful` is refused: successful responses must be signed.
 pub fn error_response(status: ResponseStatus) -> Result<Vec<u8>> {

@@ -326,13 +326,22 @@ impl Tsa<'_> {
     /// rejection. `gen_time` is the trusted time; `serial` a unique positive serial number.
     pub fn respond(&self, request_der: &[u8], gen_time: SystemTime, serial: &[u8]) -> Vec<u8> {
         let outcome = parse_request(request_der).and_then(|req| {
+            if req.policy.is_some_and(|p| p != self.policy) {
+                return Err(Rejection::new(
+                    FailureInfo::UnacceptedPolicy,
+                    "requested policy is not this TSA's policy",
+                ));
+            }
+            if gen_time < self.cert.not_before() || gen_time > self.cert.not_after() {
+                return Err(Rejection::new(
+                    FailureInfo::TimeNotAvailable,
+                    "TSA certificate not valid at this time",
+                ));
+            }
             self.issue_token(&req, gen_time, serial)
                 .map_err(|e| match e {
                     Error::Signer(_) | Error::Internal(_) => {
                         Rejection::new(FailureInfo::SystemFailure, "time-stamp signing failed")
-                    }
-                    Error::InvalidArgument(s) if s.starts_with("policy") => {
-                        Rejection::new(FailureInfo::UnacceptedPolicy, s)
                     }
                     other => Rejection::new(FailureInfo::SystemFailure, other.to_string()),
                 })
@@ -343,11 +352,7 @@ impl Tsa<'_> {
         };
         // Encoding our own fixed structures cannot fail in practice; if it does, answer with the
         // smallest valid rejection, written out by hand.
-        resp.unwrap_or_else(|_| {
-            vec![
-                0x30, 0x0c, 0x30, 0x0a, 0x02, 0x01, 0x02, 0x03, 0x05, 0x06, 0x00, 0x00, 0x00, 0x40,
-            ]
-        })
+        resp.unwrap_or_else(|_| FALLBACK_SYSTEM_FAILURE.to_vec())
     }
 
     /// Issue a token (DER ContentInfo) for an accepted request.
@@ -409,6 +414,11 @@ impl Tsa<'_> {
     }
 }
 
+/// `TimeStampResp { status { rejection, failInfo systemFailure } }`, written out by hand.
+const FALLBACK_SYSTEM_FAILURE: [u8; 14] = [
+    0x30, 0x0c, 0x30, 0x0a, 0x02, 0x01, 0x02, 0x03, 0x05, 0x06, 0x00, 0x00, 0x00, 0x40,
+];
+
 fn granted_response(token: &[u8]) -> Result<Vec<u8>> {
     let status = der::asn1::AnyRef::new(der::Tag::Sequence, &0u8.to_der()?)?.to_der()?;
     let mut body = status;
@@ -418,7 +428,11 @@ fn granted_response(token: &[u8]) -> Result<Vec<u8>> {
 
 /// A TimeStampResp with status rejection, the failure bit and a statusString.
 pub fn rejection_response(rej: &Rejection) -> Result<Vec<u8>> {
-    let text = Utf8StringRef::new(&rej.text).map_or_else(|_| Ok(Vec::new()), |s| s.to_der())?;
+    let text = if rej.text.is_empty() {
+        Vec::new()
+    } else {
+        Utf8StringRef::new(&rej.text).map_or_else(|_| Ok(Vec::new()), |s| s.to_der())?
+    };
     let mut status_body = 2u8.to_der()?;
     if !text.is_empty() {
         status_body.extend(der::asn1::AnyRef::new(der::Tag::Sequence, &text)?.to_der()?);
@@ -593,4 +607,26 @@ pub fn verify_token_for_data(
         ));
     }
     Ok(view)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fallback_rejection_is_what_the_encoder_writes() {
+        let enc = rejection_response(&Rejection::new(FailureInfo::SystemFailure, "")).unwrap();
+        assert_eq!(enc, FALLBACK_SYSTEM_FAILURE);
+        let p = parse_response(&FALLBACK_SYSTEM_FAILURE).unwrap();
+        assert_eq!(p.status, PkiStatus::Rejection);
+        assert_eq!(p.failure, vec![FailureInfo::SystemFailure]);
+    }
+
+    #[test]
+    fn failure_bits_round_trip() {
+        for f in FailureInfo::all() {
+            let b = f.to_bit_string().unwrap();
+            assert_eq!(FailureInfo::from_bit_string(&b), vec![f]);
+        }
+    }
 }

@@ -244,3 +244,93 @@ fn error_responses_and_own_requests() {
     assert!(ocsp::parse_request(&trailing).is_err());
     assert!(ocsp::parse_get_request("%zz").is_err());
 }
+
+#[test]
+fn one_call_answer_from_a_ca_database() {
+    let ca = TestCa::new(SystemTime::now());
+    let d = tmpdir("ocsp-answer");
+    ca.write(&d);
+    openssl(
+        &d,
+        &[
+            "ocsp",
+            "-issuer",
+            "int.pem",
+            "-cert",
+            "staff.pem",
+            "-cert",
+            "tsa.pem",
+            "-reqout",
+            "req.der",
+        ],
+    );
+    let req = std::fs::read(d.join("req.der")).unwrap();
+    let responder = Responder {
+        cert: &ca.ocsp.cert,
+        signer: &ca.ocsp.key,
+    };
+    let staff_serial = ca.staff.cert.serial_hex();
+    let now = SystemTime::now();
+    let resp = responder.answer(
+        &req,
+        &ca.int.cert,
+        now,
+        Duration::from_secs(600),
+        |serial| {
+            if hex::encode(serial) == staff_serial {
+                CertStatus::Revoked {
+                    time: now,
+                    reason: Some(RevocationReason::CessationOfOperation),
+                }
+            } else {
+                CertStatus::Good
+            }
+        },
+    );
+    std::fs::write(d.join("resp.der"), &resp).unwrap();
+    let text = openssl(
+        &d,
+        &[
+            "ocsp",
+            "-respin",
+            "resp.der",
+            "-reqin",
+            "req.der",
+            "-issuer",
+            "int.pem",
+            "-cert",
+            "staff.pem",
+            "-cert",
+            "tsa.pem",
+            "-noverify",
+        ],
+    );
+    assert!(
+        text.contains("staff.pem: revoked") && text.contains("tsa.pem: good"),
+        "{text}"
+    );
+    // A request about certificates of another CA: unauthorized. Garbage: malformedRequest.
+    let other = ocsp::build_request(
+        &[CertId::for_cert(&ca.int.cert, &ca.root.cert, HashAlg::Sha256).unwrap()],
+        None,
+    )
+    .unwrap();
+    let p = ocsp::parse_response(&responder.answer(
+        &other,
+        &ca.int.cert,
+        now,
+        Duration::from_secs(600),
+        |_| CertStatus::Good,
+    ))
+    .unwrap();
+    assert_eq!(p.status, ResponseStatus::Unauthorized);
+    let p = ocsp::parse_response(&responder.answer(
+        b"junk",
+        &ca.int.cert,
+        now,
+        Duration::from_secs(600),
+        |_| CertStatus::Good,
+    ))
+    .unwrap();
+    assert_eq!(p.status, ResponseStatus::MalformedRequest);
+}

@@ -7,6 +7,10 @@ use gm_pki::cms::HashAlg;
 use gm_pki::tsp::{self, FailureInfo, PkiStatus, Tsa};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+const MON: [&str; 12] = [
+    "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+];
+
 pub const POLICY: &str = "1.2.156.112233.2.1";
 
 pub fn tsa(ca: &TestCa) -> Tsa<'_> {
@@ -48,7 +52,9 @@ fn openssl_request_answered_and_checked_independently() {
     assert!(req.cert_req);
     let nonce = req.nonce.clone().expect("openssl sends a nonce");
 
-    let gen_at = UNIX_EPOCH + Duration::from_secs(1_795_000_000);
+    // Whole seconds (TSTInfo genTime has no fraction here), inside the TSA certificate validity.
+    let gen_at =
+        UNIX_EPOCH + Duration::from_secs(ca.now.duration_since(UNIX_EPOCH).unwrap().as_secs());
     let resp = tsa(&ca).respond(
         &q,
         gen_at,
@@ -89,6 +95,20 @@ fn openssl_request_answered_and_checked_independently() {
         json.contains("1.2.840.113549.1.9.16.2.47"),
         "ESS signingCertificateV2: {json}"
     );
+    let dt = der::DateTime::from_system_time(gen_at).unwrap();
+    let iso = format!(
+        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}",
+        dt.year(),
+        dt.month(),
+        dt.day(),
+        dt.hour(),
+        dt.minutes(),
+        dt.seconds()
+    );
+    assert!(
+        json_field(&json, "gen_time").starts_with(&iso),
+        "{json} vs {iso}"
+    );
     let nonce_py: u128 = json_field(&json, "nonce").parse().unwrap();
     let nonce_ours = nonce.iter().fold(0u128, |a, b| (a << 8) | u128::from(*b));
     assert_eq!(nonce_py, nonce_ours);
@@ -99,10 +119,19 @@ fn openssl_request_answered_and_checked_independently() {
         "Policy OID: 1.2.156.112233.2.1",
         "Serial number: 0x0123456789ABCDEF",
         "Accuracy: 0x01 seconds",
-        "Time stamp: Nov 18",
     ] {
         assert!(text.contains(want), "missing {want:?}:\n{text}");
     }
+    let when = format!(
+        "Time stamp: {} {:>2} {:02}:{:02}:{:02} {} GMT",
+        MON[usize::from(dt.month()) - 1],
+        dt.day(),
+        dt.hour(),
+        dt.minutes(),
+        dt.seconds(),
+        dt.year()
+    );
+    assert!(text.contains(&when), "missing {when:?}:\n{text}");
     // OpenSSL 3.0 cannot verify SM2 time-stamp replies (crypto-notes.md); asn1crypto + pkeyutl did it above.
 }
 
@@ -184,6 +213,15 @@ fn sha256_accepted_other_algorithms_and_garbage_rejected() {
         assert_eq!(p.status, PkiStatus::Rejection);
         assert_eq!(p.failure, vec![FailureInfo::BadDataFormat]);
     }
+    // Outside the TSA certificate's validity: timeNotAvailable.
+    let late = now + crate::testca::days(3650);
+    let p = tsp::parse_response(&tsa(&ca).respond(
+        &std::fs::read(d.join("sha256.tsq")).unwrap(),
+        late,
+        &[1],
+    ))
+    .unwrap();
+    assert_eq!(p.failure, vec![FailureInfo::TimeNotAvailable]);
     // Wrong imprint length for its algorithm.
     let req = tsp::build_request(HashAlg::Sm3, &[0u8; 20], None, None, false).unwrap();
     let p = tsp::parse_response(&tsa(&ca).respond(&req, now, &[1])).unwrap();
