@@ -198,10 +198,24 @@ pub trait CryptoDevice: Send + Sync + fmt::Debug {
     async fn generate_sm4(&self, label: &str) -> Result<KeyId>;
 
     /// Encrypt with an SM4 device key. `iv`: empty for ECB, 16 bytes for CBC, 12 for GCM.
-    async fn encrypt(&self, key: &KeyId, mode: SymMode, iv: &[u8], aad: &[u8], data: &[u8]) -> Result<Vec<u8>>;
+    async fn encrypt(
+        &self,
+        key: &KeyId,
+        mode: SymMode,
+        iv: &[u8],
+        aad: &[u8],
+        data: &[u8],
+    ) -> Result<Vec<u8>>;
 
     /// Decrypt with an SM4 device key. GCM failures are [`Error::Integrity`].
-    async fn decrypt(&self, key: &KeyId, mode: SymMode, iv: &[u8], aad: &[u8], data: &[u8]) -> Result<Zeroizing<Vec<u8>>>;
+    async fn decrypt(
+        &self,
+        key: &KeyId,
+        mode: SymMode,
+        iv: &[u8],
+        aad: &[u8],
+        data: &[u8],
+    ) -> Result<Zeroizing<Vec<u8>>>;
 
     /// A device key suitable as the `wrapping` argument of export/import (the software
     /// device creates a dedicated transport key on first use; the SDF adapter returns its

@@ -8,7 +8,9 @@
 pub enum Error {
     /// The passphrase or key file did not open the sealed master key (the
     /// authentication tag did not verify). Nothing was changed on disk.
-    #[error("wrong passphrase or key file: the sealed master key did not open (nothing was changed)")]
+    #[error(
+        "wrong passphrase or key file: the sealed master key did not open (nothing was changed)"
+    )]
     WrongPassphrase,
     /// The sealed master key file does not exist: run the device initialisation first.
     #[error("the device is not initialised: sealed master key file {0} not found")]
@@ -95,6 +97,9 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 impl Error {
     pub(crate) fn io(path: &std::path::Path, source: std::io::Error) -> Self {
-        Error::Io { path: path.display().to_string(), source }
+        Error::Io {
+            path: path.display().to_string(),
+            source,
+        }
     }
 }

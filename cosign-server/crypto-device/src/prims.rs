@@ -88,7 +88,8 @@ pub fn pbkdf2_sm3(password: &[u8], salt: &[u8], iterations: u32, out: &mut [u8])
 }
 
 fn sm4_cipher(key: &[u8]) -> Result<sm4::Sm4> {
-    sm4::Sm4::new_from_slice(key).map_err(|_| Error::InvalidInput("SM4 key must be 16 bytes".into()))
+    sm4::Sm4::new_from_slice(key)
+        .map_err(|_| Error::InvalidInput("SM4 key must be 16 bytes".into()))
 }
 
 fn check_blocks(data: &[u8]) -> Result<()> {
@@ -128,7 +129,8 @@ pub fn sm4_ecb_decrypt(key: &[u8], data: &[u8]) -> Result<Vec<u8>> {
 }
 
 fn iv16(iv: &[u8]) -> Result<[u8; 16]> {
-    iv.try_into().map_err(|_| Error::InvalidInput("CBC IV must be 16 bytes".into()))
+    iv.try_into()
+        .map_err(|_| Error::InvalidInput("CBC IV must be 16 bytes".into()))
 }
 
 /// SM4-CBC encryption (no padding; see [`pkcs7_pad`]).
@@ -195,15 +197,23 @@ pub fn pkcs7_unpad(data: &[u8]) -> Result<Vec<u8>> {
 
 /// SM4-GCM encryption: returns ciphertext || 16-byte tag.
 pub fn sm4_gcm_encrypt(key: &[u8], nonce: &[u8], aad: &[u8], data: &[u8]) -> Result<Vec<u8>> {
-    let c = Sm4Gcm::new_from_slice(key).map_err(|_| Error::InvalidInput("SM4 key must be 16 bytes".into()))?;
+    let c = Sm4Gcm::new_from_slice(key)
+        .map_err(|_| Error::InvalidInput("SM4 key must be 16 bytes".into()))?;
     let n = aes_gcm::Nonce::<aes_gcm::aead::consts::U12>::try_from(nonce)
         .map_err(|_| Error::InvalidInput("GCM nonce must be 12 bytes".into()))?;
-    c.encrypt(&n, Payload { msg: data, aad }).map_err(|_| Error::Internal("SM4-GCM encryption failed"))
+    c.encrypt(&n, Payload { msg: data, aad })
+        .map_err(|_| Error::Internal("SM4-GCM encryption failed"))
 }
 
 /// SM4-GCM decryption of ciphertext || tag; fails with [`Error::Integrity`] on any change.
-pub fn sm4_gcm_decrypt(key: &[u8], nonce: &[u8], aad: &[u8], data: &[u8]) -> Result<Zeroizing<Vec<u8>>> {
-    let c = Sm4Gcm::new_from_slice(key).map_err(|_| Error::InvalidInput("SM4 key must be 16 bytes".into()))?;
+pub fn sm4_gcm_decrypt(
+    key: &[u8],
+    nonce: &[u8],
+    aad: &[u8],
+    data: &[u8],
+) -> Result<Zeroizing<Vec<u8>>> {
+    let c = Sm4Gcm::new_from_slice(key)
+        .map_err(|_| Error::InvalidInput("SM4 key must be 16 bytes".into()))?;
     let n = aes_gcm::Nonce::<aes_gcm::aead::consts::U12>::try_from(nonce)
         .map_err(|_| Error::InvalidInput("GCM nonce must be 12 bytes".into()))?;
     c.decrypt(&n, Payload { msg: data, aad })
@@ -225,7 +235,12 @@ where
 }
 
 /// GCM decryption over a block-encryption oracle; see [`gcm_encrypt_with`].
-pub fn gcm_decrypt_with<F>(ecb: F, nonce: &[u8], aad: &[u8], data: &[u8]) -> Result<Zeroizing<Vec<u8>>>
+pub fn gcm_decrypt_with<F>(
+    ecb: F,
+    nonce: &[u8],
+    aad: &[u8],
+    data: &[u8],
+) -> Result<Zeroizing<Vec<u8>>>
 where
     F: FnMut(&[u8]) -> Result<Vec<u8>>,
 {
@@ -241,7 +256,13 @@ where
     Ok(pt)
 }
 
-fn gcm_core<F>(mut ecb: F, nonce: &[u8], aad: &[u8], input: &[u8], encrypt: bool) -> Result<(Vec<u8>, [u8; 16])>
+fn gcm_core<F>(
+    mut ecb: F,
+    nonce: &[u8],
+    aad: &[u8],
+    input: &[u8],
+    encrypt: bool,
+) -> Result<(Vec<u8>, [u8; 16])>
 where
     F: FnMut(&[u8]) -> Result<Vec<u8>>,
 {
@@ -250,7 +271,8 @@ where
         return Err(Error::InvalidInput("GCM nonce must be 12 bytes".into()));
     }
     let nblocks = input.len().div_ceil(16);
-    let nblocks_u32 = u32::try_from(nblocks).map_err(|_| Error::InvalidInput("GCM input too long".into()))?;
+    let nblocks_u32 =
+        u32::try_from(nblocks).map_err(|_| Error::InvalidInput("GCM input too long".into()))?;
     if nblocks_u32 > u32::MAX - 2 {
         return Err(Error::InvalidInput("GCM input too long".into()));
     }
@@ -267,15 +289,23 @@ where
     }
     let (h, rest) = ks.split_at(16);
     let (ej0, stream) = rest.split_at(16);
-    let mut out: Vec<u8> = input.iter().zip(stream.iter()).map(|(a, b)| a ^ b).collect();
+    let mut out: Vec<u8> = input
+        .iter()
+        .zip(stream.iter())
+        .map(|(a, b)| a ^ b)
+        .collect();
     let ct: &[u8] = if encrypt { &out } else { input };
     let key = ghash::Key::try_from(h).map_err(|_| Error::Internal("GHASH key length"))?;
     let mut g = ghash::GHash::new(&key);
     g.update_padded(aad);
     g.update_padded(ct);
     let mut lens = [0u8; 16];
-    let aad_bits = u64::try_from(aad.len()).unwrap_or(u64::MAX).saturating_mul(8);
-    let ct_bits = u64::try_from(ct.len()).unwrap_or(u64::MAX).saturating_mul(8);
+    let aad_bits = u64::try_from(aad.len())
+        .unwrap_or(u64::MAX)
+        .saturating_mul(8);
+    let ct_bits = u64::try_from(ct.len())
+        .unwrap_or(u64::MAX)
+        .saturating_mul(8);
     lens[..8].copy_from_slice(&aad_bits.to_be_bytes());
     lens[8..].copy_from_slice(&ct_bits.to_be_bytes());
     g.update_padded(&lens);
@@ -297,7 +327,11 @@ pub struct Sm2PublicKey(sm2::PublicKey);
 
 impl std::fmt::Debug for Sm2PublicKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "Sm2PublicKey({})", hex::encode(self.to_sec1_uncompressed()))
+        write!(
+            f,
+            "Sm2PublicKey({})",
+            hex::encode(self.to_sec1_uncompressed())
+        )
     }
 }
 
@@ -363,7 +397,8 @@ impl Sm2PublicKey {
             .map_err(|_| Error::Internal("verifying key construction failed"))?;
         let s = sm2::dsa::Signature::from_scalars(sig.r, sig.s)
             .map_err(|_| Error::Integrity("SM2 signature r or s out of range"))?;
-        vk.verify_prehash(e, &s).map_err(|_| Error::Integrity("SM2 signature does not verify"))
+        vk.verify_prehash(e, &s)
+            .map_err(|_| Error::Integrity("SM2 signature does not verify"))
     }
 }
 
@@ -386,8 +421,12 @@ impl Sm2Signature {
 
     /// Parse DER.
     pub fn from_der(der: &[u8]) -> Result<Self> {
-        let s = sm2::dsa::Signature::from_der(der).map_err(|_| Error::InvalidInput("bad SM2 DER signature".into()))?;
-        Ok(Self { r: s.r_bytes().into(), s: s.s_bytes().into() })
+        let s = sm2::dsa::Signature::from_der(der)
+            .map_err(|_| Error::InvalidInput("bad SM2 DER signature".into()))?;
+        Ok(Self {
+            r: s.r_bytes().into(),
+            s: s.s_bytes().into(),
+        })
     }
 }
 
@@ -403,7 +442,16 @@ pub fn sm2_z(public: &Sm2PublicKey, id: &[u8]) -> Result<[u8; 32]> {
         .and_then(|b| u16::try_from(b).ok())
         .ok_or_else(|| Error::InvalidInput("SM2 ID longer than 8191 bytes".into()))?;
     let (x, y) = public.xy();
-    Ok(sm3_parts(&[&bits.to_be_bytes(), id, &A, &B, &GX, &GY, &x, &y]))
+    Ok(sm3_parts(&[
+        &bits.to_be_bytes(),
+        id,
+        &A,
+        &B,
+        &GX,
+        &GY,
+        &x,
+        &y,
+    ]))
 }
 
 /// e = SM3(Z || M): the digest that SDF internal signing (`SDF_InternalSign_ECC`) expects.
@@ -460,9 +508,14 @@ impl Sm2Secret {
     pub(crate) fn sign_digest(&self, e: &[u8; 32]) -> Result<Sm2Signature> {
         use sm2::dsa::signature::hazmat::RandomizedPrehashSigner as _;
         let mut rng = getrandom::SysRng;
-        let s: sm2::dsa::Signature =
-            self.0.sign_prehash_with_rng(&mut rng, e).map_err(|_| Error::Internal("SM2 signing failed"))?;
-        Ok(Sm2Signature { r: s.r_bytes().into(), s: s.s_bytes().into() })
+        let s: sm2::dsa::Signature = self
+            .0
+            .sign_prehash_with_rng(&mut rng, e)
+            .map_err(|_| Error::Internal("SM2 signing failed"))?;
+        Ok(Sm2Signature {
+            r: s.r_bytes().into(),
+            s: s.s_bytes().into(),
+        })
     }
 }
 
@@ -483,13 +536,17 @@ mod tests {
             let data = random_vec(len).unwrap();
             let aad = random_vec(len % 7).unwrap();
             let a = sm4_gcm_encrypt(&key, &nonce, &aad, &data).unwrap();
-            let b = gcm_encrypt_with(|blocks| sm4_ecb_encrypt(&key, blocks), &nonce, &aad, &data).unwrap();
+            let b = gcm_encrypt_with(|blocks| sm4_ecb_encrypt(&key, blocks), &nonce, &aad, &data)
+                .unwrap();
             assert_eq!(a, b, "len {len}");
-            let p = gcm_decrypt_with(|blocks| sm4_ecb_encrypt(&key, blocks), &nonce, &aad, &a).unwrap();
+            let p =
+                gcm_decrypt_with(|blocks| sm4_ecb_encrypt(&key, blocks), &nonce, &aad, &a).unwrap();
             assert_eq!(&p[..], &data[..]);
             let mut t = a.clone();
             t[0] ^= 1;
-            assert!(gcm_decrypt_with(|blocks| sm4_ecb_encrypt(&key, blocks), &nonce, &aad, &t).is_err());
+            assert!(
+                gcm_decrypt_with(|blocks| sm4_ecb_encrypt(&key, blocks), &nonce, &aad, &t).is_err()
+            );
         }
     }
 
@@ -512,7 +569,10 @@ mod tests {
         let (sk, _) = Sm2Secret::generate().unwrap();
         let msg = b"message digest";
         let s: sm2::dsa::Signature = sk.0.sign(msg);
-        let sig = Sm2Signature { r: s.r_bytes().into(), s: s.s_bytes().into() };
+        let sig = Sm2Signature {
+            r: s.r_bytes().into(),
+            s: s.s_bytes().into(),
+        };
         sk.public().verify(DEFAULT_SM2_ID, msg, &sig).unwrap();
         let e = sm2_digest(&sk.public(), DEFAULT_SM2_ID, msg).unwrap();
         let mine = sk.sign_digest(&e).unwrap();

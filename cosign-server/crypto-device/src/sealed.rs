@@ -122,7 +122,9 @@ fn derive(unlock: &Unlock, kdf: &str, iterations: u32, salt: &[u8]) -> Result<Ze
     match (unlock, kdf) {
         (Unlock::Passphrase(p), KDF_PBKDF2) => {
             if iterations == 0 {
-                return Err(Error::Integrity("sealed master key: zero PBKDF2 iterations"));
+                return Err(Error::Integrity(
+                    "sealed master key: zero PBKDF2 iterations",
+                ));
             }
             prims::pbkdf2_sm3(p.as_bytes(), salt, iterations, &mut out[..]);
         }
@@ -140,10 +142,14 @@ fn derive(unlock: &Unlock, kdf: &str, iterations: u32, salt: &[u8]) -> Result<Ze
             prims::wipe(&mut k);
         }
         (Unlock::Passphrase(_), _) => {
-            return Err(Error::InvalidInput("the master key is sealed with a key file, not a passphrase".into()));
+            return Err(Error::InvalidInput(
+                "the master key is sealed with a key file, not a passphrase".into(),
+            ));
         }
         (Unlock::KeyFile(_), _) => {
-            return Err(Error::InvalidInput("the master key is sealed with a passphrase, not a key file".into()));
+            return Err(Error::InvalidInput(
+                "the master key is sealed with a passphrase, not a key file".into(),
+            ));
         }
     }
     Ok(out)
@@ -154,10 +160,14 @@ fn seal_bytes(unlock: &Unlock, iterations: u32, mk: &MasterKey) -> Result<Vec<u8
     let (kdf, iters) = match unlock {
         Unlock::Passphrase(p) => {
             if p.chars().count() < 12 {
-                return Err(Error::InvalidInput("passphrase must have at least 12 characters".into()));
+                return Err(Error::InvalidInput(
+                    "passphrase must have at least 12 characters".into(),
+                ));
             }
             if iterations < 1000 {
-                return Err(Error::InvalidInput("PBKDF2 iterations must be at least 1000".into()));
+                return Err(Error::InvalidInput(
+                    "PBKDF2 iterations must be at least 1000".into(),
+                ));
             }
             (KDF_PBKDF2, iterations)
         }
@@ -181,10 +191,12 @@ fn seal_bytes(unlock: &Unlock, iterations: u32, mk: &MasterKey) -> Result<Vec<u8
 }
 
 fn parse(bytes: &[u8]) -> Result<SealedFile> {
-    let f: SealedFile =
-        serde_json::from_slice(bytes).map_err(|_| Error::Integrity("sealed master key file is not valid JSON"))?;
+    let f: SealedFile = serde_json::from_slice(bytes)
+        .map_err(|_| Error::Integrity("sealed master key file is not valid JSON"))?;
     if f.format != FORMAT || f.version != 1 {
-        return Err(Error::Integrity("sealed master key file: unknown format or version"));
+        return Err(Error::Integrity(
+            "sealed master key file: unknown format or version",
+        ));
     }
     Ok(f)
 }
@@ -215,27 +227,42 @@ pub fn open(path: &Path, unlock: &Unlock) -> Result<MasterKey> {
     };
     let f = parse(&bytes)?;
     let salt = hex::decode(&f.salt).map_err(|_| Error::Integrity("sealed master key: bad salt"))?;
-    let nonce = hex::decode(&f.nonce).map_err(|_| Error::Integrity("sealed master key: bad nonce"))?;
-    let ct = hex::decode(&f.sealed).map_err(|_| Error::Integrity("sealed master key: bad ciphertext"))?;
+    let nonce =
+        hex::decode(&f.nonce).map_err(|_| Error::Integrity("sealed master key: bad nonce"))?;
+    let ct = hex::decode(&f.sealed)
+        .map_err(|_| Error::Integrity("sealed master key: bad ciphertext"))?;
     let key = derive(unlock, &f.kdf, f.iterations, &salt)?;
     let pt = prims::sm4_gcm_decrypt(&key[..], &nonce, &aad(&f.kdf, f.iterations, &f.salt), &ct)
         .map_err(|_| Error::WrongPassphrase)?;
-    MasterKey::from_bytes(&pt).map_err(|_| Error::Integrity("sealed master key has the wrong length"))
+    MasterKey::from_bytes(&pt)
+        .map_err(|_| Error::Integrity("sealed master key has the wrong length"))
 }
 
 /// Non-secret facts about a sealed file.
 pub fn info(path: &Path) -> Result<SealedInfo> {
     let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
     let f = parse(&bytes)?;
-    Ok(SealedInfo { kdf: f.kdf, iterations: f.iterations, path: path.display().to_string() })
+    Ok(SealedInfo {
+        kdf: f.kdf,
+        iterations: f.iterations,
+        path: path.display().to_string(),
+    })
 }
 
 /// Write a file atomically: temp file in the same directory, fsync, rename, fsync directory.
 /// Unix permissions 0600.
 pub fn atomic_write(path: &Path, bytes: &[u8]) -> Result<()> {
-    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or_else(|| Path::new("."));
-    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "sealed".into());
-    let tmp = dir.join(format!(".{name}.tmp-{}", hex::encode(prims::random_vec(6)?)));
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or_else(|| Path::new("."));
+    let name = path
+        .file_name()
+        .map_or_else(|| "sealed".into(), |n| n.to_string_lossy().into_owned());
+    let tmp = dir.join(format!(
+        ".{name}.tmp-{}",
+        hex::encode(prims::random_vec(6)?)
+    ));
     let res = (|| -> std::io::Result<()> {
         let mut opts = std::fs::OpenOptions::new();
         opts.write(true).create_new(true);

@@ -87,14 +87,18 @@ fn commitment(set_id: &[u8], secret: &[u8]) -> [u8; 16] {
 pub fn split(secret: &[u8], threshold: u8, custodians: &[String]) -> Result<ShareSet> {
     let n = custodians.len();
     if threshold < 2 || usize::from(threshold) > n || n > 255 {
-        return Err(Error::InvalidInput(format!("need 2 <= M <= N <= 255, got M={threshold} N={n}")));
+        return Err(Error::InvalidInput(format!(
+            "need 2 <= M <= N <= 255, got M={threshold} N={n}"
+        )));
     }
     if secret.is_empty() || secret.len() > 255 {
         return Err(Error::InvalidInput("secret must be 1..=255 bytes".into()));
     }
     for (i, c) in custodians.iter().enumerate() {
         if c.is_empty() || c.len() > 64 || custodians.iter().take(i).any(|o| o == c) {
-            return Err(Error::InvalidInput("custodian names must be unique, 1..=64 bytes".into()));
+            return Err(Error::InvalidInput(
+                "custodian names must be unique, 1..=64 bytes".into(),
+            ));
         }
     }
     let set_raw = prims::random_vec(8)?;
@@ -115,7 +119,14 @@ pub fn split(secret: &[u8], threshold: u8, custodians: &[String]) -> Result<Shar
             }
             y.push(gf_mul(acc, x) ^ s);
         }
-        shares.push(Share { set_id: set_id.clone(), threshold, x, custodian: c.clone(), commitment: commit, y });
+        shares.push(Share {
+            set_id: set_id.clone(),
+            threshold,
+            x,
+            custodian: c.clone(),
+            commitment: commit,
+            y,
+        });
     }
     Ok(ShareSet { set_id, shares })
 }
@@ -144,12 +155,20 @@ fn interpolate(points: &[&Share]) -> Zeroizing<Vec<u8>> {
 
 /// Rebuild the secret from at least M shares of one set; checks the commitment.
 pub fn combine(shares: &[Share]) -> Result<Zeroizing<Vec<u8>>> {
-    let first = shares.first().ok_or_else(|| Error::Restore("no shares given".into()))?;
+    let first = shares
+        .first()
+        .ok_or_else(|| Error::Restore("no shares given".into()))?;
     let m = usize::from(first.threshold);
     let mut used: Vec<&Share> = Vec::new();
     for s in shares {
-        if s.set_id != first.set_id || s.threshold != first.threshold || s.commitment != first.commitment {
-            return Err(Error::Restore(format!("share of {} belongs to another backup set", s.custodian)));
+        if s.set_id != first.set_id
+            || s.threshold != first.threshold
+            || s.commitment != first.commitment
+        {
+            return Err(Error::Restore(format!(
+                "share of {} belongs to another backup set",
+                s.custodian
+            )));
         }
         if s.y.len() != first.y.len() {
             return Err(Error::Restore("shares have different lengths".into()));
@@ -162,12 +181,17 @@ pub fn combine(shares: &[Share]) -> Result<Zeroizing<Vec<u8>>> {
         }
     }
     if used.len() < m {
-        return Err(Error::Restore(format!("need {m} distinct shares, got {}", used.len())));
+        return Err(Error::Restore(format!(
+            "need {m} distinct shares, got {}",
+            used.len()
+        )));
     }
     let secret = interpolate(&used);
     let raw_set = hex::decode(&first.set_id).map_err(|_| Error::Integrity("bad set id"))?;
     if !prims::ct_eq(&commitment(&raw_set, &secret), &first.commitment) {
-        return Err(Error::Restore("the shares do not rebuild the backed-up secret".into()));
+        return Err(Error::Restore(
+            "the shares do not rebuild the backed-up secret".into(),
+        ));
     }
     Ok(secret)
 }
@@ -177,7 +201,11 @@ impl Share {
     pub fn encode(&self) -> String {
         let body = self.body();
         let check = prims::sm3_parts(&[b"yiqian-share-v1", &body]);
-        format!("{PREFIX}-{}-{}", hex::encode(&*body), hex::encode(&check[..8]))
+        format!(
+            "{PREFIX}-{}-{}",
+            hex::encode(&*body),
+            hex::encode(&check[..8])
+        )
     }
 
     fn body(&self) -> Zeroizing<Vec<u8>> {
@@ -197,7 +225,8 @@ impl Share {
     pub fn decode(text: &str) -> Result<Self> {
         let bad = || Error::Integrity("backup share is damaged (integrity check failed)");
         let mut parts = text.trim().split('-');
-        let (Some(p), Some(body_hex), Some(check_hex), None) = (parts.next(), parts.next(), parts.next(), parts.next())
+        let (Some(p), Some(body_hex), Some(check_hex), None) =
+            (parts.next(), parts.next(), parts.next(), parts.next())
         else {
             return Err(bad());
         };

@@ -24,7 +24,9 @@ use async_trait::async_trait;
 use zeroize::Zeroizing;
 
 use crate::audit::{AuditEvent, AuditSink};
-use crate::device::{CryptoDevice, DeviceInfo, KeyId, KeyInfo, KeyKind, KeyState, SecretFn, SymMode};
+use crate::device::{
+    CryptoDevice, DeviceInfo, KeyId, KeyInfo, KeyKind, KeyState, SecretFn, SymMode,
+};
 use crate::error::{Error, Result};
 use crate::prims::{self, Sm2PublicKey, Sm2Secret, Sm2Signature};
 use crate::sealed::{self, MasterKey, SealedInfo, Unlock};
@@ -39,8 +41,7 @@ pub fn system_clock() -> Clock {
     Arc::new(|| {
         std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
-            .unwrap_or(0)
+            .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
     })
 }
 
@@ -78,9 +79,27 @@ impl std::fmt::Debug for SoftDeviceConfig {
     }
 }
 
+/// File name of the sealed master key inside the data directory.
+pub const MASTER_KEY_FILE: &str = "master-key.sealed";
+
 impl SoftDeviceConfig {
+    /// The usual layout: `<data_dir>/master-key.sealed`, system clock, default iterations.
+    pub fn in_data_dir(
+        data_dir: &std::path::Path,
+        unlock: Unlock,
+        store: Arc<dyn KeyStore>,
+        audit: Arc<dyn AuditSink>,
+    ) -> Self {
+        Self::new(data_dir.join(MASTER_KEY_FILE), unlock, store, audit)
+    }
+
     /// A config with the system clock and the default iteration count.
-    pub fn new(master_key_path: impl Into<PathBuf>, unlock: Unlock, store: Arc<dyn KeyStore>, audit: Arc<dyn AuditSink>) -> Self {
+    pub fn new(
+        master_key_path: impl Into<PathBuf>,
+        unlock: Unlock,
+        store: Arc<dyn KeyStore>,
+        audit: Arc<dyn AuditSink>,
+    ) -> Self {
         Self {
             master_key_path: master_key_path.into(),
             unlock,
@@ -104,7 +123,9 @@ pub struct SoftDevice {
 
 impl std::fmt::Debug for SoftDevice {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SoftDevice").field("master_key_path", &self.cfg.master_key_path).finish_non_exhaustive()
+        f.debug_struct("SoftDevice")
+            .field("master_key_path", &self.cfg.master_key_path)
+            .finish_non_exhaustive()
     }
 }
 
@@ -163,7 +184,14 @@ impl std::fmt::Debug for BackupReport {
         f.debug_struct("BackupReport")
             .field("set_id", &self.set_id)
             .field("threshold", &self.threshold)
-            .field("custodians", &self.shares.iter().map(|(c, _)| c.as_str()).collect::<Vec<_>>())
+            .field(
+                "custodians",
+                &self
+                    .shares
+                    .iter()
+                    .map(|(c, _)| c.as_str())
+                    .collect::<Vec<_>>(),
+            )
             .finish_non_exhaustive()
     }
 }
@@ -197,7 +225,8 @@ fn gcm_unwrap(key: &[u8], aad: &[u8], blob: &[u8]) -> Result<Zeroizing<Vec<u8>>>
         return Err(Error::Integrity("wrapped key too short"));
     }
     let (nonce, ct) = blob.split_at(prims::GCM_NONCE_LEN);
-    prims::sm4_gcm_decrypt(key, nonce, aad, ct).map_err(|_| Error::Integrity("wrapped key failed authentication"))
+    prims::sm4_gcm_decrypt(key, nonce, aad, ct)
+        .map_err(|_| Error::Integrity("wrapped key failed authentication"))
 }
 
 fn new_id(prefix: &str) -> Result<String> {
@@ -229,7 +258,11 @@ pub(crate) fn check_usable(info: &KeyInfo, expected: KeyKind) -> Result<()> {
         KeyState::Active => {}
     }
     if info.kind != expected {
-        return Err(Error::WrongKeyKind { id: info.id.0.clone(), expected: kind_name(expected), actual: kind_name(info.kind) });
+        return Err(Error::WrongKeyKind {
+            id: info.id.0.clone(),
+            expected: kind_name(expected),
+            actual: kind_name(info.kind),
+        });
     }
     Ok(())
 }
@@ -240,17 +273,35 @@ impl SoftDevice {
         let mut mk_wrap = Zeroizing::new([0u8; 16]);
         mk_wrap.copy_from_slice(&w[..16]);
         let mk_mac = Zeroizing::new(prims::hmac_sm3(mk.bytes(), &[b"yiqian/record-mac/v1"]));
-        Self { cfg, mk, mk_wrap, mk_mac, lock: tokio::sync::RwLock::new(()) }
+        Self {
+            cfg,
+            mk,
+            mk_wrap,
+            mk_mac,
+            lock: tokio::sync::RwLock::new(()),
+        }
     }
 
     fn now(&self) -> i64 {
         (self.cfg.clock)()
     }
 
-    async fn audit(&self, action: &'static str, key_id: Option<&str>, detail: impl Into<String>, success: bool) -> Result<()> {
+    async fn audit(
+        &self,
+        action: &'static str,
+        key_id: Option<&str>,
+        detail: impl Into<String>,
+        success: bool,
+    ) -> Result<()> {
         self.cfg
             .audit
-            .record(AuditEvent { at: self.now(), action, key_id: key_id.map(str::to_owned), detail: detail.into(), success })
+            .record(AuditEvent {
+                at: self.now(),
+                action,
+                key_id: key_id.map(str::to_owned),
+                detail: detail.into(),
+                success,
+            })
             .await
     }
 
@@ -259,9 +310,17 @@ impl SoftDevice {
     /// the master key from backup shares in that case).
     pub async fn init(cfg: SoftDeviceConfig) -> Result<Self> {
         if cfg.master_key_path.exists() {
-            return Err(Error::AlreadyInitialised(cfg.master_key_path.display().to_string()));
+            return Err(Error::AlreadyInitialised(
+                cfg.master_key_path.display().to_string(),
+            ));
         }
-        if cfg.store.list().await?.iter().any(|r| r.kind == KeyKind::Kek.as_str()) {
+        if cfg
+            .store
+            .list()
+            .await?
+            .iter()
+            .any(|r| r.kind == KeyKind::Kek.as_str())
+        {
             return Err(Error::AlreadyInitialised(
                 "the key store already holds KEKs: restore the master key from its backup shares instead".into(),
             ));
@@ -270,7 +329,13 @@ impl SoftDevice {
         sealed::create(&cfg.master_key_path, &cfg.unlock, cfg.iterations, &mk)?;
         let dev = Self::derive(mk, cfg);
         let kek = dev.create_kek(1).await?;
-        dev.audit("master.init", Some(&kek), dev.cfg.master_key_path.display().to_string(), true).await?;
+        dev.audit(
+            "master.init",
+            Some(&kek),
+            dev.cfg.master_key_path.display().to_string(),
+            true,
+        )
+        .await?;
         Ok(dev)
     }
 
@@ -303,14 +368,20 @@ impl SoftDevice {
             }
         }
         if n == 0 {
-            return Err(Error::Integrity("the key store holds no KEK for this master key"));
+            return Err(Error::Integrity(
+                "the key store holds no KEK for this master key",
+            ));
         }
         Ok(dev)
     }
 
     /// [`SoftDevice::open`] if the sealed file exists, else [`SoftDevice::init`].
     pub async fn open_or_init(cfg: SoftDeviceConfig) -> Result<Self> {
-        if cfg.master_key_path.exists() { Self::open(cfg).await } else { Self::init(cfg).await }
+        if cfg.master_key_path.exists() {
+            Self::open(cfg).await
+        } else {
+            Self::init(cfg).await
+        }
     }
 
     fn mac(&self, r: &KeyRecord) -> Vec<u8> {
@@ -318,7 +389,11 @@ impl SoftDevice {
     }
 
     fn verify_mac(&self, r: &KeyRecord) -> Result<()> {
-        if prims::ct_eq(&self.mac(r), &r.mac) { Ok(()) } else { Err(Error::Integrity("key record MAC mismatch")) }
+        if prims::ct_eq(&self.mac(r), &r.mac) {
+            Ok(())
+        } else {
+            Err(Error::Integrity("key record MAC mismatch"))
+        }
     }
 
     async fn write(&self, mut r: KeyRecord) -> Result<KeyRecord> {
@@ -328,7 +403,12 @@ impl SoftDevice {
     }
 
     async fn load(&self, id: &str) -> Result<KeyRecord> {
-        let r = self.cfg.store.get(id).await?.ok_or_else(|| Error::KeyNotFound(id.to_owned()))?;
+        let r = self
+            .cfg
+            .store
+            .get(id)
+            .await?
+            .ok_or_else(|| Error::KeyNotFound(id.to_owned()))?;
         if r.id != id {
             return Err(Error::Integrity("key store returned another record"));
         }
@@ -341,7 +421,11 @@ impl SoftDevice {
         let mut kek = Zeroizing::new([0u8; 16]);
         prims::fill_random(&mut kek[..])?;
         let now = self.now();
-        let material = gcm_wrap(&self.mk_wrap[..], &wrap_aad(&id, KeyKind::Kek.as_str(), WRAPPED_BY_MASTER), &kek[..])?;
+        let material = gcm_wrap(
+            &self.mk_wrap[..],
+            &wrap_aad(&id, KeyKind::Kek.as_str(), WRAPPED_BY_MASTER),
+            &kek[..],
+        )?;
         self.write(KeyRecord {
             id: id.clone(),
             label: format!("KEK generation {generation}"),
@@ -362,12 +446,18 @@ impl SoftDevice {
     async fn kek_bytes(&self, id: &str) -> Result<Zeroizing<Vec<u8>>> {
         let r = self.load(id).await?;
         if r.kind != KeyKind::Kek.as_str() || r.wrapped_by != WRAPPED_BY_MASTER {
-            return Err(Error::Integrity("a data key names a non-KEK as its wrapping key"));
+            return Err(Error::Integrity(
+                "a data key names a non-KEK as its wrapping key",
+            ));
         }
         if r.state == KeyState::Destroyed.as_str() {
             return Err(Error::KeyDestroyed(id.to_owned()));
         }
-        gcm_unwrap(&self.mk_wrap[..], &wrap_aad(&r.id, &r.kind, &r.wrapped_by), &r.material)
+        gcm_unwrap(
+            &self.mk_wrap[..],
+            &wrap_aad(&r.id, &r.kind, &r.wrapped_by),
+            &r.material,
+        )
     }
 
     /// Non-destroyed KEKs, newest (current) last.
@@ -385,7 +475,9 @@ impl SoftDevice {
 
     async fn current_kek(&self) -> Result<(String, Zeroizing<Vec<u8>>)> {
         let keks = self.live_keks().await?;
-        let cur = keks.last().ok_or(Error::Integrity("no live KEK in the key store"))?;
+        let cur = keks
+            .last()
+            .ok_or(Error::Integrity("no live KEK in the key store"))?;
         let bytes = self.kek_bytes(&cur.id).await?;
         Ok((cur.id.clone(), bytes))
     }
@@ -394,7 +486,9 @@ impl SoftDevice {
     /// re-wrapped it meanwhile).
     async fn unwrap_record(&self, r: &KeyRecord) -> Result<Zeroizing<Vec<u8>>> {
         match self.unwrap_once(r).await {
-            Err(Error::KeyDestroyed(_) | Error::KeyNotFound(_)) if r.kind != KeyKind::Kek.as_str() => {
+            Err(Error::KeyDestroyed(_) | Error::KeyNotFound(_))
+                if r.kind != KeyKind::Kek.as_str() =>
+            {
                 let fresh = self.load(&r.id).await?;
                 self.unwrap_once(&fresh).await
             }
@@ -413,7 +507,14 @@ impl SoftDevice {
         Ok(r)
     }
 
-    async fn create_data_key(&self, kind: KeyKind, label: &str, plain: &[u8], public: Vec<u8>, action: &'static str) -> Result<KeyId> {
+    async fn create_data_key(
+        &self,
+        kind: KeyKind,
+        label: &str,
+        plain: &[u8],
+        public: Vec<u8>,
+        action: &'static str,
+    ) -> Result<KeyId> {
         if label.len() > 256 {
             return Err(Error::InvalidInput("label longer than 256 bytes".into()));
         }
@@ -436,7 +537,13 @@ impl SoftDevice {
             mac: Vec::new(),
         })
         .await?;
-        self.audit(action, Some(&id), format!("{}: {label}", kind.as_str()), true).await?;
+        self.audit(
+            action,
+            Some(&id),
+            format!("{}: {label}", kind.as_str()),
+            true,
+        )
+        .await?;
         Ok(KeyId(id))
     }
 
@@ -454,7 +561,8 @@ impl SoftDevice {
     /// `keys list`: every key's public description (audited).
     pub async fn keys_list(&self) -> Result<Vec<KeyInfo>> {
         let v = self.list_keys().await?;
-        self.audit("keys.list", None, format!("{} keys", v.len()), true).await?;
+        self.audit("keys.list", None, format!("{} keys", v.len()), true)
+            .await?;
         Ok(v)
     }
 
@@ -462,7 +570,8 @@ impl SoftDevice {
     pub async fn keys_status(&self) -> Result<DeviceStatus> {
         let records = self.cfg.store.list().await?;
         let mut keks = Vec::new();
-        let mut counts: std::collections::BTreeMap<(String, String), usize> = std::collections::BTreeMap::new();
+        let mut counts: std::collections::BTreeMap<(String, String), usize> =
+            std::collections::BTreeMap::new();
         for r in &records {
             self.verify_mac(r)?;
             *counts.entry((r.kind.clone(), r.state.clone())).or_default() += 1;
@@ -470,7 +579,10 @@ impl SoftDevice {
         let live = self.live_keks().await?;
         let current = live.last().map(|r| r.id.clone());
         for r in records.iter().filter(|r| r.kind == KeyKind::Kek.as_str()) {
-            let wraps = records.iter().filter(|d| d.wrapped_by == r.id && d.state != KeyState::Destroyed.as_str()).count();
+            let wraps = records
+                .iter()
+                .filter(|d| d.wrapped_by == r.id && d.state != KeyState::Destroyed.as_str())
+                .count();
             keks.push(KekStatus {
                 id: r.id.clone(),
                 state: KeyState::parse(&r.state)?,
@@ -484,7 +596,13 @@ impl SoftDevice {
             counts: counts.into_iter().map(|((k, s), n)| (k, s, n)).collect(),
             rotation_incomplete: live.len() > 1,
         };
-        self.audit("keys.status", None, format!("{} records", records.len()), true).await?;
+        self.audit(
+            "keys.status",
+            None,
+            format!("{} records", records.len()),
+            true,
+        )
+        .await?;
         Ok(status)
     }
 
@@ -499,14 +617,19 @@ impl SoftDevice {
                 self.audit(
                     "kek.rotate",
                     Some(&r.new_kek),
-                    format!("rewrapped {} keys, destroyed {:?}", r.rewrapped, r.destroyed_keks),
+                    format!(
+                        "rewrapped {} keys, destroyed {:?}",
+                        r.rewrapped, r.destroyed_keks
+                    ),
                     true,
                 )
                 .await?;
             }
             Err(e) => {
                 // Best effort: the store may be what failed.
-                let _ = self.audit("kek.rotate", None, format!("failed: {e}"), false).await;
+                let _ = self
+                    .audit("kek.rotate", None, format!("failed: {e}"), false)
+                    .await;
             }
         }
         res
@@ -516,17 +639,25 @@ impl SoftDevice {
         let all = self.cfg.store.list().await?;
         let mut max_gen = 0u32;
         for r in all.iter().filter(|r| r.kind == KeyKind::Kek.as_str()) {
-            let g = r.id.strip_prefix("kek-").and_then(|s| s.parse::<u32>().ok()).unwrap_or(0);
+            let g =
+                r.id.strip_prefix("kek-")
+                    .and_then(|s| s.parse::<u32>().ok())
+                    .unwrap_or(0);
             max_gen = max_gen.max(g);
         }
-        let gen_next = max_gen.checked_add(1).ok_or(Error::Internal("KEK generation overflow"))?;
+        let gen_next = max_gen
+            .checked_add(1)
+            .ok_or(Error::Internal("KEK generation overflow"))?;
         // Step 1: the new KEK (one write).
         let new_id = self.create_kek(gen_next).await?;
         let new_kek = self.kek_bytes(&new_id).await?;
         // Step 2: re-wrap every live data key, one record per write.
         let mut rewrapped = 0;
         for r in self.cfg.store.list().await? {
-            if r.kind == KeyKind::Kek.as_str() || r.state == KeyState::Destroyed.as_str() || r.wrapped_by == new_id {
+            if r.kind == KeyKind::Kek.as_str()
+                || r.state == KeyState::Destroyed.as_str()
+                || r.wrapped_by == new_id
+            {
                 continue;
             }
             self.verify_mac(&r)?;
@@ -543,10 +674,18 @@ impl SoftDevice {
         // Step 3: destroy the old KEKs that nothing refers to any more.
         let records = self.cfg.store.list().await?;
         let mut destroyed = Vec::new();
-        for k in records.iter().filter(|r| r.kind == KeyKind::Kek.as_str() && r.id != new_id && r.state != KeyState::Destroyed.as_str()) {
-            let still_used = records.iter().any(|d| d.wrapped_by == k.id && d.state != KeyState::Destroyed.as_str());
+        for k in records.iter().filter(|r| {
+            r.kind == KeyKind::Kek.as_str()
+                && r.id != new_id
+                && r.state != KeyState::Destroyed.as_str()
+        }) {
+            let still_used = records
+                .iter()
+                .any(|d| d.wrapped_by == k.id && d.state != KeyState::Destroyed.as_str());
             if still_used {
-                return Err(Error::Internal("a data key still refers to an old KEK after re-wrapping"));
+                return Err(Error::Internal(
+                    "a data key still refers to an old KEK after re-wrapping",
+                ));
             }
             let mut n = k.clone();
             n.state = KeyState::Destroyed.as_str().into();
@@ -556,24 +695,40 @@ impl SoftDevice {
             self.write(n).await?;
             destroyed.push(k.id.clone());
         }
-        Ok(RotationReport { new_kek: new_id, rewrapped, destroyed_keks: destroyed })
+        Ok(RotationReport {
+            new_kek: new_id,
+            rewrapped,
+            destroyed_keks: destroyed,
+        })
     }
 
     /// `keys backup`: split the master key into `custodians.len()` shares, any `threshold`
     /// of which restore it (audited; the shares are returned, never logged).
-    pub async fn backup_master_key(&self, threshold: u8, custodians: &[String]) -> Result<BackupReport> {
+    pub async fn backup_master_key(
+        &self,
+        threshold: u8,
+        custodians: &[String],
+    ) -> Result<BackupReport> {
         let set = shamir::split(self.mk.bytes(), threshold, custodians)?;
         self.audit(
             "master.backup",
             None,
-            format!("set {} threshold {threshold} custodians {}", set.set_id, custodians.join(",")),
+            format!(
+                "set {} threshold {threshold} custodians {}",
+                set.set_id,
+                custodians.join(",")
+            ),
             true,
         )
         .await?;
         Ok(BackupReport {
             set_id: set.set_id.clone(),
             threshold,
-            shares: set.shares.iter().map(|s| (s.custodian.clone(), s.encode())).collect(),
+            shares: set
+                .shares
+                .iter()
+                .map(|s| (s.custodian.clone(), s.encode()))
+                .collect(),
         })
     }
 
@@ -582,7 +737,13 @@ impl SoftDevice {
         sealed::reseal(&self.cfg.master_key_path, &unlock, iterations, &self.mk)?;
         self.cfg.unlock = unlock;
         self.cfg.iterations = iterations;
-        self.audit("master.change_unlock", None, self.cfg.master_key_path.display().to_string(), true).await
+        self.audit(
+            "master.change_unlock",
+            None,
+            self.cfg.master_key_path.display().to_string(),
+            true,
+        )
+        .await
     }
 }
 
@@ -600,7 +761,10 @@ pub async fn restore_master_key(
     now: i64,
 ) -> Result<RestoreReport> {
     let res = async {
-        let parsed = shares.iter().map(|s| shamir::Share::decode(s)).collect::<Result<Vec<_>>>()?;
+        let parsed = shares
+            .iter()
+            .map(|s| shamir::Share::decode(s))
+            .collect::<Result<Vec<_>>>()?;
         let secret = shamir::combine(&parsed)?;
         let mk = MasterKey::from_bytes(&secret)?;
         let probe = SoftDevice::derive(
@@ -617,12 +781,16 @@ pub async fn restore_master_key(
         let mut n = 0;
         for r in store.list().await? {
             if r.kind == KeyKind::Kek.as_str() {
-                probe.verify_mac(&r).map_err(|_| Error::Restore("the restored master key does not match the key store".into()))?;
+                probe.verify_mac(&r).map_err(|_| {
+                    Error::Restore("the restored master key does not match the key store".into())
+                })?;
                 n += 1;
             }
         }
         sealed::create(path, unlock, iterations, &probe.mk)?;
-        let first = parsed.first().ok_or_else(|| Error::Restore("no shares".into()))?;
+        let first = parsed
+            .first()
+            .ok_or_else(|| Error::Restore("no shares".into()))?;
         Ok(RestoreReport {
             set_id: first.set_id.clone(),
             custodians: parsed.iter().map(|s| s.custodian.clone()).collect(),
@@ -632,22 +800,41 @@ pub async fn restore_master_key(
     }
     .await;
     let (detail, ok) = match &res {
-        Ok(r) => (format!("set {} from {}", r.set_id, r.custodians.join(",")), true),
+        Ok(r) => (
+            format!("set {} from {}", r.set_id, r.custodians.join(",")),
+            true,
+        ),
         Err(e) => (format!("failed: {e}"), false),
     };
-    audit.record(AuditEvent { at: now, action: "master.restore", key_id: None, detail, success: ok }).await?;
+    audit
+        .record(AuditEvent {
+            at: now,
+            action: "master.restore",
+            key_id: None,
+            detail,
+            success: ok,
+        })
+        .await?;
     res
 }
 
 #[async_trait]
 impl CryptoDevice for SoftDevice {
     fn info(&self) -> DeviceInfo {
-        DeviceInfo { kind: "soft", description: format!("software device, master key {}", self.cfg.master_key_path.display()) }
+        DeviceInfo {
+            kind: "soft",
+            description: format!(
+                "software device, master key {}",
+                self.cfg.master_key_path.display()
+            ),
+        }
     }
 
     async fn random(&self, len: usize) -> Result<Vec<u8>> {
         if len > 1 << 20 {
-            return Err(Error::InvalidInput("at most 1 MiB of random per call".into()));
+            return Err(Error::InvalidInput(
+                "at most 1 MiB of random per call".into(),
+            ));
         }
         prims::random_vec(len)
     }
@@ -655,7 +842,15 @@ impl CryptoDevice for SoftDevice {
     async fn generate_sm2(&self, label: &str) -> Result<(KeyId, Sm2PublicKey)> {
         let (sk, d) = Sm2Secret::generate()?;
         let public = sk.public();
-        let id = self.create_data_key(KeyKind::Sm2Sign, label, &d, public.to_sec1_uncompressed(), "key.generate").await?;
+        let id = self
+            .create_data_key(
+                KeyKind::Sm2Sign,
+                label,
+                &d,
+                public.to_sec1_uncompressed(),
+                "key.generate",
+            )
+            .await?;
         Ok((id, public))
     }
 
@@ -666,7 +861,11 @@ impl CryptoDevice for SoftDevice {
             return Err(Error::KeyDestroyed(key.0.clone()));
         }
         if info.kind != KeyKind::Sm2Sign {
-            return Err(Error::WrongKeyKind { id: key.0.clone(), expected: "sm2_sign", actual: info.kind.as_str() });
+            return Err(Error::WrongKeyKind {
+                id: key.0.clone(),
+                expected: "sm2_sign",
+                actual: info.kind.as_str(),
+            });
         }
         Sm2PublicKey::from_sec1(&r.public_key)
     }
@@ -676,7 +875,9 @@ impl CryptoDevice for SoftDevice {
         let d = self.unwrap_record(&r).await?;
         let sk = Sm2Secret::from_bytes(&d)?;
         if sk.public().to_sec1_uncompressed() != r.public_key {
-            return Err(Error::Integrity("stored SM2 key does not match its public key"));
+            return Err(Error::Integrity(
+                "stored SM2 key does not match its public key",
+            ));
         }
         sk.sign_digest(e)
     }
@@ -691,10 +892,18 @@ impl CryptoDevice for SoftDevice {
 
     async fn generate_sm4(&self, label: &str) -> Result<KeyId> {
         let k = Zeroizing::new(prims::random_vec(prims::SM4_KEY_LEN)?);
-        self.create_data_key(KeyKind::Sm4, label, &k, Vec::new(), "key.generate").await
+        self.create_data_key(KeyKind::Sm4, label, &k, Vec::new(), "key.generate")
+            .await
     }
 
-    async fn encrypt(&self, key: &KeyId, mode: SymMode, iv: &[u8], aad: &[u8], data: &[u8]) -> Result<Vec<u8>> {
+    async fn encrypt(
+        &self,
+        key: &KeyId,
+        mode: SymMode,
+        iv: &[u8],
+        aad: &[u8],
+        data: &[u8],
+    ) -> Result<Vec<u8>> {
         let k = self.sm4_key(key).await?;
         match mode {
             SymMode::Ecb if iv.is_empty() => prims::sm4_ecb_encrypt(&k, data),
@@ -704,7 +913,14 @@ impl CryptoDevice for SoftDevice {
         }
     }
 
-    async fn decrypt(&self, key: &KeyId, mode: SymMode, iv: &[u8], aad: &[u8], data: &[u8]) -> Result<Zeroizing<Vec<u8>>> {
+    async fn decrypt(
+        &self,
+        key: &KeyId,
+        mode: SymMode,
+        iv: &[u8],
+        aad: &[u8],
+        data: &[u8],
+    ) -> Result<Zeroizing<Vec<u8>>> {
         let k = self.sm4_key(key).await?;
         match mode {
             SymMode::Ecb if iv.is_empty() => prims::sm4_ecb_decrypt(&k, data).map(Zeroizing::new),
@@ -716,7 +932,10 @@ impl CryptoDevice for SoftDevice {
 
     async fn default_wrapping_key(&self) -> Result<KeyId> {
         for r in self.cfg.store.list().await? {
-            if r.label == TRANSPORT_LABEL && r.kind == KeyKind::Sm4.as_str() && r.state == KeyState::Active.as_str() {
+            if r.label == TRANSPORT_LABEL
+                && r.kind == KeyKind::Sm4.as_str()
+                && r.state == KeyState::Active.as_str()
+            {
                 self.verify_mac(&r)?;
                 return Ok(KeyId(r.id));
             }
@@ -728,13 +947,16 @@ impl CryptoDevice for SoftDevice {
         let r = self.load(key.as_str()).await?;
         let info = to_info(&r)?;
         if info.kind == KeyKind::Kek {
-            return Err(Error::NotSupported("KEKs are never exported; back up the master key instead"));
+            return Err(Error::NotSupported(
+                "KEKs are never exported; back up the master key instead",
+            ));
         }
         check_usable(&info, info.kind)?;
         let wk = self.sm4_key(wrapping).await?;
         let plain = self.unwrap_record(&r).await?;
         let kind = info.kind.as_str().as_bytes();
-        let pub_len = u16::try_from(r.public_key.len()).map_err(|_| Error::Internal("public key too long"))?;
+        let pub_len = u16::try_from(r.public_key.len())
+            .map_err(|_| Error::Internal("public key too long"))?;
         let mut header = EXPORT_MAGIC.to_vec();
         header.push(u8::try_from(kind.len()).map_err(|_| Error::Internal("kind too long"))?);
         header.extend_from_slice(kind);
@@ -743,7 +965,13 @@ impl CryptoDevice for SoftDevice {
         let wrapped = gcm_wrap(&wk, &header, &plain)?;
         let mut blob = header;
         blob.extend(wrapped);
-        self.audit("key.export", Some(key.as_str()), format!("wrapped under {wrapping}"), true).await?;
+        self.audit(
+            "key.export",
+            Some(key.as_str()),
+            format!("wrapped under {wrapping}"),
+            true,
+        )
+        .await?;
         Ok(blob)
     }
 
@@ -753,7 +981,10 @@ impl CryptoDevice for SoftDevice {
         let (&klen, rest) = rest.split_first().ok_or_else(bad)?;
         let (kind, rest) = rest.split_at_checked(usize::from(klen)).ok_or_else(bad)?;
         let (plen, rest) = rest.split_at_checked(2).ok_or_else(bad)?;
-        let plen = u16::from_be_bytes([plen.first().copied().unwrap_or(0), plen.get(1).copied().unwrap_or(0)]);
+        let plen = u16::from_be_bytes([
+            plen.first().copied().unwrap_or(0),
+            plen.get(1).copied().unwrap_or(0),
+        ]);
         let (public, wrapped) = rest.split_at_checked(usize::from(plen)).ok_or_else(bad)?;
         let header_len = blob.len() - wrapped.len();
         let header = blob.get(..header_len).ok_or_else(bad)?;
@@ -764,21 +995,27 @@ impl CryptoDevice for SoftDevice {
             KeyKind::Sm2Sign => {
                 let sk = Sm2Secret::from_bytes(&plain)?;
                 if sk.public().to_sec1_uncompressed() != public {
-                    return Err(Error::Integrity("wrapped SM2 key does not match its public key"));
+                    return Err(Error::Integrity(
+                        "wrapped SM2 key does not match its public key",
+                    ));
                 }
             }
             KeyKind::Sm4 if plain.len() != prims::SM4_KEY_LEN => return Err(bad()),
             KeyKind::Kek => return Err(Error::NotSupported("KEKs are never imported")),
             _ => {}
         }
-        self.create_data_key(kind, label, &plain, public.to_vec(), "key.import").await
+        self.create_data_key(kind, label, &plain, public.to_vec(), "key.import")
+            .await
     }
 
     async fn import_secret(&self, label: &str, secret: Zeroizing<Vec<u8>>) -> Result<KeyId> {
         if secret.is_empty() || secret.len() > MAX_SECRET_LEN {
-            return Err(Error::InvalidInput(format!("secret must be 1..={MAX_SECRET_LEN} bytes")));
+            return Err(Error::InvalidInput(format!(
+                "secret must be 1..={MAX_SECRET_LEN} bytes"
+            )));
         }
-        self.create_data_key(KeyKind::Secret, label, &secret, Vec::new(), "secret.import").await
+        self.create_data_key(KeyKind::Secret, label, &secret, Vec::new(), "secret.import")
+            .await
     }
 
     async fn use_secret(&self, key: &KeyId, f: SecretFn<'_>) -> Result<Vec<u8>> {
@@ -789,7 +1026,9 @@ impl CryptoDevice for SoftDevice {
 
     async fn replace_secret(&self, key: &KeyId, secret: Zeroizing<Vec<u8>>) -> Result<()> {
         if secret.is_empty() || secret.len() > MAX_SECRET_LEN {
-            return Err(Error::InvalidInput(format!("secret must be 1..={MAX_SECRET_LEN} bytes")));
+            return Err(Error::InvalidInput(format!(
+                "secret must be 1..={MAX_SECRET_LEN} bytes"
+            )));
         }
         let _g = self.lock.read().await;
         let r = self.usable(key, KeyKind::Secret).await?;
@@ -800,7 +1039,8 @@ impl CryptoDevice for SoftDevice {
         n.updated_at = self.now();
         n.revision = r.revision.saturating_add(1);
         self.write(n).await?;
-        self.audit("secret.replace", Some(key.as_str()), r.label.clone(), true).await
+        self.audit("secret.replace", Some(key.as_str()), r.label.clone(), true)
+            .await
     }
 
     async fn set_state(&self, key: &KeyId, state: KeyState) -> Result<()> {
@@ -808,11 +1048,15 @@ impl CryptoDevice for SoftDevice {
         let r = self.load(key.as_str()).await?;
         let info = to_info(&r)?;
         if info.kind == KeyKind::Kek {
-            return Err(Error::NotSupported("KEK states change only through rotation"));
+            return Err(Error::NotSupported(
+                "KEK states change only through rotation",
+            ));
         }
         let action = match (info.state, state) {
             (KeyState::Destroyed, _) => return Err(Error::KeyDestroyed(key.0.clone())),
-            (_, KeyState::Destroyed) => return Err(Error::InvalidInput("use destroy() to destroy a key".into())),
+            (_, KeyState::Destroyed) => {
+                return Err(Error::InvalidInput("use destroy() to destroy a key".into()));
+            }
             (KeyState::Active, KeyState::Suspended) => "key.suspend",
             (KeyState::Suspended, KeyState::Active) => "key.resume",
             _ => return Ok(()),
@@ -822,7 +1066,8 @@ impl CryptoDevice for SoftDevice {
         n.updated_at = self.now();
         n.revision = r.revision.saturating_add(1);
         self.write(n).await?;
-        self.audit(action, Some(key.as_str()), r.label.clone(), true).await
+        self.audit(action, Some(key.as_str()), r.label.clone(), true)
+            .await
     }
 
     async fn destroy(&self, key: &KeyId) -> Result<()> {
@@ -841,7 +1086,8 @@ impl CryptoDevice for SoftDevice {
         n.updated_at = self.now();
         n.revision = r.revision.saturating_add(1);
         self.write(n).await?;
-        self.audit("key.destroy", Some(key.as_str()), r.label.clone(), true).await
+        self.audit("key.destroy", Some(key.as_str()), r.label.clone(), true)
+            .await
     }
 
     async fn key_info(&self, key: &KeyId) -> Result<KeyInfo> {

@@ -49,7 +49,10 @@ impl std::fmt::Debug for KeyRecord {
             .field("kind", &self.kind)
             .field("state", &self.state)
             .field("wrapped_by", &self.wrapped_by)
-            .field("material", &format_args!("<{} bytes wrapped>", self.material.len()))
+            .field(
+                "material",
+                &format_args!("<{} bytes wrapped>", self.material.len()),
+            )
             .field("revision", &self.revision)
             .finish_non_exhaustive()
     }
@@ -114,20 +117,32 @@ impl MemoryKeyStore {
 #[async_trait]
 impl KeyStore for MemoryKeyStore {
     async fn get(&self, id: &str) -> Result<Option<KeyRecord>> {
-        let g = self.map.lock().map_err(|_| Error::Storage("memory store poisoned".into()))?;
+        let g = self
+            .map
+            .lock()
+            .map_err(|_| Error::Storage("memory store poisoned".into()))?;
         Ok(g.get(id).cloned())
     }
     async fn list(&self) -> Result<Vec<KeyRecord>> {
-        let g = self.map.lock().map_err(|_| Error::Storage("memory store poisoned".into()))?;
+        let g = self
+            .map
+            .lock()
+            .map_err(|_| Error::Storage("memory store poisoned".into()))?;
         Ok(g.values().cloned().collect())
     }
     async fn put(&self, record: &KeyRecord) -> Result<()> {
-        let mut g = self.map.lock().map_err(|_| Error::Storage("memory store poisoned".into()))?;
+        let mut g = self
+            .map
+            .lock()
+            .map_err(|_| Error::Storage("memory store poisoned".into()))?;
         g.insert(record.id.clone(), record.clone());
         Ok(())
     }
     async fn put_all(&self, records: &[KeyRecord]) -> Result<()> {
-        let mut g = self.map.lock().map_err(|_| Error::Storage("memory store poisoned".into()))?;
+        let mut g = self
+            .map
+            .lock()
+            .map_err(|_| Error::Storage("memory store poisoned".into()))?;
         for r in records {
             g.insert(r.id.clone(), r.clone());
         }
@@ -161,7 +176,10 @@ impl SqlKeyStore {
     /// Connect to a URL (`sqlite://path?mode=rwc`, `postgres://...`).
     pub async fn connect(url: &str) -> Result<Self> {
         sqlx::any::install_default_drivers();
-        let pool = sqlx::any::AnyPoolOptions::new().max_connections(4).connect(url).await?;
+        let pool = sqlx::any::AnyPoolOptions::new()
+            .max_connections(4)
+            .connect(url)
+            .await?;
         Ok(Self { pool })
     }
 
@@ -172,8 +190,17 @@ impl SqlKeyStore {
 
     /// Create the table with this crate's DDL for the pool's backend (idempotent).
     pub async fn create_table(&self) -> Result<()> {
-        let scheme = self.pool.connect_options().database_url.scheme().to_ascii_lowercase();
-        let ddl = if scheme.starts_with("postgres") { POSTGRES_DDL } else { SQLITE_DDL };
+        let scheme = self
+            .pool
+            .connect_options()
+            .database_url
+            .scheme()
+            .to_ascii_lowercase();
+        let ddl = if scheme.starts_with("postgres") {
+            POSTGRES_DDL
+        } else {
+            SQLITE_DDL
+        };
         sqlx::raw_sql(ddl).execute(&self.pool).await?;
         Ok(())
     }
@@ -228,7 +255,10 @@ impl SqlKeyStore {
 impl KeyStore for SqlKeyStore {
     async fn get(&self, id: &str) -> Result<Option<KeyRecord>> {
         let sql = format!("SELECT {COLS} FROM crypto_keys WHERE id = $1");
-        let row = sqlx::query(&sql).bind(id.to_owned()).fetch_optional(&self.pool).await?;
+        let row = sqlx::query(&sql)
+            .bind(id.to_owned())
+            .fetch_optional(&self.pool)
+            .await?;
         row.as_ref().map(Self::row_to_record).transpose()
     }
 

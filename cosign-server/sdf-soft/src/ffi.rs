@@ -24,7 +24,7 @@ fn run(f: impl FnOnce() -> Result<(), Rv>) -> c_int {
         Err(_) => code::SDR_UNKNOWERR,
     };
     // The standard's codes are unsigned; C `int` carries the same bits.
-    rv.cast_signed()
+    i32::from_ne_bytes(rv.to_ne_bytes())
 }
 
 fn session(h: Handle) -> Result<usize, Rv> {
@@ -75,7 +75,13 @@ pub unsafe extern "C" fn SDF_OpenDevice(ph: *mut Handle) -> c_int {
 /// Any value; the device stays loaded for the life of the process.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn SDF_CloseDevice(h: Handle) -> c_int {
-    run(|| if h.addr() == DEVICE_TOKEN { Ok(()) } else { Err(code::SDR_INARGERR) })
+    run(|| {
+        if h.addr() == DEVICE_TOKEN {
+            Ok(())
+        } else {
+            Err(code::SDR_INARGERR)
+        }
+    })
 }
 
 /// # Safety
@@ -121,7 +127,12 @@ pub unsafe extern "C" fn SDF_GenerateRandom(s: Handle, len: c_uint, out: *mut u8
 /// # Safety
 /// `pw` must be null or valid for `len` bytes.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn SDF_GetPrivateKeyAccessRight(s: Handle, _index: c_uint, pw: *mut u8, len: c_uint) -> c_int {
+pub unsafe extern "C" fn SDF_GetPrivateKeyAccessRight(
+    s: Handle,
+    _index: c_uint,
+    pw: *mut u8,
+    len: c_uint,
+) -> c_int {
     run(|| {
         session(s)?;
         // SAFETY: function contract.
@@ -140,7 +151,11 @@ pub unsafe extern "C" fn SDF_ReleasePrivateKeyAccessRight(s: Handle, _index: c_u
 /// # Safety
 /// `pk` must point to a writable `ECCrefPublicKey`.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn SDF_ExportSignPublicKey_ECC(s: Handle, index: c_uint, pk: *mut EccRefPublicKey) -> c_int {
+pub unsafe extern "C" fn SDF_ExportSignPublicKey_ECC(
+    s: Handle,
+    index: c_uint,
+    pk: *mut EccRefPublicKey,
+) -> c_int {
     run(|| {
         session(s)?;
         let p = device()?.sign_public(index)?;
@@ -158,7 +173,13 @@ pub unsafe extern "C" fn SDF_ExportSignPublicKey_ECC(s: Handle, index: c_uint, p
 /// # Safety
 /// `data` valid for `len` bytes, `sig` a writable `ECCSignature`.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn SDF_InternalSign_ECC(s: Handle, index: c_uint, data: *mut u8, len: c_uint, sig: *mut EccSignature) -> c_int {
+pub unsafe extern "C" fn SDF_InternalSign_ECC(
+    s: Handle,
+    index: c_uint,
+    data: *mut u8,
+    len: c_uint,
+    sig: *mut EccSignature,
+) -> c_int {
     run(|| {
         session(s)?;
         // SAFETY: function contract.
@@ -211,7 +232,14 @@ pub unsafe extern "C" fn SDF_GenerateKeyWithKEK(
 /// # Safety
 /// `key` readable for `len` bytes, `ph` a valid pointer.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn SDF_ImportKeyWithKEK(s: Handle, alg_id: c_uint, kek: c_uint, key: *mut u8, len: c_uint, ph: *mut Handle) -> c_int {
+pub unsafe extern "C" fn SDF_ImportKeyWithKEK(
+    s: Handle,
+    alg_id: c_uint,
+    kek: c_uint,
+    key: *mut u8,
+    len: c_uint,
+    ph: *mut Handle,
+) -> c_int {
     run(|| {
         session(s)?;
         if alg_id != alg::SGD_SM4_ECB {
@@ -241,7 +269,18 @@ pub unsafe extern "C" fn SDF_DestroyKey(s: Handle, k: Handle) -> c_int {
 
 /// # Safety
 /// Pointers valid for the given lengths; `iv` 16 bytes for CBC (updated in place).
-unsafe fn cipher(enc: bool, s: Handle, k: Handle, alg_id: c_uint, iv: *mut u8, data: *mut u8, len: c_uint, out: *mut u8, out_len: *mut c_uint) -> c_int {
+#[allow(clippy::too_many_arguments)] // mirrors the SDF_Encrypt prototype
+unsafe fn cipher(
+    enc: bool,
+    s: Handle,
+    k: Handle,
+    alg_id: c_uint,
+    iv: *mut u8,
+    data: *mut u8,
+    len: c_uint,
+    out: *mut u8,
+    out_len: *mut c_uint,
+) -> c_int {
     run(|| {
         session(s)?;
         // SAFETY: function contract.
@@ -274,7 +313,16 @@ unsafe fn cipher(enc: bool, s: Handle, k: Handle, alg_id: c_uint, iv: *mut u8, d
 /// # Safety
 /// See `SDF_Encrypt` in GM/T 0018: buffers valid for their lengths.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn SDF_Encrypt(s: Handle, k: Handle, alg_id: c_uint, iv: *mut u8, data: *mut u8, len: c_uint, out: *mut u8, out_len: *mut c_uint) -> c_int {
+pub unsafe extern "C" fn SDF_Encrypt(
+    s: Handle,
+    k: Handle,
+    alg_id: c_uint,
+    iv: *mut u8,
+    data: *mut u8,
+    len: c_uint,
+    out: *mut u8,
+    out_len: *mut c_uint,
+) -> c_int {
     // SAFETY: same contract as this function.
     unsafe { cipher(true, s, k, alg_id, iv, data, len, out, out_len) }
 }
@@ -282,7 +330,16 @@ pub unsafe extern "C" fn SDF_Encrypt(s: Handle, k: Handle, alg_id: c_uint, iv: *
 /// # Safety
 /// See `SDF_Decrypt` in GM/T 0018: buffers valid for their lengths.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn SDF_Decrypt(s: Handle, k: Handle, alg_id: c_uint, iv: *mut u8, data: *mut u8, len: c_uint, out: *mut u8, out_len: *mut c_uint) -> c_int {
+pub unsafe extern "C" fn SDF_Decrypt(
+    s: Handle,
+    k: Handle,
+    alg_id: c_uint,
+    iv: *mut u8,
+    data: *mut u8,
+    len: c_uint,
+    out: *mut u8,
+    out_len: *mut c_uint,
+) -> c_int {
     // SAFETY: same contract as this function.
     unsafe { cipher(false, s, k, alg_id, iv, data, len, out, out_len) }
 }
@@ -292,7 +349,13 @@ pub unsafe extern "C" fn SDF_Decrypt(s: Handle, k: Handle, alg_id: c_uint, iv: *
 /// # Safety
 /// `pk` null or a valid `ECCrefPublicKey`; `id` valid for `id_len` bytes.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn SDF_HashInit(s: Handle, alg_id: c_uint, pk: *mut EccRefPublicKey, id: *mut u8, id_len: c_uint) -> c_int {
+pub unsafe extern "C" fn SDF_HashInit(
+    s: Handle,
+    alg_id: c_uint,
+    pk: *mut EccRefPublicKey,
+    id: *mut u8,
+    id_len: c_uint,
+) -> c_int {
     run(|| {
         let s = session(s)?;
         if alg_id != alg::SGD_SM3 {

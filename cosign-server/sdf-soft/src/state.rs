@@ -6,8 +6,8 @@ use std::sync::{Arc, Mutex, OnceLock};
 
 use crypto_device::device::{CryptoDevice, KeyId, SymMode};
 use crypto_device::prims::{self, Sm2PublicKey, Sm2Signature};
-use crypto_device::sealed::Unlock;
 use crypto_device::sdf::code;
+use crypto_device::sealed::Unlock;
 use crypto_device::soft::{SoftDevice, SoftDeviceConfig};
 use crypto_device::store::SqlKeyStore;
 use crypto_device::{Error, MemoryAuditSink};
@@ -31,15 +31,24 @@ pub struct Config {
 impl Config {
     /// From `SDF_SOFT_*` variables.
     pub fn from_env() -> Self {
-        let num = |k: &str, d: u32| std::env::var(k).ok().and_then(|v| v.parse().ok()).unwrap_or(d);
+        let num = |k: &str, d: u32| {
+            std::env::var(k)
+                .ok()
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(d)
+        };
         let dir = std::env::var_os("SDF_SOFT_DIR").map_or_else(
             || {
-                let r = prims::random_vec(8).map(hex::encode).unwrap_or_else(|_| "0".into());
+                let r = prims::random_vec(8).map_or_else(|_| "0".into(), hex::encode);
                 std::env::temp_dir().join(format!("sdf-soft-{}-{r}", std::process::id()))
             },
             PathBuf::from,
         );
-        Self { dir, sign_keys: num("SDF_SOFT_SIGN_KEYS", 16), keks: num("SDF_SOFT_KEKS", 4) }
+        Self {
+            dir,
+            sign_keys: num("SDF_SOFT_SIGN_KEYS", 16),
+            keks: num("SDF_SOFT_KEKS", 4),
+        }
     }
 }
 
@@ -68,25 +77,43 @@ pub(crate) fn map_err(e: &Error) -> Rv {
 
 /// Run a future to completion on the library's runtime, from a fresh thread, so that a
 /// caller that is itself inside a tokio runtime (the adapter's async methods) works.
-fn block<T: Send>(rt: &tokio::runtime::Runtime, fut: impl std::future::Future<Output = T> + Send) -> Result<T, Rv> {
+fn block<T: Send>(
+    rt: &tokio::runtime::Runtime,
+    fut: impl std::future::Future<Output = T> + Send,
+) -> Result<T, Rv> {
     std::thread::scope(|s| s.spawn(|| rt.block_on(fut)).join()).map_err(|_| code::SDR_UNKNOWERR)
 }
 
 fn init() -> Result<Arc<Device>, String> {
     let cfg = Config::from_env();
     std::fs::create_dir_all(&cfg.dir).map_err(|e| e.to_string())?;
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().map_err(|e| e.to_string())?;
-    let pass = std::env::var("SDF_SOFT_PASSPHRASE").unwrap_or_else(|_| "sdf-soft test passphrase (not for production)".into());
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .map_err(|e| e.to_string())?;
+    let pass = std::env::var("SDF_SOFT_PASSPHRASE")
+        .unwrap_or_else(|_| "sdf-soft test passphrase (not for production)".into());
     let db = cfg.dir.join("keys.db");
     let mk = cfg.dir.join("master-key.sealed");
     let (dev, sign, keks) = block(&rt, async {
         let store = SqlKeyStore::connect(&format!("sqlite://{}?mode=rwc", db.display())).await?;
         store.create_table().await?;
-        let mut c = SoftDeviceConfig::new(mk, Unlock::passphrase(pass), Arc::new(store), Arc::new(MemoryAuditSink::default()));
+        let mut c = SoftDeviceConfig::new(
+            mk,
+            Unlock::passphrase(pass),
+            Arc::new(store),
+            Arc::new(MemoryAuditSink::default()),
+        );
         c.iterations = 1000;
         let dev = SoftDevice::open_or_init(c).await?;
         let existing = dev.list_keys().await?;
-        let find = |label: &str| existing.iter().find(|k| k.label == label).map(|k| k.id.clone());
+        let find = |label: &str| {
+            existing
+                .iter()
+                .find(|k| k.label == label)
+                .map(|k| k.id.clone())
+        };
         let mut sign = Vec::new();
         for i in 1..=cfg.sign_keys {
             let label = format!("sdf-soft internal sign key #{i}");
@@ -119,12 +146,18 @@ fn init() -> Result<Arc<Device>, String> {
 }
 
 pub(crate) fn device() -> Result<Arc<Device>, Rv> {
-    DEVICE.get_or_init(init).as_ref().map(Arc::clone).map_err(|_| code::SDR_OPENDEVICE)
+    DEVICE
+        .get_or_init(init)
+        .as_ref()
+        .map(Arc::clone)
+        .map_err(|_| code::SDR_OPENDEVICE)
 }
 
 fn index(v: &[KeyId], i: u32) -> Result<&KeyId, Rv> {
     let i = usize::try_from(i).map_err(|_| code::SDR_KEYNOTEXIST)?;
-    i.checked_sub(1).and_then(|i| v.get(i)).ok_or(code::SDR_KEYNOTEXIST)
+    i.checked_sub(1)
+        .and_then(|i| v.get(i))
+        .ok_or(code::SDR_KEYNOTEXIST)
 }
 
 impl Device {
@@ -134,22 +167,42 @@ impl Device {
         Ok(*n)
     }
 
-    fn run<T: Send>(&self, fut: impl std::future::Future<Output = crypto_device::Result<T>> + Send) -> Result<T, Rv> {
+    fn run<T: Send>(
+        &self,
+        fut: impl std::future::Future<Output = crypto_device::Result<T>> + Send,
+    ) -> Result<T, Rv> {
         block(&self.rt, fut)?.map_err(|e| map_err(&e))
     }
 
     pub(crate) fn open_session(&self) -> Result<usize, Rv> {
         let id = self.next_id()?;
-        self.sessions.lock().map_err(|_| code::SDR_UNKNOWERR)?.insert(id, None);
+        self.sessions
+            .lock()
+            .map_err(|_| code::SDR_UNKNOWERR)?
+            .insert(id, None);
         Ok(id)
     }
 
     pub(crate) fn close_session(&self, s: usize) -> Result<(), Rv> {
-        self.sessions.lock().map_err(|_| code::SDR_UNKNOWERR)?.remove(&s).map(|_| ()).ok_or(code::SDR_OPENSESSION)
+        self.sessions
+            .lock()
+            .map_err(|_| code::SDR_UNKNOWERR)?
+            .remove(&s)
+            .map(|_| ())
+            .ok_or(code::SDR_OPENSESSION)
     }
 
     pub(crate) fn check_session(&self, s: usize) -> Result<(), Rv> {
-        if self.sessions.lock().map_err(|_| code::SDR_UNKNOWERR)?.contains_key(&s) { Ok(()) } else { Err(code::SDR_OPENSESSION) }
+        if self
+            .sessions
+            .lock()
+            .map_err(|_| code::SDR_UNKNOWERR)?
+            .contains_key(&s)
+        {
+            Ok(())
+        } else {
+            Err(code::SDR_OPENSESSION)
+        }
     }
 
     pub(crate) fn random(&self, n: usize) -> Result<Vec<u8>, Rv> {
@@ -168,7 +221,10 @@ impl Device {
 
     fn put_key(&self, k: Zeroizing<[u8; 16]>) -> Result<usize, Rv> {
         let id = self.next_id()?;
-        self.keys.lock().map_err(|_| code::SDR_UNKNOWERR)?.insert(id, k);
+        self.keys
+            .lock()
+            .map_err(|_| code::SDR_UNKNOWERR)?
+            .insert(id, k);
         Ok(id)
     }
 
@@ -193,11 +249,23 @@ impl Device {
     }
 
     pub(crate) fn destroy_key(&self, h: usize) -> Result<(), Rv> {
-        self.keys.lock().map_err(|_| code::SDR_UNKNOWERR)?.remove(&h).map(|_| ()).ok_or(code::SDR_KEYNOTEXIST)
+        self.keys
+            .lock()
+            .map_err(|_| code::SDR_UNKNOWERR)?
+            .remove(&h)
+            .map(|_| ())
+            .ok_or(code::SDR_KEYNOTEXIST)
     }
 
     /// SM4 ECB/CBC with a session key. For CBC, returns the next IV (last ciphertext block).
-    pub(crate) fn cipher(&self, enc: bool, h: usize, alg: u32, iv: Option<&[u8; 16]>, data: &[u8]) -> Result<(Vec<u8>, Option<[u8; 16]>), Rv> {
+    pub(crate) fn cipher(
+        &self,
+        enc: bool,
+        h: usize,
+        alg: u32,
+        iv: Option<&[u8; 16]>,
+        data: &[u8],
+    ) -> Result<(Vec<u8>, Option<[u8; 16]>), Rv> {
         use crypto_device::sdf::alg as a;
         let keys = self.keys.lock().map_err(|_| code::SDR_UNKNOWERR)?;
         let k = keys.get(&h).ok_or(code::SDR_KEYNOTEXIST)?;
@@ -215,7 +283,11 @@ impl Device {
         .map_err(|e| map_err(&e))?;
         let next_iv = if alg == a::SGD_SM4_CBC {
             let ct = if enc { &out[..] } else { data };
-            ct.len().checked_sub(16).and_then(|s| ct.get(s..)).and_then(|b| <[u8; 16]>::try_from(b).ok()).or(iv.copied())
+            ct.len()
+                .checked_sub(16)
+                .and_then(|s| ct.get(s..))
+                .and_then(|b| <[u8; 16]>::try_from(b).ok())
+                .or(iv.copied())
         } else {
             None
         };
@@ -234,14 +306,22 @@ impl Device {
 
     pub(crate) fn hash_update(&self, s: usize, data: &[u8]) -> Result<(), Rv> {
         let mut sessions = self.sessions.lock().map_err(|_| code::SDR_UNKNOWERR)?;
-        let h = sessions.get_mut(&s).ok_or(code::SDR_OPENSESSION)?.as_mut().ok_or(code::SDR_STEPERR)?;
+        let h = sessions
+            .get_mut(&s)
+            .ok_or(code::SDR_OPENSESSION)?
+            .as_mut()
+            .ok_or(code::SDR_STEPERR)?;
         h.update(data);
         Ok(())
     }
 
     pub(crate) fn hash_final(&self, s: usize) -> Result<[u8; 32], Rv> {
         let mut sessions = self.sessions.lock().map_err(|_| code::SDR_UNKNOWERR)?;
-        let h = sessions.get_mut(&s).ok_or(code::SDR_OPENSESSION)?.take().ok_or(code::SDR_STEPERR)?;
+        let h = sessions
+            .get_mut(&s)
+            .ok_or(code::SDR_OPENSESSION)?
+            .take()
+            .ok_or(code::SDR_STEPERR)?;
         Ok(h.finalize().into())
     }
 }

@@ -8,6 +8,9 @@
 //! test binary lives in that same `deps/` directory, so it looks next to itself first; as a
 //! last resort it runs `$CARGO build -p sdf-soft` into the same target directory.
 
+// Test helpers outside #[test] functions may unwrap too.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -86,31 +89,68 @@ async fn sdf_error_codes_become_typed_errors() {
     // Index 99 is not provisioned in the test library: SDR_KEYNOTEXIST.
     let dev = SdfDevice::open(sdf_config(vec![99], 99)).unwrap();
     match dev.generate_sm2("x").await.unwrap_err() {
-        Error::Sdf { function, code: c, name } => {
-            assert_eq!((function, c, name), ("SDF_ExportSignPublicKey_ECC", code::SDR_KEYNOTEXIST, "SDR_KEYNOTEXIST"));
+        Error::Sdf {
+            function,
+            code: c,
+            name,
+        } => {
+            assert_eq!(
+                (function, c, name),
+                (
+                    "SDF_ExportSignPublicKey_ECC",
+                    code::SDR_KEYNOTEXIST,
+                    "SDR_KEYNOTEXIST"
+                )
+            );
         }
         e => panic!("{e:?}"),
     }
     let e = dev.generate_sm4("y").await.unwrap_err();
-    assert!(matches!(e, Error::Sdf { code: 0x0100_0008, .. }), "{e:?}");
-    assert!(e.to_string().contains("SDR_KEYNOTEXIST (0x01000008)"), "{e}");
+    assert!(
+        matches!(
+            e,
+            Error::Sdf {
+                code: 0x0100_0008,
+                ..
+            }
+        ),
+        "{e:?}"
+    );
+    assert!(
+        e.to_string().contains("SDR_KEYNOTEXIST (0x01000008)"),
+        "{e}"
+    );
     assert_eq!(crypto_device::sdf::sdr_name(0x0100_0001), "SDR_UNKNOWERR");
-    assert_eq!(crypto_device::sdf::sdr_name(0x0100_00FF), "SDR_UNKNOWN_CODE");
+    assert_eq!(
+        crypto_device::sdf::sdr_name(0x0100_00FF),
+        "SDR_UNKNOWN_CODE"
+    );
 }
 
 #[tokio::test]
 async fn sdf_index_pool_is_allocated_once_and_destroyed_indices_retire() {
     let dev = SdfDevice::open(sdf_config(vec![9, 10], 2)).unwrap();
     let (a, pa) = dev.generate_sm2("a").await.unwrap();
-    let (_b, pb) = dev.generate_sm2("b").await.unwrap();
+    let (b, pb) = dev.generate_sm2("b").await.unwrap();
     assert_ne!(pa, pb);
-    assert!(matches!(dev.generate_sm2("c").await.unwrap_err(), Error::NotSupported(_)));
+    assert!(matches!(
+        dev.generate_sm2("c").await.unwrap_err(),
+        Error::NotSupported(_)
+    ));
     dev.destroy(&a).await.unwrap();
-    assert!(matches!(dev.generate_sm2("d").await.unwrap_err(), Error::NotSupported(_)), "destroyed index must not be reused");
+    assert!(
+        matches!(
+            dev.generate_sm2("d").await.unwrap_err(),
+            Error::NotSupported(_)
+        ),
+        "destroyed index must not be reused"
+    );
     // SM2 internal keys are not exportable.
     let w = dev.default_wrapping_key().await.unwrap();
-    let (_c, _) = (w.clone(), ());
-    assert!(matches!(dev.export_wrapped(&_b, &w).await.unwrap_err(), Error::NotSupported(_)));
+    assert!(matches!(
+        dev.export_wrapped(&b, &w).await.unwrap_err(),
+        Error::NotSupported(_)
+    ));
 }
 
 #[test]

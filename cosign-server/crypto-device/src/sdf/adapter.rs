@@ -30,7 +30,9 @@ use zeroize::Zeroizing;
 
 use super::{EccRefPublicKey, EccSignature, alg, check, code};
 use crate::audit::{AuditEvent, AuditSink};
-use crate::device::{CryptoDevice, DeviceInfo, KeyId, KeyInfo, KeyKind, KeyState, SecretFn, SymMode};
+use crate::device::{
+    CryptoDevice, DeviceInfo, KeyId, KeyInfo, KeyKind, KeyState, SecretFn, SymMode,
+};
 use crate::error::{Error, Result};
 use crate::prims::{self, Sm2PublicKey, Sm2Signature};
 use crate::soft::{Clock, check_usable};
@@ -68,7 +70,10 @@ impl std::fmt::Debug for SdfConfig {
             .field("library", &self.library)
             .field("sign_key_indices", &self.sign_key_indices.len())
             .field("kek_index", &self.kek_index)
-            .field("key_password", &self.key_password.as_ref().map(|_| "<redacted>"))
+            .field(
+                "key_password",
+                &self.key_password.as_ref().map(|_| "<redacted>"),
+            )
             .finish_non_exhaustive()
     }
 }
@@ -79,12 +84,32 @@ type FnOpenSession = unsafe extern "C" fn(Handle, *mut Handle) -> c_int;
 type FnRandom = unsafe extern "C" fn(Handle, c_uint, *mut u8) -> c_int;
 type FnAccessRight = unsafe extern "C" fn(Handle, c_uint, *mut u8, c_uint) -> c_int;
 type FnExportPub = unsafe extern "C" fn(Handle, c_uint, *mut EccRefPublicKey) -> c_int;
-type FnInternalSign = unsafe extern "C" fn(Handle, c_uint, *mut u8, c_uint, *mut EccSignature) -> c_int;
-type FnGenKeyKek = unsafe extern "C" fn(Handle, c_uint, c_uint, c_uint, *mut u8, *mut c_uint, *mut Handle) -> c_int;
-type FnImportKeyKek = unsafe extern "C" fn(Handle, c_uint, c_uint, *mut u8, c_uint, *mut Handle) -> c_int;
+type FnInternalSign =
+    unsafe extern "C" fn(Handle, c_uint, *mut u8, c_uint, *mut EccSignature) -> c_int;
+type FnGenKeyKek = unsafe extern "C" fn(
+    Handle,
+    c_uint,
+    c_uint,
+    c_uint,
+    *mut u8,
+    *mut c_uint,
+    *mut Handle,
+) -> c_int;
+type FnImportKeyKek =
+    unsafe extern "C" fn(Handle, c_uint, c_uint, *mut u8, c_uint, *mut Handle) -> c_int;
 type FnDestroyKey = unsafe extern "C" fn(Handle, Handle) -> c_int;
-type FnCipher = unsafe extern "C" fn(Handle, Handle, c_uint, *mut u8, *mut u8, c_uint, *mut u8, *mut c_uint) -> c_int;
-type FnHashInit = unsafe extern "C" fn(Handle, c_uint, *mut EccRefPublicKey, *mut u8, c_uint) -> c_int;
+type FnCipher = unsafe extern "C" fn(
+    Handle,
+    Handle,
+    c_uint,
+    *mut u8,
+    *mut u8,
+    c_uint,
+    *mut u8,
+    *mut c_uint,
+) -> c_int;
+type FnHashInit =
+    unsafe extern "C" fn(Handle, c_uint, *mut EccRefPublicKey, *mut u8, c_uint) -> c_int;
 type FnHashUpdate = unsafe extern "C" fn(Handle, *mut u8, c_uint) -> c_int;
 type FnHashFinal = unsafe extern "C" fn(Handle, *mut u8, *mut c_uint) -> c_int;
 
@@ -114,7 +139,8 @@ fn sym<T: Copy>(lib: &libloading::Library, name: &str) -> Result<T> {
     // SAFETY: `T` is always one of the `Fn*` pointer types above, each matching the C
     // prototype of `name` in GM/T 0018-2012; the pointer is used only while `lib` lives
     // (it is stored next to the library in `Api`, which owns both).
-    let s = unsafe { lib.get::<T>(cname.as_bytes()) }.map_err(|e| Error::Library(format!("symbol {name}: {e}")))?;
+    let s = unsafe { lib.get::<T>(cname.as_bytes()) }
+        .map_err(|e| Error::Library(format!("symbol {name}: {e}")))?;
     Ok(*s)
 }
 
@@ -193,28 +219,43 @@ impl Conn {
     fn random(&self, out: &mut [u8]) -> Result<()> {
         let n = len_u32(out.len())?;
         // SAFETY: `out` is writable for `n` bytes.
-        check("SDF_GenerateRandom", unsafe { (self.api.random)(self.sess, n, out.as_mut_ptr()) })
+        check("SDF_GenerateRandom", unsafe {
+            (self.api.random)(self.sess, n, out.as_mut_ptr())
+        })
     }
 
     fn access_right(&self, index: u32, password: &str) -> Result<()> {
         let Some(f) = self.api.access_right else {
-            return Err(Error::Library("SDF_GetPrivateKeyAccessRight missing".into()));
+            return Err(Error::Library(
+                "SDF_GetPrivateKeyAccessRight missing".into(),
+            ));
         };
         let mut pw = Zeroizing::new(password.as_bytes().to_vec());
         let n = len_u32(pw.len())?;
         // SAFETY: `pw` is readable for `n` bytes (the prototype takes a non-const pointer).
-        check("SDF_GetPrivateKeyAccessRight", unsafe { f(self.sess, index, pw.as_mut_ptr(), n) })
+        check("SDF_GetPrivateKeyAccessRight", unsafe {
+            f(self.sess, index, pw.as_mut_ptr(), n)
+        })
     }
 
     fn export_sign_pub(&self, index: u32) -> Result<Sm2PublicKey> {
-        let mut k = EccRefPublicKey { bits: 0, x: [0; 64], y: [0; 64] };
+        let mut k = EccRefPublicKey {
+            bits: 0,
+            x: [0; 64],
+            y: [0; 64],
+        };
         // SAFETY: `k` is a valid, writable ECCrefPublicKey.
-        check("SDF_ExportSignPublicKey_ECC", unsafe { (self.api.export_sign_pub)(self.sess, index, &raw mut k) })?;
+        check("SDF_ExportSignPublicKey_ECC", unsafe {
+            (self.api.export_sign_pub)(self.sess, index, &raw mut k)
+        })?;
         k.to_sm2()
     }
 
     fn internal_sign(&self, index: u32, e: &[u8; 32]) -> Result<Sm2Signature> {
-        let mut sig = EccSignature { r: [0; 64], s: [0; 64] };
+        let mut sig = EccSignature {
+            r: [0; 64],
+            s: [0; 64],
+        };
         let mut data = *e;
         // SAFETY: `data` is 32 readable bytes; `sig` a writable ECCSignature.
         check("SDF_InternalSign_ECC", unsafe {
@@ -229,10 +270,20 @@ impl Conn {
         let mut h: Handle = std::ptr::null_mut();
         // SAFETY: `buf` is writable for 256 bytes, `len` and `h` are valid out-pointers.
         check("SDF_GenerateKeyWithKEK", unsafe {
-            (self.api.gen_key_kek)(self.sess, 128, alg::SGD_SM4_ECB, kek, buf.as_mut_ptr(), &raw mut len, &raw mut h)
+            (self.api.gen_key_kek)(
+                self.sess,
+                128,
+                alg::SGD_SM4_ECB,
+                kek,
+                buf.as_mut_ptr(),
+                &raw mut len,
+                &raw mut h,
+            )
         })?;
         let key = SymKey { conn: self, h };
-        let wrapped = buf.get(..len as usize).ok_or(Error::Internal("SDF returned a longer key than its buffer"))?;
+        let wrapped = buf
+            .get(..len as usize)
+            .ok_or(Error::Internal("SDF returned a longer key than its buffer"))?;
         Ok((wrapped.to_vec(), key))
     }
 
@@ -242,12 +293,26 @@ impl Conn {
         let mut h: Handle = std::ptr::null_mut();
         // SAFETY: `w` is readable for `n` bytes, `h` a valid out-pointer.
         check("SDF_ImportKeyWithKEK", unsafe {
-            (self.api.import_key_kek)(self.sess, alg::SGD_SM4_ECB, kek, w.as_mut_ptr(), n, &raw mut h)
+            (self.api.import_key_kek)(
+                self.sess,
+                alg::SGD_SM4_ECB,
+                kek,
+                w.as_mut_ptr(),
+                n,
+                &raw mut h,
+            )
         })?;
         Ok(SymKey { conn: self, h })
     }
 
-    fn cipher(&self, enc: bool, key: &SymKey<'_>, alg_id: u32, iv: Option<&[u8]>, data: &[u8]) -> Result<Vec<u8>> {
+    fn cipher(
+        &self,
+        enc: bool,
+        key: &SymKey<'_>,
+        alg_id: u32,
+        iv: Option<&[u8]>,
+        data: &[u8],
+    ) -> Result<Vec<u8>> {
         let mut input = Zeroizing::new(data.to_vec());
         let n = len_u32(input.len())?;
         let mut out = vec![0u8; input.len() + 32];
@@ -263,10 +328,25 @@ impl Conn {
             }
             None => std::ptr::null_mut(),
         };
-        let f = if enc { self.api.encrypt } else { self.api.decrypt };
+        let f = if enc {
+            self.api.encrypt
+        } else {
+            self.api.decrypt
+        };
         // SAFETY: `input` readable for `n` bytes; `out` writable for `out_len` bytes; `ivp`
         // null (ECB) or 16 writable bytes (the device may update the IV in place).
-        let rv = unsafe { f(self.sess, key.h, alg_id, ivp, input.as_mut_ptr(), n, out.as_mut_ptr(), &raw mut out_len) };
+        let rv = unsafe {
+            f(
+                self.sess,
+                key.h,
+                alg_id,
+                ivp,
+                input.as_mut_ptr(),
+                n,
+                out.as_mut_ptr(),
+                &raw mut out_len,
+            )
+        };
         check(if enc { "SDF_Encrypt" } else { "SDF_Decrypt" }, rv)?;
         out.truncate(out_len as usize);
         Ok(out)
@@ -279,24 +359,40 @@ impl Conn {
                 let mut idv = id.to_vec();
                 let n = len_u32(idv.len())?;
                 // SAFETY: valid ECCrefPublicKey and ID buffer of `n` bytes.
-                unsafe { (self.api.hash_init)(self.sess, alg::SGD_SM3, &raw mut k, idv.as_mut_ptr(), n) }
+                unsafe {
+                    (self.api.hash_init)(self.sess, alg::SGD_SM3, &raw mut k, idv.as_mut_ptr(), n)
+                }
             }
             // SAFETY: null public key and ID are allowed by the standard (plain SM3).
-            None => unsafe { (self.api.hash_init)(self.sess, alg::SGD_SM3, std::ptr::null_mut(), std::ptr::null_mut(), 0) },
+            None => unsafe {
+                (self.api.hash_init)(
+                    self.sess,
+                    alg::SGD_SM3,
+                    std::ptr::null_mut(),
+                    std::ptr::null_mut(),
+                    0,
+                )
+            },
         };
         check("SDF_HashInit", rv)?;
         for chunk in msg.chunks(1 << 20) {
             let mut c = chunk.to_vec();
             let n = len_u32(c.len())?;
             // SAFETY: `c` readable for `n` bytes.
-            check("SDF_HashUpdate", unsafe { (self.api.hash_update)(self.sess, c.as_mut_ptr(), n) })?;
+            check("SDF_HashUpdate", unsafe {
+                (self.api.hash_update)(self.sess, c.as_mut_ptr(), n)
+            })?;
         }
         let mut out = [0u8; 64];
         let mut len: c_uint = 64;
         // SAFETY: `out` writable for 64 bytes, `len` a valid out-pointer.
-        check("SDF_HashFinal", unsafe { (self.api.hash_final)(self.sess, out.as_mut_ptr(), &raw mut len) })?;
+        check("SDF_HashFinal", unsafe {
+            (self.api.hash_final)(self.sess, out.as_mut_ptr(), &raw mut len)
+        })?;
         if len != 32 {
-            return Err(Error::Internal("SDF_HashFinal returned a digest that is not 32 bytes"));
+            return Err(Error::Internal(
+                "SDF_HashFinal returned a digest that is not 32 bytes",
+            ));
         }
         let mut h = [0u8; 32];
         h.copy_from_slice(&out[..32]);
@@ -353,7 +449,14 @@ impl SymBlob {
         let l = u16::from_be_bytes(l.try_into().map_err(|_| bad())?);
         let (w, rest) = rest.split_at_checked(usize::from(l)).ok_or_else(bad)?;
         let (kcv, rest) = rest.split_at_checked(8).ok_or_else(bad)?;
-        Ok((Self { kek, wrapped: w.to_vec(), kcv: kcv.try_into().map_err(|_| bad())? }, rest))
+        Ok((
+            Self {
+                kek,
+                wrapped: w.to_vec(),
+                kcv: kcv.try_into().map_err(|_| bad())?,
+            },
+            rest,
+        ))
     }
 }
 
@@ -366,7 +469,9 @@ pub struct SdfDevice {
 
 impl std::fmt::Debug for SdfDevice {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SdfDevice").field("cfg", &self.cfg).finish_non_exhaustive()
+        f.debug_struct("SdfDevice")
+            .field("cfg", &self.cfg)
+            .finish_non_exhaustive()
     }
 }
 
@@ -392,11 +497,18 @@ impl SdfDevice {
     pub fn open(cfg: SdfConfig) -> Result<Self> {
         let api = Api::load(&cfg.library)?;
         let conn = Conn::open(api)?;
-        Ok(Self { conn: Mutex::new(conn), cfg, alloc: tokio::sync::Mutex::new(()) })
+        Ok(Self {
+            conn: Mutex::new(conn),
+            cfg,
+            alloc: tokio::sync::Mutex::new(()),
+        })
     }
 
     fn with_conn<T>(&self, f: impl FnOnce(&Conn) -> Result<T>) -> Result<T> {
-        let g = self.conn.lock().map_err(|_| Error::Internal("SDF session mutex poisoned"))?;
+        let g = self
+            .conn
+            .lock()
+            .map_err(|_| Error::Internal("SDF session mutex poisoned"))?;
         f(&g)
     }
 
@@ -408,15 +520,30 @@ impl SdfDevice {
         (self.cfg.clock)()
     }
 
-    async fn audit(&self, action: &'static str, key_id: Option<&str>, detail: impl Into<String>) -> Result<()> {
+    async fn audit(
+        &self,
+        action: &'static str,
+        key_id: Option<&str>,
+        detail: impl Into<String>,
+    ) -> Result<()> {
         self.cfg
             .audit
-            .record(AuditEvent { at: self.now(), action, key_id: key_id.map(str::to_owned), detail: detail.into(), success: true })
+            .record(AuditEvent {
+                at: self.now(),
+                action,
+                key_id: key_id.map(str::to_owned),
+                detail: detail.into(),
+                success: true,
+            })
             .await
     }
 
     async fn load(&self, key: &KeyId) -> Result<KeyRecord> {
-        self.cfg.store.get(key.as_str()).await?.ok_or_else(|| Error::KeyNotFound(key.0.clone()))
+        self.cfg
+            .store
+            .get(key.as_str())
+            .await?
+            .ok_or_else(|| Error::KeyNotFound(key.0.clone()))
     }
 
     async fn usable(&self, key: &KeyId, kind: KeyKind) -> Result<KeyRecord> {
@@ -426,11 +553,23 @@ impl SdfDevice {
     }
 
     fn sign_index(r: &KeyRecord) -> Result<u32> {
-        let b: [u8; 4] = r.material.as_slice().try_into().map_err(|_| Error::Integrity("bad SDF key index record"))?;
+        let b: [u8; 4] = r
+            .material
+            .as_slice()
+            .try_into()
+            .map_err(|_| Error::Integrity("bad SDF key index record"))?;
         Ok(u32::from_be_bytes(b))
     }
 
-    async fn put_new(&self, id: &str, label: &str, kind: KeyKind, wrapped_by: String, material: Vec<u8>, public: Vec<u8>) -> Result<()> {
+    async fn put_new(
+        &self,
+        id: &str,
+        label: &str,
+        kind: KeyKind,
+        wrapped_by: String,
+        material: Vec<u8>,
+        public: Vec<u8>,
+    ) -> Result<()> {
         let now = self.now();
         self.cfg
             .store
@@ -454,7 +593,11 @@ impl SdfDevice {
         let kek = self.cfg.kek_index;
         self.with_conn(|c| {
             let (wrapped, k) = c.gen_key_kek(kek)?;
-            Ok(SymBlob { kek, wrapped, kcv: k.kcv()? })
+            Ok(SymBlob {
+                kek,
+                wrapped,
+                kcv: k.kcv()?,
+            })
         })
     }
 
@@ -463,7 +606,9 @@ impl SdfDevice {
         self.with_conn(|c| {
             let k = c.import_key_kek(blob.kek, &blob.wrapped)?;
             if !prims::ct_eq(&k.kcv()?, &blob.kcv) {
-                return Err(Error::Integrity("SDF key check value mismatch (damaged or foreign key blob)"));
+                return Err(Error::Integrity(
+                    "SDF key check value mismatch (damaged or foreign key blob)",
+                ));
             }
             f(&k)
         })
@@ -473,12 +618,17 @@ impl SdfDevice {
 #[async_trait]
 impl CryptoDevice for SdfDevice {
     fn info(&self) -> DeviceInfo {
-        DeviceInfo { kind: "sdf", description: format!("SDF library {}", self.cfg.library.display()) }
+        DeviceInfo {
+            kind: "sdf",
+            description: format!("SDF library {}", self.cfg.library.display()),
+        }
     }
 
     async fn random(&self, len: usize) -> Result<Vec<u8>> {
         if len > 1 << 20 {
-            return Err(Error::InvalidInput("at most 1 MiB of random per call".into()));
+            return Err(Error::InvalidInput(
+                "at most 1 MiB of random per call".into(),
+            ));
         }
         let mut v = vec![0u8; len];
         self.with_conn(|c| c.random(&mut v))?;
@@ -501,7 +651,9 @@ impl CryptoDevice for SdfDevice {
             .sign_key_indices
             .iter()
             .find(|i| !used.contains(i))
-            .ok_or(Error::NotSupported("no free internal SM2 key index left in the configured pool"))?;
+            .ok_or(Error::NotSupported(
+                "no free internal SM2 key index left in the configured pool",
+            ))?;
         let public = self.with_conn(|c| {
             if let Some(pw) = &self.cfg.key_password {
                 c.access_right(index, pw)?;
@@ -509,9 +661,21 @@ impl CryptoDevice for SdfDevice {
             c.export_sign_pub(index)
         })?;
         let id = new_id()?;
-        self.put_new(&id, label, KeyKind::Sm2Sign, WRAPPED_INTERNAL.into(), index.to_be_bytes().to_vec(), public.to_sec1_uncompressed())
-            .await?;
-        self.audit("key.generate", Some(&id), format!("sm2_sign: {label} (internal index {index})")).await?;
+        self.put_new(
+            &id,
+            label,
+            KeyKind::Sm2Sign,
+            WRAPPED_INTERNAL.into(),
+            index.to_be_bytes().to_vec(),
+            public.to_sec1_uncompressed(),
+        )
+        .await?;
+        self.audit(
+            "key.generate",
+            Some(&id),
+            format!("sm2_sign: {label} (internal index {index})"),
+        )
+        .await?;
         Ok((KeyId(id), public))
     }
 
@@ -522,7 +686,11 @@ impl CryptoDevice for SdfDevice {
             return Err(Error::KeyDestroyed(key.0.clone()));
         }
         if info.kind != KeyKind::Sm2Sign {
-            return Err(Error::WrongKeyKind { id: key.0.clone(), expected: "sm2_sign", actual: info.kind.as_str() });
+            return Err(Error::WrongKeyKind {
+                id: key.0.clone(),
+                expected: "sm2_sign",
+                actual: info.kind.as_str(),
+            });
         }
         Sm2PublicKey::from_sec1(&r.public_key)
     }
@@ -530,10 +698,14 @@ impl CryptoDevice for SdfDevice {
     async fn sign_digest(&self, key: &KeyId, e: &[u8; 32]) -> Result<Sm2Signature> {
         let r = self.usable(key, KeyKind::Sm2Sign).await?;
         let index = Self::sign_index(&r)?;
-        self.with_conn(|c| c.internal_sign(index, e)).map_err(|err| match err {
-            Error::Sdf { code: code::SDR_KEYNOTEXIST, .. } => Error::KeyNotFound(key.0.clone()),
-            other => other,
-        })
+        self.with_conn(|c| c.internal_sign(index, e))
+            .map_err(|err| match err {
+                Error::Sdf {
+                    code: code::SDR_KEYNOTEXIST,
+                    ..
+                } => Error::KeyNotFound(key.0.clone()),
+                other => other,
+            })
     }
 
     async fn sm3(&self, data: &[u8]) -> Result<[u8; 32]> {
@@ -547,12 +719,28 @@ impl CryptoDevice for SdfDevice {
     async fn generate_sm4(&self, label: &str) -> Result<KeyId> {
         let blob = self.new_sym()?;
         let id = new_id()?;
-        self.put_new(&id, label, KeyKind::Sm4, self.kek_id(), blob.encode(), Vec::new()).await?;
-        self.audit("key.generate", Some(&id), format!("sm4: {label}")).await?;
+        self.put_new(
+            &id,
+            label,
+            KeyKind::Sm4,
+            self.kek_id(),
+            blob.encode(),
+            Vec::new(),
+        )
+        .await?;
+        self.audit("key.generate", Some(&id), format!("sm4: {label}"))
+            .await?;
         Ok(KeyId(id))
     }
 
-    async fn encrypt(&self, key: &KeyId, mode: SymMode, iv: &[u8], aad: &[u8], data: &[u8]) -> Result<Vec<u8>> {
+    async fn encrypt(
+        &self,
+        key: &KeyId,
+        mode: SymMode,
+        iv: &[u8],
+        aad: &[u8],
+        data: &[u8],
+    ) -> Result<Vec<u8>> {
         let r = self.usable(key, KeyKind::Sm4).await?;
         let (blob, _) = SymBlob::decode(&r.material)?;
         self.with_sym(&blob, |k| match mode {
@@ -560,7 +748,9 @@ impl CryptoDevice for SdfDevice {
             SymMode::Ecb => Err(Error::InvalidInput("ECB takes no IV".into())),
             SymMode::Cbc => {
                 if data.len() % 16 != 0 {
-                    return Err(Error::InvalidInput("CBC data must be a multiple of 16 bytes".into()));
+                    return Err(Error::InvalidInput(
+                        "CBC data must be a multiple of 16 bytes".into(),
+                    ));
                 }
                 k.conn.cipher(true, k, alg::SGD_SM4_CBC, Some(iv), data)
             }
@@ -568,17 +758,31 @@ impl CryptoDevice for SdfDevice {
         })
     }
 
-    async fn decrypt(&self, key: &KeyId, mode: SymMode, iv: &[u8], aad: &[u8], data: &[u8]) -> Result<Zeroizing<Vec<u8>>> {
+    async fn decrypt(
+        &self,
+        key: &KeyId,
+        mode: SymMode,
+        iv: &[u8],
+        aad: &[u8],
+        data: &[u8],
+    ) -> Result<Zeroizing<Vec<u8>>> {
         let r = self.usable(key, KeyKind::Sm4).await?;
         let (blob, _) = SymBlob::decode(&r.material)?;
         self.with_sym(&blob, |k| match mode {
-            SymMode::Ecb if iv.is_empty() => k.conn.cipher(false, k, alg::SGD_SM4_ECB, None, data).map(Zeroizing::new),
+            SymMode::Ecb if iv.is_empty() => k
+                .conn
+                .cipher(false, k, alg::SGD_SM4_ECB, None, data)
+                .map(Zeroizing::new),
             SymMode::Ecb => Err(Error::InvalidInput("ECB takes no IV".into())),
             SymMode::Cbc => {
                 if data.len() % 16 != 0 {
-                    return Err(Error::InvalidInput("CBC data must be a multiple of 16 bytes".into()));
+                    return Err(Error::InvalidInput(
+                        "CBC data must be a multiple of 16 bytes".into(),
+                    ));
                 }
-                k.conn.cipher(false, k, alg::SGD_SM4_CBC, Some(iv), data).map(Zeroizing::new)
+                k.conn
+                    .cipher(false, k, alg::SGD_SM4_CBC, Some(iv), data)
+                    .map(Zeroizing::new)
             }
             SymMode::Gcm => prims::gcm_decrypt_with(|b| k.ecb(b), iv, aad, data),
         })
@@ -590,24 +794,35 @@ impl CryptoDevice for SdfDevice {
 
     async fn export_wrapped(&self, key: &KeyId, wrapping: &KeyId) -> Result<Vec<u8>> {
         if wrapping.as_str() != self.kek_id() {
-            return Err(Error::NotSupported("the SDF adapter exports keys only under its KEK index (default_wrapping_key)"));
+            return Err(Error::NotSupported(
+                "the SDF adapter exports keys only under its KEK index (default_wrapping_key)",
+            ));
         }
         let r = self.load(key).await?;
         let info = info_of(&r)?;
         check_usable(&info, info.kind)?;
         if info.kind == KeyKind::Sm2Sign {
-            return Err(Error::NotSupported("internal SM2 keys of an SDF device are not exportable"));
+            return Err(Error::NotSupported(
+                "internal SM2 keys of an SDF device are not exportable",
+            ));
         }
         let mut blob = EXPORT_MAGIC.to_vec();
         blob.push(u8::from(info.kind == KeyKind::Secret));
         blob.extend_from_slice(&r.material);
-        self.audit("key.export", Some(key.as_str()), format!("wrapped under {wrapping}")).await?;
+        self.audit(
+            "key.export",
+            Some(key.as_str()),
+            format!("wrapped under {wrapping}"),
+        )
+        .await?;
         Ok(blob)
     }
 
     async fn import_wrapped(&self, wrapping: &KeyId, label: &str, blob: &[u8]) -> Result<KeyId> {
         if wrapping.as_str() != self.kek_id() {
-            return Err(Error::NotSupported("the SDF adapter imports keys only under its KEK index (default_wrapping_key)"));
+            return Err(Error::NotSupported(
+                "the SDF adapter imports keys only under its KEK index (default_wrapping_key)",
+            ));
         }
         let bad = || Error::Integrity("malformed wrapped key blob");
         let rest = blob.strip_prefix(EXPORT_MAGIC.as_slice()).ok_or_else(bad)?;
@@ -624,14 +839,29 @@ impl CryptoDevice for SdfDevice {
         // Checks the KCV and, for secrets, the GCM tag.
         self.with_sym(&sym, |k| {
             if kind == KeyKind::Secret {
-                let (nonce, ct) = tail.split_at_checked(prims::GCM_NONCE_LEN).ok_or_else(bad)?;
+                let (nonce, ct) = tail
+                    .split_at_checked(prims::GCM_NONCE_LEN)
+                    .ok_or_else(bad)?;
                 prims::gcm_decrypt_with(|b| k.ecb(b), nonce, SECRET_AAD, ct)?;
             }
             Ok(())
         })?;
         let id = new_id()?;
-        self.put_new(&id, label, kind, self.kek_id(), material.to_vec(), Vec::new()).await?;
-        self.audit("key.import", Some(&id), format!("{}: {label}", kind.as_str())).await?;
+        self.put_new(
+            &id,
+            label,
+            kind,
+            self.kek_id(),
+            material.to_vec(),
+            Vec::new(),
+        )
+        .await?;
+        self.audit(
+            "key.import",
+            Some(&id),
+            format!("{}: {label}", kind.as_str()),
+        )
+        .await?;
         Ok(KeyId(id))
     }
 
@@ -641,21 +871,36 @@ impl CryptoDevice for SdfDevice {
         }
         let sym = self.new_sym()?;
         let nonce = prims::random_vec(prims::GCM_NONCE_LEN)?;
-        let ct = self.with_sym(&sym, |k| prims::gcm_encrypt_with(|b| k.ecb(b), &nonce, SECRET_AAD, &secret))?;
+        let ct = self.with_sym(&sym, |k| {
+            prims::gcm_encrypt_with(|b| k.ecb(b), &nonce, SECRET_AAD, &secret)
+        })?;
         let mut material = sym.encode();
         material.extend_from_slice(&nonce);
         material.extend(ct);
         let id = new_id()?;
-        self.put_new(&id, label, KeyKind::Secret, self.kek_id(), material, Vec::new()).await?;
-        self.audit("secret.import", Some(&id), format!("secret: {label}")).await?;
+        self.put_new(
+            &id,
+            label,
+            KeyKind::Secret,
+            self.kek_id(),
+            material,
+            Vec::new(),
+        )
+        .await?;
+        self.audit("secret.import", Some(&id), format!("secret: {label}"))
+            .await?;
         Ok(KeyId(id))
     }
 
     async fn use_secret(&self, key: &KeyId, f: SecretFn<'_>) -> Result<Vec<u8>> {
         let r = self.usable(key, KeyKind::Secret).await?;
         let (sym, tail) = SymBlob::decode(&r.material)?;
-        let (nonce, ct) = tail.split_at_checked(prims::GCM_NONCE_LEN).ok_or(Error::Integrity("malformed secret record"))?;
-        let plain = self.with_sym(&sym, |k| prims::gcm_decrypt_with(|b| k.ecb(b), nonce, SECRET_AAD, ct))?;
+        let (nonce, ct) = tail
+            .split_at_checked(prims::GCM_NONCE_LEN)
+            .ok_or(Error::Integrity("malformed secret record"))?;
+        let plain = self.with_sym(&sym, |k| {
+            prims::gcm_decrypt_with(|b| k.ecb(b), nonce, SECRET_AAD, ct)
+        })?;
         f(&plain)
     }
 
@@ -666,7 +911,9 @@ impl CryptoDevice for SdfDevice {
         let r = self.usable(key, KeyKind::Secret).await?;
         let sym = self.new_sym()?;
         let nonce = prims::random_vec(prims::GCM_NONCE_LEN)?;
-        let ct = self.with_sym(&sym, |k| prims::gcm_encrypt_with(|b| k.ecb(b), &nonce, SECRET_AAD, &secret))?;
+        let ct = self.with_sym(&sym, |k| {
+            prims::gcm_encrypt_with(|b| k.ecb(b), &nonce, SECRET_AAD, &secret)
+        })?;
         let mut n = r.clone();
         n.material = sym.encode();
         n.material.extend_from_slice(&nonce);
@@ -674,7 +921,8 @@ impl CryptoDevice for SdfDevice {
         n.updated_at = self.now();
         n.revision = r.revision.saturating_add(1);
         self.cfg.store.put(&n).await?;
-        self.audit("secret.replace", Some(key.as_str()), r.label.clone()).await
+        self.audit("secret.replace", Some(key.as_str()), r.label.clone())
+            .await
     }
 
     async fn set_state(&self, key: &KeyId, state: KeyState) -> Result<()> {
@@ -682,7 +930,9 @@ impl CryptoDevice for SdfDevice {
         let info = info_of(&r)?;
         let action = match (info.state, state) {
             (KeyState::Destroyed, _) => return Err(Error::KeyDestroyed(key.0.clone())),
-            (_, KeyState::Destroyed) => return Err(Error::InvalidInput("use destroy() to destroy a key".into())),
+            (_, KeyState::Destroyed) => {
+                return Err(Error::InvalidInput("use destroy() to destroy a key".into()));
+            }
             (KeyState::Active, KeyState::Suspended) => "key.suspend",
             (KeyState::Suspended, KeyState::Active) => "key.resume",
             _ => return Ok(()),
@@ -692,7 +942,8 @@ impl CryptoDevice for SdfDevice {
         n.updated_at = self.now();
         n.revision = r.revision.saturating_add(1);
         self.cfg.store.put(&n).await?;
-        self.audit(action, Some(key.as_str()), r.label.clone()).await
+        self.audit(action, Some(key.as_str()), r.label.clone())
+            .await
     }
 
     async fn destroy(&self, key: &KeyId) -> Result<()> {
@@ -709,7 +960,8 @@ impl CryptoDevice for SdfDevice {
         n.updated_at = self.now();
         n.revision = r.revision.saturating_add(1);
         self.cfg.store.put(&n).await?;
-        self.audit("key.destroy", Some(key.as_str()), r.label.clone()).await
+        self.audit("key.destroy", Some(key.as_str()), r.label.clone())
+            .await
     }
 
     async fn key_info(&self, key: &KeyId) -> Result<KeyInfo> {

@@ -59,7 +59,11 @@ impl EccRefPublicKey {
     /// From an SM2 public key.
     pub fn from_sm2(p: &crate::prims::Sm2PublicKey) -> Self {
         let (x, y) = p.xy();
-        let mut k = Self { bits: 256, x: [0; ECC_REF_MAX_LEN], y: [0; ECC_REF_MAX_LEN] };
+        let mut k = Self {
+            bits: 256,
+            x: [0; ECC_REF_MAX_LEN],
+            y: [0; ECC_REF_MAX_LEN],
+        };
         k.x[32..].copy_from_slice(&x);
         k.y[32..].copy_from_slice(&y);
         k
@@ -67,8 +71,15 @@ impl EccRefPublicKey {
 
     /// To an SM2 public key (validates the point and that the high bytes are zero).
     pub fn to_sm2(&self) -> crate::Result<crate::prims::Sm2PublicKey> {
-        if self.bits != 256 || self.x[..32].iter().chain(self.y[..32].iter()).any(|&b| b != 0) {
-            return Err(Error::InvalidInput("ECCrefPublicKey is not a 256-bit key".into()));
+        if self.bits != 256
+            || self.x[..32]
+                .iter()
+                .chain(self.y[..32].iter())
+                .any(|&b| b != 0)
+        {
+            return Err(Error::InvalidInput(
+                "ECCrefPublicKey is not a 256-bit key".into(),
+            ));
         }
         let mut x = [0u8; 32];
         let mut y = [0u8; 32];
@@ -81,7 +92,10 @@ impl EccRefPublicKey {
 impl EccSignature {
     /// From (r, s).
     pub fn from_sig(s: &crate::prims::Sm2Signature) -> Self {
-        let mut o = Self { r: [0; ECC_REF_MAX_LEN], s: [0; ECC_REF_MAX_LEN] };
+        let mut o = Self {
+            r: [0; ECC_REF_MAX_LEN],
+            s: [0; ECC_REF_MAX_LEN],
+        };
         o.r[32..].copy_from_slice(&s.r);
         o.s[32..].copy_from_slice(&s.s);
         o
@@ -89,8 +103,14 @@ impl EccSignature {
 
     /// To (r, s); the high 32 bytes of each field must be zero.
     pub fn to_sig(&self) -> crate::Result<crate::prims::Sm2Signature> {
-        if self.r[..32].iter().chain(self.s[..32].iter()).any(|&b| b != 0) {
-            return Err(Error::InvalidInput("ECCSignature value wider than 256 bits".into()));
+        if self.r[..32]
+            .iter()
+            .chain(self.s[..32].iter())
+            .any(|&b| b != 0)
+        {
+            return Err(Error::InvalidInput(
+                "ECCSignature value wider than 256 bits".into(),
+            ));
         }
         let mut r = [0u8; 32];
         let mut s = [0u8; 32];
@@ -187,6 +207,7 @@ pub mod code {
 }
 
 /// The GM/T 0018 name of a return code.
+#[allow(clippy::wildcard_imports)]
 pub fn sdr_name(c: u32) -> &'static str {
     use code::*;
     match c {
@@ -229,6 +250,14 @@ pub fn sdr_name(c: u32) -> &'static str {
 /// callers that know the key id map it to [`Error::KeyNotFound`]).
 pub fn check(function: &'static str, rv: std::os::raw::c_int) -> crate::Result<()> {
     // C `int` return values are reinterpreted as the standard's unsigned codes.
-    let c = rv.cast_unsigned();
-    if c == code::SDR_OK { Ok(()) } else { Err(Error::Sdf { function, code: c, name: sdr_name(c) }) }
+    let c = u32::from_ne_bytes(rv.to_ne_bytes());
+    if c == code::SDR_OK {
+        Ok(())
+    } else {
+        Err(Error::Sdf {
+            function,
+            code: c,
+            name: sdr_name(c),
+        })
+    }
 }
