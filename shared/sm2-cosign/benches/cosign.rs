@@ -1,7 +1,12 @@
 //! Co-signing throughput and where the time goes.
 //!
 //! cargo bench -p sm2-cosign --bench cosign -- --warm-up-time 1 --measurement-time 3
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::semicolon_if_nothing_returned, missing_docs)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::semicolon_if_nothing_returned,
+    missing_docs
+)]
 
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
 use sm2::elliptic_curve::{Generate, Group, ops::MulByGeneratorVartime};

@@ -10,8 +10,9 @@ use rand_core::TryCryptoRng;
 use serde::{Deserialize, Serialize};
 use sm2::dsa::Signature;
 use sm2::elliptic_curve::{Group, ff::PrimeField, point::AffineCoordinates};
-use sm2::{AffinePoint, NonZeroScalar, PublicKey, Scalar, SecretKey};
+use sm2::{AffinePoint, PublicKey, Scalar, SecretKey};
 use sm3::{Digest as _, Sm3};
+use zeroize::Zeroize;
 
 /// The default SM2 distinguishing ID (GB/T 35276-2017 §10, GM/T 0009): `1234567812345678`.
 pub const DEFAULT_ID: &[u8] = b"1234567812345678";
@@ -119,19 +120,33 @@ pub fn sign_digest<R: TryCryptoRng + ?Sized>(
     secret: &SecretKey,
     e: &Digest,
 ) -> Result<Signature> {
-    let d: NonZeroScalar = secret.to_nonzero_scalar();
+    let mut d: Scalar = *secret.to_nonzero_scalar();
     let e = ec::bytes_mod_n(e.as_bytes());
     // (1 + d)⁻¹ exists because key generation keeps d ≠ n − 1; refuse such a key otherwise.
-    let inv: Option<Scalar> = (*d + Scalar::ONE).invert().into();
-    let inv = inv.ok_or(Error::ApiMisuse("SM2 private key must not be n - 1"))?;
+    let Some(mut inv) = Option::<Scalar>::from((d + Scalar::ONE).invert()) else {
+        d.zeroize();
+        return Err(Error::ApiMisuse("SM2 private key must not be n - 1"));
+    };
+    let mut out = Err(Error::Internal("no valid nonce after 16 tries"));
     for _ in 0..16 {
         // A3: k ∈ [1, n-1] from the CSPRNG.
-        let k = random_nonzero(rng)?;
-        if let Some(sig) = sign_with_k(&d, &inv, &e, &k) {
-            return Ok(sig);
+        let mut k = match random_nonzero(rng) {
+            Ok(k) => k,
+            Err(err) => {
+                out = Err(err);
+                break;
+            }
+        };
+        let sig = sign_with_k(&d, &inv, &e, &k);
+        k.zeroize();
+        if let Some(sig) = sig {
+            out = Ok(sig);
+            break;
         }
     }
-    Err(Error::Internal("no valid nonce after 16 tries"))
+    d.zeroize();
+    inv.zeroize();
+    out
 }
 
 /// A4–A7 for a given `k`; `None` means "back to A3". Private: a fixed `k` is only for the
