@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Prints which database backends the test run exercised, from the test runner's log, and fails
-# if either backend ran no test: both are part of what `make test` promises.
+# Closes a test run: states which database backends were really exercised (from the runner's
+# log) and fails if either ran no test, since both are part of what `make test` promises; then
+# prints the totals as the run's last line.
 set -euo pipefail
 log=$1
 count() { grep -E "PASS .*::$1\b|test .*::$1 \.\.\. ok" "$log" | wc -l; }
@@ -11,3 +12,10 @@ if [ "$sqlite" -eq 0 ] || [ "$postgres" -eq 0 ]; then
   echo "error: a database backend was not exercised" >&2
   exit 1
 fi
+# nextest: "Summary [ 29.9s] 124 tests run: 124 passed, 0 skipped"; cargo test: "test result: ok. N passed; M failed"
+passed=$(grep -oE '[0-9]+ tests run: [0-9]+ passed' "$log" | tail -1 | grep -oE '[0-9]+ passed' | grep -oE '[0-9]+' || true)
+if [ -z "$passed" ]; then
+  passed=$(grep -oE 'test result: ok\. [0-9]+ passed' "$log" | grep -oE '[0-9]+' | paste -sd+ | bc)
+fi
+failed=$(grep -oE '[0-9]+ failed' "$log" | tail -1 | grep -oE '[0-9]+' || echo 0)
+echo "tests: ${passed:-0} passed, ${failed:-0} failed"

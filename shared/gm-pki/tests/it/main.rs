@@ -11,6 +11,7 @@ mod testca;
 
 mod certs;
 mod cms;
+mod cosigned_csr;
 mod crl;
 mod fuzz;
 mod ocsp;
