@@ -15,7 +15,7 @@ fi
 # nextest: "Summary [ 29.9s] 124 tests run: 124 passed, 0 skipped"; cargo test: "test result: ok. N passed; M failed"
 passed=$(grep -oE '[0-9]+ tests run: [0-9]+ passed' "$log" | tail -1 | grep -oE '[0-9]+ passed' | grep -oE '[0-9]+' || true)
 if [ -z "$passed" ]; then
-  passed=$(grep -oE 'test result: ok\. [0-9]+ passed' "$log" | grep -oE '[0-9]+' | paste -sd+ | bc)
+  passed=$(grep -oE 'test result: ok\. [0-9]+ passed' "$log" | grep -oE '[0-9]+' | awk '{s+=$1} END {print s+0}')
 fi
 failed=$(grep -oE '[0-9]+ failed' "$log" | tail -1 | grep -oE '[0-9]+' || echo 0)
 echo "tests: ${passed:-0} passed, ${failed:-0} failed"
