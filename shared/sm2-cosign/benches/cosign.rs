@@ -92,6 +92,16 @@ fn bench<M: Measurement>(cr: &mut Criterion<M>) {
                 + black_box(p).mul_vartime(black_box(&*k2))
         })
     });
+    g.bench_function("k3·Q + k2·G as kP + table kG (constant time)", |b| {
+        b.iter(|| black_box(p) * *black_box(k) + ProjectivePoint::mul_by_generator(black_box(&*k2)))
+    });
+    g.bench_function("k3·Q + k2·G as one lincomb (constant time)", |b| {
+        b.iter(|| {
+            <ProjectivePoint as sm2::elliptic_curve::ops::LinearCombination<
+                [(ProjectivePoint, sm2::Scalar); 2],
+            >>::lincomb(&[(black_box(p), *k), (ProjectivePoint::GENERATOR, *k2)])
+        })
+    });
     g.bench_function("to_affine (field inversion)", |b| {
         b.iter(|| black_box(p).to_affine())
     });
