@@ -217,7 +217,7 @@ fn dss_for_long_term_validation() {
             ca.root.cert.der().to_vec(),
             ca.tsa.cert.der().to_vec(),
         ],
-        ocsps: vec![],
+        ocsps: vec![ocsp_good(ca)],
         crls: vec![crl.der().to_vec()],
     };
     let lt = doc_sign::add_dss(&signed, &material).unwrap();
@@ -225,6 +225,17 @@ fn dss_for_long_term_validation() {
     let dss = rep.dss.as_ref().expect("DSS present");
     assert_eq!(dss.certs.len(), 4);
     assert_eq!(dss.crls.len(), 1);
+    assert_eq!(dss.ocsps.len(), 1);
+    let parsed = gm_pki::ocsp::parse_response(&dss.ocsps[0]).unwrap();
+    parsed.verify(&ca.int.cert).unwrap();
+    // pyHanko reads the DSS too.
+    let d = super::tmpdir("dss");
+    std::fs::write(d.join("lt.pdf"), &lt).unwrap();
+    super::qpdf_check(&d, "lt.pdf");
+    let script = "import sys\nfrom pyhanko.pdf_utils.reader import PdfFileReader\nfrom pyhanko.sign.validation.dss import DocumentSecurityStore\nr = PdfFileReader(open(sys.argv[1], 'rb'))\ndss = DocumentSecurityStore.read_dss(r)\nprint(len(list(dss.load_certs())), len(dss.ocsps), len(dss.crls))\n";
+    let o = super::run(&d, &super::python(), &["-c", script, "lt.pdf"]);
+    assert!(o.ok, "{}", o.text);
+    assert_eq!(o.text.trim(), "4 1 1", "{}", o.text);
     assert_eq!(dss.certs[0], ca.staff.cert.der());
     let s = &rep.signatures[0];
     assert!(s.ok(), "{s:#?}");
@@ -301,4 +312,25 @@ fn bad_arguments_are_typed_errors() {
         sign_pdf(&pdf, &staff(), &o, None),
         Err(doc_sign::Error::InvalidArgument(_))
     ));
+}
+
+fn ocsp_good(ca: &super::testca::TestCa) -> Vec<u8> {
+    let id =
+        gm_pki::ocsp::CertId::for_cert(&ca.staff.cert, &ca.int.cert, gm_pki::cms::HashAlg::Sha1)
+            .unwrap();
+    gm_pki::ocsp::Responder {
+        cert: &ca.ocsp.cert,
+        signer: &ca.ocsp.key,
+    }
+    .respond(
+        &[gm_pki::ocsp::SingleResponse {
+            cert_id: id,
+            status: gm_pki::ocsp::CertStatus::Good,
+            this_update: now(),
+            next_update: Some(now() + std::time::Duration::from_secs(3600)),
+        }],
+        None,
+        now(),
+    )
+    .unwrap()
 }
