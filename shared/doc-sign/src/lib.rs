@@ -24,5 +24,7 @@ pub use pdf::dss::{LtvMaterial, add_dss};
 pub use pdf::sign::{
     DocMdp, PdfSignOptions, Placement, PreparedPdf, SignerIdentity, SubFilter, prepare, sign_pdf,
 };
-pub use pdf::verify::{PdfReport, SignatureReport, verify_pdf};
+pub use pdf::verify::{
+    PathCheck, PdfReport, SignatureReport, TrustOptions, verify_pdf, verify_pdf_trusted,
+};
 pub use timestamp::{LocalTsa, TimestampAuthority};

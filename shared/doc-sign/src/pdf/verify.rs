@@ -77,8 +77,35 @@ pub struct SignatureReport {
     pub later_changes: LaterChanges,
     /// Details of later changes.
     pub change_notes: Vec<String>,
+    /// Certificate path validation ([`verify_pdf_trusted`]); `None` from [`verify_pdf`].
+    pub path: Option<PathCheck>,
     /// Problems found, in words (empty when all is well).
     pub problems: Vec<String>,
+}
+
+/// Result of validating the signer's certificate path.
+#[derive(Debug, Clone)]
+pub struct PathCheck {
+    /// A path to a trust anchor was built and every check passed.
+    pub valid: bool,
+    /// Subjects from the signer to the anchor (when valid).
+    pub chain: Vec<String>,
+    /// The instant validated at: the time-stamp genTime when the time stamp is valid, else the
+    /// caller's time.
+    pub at: SystemTime,
+    /// Why not (typed in `gm_pki::PathError`, given here in words).
+    pub error: Option<String>,
+}
+
+/// Trust settings for [`verify_pdf_trusted`].
+#[derive(Debug, Clone, Copy)]
+pub struct TrustOptions<'a> {
+    /// Trust anchors (root CA certificates).
+    pub anchors: &'a [ParsedCertificate],
+    /// Validation time for signatures without a valid time stamp (passed in: no clock here).
+    pub time: SystemTime,
+    /// Require revocation information (from the DSS) for every certificate of the path.
+    pub require_revocation: bool,
 }
 
 impl SignatureReport {
@@ -93,6 +120,7 @@ impl SignatureReport {
             && self.signing_certificate_ok != Some(false)
             && self.timestamp.as_ref().is_none_or(|t| t.valid)
             && self.later_changes != LaterChanges::Disallowed
+            && self.path.as_ref().is_none_or(|p| p.valid)
             && !(self.certification == Some(DocMdp::NoChanges)
                 && !matches!(self.later_changes, LaterChanges::None)
                 && !self.change_notes.iter().all(|n| n.starts_with("DSS")))
@@ -225,6 +253,7 @@ fn verify_one(
         certification: None,
         later_changes: LaterChanges::None,
         change_notes: Vec::new(),
+        path: None,
         problems: Vec::new(),
     };
     if let Ok(refs) = sig.get(b"Reference").and_then(Object::as_array) {
@@ -360,6 +389,68 @@ fn verify_one(
         }
     }
     rep
+}
+
+/// [`verify_pdf`], then validate each signer's certificate path to `trust.anchors` with
+/// `gm_pki::path` (purpose document signing), using the CMS certificates and the DSS
+/// certificates as intermediates and the DSS CRLs and OCSP responses for revocation, at the
+/// signature time stamp's time when it is valid.
+pub fn verify_pdf_trusted(pdf: &[u8], trust: &TrustOptions<'_>) -> Result<PdfReport> {
+    use gm_pki::path::{Options, Purpose, Revocation, validate_path};
+    let mut rep = verify_pdf(pdf)?;
+    let dss = rep.dss.clone().unwrap_or_default();
+    let dss_certs: Vec<ParsedCertificate> = dss
+        .certs
+        .iter()
+        .filter_map(|d| ParsedCertificate::from_der(d).ok())
+        .collect();
+    let crls: Vec<gm_pki::crl::ParsedCrl> = dss
+        .crls
+        .iter()
+        .filter_map(|d| gm_pki::crl::ParsedCrl::from_der(d).ok())
+        .collect();
+    let ocsps: Vec<gm_pki::ocsp::ParsedOcspResponse> = dss
+        .ocsps
+        .iter()
+        .filter_map(|d| gm_pki::ocsp::parse_response(d).ok())
+        .collect();
+    for s in &mut rep.signatures {
+        let Some(leaf) = s.signer_cert.clone() else {
+            continue;
+        };
+        let at = s
+            .timestamp
+            .as_ref()
+            .filter(|t| t.valid)
+            .and_then(|t| t.time)
+            .unwrap_or(trust.time);
+        let mut inter = s.certificates.clone();
+        inter.extend(dss_certs.iter().cloned());
+        let opts = Options::new(at, Purpose::DocumentSigning).with_revocation(Revocation {
+            crls: &crls,
+            ocsp: &ocsps,
+            require: trust.require_revocation,
+        });
+        s.path = Some(match validate_path(&leaf, &inter, trust.anchors, &opts) {
+            Ok(p) => PathCheck {
+                valid: true,
+                chain: p
+                    .chain
+                    .iter()
+                    .map(ParsedCertificate::subject_string)
+                    .collect(),
+                at,
+                error: None,
+            },
+            Err(e) => PathCheck {
+                valid: false,
+                chain: Vec::new(),
+                at,
+                error: Some(e.to_string()),
+            },
+        });
+    }
+    Ok(rep)
 }
 
 fn dss_info(document: &Document) -> Option<DssInfo> {

@@ -334,3 +334,102 @@ fn ocsp_good(ca: &super::testca::TestCa) -> Vec<u8> {
     )
     .unwrap()
 }
+
+#[test]
+fn trusted_verification_validates_the_path() {
+    let ca = super::ca();
+    let signed = sign_invisible(&fixtures::pdf_writer_doc(1));
+    let anchors = [ca.root.cert.clone()];
+    let trust = doc_sign::TrustOptions {
+        anchors: &anchors,
+        time: now(),
+        require_revocation: false,
+    };
+    let rep = doc_sign::verify_pdf_trusted(&signed, &trust).unwrap();
+    let p = rep.signatures[0].path.as_ref().unwrap();
+    assert!(p.valid, "{p:?}");
+    assert_eq!(p.chain.len(), 3);
+    assert_eq!(
+        p.at,
+        now() + std::time::Duration::from_secs(2),
+        "validated at the time-stamp time"
+    );
+    assert!(rep.ok());
+
+    // Wrong anchor: not ok.
+    let wrong = [ca.tsa.cert.clone()];
+    let rep = doc_sign::verify_pdf_trusted(
+        &signed,
+        &doc_sign::TrustOptions {
+            anchors: &wrong,
+            ..trust
+        },
+    )
+    .unwrap();
+    assert!(!rep.signatures[0].path.as_ref().unwrap().valid);
+    assert!(!rep.ok());
+
+    // Revocation required: unknown without a DSS, good with CRL + OCSP in the DSS.
+    let strict = doc_sign::TrustOptions {
+        require_revocation: true,
+        ..trust
+    };
+    let rep = doc_sign::verify_pdf_trusted(&signed, &strict).unwrap();
+    assert!(!rep.ok(), "{:?}", rep.signatures[0].path);
+    let crl = gm_pki::crl::build_crl(
+        &gm_pki::crl::CrlParams {
+            this_update: now(),
+            next_update: now() + std::time::Duration::from_secs(86_400),
+            crl_number: 1,
+            entries: vec![],
+        },
+        &ca.int.cert,
+        &ca.int.key,
+    )
+    .unwrap();
+    // The root's CRL covers the issuing CA.
+    let root_crl = gm_pki::crl::build_crl(
+        &gm_pki::crl::CrlParams {
+            this_update: now(),
+            next_update: now() + std::time::Duration::from_secs(86_400),
+            crl_number: 1,
+            entries: vec![],
+        },
+        &ca.root.cert,
+        &ca.root.key,
+    )
+    .unwrap();
+    let lt = doc_sign::add_dss(
+        &signed,
+        &doc_sign::LtvMaterial {
+            certs: vec![ca.int.cert.der().to_vec(), ca.ocsp.cert.der().to_vec()],
+            ocsps: vec![ocsp_good(ca)],
+            crls: vec![crl.der().to_vec(), root_crl.der().to_vec()],
+        },
+    )
+    .unwrap();
+    let rep = doc_sign::verify_pdf_trusted(&lt, &strict).unwrap();
+    assert!(rep.ok(), "{:?}", rep.signatures[0].path);
+}
+
+#[test]
+fn tampered_ca_certificate_inside_cms_fails_path_validation() {
+    let ca = super::ca();
+    let s = sign_invisible(&fixtures::pdf_writer_doc(1));
+    let int = hex::encode_upper(ca.int.cert.der());
+    let at = s
+        .windows(int.len())
+        .position(|w| w == int.as_bytes())
+        .unwrap();
+    let mut t = s.clone();
+    let p = at + int.len() / 2;
+    t[p] = if t[p] == b'0' { b'1' } else { b'0' };
+    let anchors = [ca.root.cert.clone()];
+    let trust = doc_sign::TrustOptions {
+        anchors: &anchors,
+        time: now(),
+        require_revocation: false,
+    };
+    let rep = doc_sign::verify_pdf_trusted(&t, &trust).unwrap();
+    assert!(!rep.ok(), "{:#?}", rep.signatures[0].path);
+}
