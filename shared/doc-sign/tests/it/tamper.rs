@@ -199,3 +199,133 @@ fn garbage_is_a_typed_error() {
         assert!(sign_pdf(input, &staff(), &PdfSignOptions::new(now()), None).is_err());
     }
 }
+
+/// Append an update adding a /Text annotation (a comment) to page 1.
+fn append_comment(pdf: &[u8]) -> Vec<u8> {
+    let doc = lopdf::Document::load_mem(pdf).unwrap();
+    let page = *doc.get_pages().get(&1).unwrap();
+    let mut page_dict = doc.get_object(page).unwrap().as_dict().unwrap().clone();
+    let size = u32::try_from(doc.trailer.get(b"Size").unwrap().as_i64().unwrap())
+        .unwrap()
+        .max(doc.max_id + 1);
+    let root = doc.trailer.get(b"Root").unwrap().as_reference().unwrap();
+    let prev = {
+        let t = String::from_utf8_lossy(pdf);
+        let i = t.rfind("startxref").unwrap();
+        t[i + 9..]
+            .split_whitespace()
+            .next()
+            .unwrap()
+            .parse::<usize>()
+            .unwrap()
+    };
+    let mut annots = match page_dict.get(b"Annots") {
+        Ok(lopdf::Object::Array(a)) => a.clone(),
+        _ => vec![],
+    };
+    annots.push(lopdf::Object::Reference((size, 0)));
+    page_dict.set("Annots", lopdf::Object::Array(annots));
+    // Serialise the changed page by hand (only the object kinds a page holds).
+    let mut body = String::from("<<");
+    for (k, v) in &page_dict {
+        body.push('/');
+        body.push_str(&String::from_utf8_lossy(k));
+        body.push(' ');
+        body.push_str(&obj_text(v));
+    }
+    body.push_str(">>");
+    let mut out = pdf.to_vec();
+    let off_annot = out.len();
+    out.extend_from_slice(format!("{size} 0 obj\n<< /Type /Annot /Subtype /Text /Rect [100 100 120 120] /Contents (ok) >>\nendobj\n").as_bytes());
+    let off_page = out.len();
+    out.extend_from_slice(format!("{} {} obj\n{body}\nendobj\n", page.0, page.1).as_bytes());
+    let x = out.len();
+    out.extend_from_slice(
+        format!(
+            "xref\n{} 1\n{off_page:010} 00000 n\r\n{size} 1\n{off_annot:010} 00000 n\r\ntrailer\n<< /Size {} /Root {} 0 R /Prev {prev} >>\nstartxref\n{x}\n%%EOF\n",
+            page.0,
+            size + 1,
+            root.0
+        )
+        .as_bytes(),
+    );
+    out
+}
+
+fn obj_text(o: &lopdf::Object) -> String {
+    match o {
+        lopdf::Object::Reference((n, g)) => format!("{n} {g} R"),
+        lopdf::Object::Integer(i) => i.to_string(),
+        lopdf::Object::Real(r) => r.to_string(),
+        lopdf::Object::Name(n) => format!("/{}", String::from_utf8_lossy(n)),
+        lopdf::Object::Array(a) => {
+            format!("[{}]", a.iter().map(obj_text).collect::<Vec<_>>().join(" "))
+        }
+        lopdf::Object::Dictionary(d) => format!(
+            "<<{}>>",
+            d.iter()
+                .map(|(k, v)| format!("/{} {}", String::from_utf8_lossy(k), obj_text(v)))
+                .collect::<Vec<_>>()
+                .join(" ")
+        ),
+        other => panic!("unexpected {other:?}"),
+    }
+}
+
+#[test]
+fn comment_added_later_is_reported_as_annotation() {
+    let s = signed();
+    let c = append_comment(&s);
+    let d = super::tmpdir("comment");
+    std::fs::write(d.join("c.pdf"), &c).unwrap();
+    super::qpdf_check(&d, "c.pdf");
+    let rep = verify_pdf(&c).unwrap();
+    let sig = &rep.signatures[0];
+    assert_eq!(
+        sig.later_changes,
+        LaterChanges::AnnotationsAdded,
+        "{sig:#?}"
+    );
+    assert!(sig.ok(), "no certification: a comment is allowed");
+
+    // After a DocMDP P=2 certification the same comment is a problem.
+    let mut o = PdfSignOptions::new(now());
+    o.certify = Some(doc_sign::DocMdp::FormFillAndSign);
+    let certified = sign_pdf(&fixtures::pdf_writer_doc(1), &staff(), &o, None).unwrap();
+    let rep = verify_pdf(&append_comment(&certified)).unwrap();
+    assert!(!rep.signatures[0].ok(), "{:#?}", rep.signatures[0]);
+}
+
+#[test]
+fn tsa_refusal_is_a_typed_error() {
+    let mut t = super::tsa();
+    t.time = now() + std::time::Duration::from_secs(20 * 365 * 86_400); // after the TSA certificate
+    let e = sign_pdf(
+        &fixtures::pdf_writer_doc(1),
+        &staff(),
+        &PdfSignOptions::new(now()),
+        Some(&t as &dyn doc_sign::TimestampAuthority),
+    )
+    .unwrap_err();
+    assert!(matches!(e, doc_sign::Error::Timestamp(_)), "{e}");
+}
+
+#[test]
+fn pdf_with_earlier_incremental_update_signs_cleanly() {
+    // An unsigned PDF that already has an incremental update (here: a DSS-only update).
+    let ca = super::ca();
+    let pdf = doc_sign::add_dss(
+        &fixtures::pdf_writer_doc(2),
+        &doc_sign::LtvMaterial {
+            certs: vec![ca.root.cert.der().to_vec()],
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    let signed = super::sign::sign_invisible(&pdf);
+    let d = super::tmpdir("inc");
+    std::fs::write(d.join("s.pdf"), &signed).unwrap();
+    super::qpdf_check(&d, "s.pdf");
+    super::check_pdf_py(&d, "s.pdf", 1);
+    assert!(verify_pdf(&signed).unwrap().ok());
+}
