@@ -4,6 +4,7 @@ pub mod appearance;
 pub(crate) mod doc;
 pub mod dss;
 pub(crate) mod incremental;
+pub mod keyword;
 pub mod sign;
 pub(crate) mod syntax;
 pub mod verify;

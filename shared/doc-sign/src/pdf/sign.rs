@@ -78,6 +78,25 @@ pub enum Placement {
     Invisible,
     /// A visible signature drawn in a box on a page.
     Visible(Appearance),
+    /// Beside a keyword found on the page (e.g. "医师签名："): the box starts `dx` points right
+    /// of the keyword's end and `dy` points above its bottom edge; the first occurrence (on
+    /// `page`, or on any page) is used. A box that would cover the keyword is refused.
+    Keyword {
+        /// Text to find.
+        keyword: String,
+        /// Only this page (1-based), or any page.
+        page: Option<u32>,
+        /// Offset right of the keyword's end (points).
+        dx: f32,
+        /// Offset from the keyword's bottom edge (points; negative moves down).
+        dy: f32,
+        /// Box width.
+        width: f32,
+        /// Box height.
+        height: f32,
+        /// What to draw.
+        layers: Vec<appearance::Layer>,
+    },
     /// Fill an existing empty signature field of the document (a template) by its full name;
     /// the layers are drawn into that field's widget box.
     Field {
@@ -486,7 +505,47 @@ pub fn prepare(pdf: &[u8], opts: &PdfSignOptions) -> Result<PreparedPdf> {
     // Signature dictionary: written by hand below so the placeholders' offsets are known.
     let sig_id = up.alloc();
 
-    let (field_id, widget_page, rect, layers, new_field) = match &opts.placement {
+    let resolved;
+    let placement = if let Placement::Keyword {
+        keyword,
+        page,
+        dx,
+        dy,
+        width,
+        height,
+        layers,
+    } = &opts.placement
+    {
+        let hit = crate::pdf::keyword::find_in_doc(doc, keyword)
+            .into_iter()
+            .find(|h| page.is_none_or(|p| p == h.page))
+            .ok_or_else(|| Error::InvalidArgument(format!("keyword {keyword} not found")))?;
+        let rect = appearance::Rect {
+            x: hit.rect.x + hit.rect.width + dx,
+            y: hit.rect.y + dy,
+            width: *width,
+            height: *height,
+        };
+        let k = hit.rect;
+        let overlaps = rect.x < k.x + k.width
+            && k.x < rect.x + rect.width
+            && rect.y < k.y + k.height
+            && k.y < rect.y + rect.height;
+        if overlaps {
+            return Err(Error::InvalidArgument(
+                "the signature box would cover the keyword".into(),
+            ));
+        }
+        resolved = Placement::Visible(Appearance {
+            page: hit.page,
+            rect,
+            layers: layers.clone(),
+        });
+        &resolved
+    } else {
+        &opts.placement
+    };
+    let (field_id, widget_page, rect, layers, new_field) = match placement {
         Placement::Invisible => {
             let p = *pages
                 .first()
@@ -514,6 +573,7 @@ pub fn prepare(pdf: &[u8], opts: &PdfSignOptions) -> Result<PreparedPdf> {
                 true,
             )
         }
+        Placement::Keyword { .. } => return Err(Error::Internal("keyword placement not resolved")),
         Placement::Field { name, layers } => {
             let (_, fid) = existing
                 .iter()

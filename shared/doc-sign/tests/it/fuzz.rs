@@ -19,9 +19,11 @@ proptest! {
         let _ = verify_pdf(&data);
         let _ = doc_sign::prepare(&data, &PdfSignOptions::new(now()));
         let _ = SignatureImage::from_png(&data);
+        let _ = doc_sign::find_keyword(&data, "医师签名：");
         let mut with_header = b"%PDF-1.7\n".to_vec();
         with_header.extend_from_slice(&data);
         let _ = verify_pdf(&with_header);
+        let _ = doc_sign::find_keyword(&with_header, "签名");
     }
 
     #[test]
@@ -30,6 +32,7 @@ proptest! {
         let t = &s[..s.len().saturating_sub(cut)];
         let _ = verify_pdf(t);
         let _ = doc_sign::prepare(t, &PdfSignOptions::new(now()));
+        let _ = doc_sign::find_keyword(t, "page");
     }
 
     #[test]

@@ -117,3 +117,83 @@ fn red_pixels(png_bytes: &[u8], w: u32, _h: u32, (x0, y0, x1, y1): (u32, u32, u3
     }
     n
 }
+
+#[test]
+fn keyword_placement_beside_yishi_qianming() {
+    let pdf = fixtures::libreoffice_cjk_doc();
+    let hits = doc_sign::find_keyword(&pdf, "医师签名：").unwrap();
+    assert_eq!(hits.len(), 1, "{hits:?}");
+    let k = hits[0].rect;
+    assert_eq!(hits[0].page, 1);
+    // LibreOffice puts the 6th line about 145 pt below the top of A4, left margin ~57 pt.
+    assert!(
+        (40.0..80.0).contains(&k.x) && (660.0..720.0).contains(&k.y),
+        "{k:?}"
+    );
+    let mut o = super::sign::visible_opts();
+    let layers = match &o.placement {
+        doc_sign::Placement::Visible(a) => a.layers.clone(),
+        _ => unreachable!(),
+    };
+    o.placement = doc_sign::Placement::Keyword {
+        keyword: "医师签名：".into(),
+        page: None,
+        dx: 4.0,
+        dy: -60.0,
+        width: 160.0,
+        height: 70.0,
+        layers: layers.clone(),
+    };
+    let signed = sign_pdf(&pdf, &staff(), &o, Some(&tsa() as &dyn TimestampAuthority)).unwrap();
+    assert!(doc_sign::verify_pdf(&signed).unwrap().ok());
+    let d = all_tools("t-kw", &signed, 1);
+    let r = run(
+        &d,
+        "pdftoppm",
+        &["-png", "-r", "72", "-f", "1", "-l", "1", "s.pdf", "page"],
+    );
+    assert!(r.ok, "{}", r.text);
+    let png = std::fs::read(d.join("page-1.png")).unwrap();
+    let (w, h) = doc_sign::SignatureImage::from_png(&png).unwrap().size();
+    // Red seal to the right of the keyword, none over the keyword itself.
+    let top = 842 - (k.y + k.height) as u32;
+    let bottom = 842 - k.y as u32;
+    let right = red_pixels(
+        &png,
+        w,
+        h,
+        (
+            (k.x + k.width) as u32,
+            top.saturating_sub(40),
+            (k.x + k.width + 170.0) as u32,
+            bottom + 45,
+        ),
+    );
+    assert!(right > 100, "no seal beside the keyword ({right})");
+    let over = red_pixels(
+        &png,
+        w,
+        h,
+        (k.x as u32, top, (k.x + k.width) as u32, bottom),
+    );
+    assert_eq!(over, 0, "the keyword is covered");
+    std::fs::copy(
+        d.join("page-1.png"),
+        std::env::temp_dir().join("doc-sign-keyword-page-1.png"),
+    )
+    .unwrap();
+    // Negative offsets that would cover the keyword are refused.
+    o.placement = doc_sign::Placement::Keyword {
+        keyword: "医师签名：".into(),
+        page: None,
+        dx: -30.0,
+        dy: -10.0,
+        width: 100.0,
+        height: 40.0,
+        layers,
+    };
+    assert!(matches!(
+        sign_pdf(&pdf, &staff(), &o, None),
+        Err(doc_sign::Error::InvalidArgument(_))
+    ));
+}
