@@ -45,6 +45,47 @@ enum Command {
     /// 审计日志操作 / audit log operations
     #[command(subcommand)]
     Audit(AuditCommand),
+    /// 密码设备与密钥管理（每项操作均记入审计日志）/ crypto device and key management (every operation is audited)
+    #[command(subcommand)]
+    Keys(KeysCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum KeysCommand {
+    /// 列出全部密钥（不含密钥材料）/ list every key (no key material)
+    List(DataArgs),
+    /// 主密钥封装、KEK 与密钥统计 / master key sealing, KEKs and key counts
+    Status(DataArgs),
+    /// 轮换密钥加密密钥 KEK（可中断，重复执行即可完成）/ rotate the key-encryption key (safe to interrupt; run again to finish)
+    RotateKek(DataArgs),
+    /// 将主密钥拆分为 M-of-N 备份分量 / split the master key into M-of-N backup shares
+    Backup(BackupArgs),
+    /// 由备份分量恢复主密钥封装文件 / restore the sealed master key from backup shares
+    Restore(RestoreArgs),
+}
+
+#[derive(Debug, Args)]
+struct BackupArgs {
+    #[command(flatten)]
+    data: DataArgs,
+    /// 恢复所需的最少分量数 M / shares needed to restore (M)
+    #[arg(long)]
+    threshold: u8,
+    /// 保管人姓名（每人一份分量，可重复）/ custodian name, one share each (repeat the flag)
+    #[arg(long = "custodian", required = true)]
+    custodians: Vec<String>,
+    /// 将每份分量写入此目录的单独文件（权限 0600），而不是打印 / write each share to its own file (mode 0600) in this directory instead of printing
+    #[arg(long)]
+    out_dir: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+struct RestoreArgs {
+    #[command(flatten)]
+    data: DataArgs,
+    /// 分量文件（每个文件一份分量）/ share files, one share per file
+    #[arg(required = true)]
+    share_files: Vec<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -100,6 +141,14 @@ pub fn main() -> ExitCode {
     }
 }
 
+/// Loads the configuration (flags > env > file > defaults) and sets up logging.
+pub(crate) fn load_config(
+    cli_config: &std::path::Path,
+    data_dir: Option<PathBuf>,
+) -> Result<Config> {
+    load(cli_config, None, DataArgs { data_dir })
+}
+
 fn load(cli_config: &std::path::Path, listen: Option<String>, data: DataArgs) -> Result<Config> {
     let config = Config::load_or_create(
         cli_config,
@@ -148,6 +197,9 @@ async fn run(cli: Cli) -> Result<()> {
             println!("  就绪 ready:         {public}/readyz");
             println!("  指标 metrics:       {public}/metrics");
             println!("  接口 API:           {public}/api/v1/version");
+            println!("  证书 PKI:           {public}/pki");
+            println!("  时间戳 TSA:         {public}/tsa");
+            println!("  OCSP:               {public}/ocsp");
             println!("  按 Ctrl-C 停止 / press Ctrl-C to stop");
             server.run(shutdown_signal()).await
         }
@@ -165,10 +217,23 @@ async fn run(cli: Cli) -> Result<()> {
             let db = crate::store::Db::open(&config.database_url).await?;
             let audit = crate::audit::AuditLog::new();
             let created = crate::init::initialise(&db, &audit, &config, &args.admin).await;
+            let services = match &created {
+                Ok(_) => {
+                    let audit = std::sync::Arc::new(audit);
+                    Some(crate::serve::open_services(&config, &db, &audit, "cli").await)
+                }
+                Err(_) => None,
+            };
             db.close().await;
-            print_initial_password(&created?);
+            let created = created?;
+            if let Some(services) = services {
+                let (_, pki) = services?;
+                print_pki(&pki);
+            }
+            print_initial_password(&created);
             Ok(())
         }
+        Command::Keys(command) => crate::keys::cli::run(&cli.config, command.into()).await,
         Command::Audit(AuditCommand::Verify(data)) => {
             let config = load(&cli.config, None, data)?;
             let (db, _, _) = open(&config).await?;
@@ -178,6 +243,18 @@ async fn run(cli: Cli) -> Result<()> {
             println!("审计日志完整 / audit log intact: {entries} entries, head {head}");
             Ok(())
         }
+    }
+}
+
+fn print_pki(pki: &crate::pki::Pki) {
+    println!("已在密码设备中创建 CA 体系 / CA hierarchy created with keys in the crypto device:");
+    for a in pki.authorities() {
+        println!(
+            "  {:<13} {}  serial {}",
+            a.name,
+            a.cert.subject_string(),
+            a.cert.serial_hex()
+        );
     }
 }
 
@@ -191,6 +268,33 @@ fn print_initial_password(created: &crate::init::Initialised) {
     println!(
         "  请立即登录并修改密码；此密码不会再次显示。/ Sign in and change it now; it is not shown again."
     );
+}
+
+impl From<KeysCommand> for crate::keys::cli::KeysAction {
+    fn from(c: KeysCommand) -> Self {
+        use crate::keys::cli::KeysAction as A;
+        match c {
+            KeysCommand::List(d) => A::List {
+                data_dir: d.data_dir,
+            },
+            KeysCommand::Status(d) => A::Status {
+                data_dir: d.data_dir,
+            },
+            KeysCommand::RotateKek(d) => A::RotateKek {
+                data_dir: d.data_dir,
+            },
+            KeysCommand::Backup(b) => A::Backup {
+                data_dir: b.data.data_dir,
+                threshold: b.threshold,
+                custodians: b.custodians,
+                out_dir: b.out_dir,
+            },
+            KeysCommand::Restore(r) => A::Restore {
+                data_dir: r.data.data_dir,
+                share_files: r.share_files,
+            },
+        }
+    }
 }
 
 impl From<std::convert::Infallible> for Error {

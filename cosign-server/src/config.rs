@@ -49,6 +49,29 @@ max_failed_logins = 5
 lockout_secs = 900
 # PBKDF2-HMAC-SM3 iterations for stored password verifiers.
 password_iterations = 100000
+
+[keys]
+# Crypto device holding every CA, TSA, OCSP and seal key. "soft": the software device, whose
+# master key is sealed in <data_dir>/master-key.sealed (GM/T 0028 level 1 at most).
+# Production: a certified SDF crypto device (see docs/crypto/key-management.md).
+device = "soft"
+# How the sealed master key is unlocked. If COSIGN_MASTER_PASSPHRASE is set (at least 12
+# characters) it is used. Otherwise this key file is used, and created with 32 random bytes on
+# first start: the embedded default, convenient but only as safe as the data directory.
+# Production: use the passphrase (or a key file on removable media) — never a file beside the data.
+# Empty means <data_dir>/master.key [COSIGN_MASTER_KEY_FILE].
+key_file = ""
+# PBKDF2-HMAC-SM3 iterations when the master key is sealed with a passphrase.
+passphrase_iterations = 600000
+
+[pki]
+# Organisation named in the CA, TSA and OCSP certificates (O=...).
+organisation = "医签 Yiqian"
+# Hours a CRL or an OCSP response stays valid (nextUpdate).
+crl_validity_hours = 24
+ocsp_validity_hours = 24
+# TSA policy OID put into every time-stamp token.
+tsa_policy = "1.2.156.112233.2.1"
 "#;
 
 /// The file format. Unknown keys are rejected.
@@ -65,6 +88,27 @@ pub struct FileConfig {
     http: HttpFile,
     #[serde(default)]
     security: SecurityFile,
+    #[serde(default)]
+    keys: KeysFile,
+    #[serde(default)]
+    pki: PkiFile,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct KeysFile {
+    device: Option<String>,
+    key_file: Option<PathBuf>,
+    passphrase_iterations: Option<u32>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PkiFile {
+    organisation: Option<String>,
+    crl_validity_hours: Option<u64>,
+    ocsp_validity_hours: Option<u64>,
+    tsa_policy: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -105,6 +149,28 @@ pub struct SecurityConfig {
     pub password_iterations: u32,
 }
 
+/// How the crypto device is opened.
+#[derive(Debug, Clone)]
+pub struct KeysConfig {
+    /// Master key file of the software device (used when no passphrase is given).
+    pub key_file: PathBuf,
+    /// PBKDF2-HMAC-SM3 iterations when sealing with a passphrase.
+    pub passphrase_iterations: u32,
+}
+
+/// PKI settings.
+#[derive(Debug, Clone)]
+pub struct PkiConfig {
+    /// O= in our CA, TSA and OCSP certificates.
+    pub organisation: String,
+    /// CRL lifetime.
+    pub crl_validity: Duration,
+    /// OCSP response lifetime.
+    pub ocsp_validity: Duration,
+    /// TSA policy OID (dotted).
+    pub tsa_policy: String,
+}
+
 /// The validated runtime configuration.
 #[derive(Clone)]
 pub struct Config {
@@ -126,6 +192,10 @@ pub struct Config {
     pub request_timeout: Duration,
     /// Security settings.
     pub security: SecurityConfig,
+    /// Crypto device.
+    pub keys: KeysConfig,
+    /// PKI services.
+    pub pki: PkiConfig,
 }
 
 impl std::fmt::Debug for Config {
@@ -254,6 +324,47 @@ impl Config {
             lockout: Duration::from_secs(s.lockout_secs.unwrap_or(900)),
             password_iterations: s.password_iterations.unwrap_or(100_000).max(10_000),
         };
+        let k = file.keys;
+        let device = k.device.unwrap_or_else(|| "soft".to_owned());
+        if device != "soft" {
+            return Err(Error::Config(format!(
+                "keys.device {device:?} is not supported by this build: use \"soft\" (SDF devices: see docs/crypto/key-management.md)"
+            )));
+        }
+        let key_file = env("COSIGN_MASTER_KEY_FILE")
+            .map(PathBuf::from)
+            .or(k.key_file.filter(|p| !p.as_os_str().is_empty()))
+            .unwrap_or_else(|| data_dir.join("master.key"));
+        let keys = KeysConfig {
+            key_file,
+            passphrase_iterations: k.passphrase_iterations.unwrap_or(600_000).max(1000),
+        };
+        let p = file.pki;
+        let hours = |h: Option<u64>, var: &str| -> Result<Duration> {
+            let h = h.unwrap_or(24);
+            if h == 0 || h > 24 * 31 {
+                return Err(Error::Config(format!("pki.{var} must be 1..=744 hours")));
+            }
+            Ok(Duration::from_secs(h * 3600))
+        };
+        let tsa_policy = p
+            .tsa_policy
+            .unwrap_or_else(|| "1.2.156.112233.2.1".to_owned());
+        if tsa_policy.split('.').count() < 2
+            || !tsa_policy
+                .split('.')
+                .all(|arc| !arc.is_empty() && arc.bytes().all(|b| b.is_ascii_digit()))
+        {
+            return Err(Error::Config(format!(
+                "pki.tsa_policy is not a dotted OID: {tsa_policy:?}"
+            )));
+        }
+        let pki = PkiConfig {
+            organisation: p.organisation.unwrap_or_else(|| "医签 Yiqian".to_owned()),
+            crl_validity: hours(p.crl_validity_hours, "crl_validity_hours")?,
+            ocsp_validity: hours(p.ocsp_validity_hours, "ocsp_validity_hours")?,
+            tsa_policy,
+        };
         Ok(Self {
             listen,
             data_dir,
@@ -264,6 +375,8 @@ impl Config {
             body_limit,
             request_timeout: Duration::from_secs(timeout_secs),
             security,
+            keys,
+            pki,
         })
     }
 
@@ -350,6 +463,10 @@ mod tests {
             "log_format = \"xml\"",
             "database_url = \"mongodb://x\"",
             "[http]\nbody_limit = 5",
+            "[keys]\ndevice = \"hsm\"",
+            "[keys]\nkey_fil = \"x\"",
+            "[pki]\ntsa_policy = \"policy\"",
+            "[pki]\ncrl_validity_hours = 0",
         ] {
             assert!(
                 Config::from_parts(bad, &no_env, &Overrides::default()).is_err(),

@@ -35,6 +35,12 @@ pub enum Error {
         /// Why.
         reason: String,
     },
+    /// The crypto device failed (wrong passphrase, key store, integrity check...).
+    #[error("crypto device: {0}")]
+    Device(#[from] crypto_device::Error),
+    /// Building or parsing a PKI object failed.
+    #[error("PKI: {0}")]
+    Pki(#[from] gm_pki::Error),
     /// An invariant the code relies on did not hold.
     #[error("internal error: {0}")]
     Internal(&'static str),

@@ -2,8 +2,8 @@
 //!
 //! Modules by responsibility (docs/architecture.md): `cli` parses the command line, `config`
 //! joins file, environment and flags, `store` owns the database, `audit` the hash-chained log,
-//! `auth` administrator accounts and sessions, `api` the HTTP surface, `serve` the process
-//! lifecycle (bind, run, graceful shutdown).
+//! `auth` administrator accounts and sessions, `api` the HTTP surface, `keys` the crypto device,
+//! `pki` the CA/TSA/OCSP services, `serve` the process lifecycle (bind, run, graceful shutdown).
 #![forbid(unsafe_code)]
 
 pub mod api;
@@ -14,6 +14,8 @@ pub mod clock;
 pub mod config;
 pub mod error;
 pub mod init;
+pub mod keys;
 pub mod metrics;
+pub mod pki;
 pub mod serve;
 pub mod store;

@@ -1,4 +1,4 @@
-//! Process lifecycle: prepare the data directory and database, bind, serve until a shutdown
+//! Process lifecycle: prepare the data directory, database, crypto device and PKI, bind, serve until a shutdown
 //! signal, let in-flight requests finish, close the database.
 
 use std::future::Future;
@@ -12,7 +12,9 @@ use crate::audit::AuditLog;
 use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::init::{Initialised, initialise, prepare_data_dir};
+use crate::keys::Keys;
 use crate::metrics::Metrics;
+use crate::pki::Pki;
 use crate::store::Db;
 
 /// A bound, not yet running server.
@@ -36,18 +38,41 @@ pub async fn open(config: &Config) -> Result<(Db, Arc<AuditLog>, Option<Initiali
     Ok((db, audit, created))
 }
 
+/// Opens the crypto device (creating it on a fresh installation) and loads the PKI hierarchy
+/// (creating it when the database has none).
+pub async fn open_services(
+    config: &Config,
+    db: &Db,
+    audit: &Arc<AuditLog>,
+    actor: &str,
+) -> Result<(Keys, Arc<Pki>)> {
+    let keys = Keys::open_or_init(config, db, audit.clone(), actor).await?;
+    let pki = Pki::load_or_create(config, db, keys.device(), audit, actor).await?;
+    Ok((keys, Arc::new(pki)))
+}
+
 impl Server {
     /// Prepares everything and binds the listen address.
-    pub async fn bind(config: Config) -> Result<(Self, Option<Initialised>)> {
-        let (db, audit, created) = open(&config).await?;
+    pub async fn bind(mut config: Config) -> Result<(Self, Option<Initialised>)> {
         let listener = TcpListener::bind(config.listen)
             .await
             .map_err(|e| Error::io(config.listen.to_string(), e))?;
+        // A public URL derived from an ephemeral listen port (":0") names the real port, so the
+        // URLs written into certificates (CRL, OCSP, AIA) work.
+        if config.public_url.ends_with(":0") {
+            if let Ok(addr) = listener.local_addr() {
+                config.public_url = format!("http://{addr}");
+            }
+        }
+        let (db, audit, created) = open(&config).await?;
+        let (keys, pki) = open_services(&config, &db, &audit, "system").await?;
         let state = AppState {
             db,
             audit,
             config: Arc::new(config),
             metrics: Arc::new(Metrics::default()),
+            keys,
+            pki,
         };
         Ok((Self { listener, state }, created))
     }

@@ -119,6 +119,8 @@ pub struct SoftDevice {
     mk_mac: Zeroizing<[u8; 32]>,
     /// Creation/destruction take it shared, KEK rotation exclusively.
     lock: tokio::sync::RwLock<()>,
+    /// Id of the KEK new keys are wrapped with (avoids listing every record per new key).
+    current: std::sync::Mutex<Option<String>>,
 }
 
 impl std::fmt::Debug for SoftDevice {
@@ -279,6 +281,7 @@ impl SoftDevice {
             mk_wrap,
             mk_mac,
             lock: tokio::sync::RwLock::new(()),
+            current: std::sync::Mutex::new(None),
         }
     }
 
@@ -473,12 +476,26 @@ impl SoftDevice {
         Ok(v)
     }
 
+    fn set_current(&self, id: Option<String>) {
+        if let Ok(mut g) = self.current.lock() {
+            *g = id;
+        }
+    }
+
     async fn current_kek(&self) -> Result<(String, Zeroizing<Vec<u8>>)> {
+        let cached = self.current.lock().ok().and_then(|g| g.clone());
+        if let Some(id) = cached {
+            // Another instance may have rotated meanwhile: then fall back to a fresh listing.
+            if let Ok(bytes) = self.kek_bytes(&id).await {
+                return Ok((id, bytes));
+            }
+        }
         let keks = self.live_keks().await?;
         let cur = keks
             .last()
             .ok_or(Error::Integrity("no live KEK in the key store"))?;
         let bytes = self.kek_bytes(&cur.id).await?;
+        self.set_current(Some(cur.id.clone()));
         Ok((cur.id.clone(), bytes))
     }
 
@@ -611,7 +628,9 @@ impl SoftDevice {
     /// interrupt at any point; run again to finish.
     pub async fn rotate_kek(&self) -> Result<RotationReport> {
         let _g = self.lock.write().await;
+        self.set_current(None);
         let res = self.rotate_inner().await;
+        self.set_current(None);
         match &res {
             Ok(r) => {
                 self.audit(

@@ -163,6 +163,18 @@ impl FromRequestParts<AppState> for Session {
     }
 }
 
+impl Session {
+    /// The signed-in account's login name.
+    pub fn username(&self) -> &str {
+        &self.account.username
+    }
+
+    /// The signed-in account's role (`sysadmin`, `secadmin`, `auditor`).
+    pub fn role(&self) -> &str {
+        &self.account.role
+    }
+}
+
 /// A signed-in administrator who has already replaced the one-time password.
 #[derive(Debug)]
 pub struct Admin(pub Session);

@@ -5,6 +5,7 @@ mod auth;
 mod error;
 mod extract;
 mod middleware;
+mod pki;
 mod system;
 
 use std::sync::Arc;
@@ -39,6 +40,10 @@ pub struct AppState {
     pub config: Arc<Config>,
     /// Request metrics.
     pub metrics: Arc<Metrics>,
+    /// The crypto device.
+    pub keys: crate::keys::Keys,
+    /// CA, TSA and OCSP services.
+    pub pki: Arc<crate::pki::Pki>,
 }
 
 /// Builds the router with all middleware.
@@ -55,6 +60,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/auth/me", get(auth::me))
         .route("/api/v1/auth/password", post(auth::change_password))
         .route("/api/v1/audit/verify", get(auth::audit_verify))
+        .merge(pki::routes())
         .fallback(system::not_found);
 
     // Each `Router::layer` call wraps the previous result, so the last one is outermost:

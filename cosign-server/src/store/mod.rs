@@ -7,6 +7,7 @@
 //! migration files, which have identical names (a test checks that).
 
 pub mod accounts;
+pub mod pki;
 
 use std::collections::BTreeSet;
 use std::str::FromStr;

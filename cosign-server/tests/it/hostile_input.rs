@@ -3,6 +3,7 @@
 //! dropped connection, and the server must keep serving afterwards.
 
 use proptest::prelude::*;
+use proptest::strategy::ValueTree;
 use proptest::test_runner::{Config as PropConfig, TestRunner};
 use reqwest::Method;
 
@@ -19,7 +20,149 @@ const ROUTES: &[(&str, &str, bool, bool)] = &[
     ("POST", "/api/v1/auth/login", true, false),
     ("POST", "/api/v1/auth/logout", false, true),
     ("POST", "/api/v1/auth/password", true, true),
+    ("GET", "/pki", false, false),
+    ("GET", "/pki/root.crt", false, false),
+    ("GET", "/pki/staff.pem", false, false),
+    ("GET", "/pki/seal.crl", false, false),
+    ("GET", "/api/v1/tsa/tokens/0a", false, false),
+    ("POST", "/api/v1/pki/certificates", true, true),
+    ("POST", "/api/v1/pki/certificates/0a/revoke", true, true),
 ];
+
+/// Protocol endpoints: garbage gets an answer in the protocol's own format (200 with a
+/// TimeStampResp rejection / an OCSP malformedRequest), wrong methods and oversized bodies a
+/// JSON 4xx. (method, path, reply content type)
+const PROTOCOL_ROUTES: &[(&str, &str, &str)] = &[
+    ("POST", "/tsa", "application/timestamp-reply"),
+    ("POST", "/ocsp", "application/ocsp-response"),
+    ("GET", "/ocsp/MAo%3D", "application/ocsp-response"),
+];
+
+/// The PKIStatus of a DER TimeStampResp / the responseStatus of an OCSPResponse.
+fn protocol_status(content_type: &str, body: &[u8]) -> u8 {
+    if content_type == "application/timestamp-reply" {
+        let parsed = gm_pki::tsp::parse_response(body).expect("a DER TimeStampResp");
+        assert_eq!(parsed.status, gm_pki::tsp::PkiStatus::Rejection);
+        assert!(!parsed.failure.is_empty(), "failInfo set");
+        2
+    } else {
+        // OCSPResponse ::= SEQUENCE { responseStatus ENUMERATED (..) } with no responseBytes.
+        assert_eq!(&body[..4], &[0x30, 0x03, 0x0a, 0x01], "{body:02x?}");
+        body[4]
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn protocol_routes_answer_garbage_in_their_own_format() {
+    let s = TestServer::start(Backend::Sqlite).await;
+    for &(method, path, ct) in PROTOCOL_ROUTES {
+        let url = s.url(path);
+        for wrong in [
+            "PUT",
+            "DELETE",
+            "PATCH",
+            if method == "GET" { "POST" } else { "GET" },
+        ] {
+            if path == "/ocsp" && wrong == "GET" {
+                continue; // GET /ocsp/<request> is the GET form; bare GET /ocsp is 405 below
+            }
+            let r = s
+                .client
+                .request(Method::from_bytes(wrong.as_bytes()).unwrap(), &url)
+                .body("garbage")
+                .send()
+                .await
+                .unwrap();
+            assert!(r.headers().contains_key("allow"), "{wrong} {path}");
+            assert_api_error(r, 405, "METHOD_NOT_ALLOWED").await;
+        }
+        for body in [
+            &b""[..],
+            b"garbage",
+            b"{\"json\": true}",
+            b"\x30\x80\x00\x00",
+            b"\x30\x03\x02\x01\x01",
+            &[0x30, 0x82, 0xff, 0xff, 0x01][..],
+        ] {
+            let req = s
+                .client
+                .request(Method::from_bytes(method.as_bytes()).unwrap(), &url)
+                .header("content-type", "application/json");
+            let req = if method == "POST" {
+                req.body(body.to_vec())
+            } else {
+                req
+            };
+            let r = req.send().await.unwrap();
+            assert_eq!(r.status(), 200, "{method} {path} {body:?}");
+            assert_eq!(r.headers()["content-type"].to_str().unwrap(), ct);
+            let bytes = r.bytes().await.unwrap();
+            let status = protocol_status(ct, &bytes);
+            if ct == "application/ocsp-response" {
+                assert_eq!(status, 1, "malformedRequest");
+            }
+        }
+        if method == "POST" {
+            let r = s
+                .client
+                .post(&url)
+                .body(vec![0x30; 100 * 1024])
+                .send()
+                .await
+                .unwrap();
+            assert_api_error(r, 413, "PAYLOAD_TOO_LARGE").await;
+        }
+    }
+    for path in ["/ocsp/%%%", "/ocsp/!!!!", "/ocsp/AAAA"] {
+        let r = s.client.get(s.url(path)).send().await.unwrap();
+        assert_eq!(r.status(), 200, "{path}");
+        let bytes = r.bytes().await.unwrap();
+        assert_eq!(
+            protocol_status("application/ocsp-response", &bytes),
+            1,
+            "{path}"
+        );
+    }
+    assert_api_error(
+        s.client.get(s.url("/ocsp")).send().await.unwrap(),
+        405,
+        "METHOD_NOT_ALLOWED",
+    )
+    .await;
+    for path in [
+        "/pki/nothing.crt",
+        "/pki/tsa.crl",
+        "/pki/root.exe",
+        "/pki/root",
+    ] {
+        assert_api_error(
+            s.client.get(s.url(path)).send().await.unwrap(),
+            404,
+            "NOT_FOUND",
+        )
+        .await;
+    }
+    // Random bytes to the protocol routes never give a 5xx.
+    let mut runner = TestRunner::new(PropConfig {
+        cases: 48,
+        ..PropConfig::default()
+    });
+    let cases: Vec<Vec<u8>> = (0..48)
+        .map(|_| {
+            prop::collection::vec(any::<u8>(), 0..600)
+                .new_tree(&mut runner)
+                .unwrap()
+                .current()
+        })
+        .collect();
+    for (i, body) in cases.into_iter().enumerate() {
+        let (_, path, ct) = PROTOCOL_ROUTES[i % 2];
+        let r = s.client.post(s.url(path)).body(body).send().await.unwrap();
+        assert_eq!(r.status(), 200);
+        assert_eq!(r.headers()["content-type"].to_str().unwrap(), ct);
+    }
+    s.stop().await;
+}
 
 async fn assert_4xx_json(resp: reqwest::Response) -> u16 {
     let status = resp.status().as_u16();

@@ -6,9 +6,12 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod support;
+mod tools;
 
 mod auth;
 mod cli;
 mod hostile_input;
 mod http_basics;
+mod keys;
+mod pki;
 mod store;

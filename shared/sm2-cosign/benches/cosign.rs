@@ -1,15 +1,24 @@
 //! Co-signing throughput and where the time goes.
 //!
 //! cargo bench -p sm2-cosign --bench cosign -- --warm-up-time 1 --measurement-time 3
+//!
+//! The default clock is the benchmark thread's CPU time (`CLOCK_THREAD_CPUTIME_ID`, via the
+//! `cpu-time` crate), so numbers stay meaningful on a machine shared with other builds;
+//! `SM2_BENCH_CLOCK=wall` switches to criterion's wall clock.
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
     clippy::semicolon_if_nothing_returned,
+    clippy::cast_precision_loss,
     missing_docs
 )]
 
-use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
-use sm2::elliptic_curve::{Generate, Group, ops::MulByGeneratorVartime};
+use criterion::measurement::{Measurement, ValueFormatter, WallTime};
+use criterion::{BatchSize, Criterion, Throughput};
+use sm2::elliptic_curve::{
+    Generate, Group,
+    ops::{MulByGeneratorVartime, MulVartime},
+};
 use sm2::{NonZeroScalar, ProjectivePoint, SecretKey};
 use sm2_cosign::keygen::{ClientKeygen, ServerKeygen};
 use sm2_cosign::plain::{self, Digest};
@@ -47,7 +56,7 @@ fn rand_scalar() -> NonZeroScalar {
     NonZeroScalar::try_generate_from_rng(&mut OsRng).unwrap()
 }
 
-fn bench(cr: &mut Criterion) {
+fn bench<M: Measurement>(cr: &mut Criterion<M>) {
     let (c, s) = keygen();
 
     let mut g = cr.benchmark_group("primitives");
@@ -69,6 +78,28 @@ fn bench(cr: &mut Criterion) {
                 black_box(&*k2),
                 &p,
             )
+        })
+    });
+    g.bench_function("kG fixed-base (variable time)", |b| {
+        b.iter(|| ProjectivePoint::mul_by_generator_vartime(black_box(&*k)))
+    });
+    g.bench_function("kP variable-base (variable time, wNAF)", |b| {
+        b.iter(|| black_box(p).mul_vartime(black_box(&*k)))
+    });
+    g.bench_function("aG+bP as table kG + wNAF kP (variable time)", |b| {
+        b.iter(|| {
+            ProjectivePoint::mul_by_generator_vartime(black_box(&*k))
+                + black_box(p).mul_vartime(black_box(&*k2))
+        })
+    });
+    g.bench_function("k3·Q + k2·G as kP + table kG (constant time)", |b| {
+        b.iter(|| black_box(p) * *black_box(k) + ProjectivePoint::mul_by_generator(black_box(&*k2)))
+    });
+    g.bench_function("k3·Q + k2·G as one lincomb (constant time)", |b| {
+        b.iter(|| {
+            <ProjectivePoint as sm2::elliptic_curve::ops::LinearCombination<
+                [(ProjectivePoint, sm2::Scalar); 2],
+            >>::lincomb(&[(black_box(p), *k), (ProjectivePoint::GENERATOR, *k2)])
         })
     });
     g.bench_function("to_affine (field inversion)", |b| {
@@ -156,5 +187,82 @@ fn bench(cr: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, bench);
-criterion_main!(benches);
+/// CPU time of the calling thread (ns), `clock_gettime(CLOCK_THREAD_CPUTIME_ID)`.
+struct CpuTime;
+
+fn thread_cpu_ns() -> u64 {
+    u64::try_from(cpu_time::ThreadTime::now().as_duration().as_nanos()).unwrap_or(u64::MAX)
+}
+
+struct NsFormatter;
+
+impl ValueFormatter for NsFormatter {
+    fn scale_values(&self, typical: f64, values: &mut [f64]) -> &'static str {
+        let (div, unit) = if typical < 1e3 {
+            (1.0, "ns cpu")
+        } else if typical < 1e6 {
+            (1e3, "µs cpu")
+        } else {
+            (1e6, "ms cpu")
+        };
+        for v in values {
+            *v /= div;
+        }
+        unit
+    }
+
+    fn scale_throughputs(&self, _typical: f64, t: &Throughput, values: &mut [f64]) -> &'static str {
+        let n = match t {
+            Throughput::Elements(n) | Throughput::Bytes(n) | Throughput::BytesDecimal(n) => {
+                *n as f64
+            }
+        };
+        for v in values {
+            *v = n * 1e9 / *v;
+        }
+        "elem/s cpu"
+    }
+
+    fn scale_for_machines(&self, _values: &mut [f64]) -> &'static str {
+        "ns"
+    }
+}
+
+impl Measurement for CpuTime {
+    type Intermediate = u64;
+    type Value = u64;
+
+    fn start(&self) -> u64 {
+        thread_cpu_ns()
+    }
+    fn end(&self, i: u64) -> u64 {
+        thread_cpu_ns().saturating_sub(i)
+    }
+    fn add(&self, a: &u64, b: &u64) -> u64 {
+        a + b
+    }
+    fn zero(&self) -> u64 {
+        0
+    }
+    fn to_f64(&self, v: &u64) -> f64 {
+        *v as f64
+    }
+    fn formatter(&self) -> &dyn ValueFormatter {
+        &NsFormatter
+    }
+}
+
+fn main() {
+    let wall = std::env::var("SM2_BENCH_CLOCK").is_ok_and(|v| v == "wall");
+    if wall {
+        let mut c = Criterion::<WallTime>::default().configure_from_args();
+        bench(&mut c);
+        c.final_summary();
+    } else {
+        let mut c = Criterion::default()
+            .with_measurement(CpuTime)
+            .configure_from_args();
+        bench(&mut c);
+        c.final_summary();
+    }
+}

@@ -52,6 +52,19 @@ pub(crate) fn to_affine_nonidentity(
     Ok(p.to_affine())
 }
 
+/// Normalizes many projective points with one field inversion, refusing the identity.
+pub(crate) fn normalize_nonidentity(
+    points: &[ProjectivePoint],
+    what: &'static str,
+) -> Result<Vec<AffinePoint>> {
+    if points.iter().any(|p| bool::from(p.is_identity())) {
+        return Err(Error::InvalidPoint { what });
+    }
+    let mut out = vec![AffinePoint::IDENTITY; points.len()];
+    <ProjectivePoint as sm2::elliptic_curve::group::Curve>::batch_normalize(points, &mut out);
+    Ok(out)
+}
+
 pub(crate) fn scalar_to_bytes(s: &Scalar) -> [u8; 32] {
     s.to_repr().into()
 }

@@ -15,6 +15,33 @@
 //! No I/O: the caller moves the messages. Randomness is a parameter (`&mut R` where
 //! `R: TryCryptoRng`), with `*_os` wrappers that use the operating system's CSPRNG.
 //! The design and threat model: `docs/crypto/cosign.md`.
+//!
+//! ```
+//! use sm2_cosign::keygen::{ClientKeygen, ServerKeygen};
+//! use sm2_cosign::sign::{ClientSignSession, ServerSignSession};
+//! use sm2_cosign::{plain, DEFAULT_ID, SessionId};
+//!
+//! # fn main() -> sm2_cosign::Result<()> {
+//! // Key generation (the server issues the session id).
+//! let session = SessionId::random_os()?;
+//! let (client, req) = ClientKeygen::start_os(session)?;
+//! let (server, resp) = ServerKeygen::respond_os(session, &req)?;
+//! let (phone_share, confirm) = client.finish(&resp)?;
+//! let server_share = server.confirm(&confirm)?;
+//!
+//! // One co-signature (a batch is the same with more messages).
+//! let msg = b"discharge summary";
+//! let (srv, request) = ServerSignSession::new_os(&server_share, DEFAULT_ID, &[msg])?;
+//! let shown = plain::message_digest(DEFAULT_ID, phone_share.public().public_point(), msg)?;
+//! let (cli, commit) = ClientSignSession::commit_os(&phone_share, &request, &[shown])?;
+//! let (srv, partial) = srv.respond_os(&server_share, &commit)?;
+//! let (sigs, result) = cli.finish(&phone_share, &partial)?;
+//! let stored = srv.finish(&result)?;
+//! assert_eq!(sigs, stored);
+//! plain::verify(&phone_share.public().public_key(), DEFAULT_ID, msg, &stored[0])?;
+//! # Ok(())
+//! # }
+//! ```
 #![forbid(unsafe_code)]
 #![warn(clippy::indexing_slicing, missing_docs)]
 

@@ -211,6 +211,44 @@ pub fn verify_digest(public_key: &AffinePoint, e: &Digest, sig: &Signature) -> R
     }
 }
 
+/// Verifies N signatures over N digests for one key (B1–B7 for each), normalizing all
+/// points with a single field inversion. Fails if any one fails.
+pub fn verify_digests(
+    public_key: &AffinePoint,
+    digests: &[Digest],
+    sigs: &[Signature],
+) -> Result<()> {
+    if digests.len() != sigs.len() {
+        return Err(Error::ApiMisuse("digest and signature counts differ"));
+    }
+    let mut points = Vec::with_capacity(sigs.len());
+    let mut rs = Vec::with_capacity(sigs.len());
+    for (e, sig) in digests.iter().zip(sigs) {
+        // B1, B2 by construction of `Signature`; B4: e' mod n; B5: t = r' + s' ≠ 0
+        let (r, s) = sig.split_scalars();
+        let t = *r + *s;
+        if bool::from(t.is_zero()) {
+            return Err(Error::VerificationFailed);
+        }
+        // B6: [s']G + [t]P_A, not the point at infinity
+        let p = ec::mul_g_add_vartime(&s, &t, public_key);
+        if bool::from(p.is_identity()) {
+            return Err(Error::VerificationFailed);
+        }
+        points.push(p);
+        rs.push((*r, ec::bytes_mod_n(e.as_bytes())));
+    }
+    let affine = ec::normalize_nonidentity(&points, "verification point")
+        .map_err(|_| Error::VerificationFailed)?;
+    // B7: R = (e' + x1') mod n = r'
+    for (p, (r, e)) in affine.iter().zip(&rs) {
+        if *e + ec::x_mod_n(p) != *r {
+            return Err(Error::VerificationFailed);
+        }
+    }
+    Ok(())
+}
+
 /// Verifies `sig` over `msg` for `id` and `public` (GB/T 32918.2 §7.1).
 pub fn verify(public: &PublicKey, id: &[u8], msg: &[u8], sig: &Signature) -> Result<()> {
     let e = message_digest(id, public.as_affine(), msg)?;

@@ -1,25 +1,25 @@
 //! Schnorr proofs of knowledge of a discrete logarithm, made non-interactive with
 //! Fiat–Shamir over SM3 and bound to a context (session id, role, purpose, position).
 //!
-//! Statement: "I know x with X = x·G". Proof `(c, z)`: pick random t, `T = t·G`,
-//! `c = H(ctx ‖ X ‖ T) mod n`, `z = t + c·x`. Verify: `T' = z·G − c·X`, accept iff
-//! `H(ctx ‖ X ‖ T') = c`. A proof made for one context fails in any other.
+//! Statement: "I know x with X = x·G". Proof `(T, z)`: pick random t, `T = t·G`,
+//! `c = H(ctx ‖ X ‖ T) mod n`, `z = t + c·x`. Verify: `z·G − c·X = T` (compared in
+//! projective coordinates: no field inversion). A proof made for one context fails in any
+//! other, because `c` changes.
 
 use crate::ec::{self, Transcript};
 use crate::error::{Error, Result};
-use crate::wire::WireScalar;
+use crate::wire::{Hex, WirePoint, WireScalar};
 use rand_core::TryCryptoRng;
 use serde::{Deserialize, Serialize};
-use sm2::elliptic_curve::Group;
-use sm2::{AffinePoint, Scalar};
+use sm2::{AffinePoint, NonZeroScalar, ProjectivePoint, Scalar};
 use zeroize::Zeroize;
 
-/// A Schnorr proof of knowledge `(c, z)`.
+/// A Schnorr proof of knowledge `(T, z)`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DlogProof {
-    /// Challenge.
-    pub c: WireScalar,
-    /// Response.
+    /// Commitment `T = t·G`.
+    pub t: WirePoint,
+    /// Response `z = t + c·x`.
     pub z: WireScalar,
 }
 
@@ -31,14 +31,45 @@ pub(crate) struct ProofContext<'a> {
     pub(crate) extra: &'a [u8],
 }
 
-fn challenge(ctx: &ProofContext<'_>, x: &AffinePoint, t: &AffinePoint) -> Scalar {
+fn challenge(ctx: &ProofContext<'_>, x: &AffinePoint, t: &[u8; 65]) -> Scalar {
     let mut tr = Transcript::new(b"dlog-proof");
     tr.append(ctx.purpose);
     tr.append(ctx.session);
     tr.append(ctx.extra);
     tr.append_point(x);
-    tr.append_point(t);
+    tr.append(t);
     tr.challenge()
+}
+
+/// The prover's first move: a fresh `t` and `T = t·G` (projective, so callers can normalize
+/// several points with one inversion).
+pub(crate) fn commit<R: TryCryptoRng + ?Sized>(
+    rng: &mut R,
+) -> Result<(NonZeroScalar, ProjectivePoint)> {
+    let t = ec::random_nonzero(rng)?;
+    let big_t = ec::mul_g(&t);
+    Ok((t, big_t))
+}
+
+/// The prover's response for `x` with `big_x = x·G`, given the commitment from [`commit`]
+/// (normalized). Consumes and erases `t`.
+pub(crate) fn respond(
+    mut t: NonZeroScalar,
+    big_t: &AffinePoint,
+    x: &Scalar,
+    big_x: &AffinePoint,
+    ctx: &ProofContext<'_>,
+) -> DlogProof {
+    let t_bytes = ec::encode_point(big_t);
+    let c = challenge(ctx, big_x, &t_bytes);
+    let mut z = *t + c * x;
+    let proof = DlogProof {
+        t: Hex(t_bytes),
+        z: Hex(ec::scalar_to_bytes(&z)),
+    };
+    t.zeroize();
+    z.zeroize();
+    proof
 }
 
 /// Proves knowledge of `x` for `big_x = x·G` (the caller guarantees the relation).
@@ -48,17 +79,9 @@ pub(crate) fn prove<R: TryCryptoRng + ?Sized>(
     big_x: &AffinePoint,
     ctx: &ProofContext<'_>,
 ) -> Result<DlogProof> {
-    let mut t = ec::random_nonzero(rng)?;
-    let big_t = ec::mul_g(&t).to_affine();
-    let c = challenge(ctx, big_x, &big_t);
-    let mut z = *t + c * x;
-    let proof = DlogProof {
-        c: crate::wire::Hex(ec::scalar_to_bytes(&c)),
-        z: crate::wire::Hex(ec::scalar_to_bytes(&z)),
-    };
-    t.zeroize();
-    z.zeroize();
-    Ok(proof)
+    let (t, big_t) = commit(rng)?;
+    let big_t = ec::to_affine_nonidentity(&big_t, "proof commitment")?;
+    Ok(respond(t, &big_t, x, big_x, ctx))
 }
 
 /// Verifies a proof for `big_x` in `ctx` (variable time: all inputs are public).
@@ -68,14 +91,11 @@ pub(crate) fn verify(
     ctx: &ProofContext<'_>,
     what: &'static str,
 ) -> Result<()> {
-    let c = ec::decode_scalar(&proof.c.0, "proof challenge")?;
+    let big_t = ec::decode_point(&proof.t.0, "proof commitment")?;
     let z = ec::decode_scalar(&proof.z.0, "proof response")?;
-    let t = ec::mul_g_add_vartime(&z, &(-c), big_x);
-    if bool::from(t.is_identity()) {
-        return Err(Error::InvalidProof { what });
-    }
-    let c2 = challenge(ctx, big_x, &t.to_affine());
-    if c2 == c {
+    let c = challenge(ctx, big_x, &proof.t.0);
+    let lhs = ec::mul_g_add_vartime(&z, &(-c), big_x);
+    if lhs == ProjectivePoint::from(big_t) {
         Ok(())
     } else {
         Err(Error::InvalidProof { what })

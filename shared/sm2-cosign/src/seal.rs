@@ -128,7 +128,7 @@ fn map_to_curve_sswu(u: &Fe) -> Result<AffinePoint> {
     let u2 = u.square();
     let tv1 = z.square() * u2.square() + z * u2;
     let tv1_is_zero = tv1.is_zero();
-    let inv_tv1 = Option::<Fe>::from(tv1.invert()).unwrap_or(Fe::ZERO);
+    let inv_tv1 = tv1.invert().unwrap_or(Fe::ZERO); // inv0, constant time
     let a_inv = Option::<Fe>::from(a.invert()).ok_or(Error::Internal("A inverse"))?;
     let za_inv = Option::<Fe>::from((z * a).invert()).ok_or(Error::Internal("ZA inverse"))?;
     let x1_generic = -b * a_inv * (Fe::ONE + inv_tv1);

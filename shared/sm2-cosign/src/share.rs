@@ -209,12 +209,6 @@ impl ClientKeyShare {
         let (d1, public) = decode_share(SHARE_FORMAT_CLIENT, bytes)?;
         Self::from_parts(d1, public)
     }
-
-    /// Test/attack helper: the raw scalar. Hidden from docs; do not use in product code.
-    #[doc(hidden)]
-    pub fn secret_scalar_for_tests(&self) -> NonZeroScalar {
-        self.d1
-    }
 }
 
 impl core::fmt::Debug for ClientKeyShare {
@@ -260,12 +254,6 @@ impl ServerKeyShare {
     pub fn from_bytes(bytes: &[u8]) -> Result<Self> {
         let (d2, public) = decode_share(SHARE_FORMAT_SERVER, bytes)?;
         Self::from_parts(d2, public)
-    }
-
-    /// Test/attack helper: the raw scalar. Hidden from docs; do not use in product code.
-    #[doc(hidden)]
-    pub fn secret_scalar_for_tests(&self) -> NonZeroScalar {
-        self.d2
     }
 }
 

@@ -351,12 +351,12 @@ impl ServerAwaitingResult {
                 got: result.signatures.len(),
             });
         }
-        let mut out = Vec::with_capacity(self.digests.len());
-        for (w, e) in result.signatures.iter().zip(&self.digests) {
-            let sig = sig_from_wire(w)?;
-            plain::verify_digest(&self.public_key, e, &sig)?;
-            out.push(sig);
-        }
+        let out = result
+            .signatures
+            .iter()
+            .map(sig_from_wire)
+            .collect::<Result<Vec<_>>>()?;
+        plain::verify_digests(&self.public_key, &self.digests, &out)?;
         Ok(out)
     }
 }
@@ -412,17 +412,29 @@ impl ClientSignSession {
         if req.digests.as_slice() != expected {
             return Err(Error::DigestMismatch);
         }
+        // A3 (client's part): fresh k1 from the CSPRNG, never derived from (d1, e); and the
+        // proof nonces t. All 2N points are normalized with one field inversion.
         let mut k1 = Vec::with_capacity(n);
-        let mut items = Vec::with_capacity(n);
-        for (i, e) in req.digests.iter().enumerate() {
-            // A3 (client's part): a fresh k1 from the CSPRNG, never derived from (d1, e).
+        let mut ts = Vec::with_capacity(n);
+        let mut points = Vec::with_capacity(2 * n);
+        for _ in 0..n {
             let k = random_nonzero(rng)?;
-            let q1 = ec::mul_g(&k).to_affine();
-            let extra = q1_extra(&public_key, n, i, e);
-            let proof = proof::prove(rng, &k, &q1, &q1_context(&req.session, &extra))?;
+            points.push(ec::mul_g(&k));
             k1.push(k);
+            let (t, big_t) = proof::commit(rng)?;
+            points.push(big_t);
+            ts.push(t);
+        }
+        let affine = ec::normalize_nonidentity(&points, "Q1")?;
+        let mut items = Vec::with_capacity(n);
+        for (i, ((e, k), t)) in req.digests.iter().zip(&k1).zip(ts).enumerate() {
+            let (Some(q1), Some(big_t)) = (affine.get(2 * i), affine.get(2 * i + 1)) else {
+                return Err(Error::Internal("normalized point count"));
+            };
+            let extra = q1_extra(&public_key, n, i, e);
+            let proof = proof::respond(t, big_t, k, q1, &q1_context(&req.session, &extra));
             items.push(CommitItem {
-                q1: Hex(ec::encode_point(&q1)),
+                q1: Hex(ec::encode_point(q1)),
                 proof,
             });
         }
@@ -483,7 +495,7 @@ impl ClientSignSession {
         let d1: &Scalar = &share.d1;
         let public_key = share.public.public_point();
         let mut sigs = Vec::with_capacity(n);
-        for ((item, k1), e) in partial.items.iter().zip(&self.k1).zip(&self.digests) {
+        for (item, k1) in partial.items.iter().zip(&self.k1) {
             let r = ec::decode_scalar(&item.r.0, "r")?;
             let s2 = ec::decode_scalar(&item.s2.0, "s2")?;
             let s3 = ec::decode_scalar(&item.s3.0, "s3")?;
@@ -506,10 +518,10 @@ impl ClientSignSession {
             }
             let sig = Signature::from_scalars(r.to_repr(), s.to_repr())
                 .map_err(|_| Error::Internal("signature encoding"))?;
-            // B1–B7 against our own P before anything leaves the phone.
-            plain::verify_digest(public_key, e, &sig)?;
             sigs.push(sig);
         }
+        // B1–B7 against our own P before anything leaves the phone.
+        plain::verify_digests(public_key, &self.digests, &sigs)?;
         let result = SignResult {
             version: PROTOCOL_VERSION,
             session: self.session,

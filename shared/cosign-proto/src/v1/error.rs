@@ -44,6 +44,11 @@ pub enum ErrorCode {
     Timeout,
     /// The database or another dependency is unavailable.
     Unavailable,
+    /// A certificate signing request (PKCS#10) is malformed, not SM2, or its signature
+    /// (proof of possession) does not verify.
+    InvalidCsr,
+    /// The certificate is already revoked.
+    AlreadyRevoked,
     /// An unexpected server-side failure; details are in the server log, never in the response.
     Internal,
 }
@@ -52,7 +57,9 @@ impl ErrorCode {
     /// The HTTP status for this code.
     pub const fn status(self) -> u16 {
         match self {
-            Self::MalformedJson | Self::InvalidArgument | Self::WeakPassword => 400,
+            Self::MalformedJson | Self::InvalidArgument | Self::WeakPassword | Self::InvalidCsr => {
+                400
+            }
             Self::Unauthenticated | Self::BadCredentials => 401,
             Self::Forbidden | Self::PasswordChangeRequired => 403,
             Self::NotFound => 404,
@@ -60,6 +67,7 @@ impl ErrorCode {
             Self::Timeout => 408,
             Self::PayloadTooLarge => 413,
             Self::UnsupportedMediaType => 415,
+            Self::AlreadyRevoked => 409,
             Self::AccountLocked => 423,
             Self::RateLimited => 429,
             Self::Internal => 500,
@@ -126,6 +134,14 @@ impl ErrorCode {
             Self::Unavailable => (
                 "服务暂时不可用（数据库或依赖服务无响应），请稍后重试或联系信息科。",
                 "The service is temporarily unavailable; try again later or contact IT.",
+            ),
+            Self::InvalidCsr => (
+                "证书请求（CSR）无效：须为 PEM 或 DER 格式的 PKCS#10 SM2 请求且签名正确，请重新生成后提交。",
+                "The certificate signing request is invalid: send an SM2 PKCS#10 request (PEM or DER) with a valid signature.",
+            ),
+            Self::AlreadyRevoked => (
+                "该证书已被吊销，无需重复操作。",
+                "The certificate is already revoked; nothing to do.",
             ),
             Self::Internal => (
                 "服务器内部错误，已记录日志，请联系信息科并提供请求编号。",
@@ -206,6 +222,8 @@ mod tests {
             ErrorCode::WeakPassword,
             ErrorCode::RateLimited,
             ErrorCode::Timeout,
+            ErrorCode::InvalidCsr,
+            ErrorCode::AlreadyRevoked,
         ] {
             assert!((400..500).contains(&code.status()), "{code:?}");
         }

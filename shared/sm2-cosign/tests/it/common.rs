@@ -48,3 +48,26 @@ pub fn verify_libsm(c: &ClientKeyShare, msg: &[u8], sig: &Signature) -> bool {
     let lsig = libsm::sm2::signature::Signature::new(&bytes[..32], &bytes[32..]);
     ctx.verify(msg, &pk, &lsig).unwrap_or(false)
 }
+
+/// The raw share scalar, read through the public persistence format (tests and attack
+/// demonstrations only; product code never needs it).
+pub trait SecretForTests {
+    fn secret_scalar_for_tests(&self) -> sm2::NonZeroScalar;
+}
+
+fn scalar_from_share_bytes(b: &[u8]) -> sm2::NonZeroScalar {
+    let d: [u8; 32] = b[1..33].try_into().unwrap();
+    sm2::NonZeroScalar::from_repr(d.into()).unwrap()
+}
+
+impl SecretForTests for ClientKeyShare {
+    fn secret_scalar_for_tests(&self) -> sm2::NonZeroScalar {
+        scalar_from_share_bytes(&self.to_bytes())
+    }
+}
+
+impl SecretForTests for ServerKeyShare {
+    fn secret_scalar_for_tests(&self) -> sm2::NonZeroScalar {
+        scalar_from_share_bytes(&self.to_bytes())
+    }
+}

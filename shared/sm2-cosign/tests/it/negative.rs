@@ -179,7 +179,14 @@ fn sign_rejects_forged_and_replayed_commitments() {
     let (c, s) = keygen();
     // Forged proof.
     let (srv, _req, _cli, mut commit) = started_sign(&c, &s, &[b"a"]);
-    commit.items[0].proof.c.0[5] ^= 0x40;
+    commit.items[0].proof.z.0[5] ^= 0x40;
+    assert!(matches!(
+        srv.respond_os(&s, &commit),
+        Err(Error::InvalidProof { .. })
+    ));
+    // A commitment T swapped for another valid point.
+    let (srv, _req, _cli, mut commit) = started_sign(&c, &s, &[b"a"]);
+    commit.items[0].proof.t = commit.items[0].q1;
     assert!(matches!(
         srv.respond_os(&s, &commit),
         Err(Error::InvalidProof { .. })
