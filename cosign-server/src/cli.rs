@@ -164,9 +164,12 @@ fn load(cli_config: &std::path::Path, listen: Option<String>, data: DataArgs) ->
 fn init_logging(config: &Config) {
     let filter = tracing_subscriber::EnvFilter::try_new(&config.log_level)
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    // Colour only on a terminal: log files and collectors get plain text.
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+        .with_writer(std::io::stderr)
+        .with_ansi(ansi);
     // A second initialisation (tests) is harmless: keep the first subscriber.
     let _ = match config.log_format {
         LogFormat::Human => builder.try_init(),
