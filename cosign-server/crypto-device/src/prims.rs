@@ -432,51 +432,15 @@ impl Sm2Signature {
 
 /// Z = SM3(ENTL || ID || a || b || xG || yG || xA || yA) (GB/T 32918.2 §5.5).
 pub fn sm2_z(public: &Sm2PublicKey, id: &[u8]) -> Result<[u8; 32]> {
-    const A: [u8; 32] = hex32("FFFFFFFEFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFF00000000FFFFFFFFFFFFFFFC");
-    const B: [u8; 32] = hex32("28E9FA9E9D9F5E344D5A9E4BCF6509A7F39789F515AB8F92DDBCBD414D940E93");
-    const GX: [u8; 32] = hex32("32C4AE2C1F1981195F9904466A39C9948FE30BBFF2660BE1715A4589334C74C7");
-    const GY: [u8; 32] = hex32("BC3736A2F4F6779C59BDCEE36B692153D0A9877CC62A474002DF32E52139F0A0");
-    let bits = id
-        .len()
-        .checked_mul(8)
-        .and_then(|b| u16::try_from(b).ok())
-        .ok_or_else(|| Error::InvalidInput("SM2 ID longer than 8191 bytes".into()))?;
-    let (x, y) = public.xy();
-    Ok(sm3_parts(&[
-        &bits.to_be_bytes(),
-        id,
-        &A,
-        &B,
-        &GX,
-        &GY,
-        &x,
-        &y,
-    ]))
+    // One Z implementation for the whole project: sm2-cosign's.
+    sm2_cosign::plain::compute_z(id, public.as_inner().as_affine())
+        .map_err(|e| Error::InvalidInput(format!("SM2 Z value: {e}")))
 }
 
 /// e = SM3(Z || M): the digest that SDF internal signing (`SDF_InternalSign_ECC`) expects.
 pub fn sm2_digest(public: &Sm2PublicKey, id: &[u8], msg: &[u8]) -> Result<[u8; 32]> {
     let z = sm2_z(public, id)?;
     Ok(sm3_parts(&[&z, msg]))
-}
-
-const fn hex32(s: &str) -> [u8; 32] {
-    let b = s.as_bytes();
-    let mut out = [0u8; 32];
-    let mut i = 0;
-    while i < 32 {
-        out[i] = (nib(b[2 * i]) << 4) | nib(b[2 * i + 1]);
-        i += 1;
-    }
-    out
-}
-
-const fn nib(c: u8) -> u8 {
-    match c {
-        b'0'..=b'9' => c - b'0',
-        b'A'..=b'F' => c - b'A' + 10,
-        _ => 0,
-    }
 }
 
 /// An SM2 private key in memory (zeroized on drop by the RustCrypto type).

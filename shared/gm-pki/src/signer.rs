@@ -16,53 +16,11 @@ use spki::{AlgorithmIdentifierOwned, SubjectPublicKeyInfoOwned};
 /// The SM2 distinguishing identifier used when nothing else is configured (GM/T 0009).
 pub const DEFAULT_DISTID: &str = "1234567812345678";
 
-/// SM2 curve parameters `a`, `b`, `x_G`, `y_G` (GM/T 0003.5), as used in `Z`.
-const CURVE_A: [u8; 32] = hex32("FFFFFFFEFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFF00000000FFFFFFFFFFFFFFFC");
-const CURVE_B: [u8; 32] = hex32("28E9FA9E9D9F5E344D5A9E4BCF6509A7F39789F515AB8F92DDBCBD414D940E93");
-const GX: [u8; 32] = hex32("32C4AE2C1F1981195F9904466A39C9948FE30BBFF2660BE1715A4589334C74C7");
-const GY: [u8; 32] = hex32("BC3736A2F4F6779C59BDCEE36B692153D0A9877CC62A474002DF32E52139F0A0");
-
-// Only evaluated at compile time on the constants below: an out-of-range index is a build error.
-#[allow(clippy::indexing_slicing)]
-const fn hex32(s: &str) -> [u8; 32] {
-    const fn nib(c: u8) -> u8 {
-        match c {
-            b'0'..=b'9' => c - b'0',
-            b'A'..=b'F' => c - b'A' + 10,
-            _ => 0,
-        }
-    }
-    let b = s.as_bytes();
-    let mut out = [0u8; 32];
-    let mut i = 0;
-    while i < 32 {
-        out[i] = (nib(b[2 * i]) << 4) | nib(b[2 * i + 1]);
-        i += 1;
-    }
-    out
-}
-
 /// `Z_A` for a public key and distinguishing ID (GM/T 0003.2 §5.5).
 pub fn z_value(distid: &str, public_key: &PublicKey) -> Result<[u8; 32]> {
-    let entl: u16 = distid
-        .len()
-        .checked_mul(8)
-        .and_then(|l| u16::try_from(l).ok())
-        .ok_or_else(|| Error::InvalidArgument("SM2 distinguishing ID too long".into()))?;
-    let point = public_key.as_affine().to_sec1_point(false);
-    let (Some(x), Some(y)) = (point.x(), point.y()) else {
-        return Err(Error::Internal("uncompressed point without coordinates"));
-    };
-    let mut h = Sm3::new();
-    h.update(entl.to_be_bytes());
-    h.update(distid.as_bytes());
-    h.update(CURVE_A);
-    h.update(CURVE_B);
-    h.update(GX);
-    h.update(GY);
-    h.update(x);
-    h.update(y);
-    Ok(h.finalize().into())
+    // One Z implementation for the whole project: sm2-cosign's, checked against the GB/T 32918.5 example.
+    sm2_cosign::plain::compute_z(distid.as_bytes(), public_key.as_affine())
+        .map_err(|e| Error::InvalidArgument(format!("SM2 Z value: {e}")))
 }
 
 /// `e = SM3(Z_A || msg)`: the value an SM2 signature actually signs.
