@@ -51,10 +51,17 @@ lockout_secs = 900
 password_iterations = 100000
 
 [keys]
-# Crypto device holding every CA, TSA, OCSP and seal key. "soft": the software device, whose
-# master key is sealed in <data_dir>/master-key.sealed (GM/T 0028 level 1 at most).
-# Production: a certified SDF crypto device (see docs/crypto/key-management.md).
+# Crypto device holding every CA, TSA, OCSP and seal key [COSIGN_KEYS_DEVICE]. "soft": the
+# software device, whose master key is sealed in <data_dir>/master-key.sealed (GM/T 0028 level 1
+# at most). "sdf": a certified crypto device (密码机) through its GM/T 0018 library (production).
 device = "soft"
+# For device = "sdf": the vendor's library [COSIGN_SDF_LIBRARY], the internal SM2 signing key
+# indices this server may use (e.g. "1-16" or "1,2,5"), and the internal KEK index that wraps
+# keys and secrets. The private-key access password, if the device needs one, comes from the
+# environment only [COSIGN_SDF_KEY_PASSWORD].
+sdf_library = ""
+sdf_sign_keys = "1-16"
+sdf_kek_index = 1
 # How the sealed master key is unlocked. If COSIGN_MASTER_PASSPHRASE is set (at least 12
 # characters) it is used. Otherwise this key file is used, and created with 32 random bytes on
 # first start: the embedded default, convenient but only as safe as the data directory.
@@ -98,6 +105,9 @@ pub struct FileConfig {
 #[serde(deny_unknown_fields)]
 struct KeysFile {
     device: Option<String>,
+    sdf_library: Option<PathBuf>,
+    sdf_sign_keys: Option<String>,
+    sdf_kek_index: Option<u32>,
     key_file: Option<PathBuf>,
     passphrase_iterations: Option<u32>,
 }
@@ -149,9 +159,55 @@ pub struct SecurityConfig {
     pub password_iterations: u32,
 }
 
+/// The crypto device in use.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DeviceKind {
+    /// crypto-device's software device (the embedded default).
+    Soft,
+    /// A GM/T 0018 (SDF) crypto device through its vendor library.
+    Sdf {
+        /// Path of the vendor's `libsdf.so`.
+        library: PathBuf,
+        /// Internal SM2 signing key indices this server may allocate.
+        sign_key_indices: Vec<u32>,
+        /// Internal KEK index.
+        kek_index: u32,
+    },
+}
+
+/// Parses "1-16" or "1,2,5" (or a mix) into key indices; indices start at 1.
+pub fn parse_indices(text: &str) -> Result<Vec<u32>> {
+    let bad = || {
+        Error::Config(format!(
+            "keys.sdf_sign_keys: expected e.g. \"1-16\" or \"1,2,5\", not {text:?}"
+        ))
+    };
+    let mut out = Vec::new();
+    for part in text.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        let num = |t: &str| t.trim().parse::<u32>().map_err(|_| bad());
+        let (lo, hi) = if let Some((a, b)) = part.split_once('-') {
+            (num(a)?, num(b)?)
+        } else {
+            (num(part)?, num(part)?)
+        };
+        if lo == 0 || hi < lo || hi - lo >= 4096 {
+            return Err(bad());
+        }
+        out.extend(lo..=hi);
+    }
+    out.sort_unstable();
+    out.dedup();
+    if out.is_empty() {
+        return Err(bad());
+    }
+    Ok(out)
+}
+
 /// How the crypto device is opened.
 #[derive(Debug, Clone)]
 pub struct KeysConfig {
+    /// Which device holds the keys.
+    pub device: DeviceKind,
     /// Master key file of the software device (used when no passphrase is given).
     pub key_file: PathBuf,
     /// PBKDF2-HMAC-SM3 iterations when sealing with a passphrase.
@@ -325,17 +381,41 @@ impl Config {
             password_iterations: s.password_iterations.unwrap_or(100_000).max(10_000),
         };
         let k = file.keys;
-        let device = k.device.unwrap_or_else(|| "soft".to_owned());
-        if device != "soft" {
-            return Err(Error::Config(format!(
-                "keys.device {device:?} is not supported by this build: use \"soft\" (SDF devices: see docs/crypto/key-management.md)"
-            )));
-        }
+        let device = match env("COSIGN_KEYS_DEVICE")
+            .or(k.device)
+            .as_deref()
+            .unwrap_or("soft")
+        {
+            "soft" => DeviceKind::Soft,
+            "sdf" => {
+                let library = env("COSIGN_SDF_LIBRARY")
+                    .map(PathBuf::from)
+                    .or(k.sdf_library)
+                    .filter(|p| !p.as_os_str().is_empty())
+                    .ok_or_else(|| {
+                        Error::Config(
+                            "keys.device = \"sdf\" needs keys.sdf_library (the vendor's libsdf.so)"
+                                .into(),
+                        )
+                    })?;
+                DeviceKind::Sdf {
+                    library,
+                    sign_key_indices: parse_indices(k.sdf_sign_keys.as_deref().unwrap_or("1-16"))?,
+                    kek_index: k.sdf_kek_index.unwrap_or(1).max(1),
+                }
+            }
+            other => {
+                return Err(Error::Config(format!(
+                    "keys.device must be \"soft\" or \"sdf\", not {other:?} (see docs/crypto/key-management.md)"
+                )));
+            }
+        };
         let key_file = env("COSIGN_MASTER_KEY_FILE")
             .map(PathBuf::from)
             .or(k.key_file.filter(|p| !p.as_os_str().is_empty()))
             .unwrap_or_else(|| data_dir.join("master.key"));
         let keys = KeysConfig {
+            device,
             key_file,
             passphrase_iterations: k.passphrase_iterations.unwrap_or(600_000).max(1000),
         };
@@ -475,6 +555,32 @@ mod tests {
         }
         let env = |k: &str| (k == "COSIGN_HTTP_TIMEOUT_SECS").then(|| "soon".to_owned());
         assert!(Config::from_parts("", &env, &Overrides::default()).is_err());
+    }
+
+    #[test]
+    fn sdf_device_settings() {
+        assert_eq!(parse_indices("1-3, 7,2").unwrap(), vec![1, 2, 3, 7]);
+        for bad in ["", "0", "3-1", "a", "1-99999", "1,,x"] {
+            assert!(parse_indices(bad).is_err(), "{bad:?}");
+        }
+        let cfg = Config::from_parts(
+            "[keys]\ndevice = \"sdf\"\nsdf_library = \"/opt/x/libsdf.so\"\nsdf_sign_keys = \"2-3\"",
+            &no_env,
+            &Overrides::default(),
+        )
+        .unwrap();
+        assert_eq!(
+            cfg.keys.device,
+            DeviceKind::Sdf {
+                library: "/opt/x/libsdf.so".into(),
+                sign_key_indices: vec![2, 3],
+                kek_index: 1
+            }
+        );
+        assert!(
+            Config::from_parts("[keys]\ndevice = \"sdf\"", &no_env, &Overrides::default()).is_err(),
+            "library required"
+        );
     }
 
     #[test]

@@ -88,7 +88,7 @@ pub async fn run(config_path: &Path, action: KeysAction) -> Result<()> {
 }
 
 async fn operate(keys: &Keys, action: KeysAction) -> Result<()> {
-    let dev = keys.soft();
+    let dev = keys.soft()?;
     match action {
         KeysAction::List { .. } => {
             let list = dev.keys_list().await?;

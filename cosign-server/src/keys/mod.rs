@@ -15,6 +15,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use crypto_device::CryptoDevice;
+use crypto_device::sdf::{SdfConfig, SdfDevice};
 use crypto_device::sealed::Unlock;
 use crypto_device::soft::{MASTER_KEY_FILE, SoftDevice, SoftDeviceConfig};
 use crypto_device::store::SqlKeyStore;
@@ -24,17 +25,26 @@ use zeroize::Zeroizing;
 pub use sink::ServerAuditSink;
 
 use crate::audit::AuditLog;
-use crate::config::Config;
+use crate::config::{Config, DeviceKind};
 use crate::error::{Error, Result};
 use crate::store::Db;
 
 /// Environment variable holding the master-key passphrase (production).
 pub const PASSPHRASE_VAR: &str = "COSIGN_MASTER_PASSPHRASE";
 
+/// Environment variable holding an SDF device's private-key access password, if it needs one.
+pub const SDF_PASSWORD_VAR: &str = "COSIGN_SDF_KEY_PASSWORD";
+
 /// The opened crypto device.
 #[derive(Debug, Clone)]
 pub struct Keys {
-    soft: Arc<SoftDevice>,
+    device: Device,
+}
+
+#[derive(Debug, Clone)]
+enum Device {
+    Soft(Arc<SoftDevice>),
+    Sdf(Arc<SdfDevice>),
 }
 
 /// Where the sealed master key lives.
@@ -117,17 +127,23 @@ impl Keys {
         audit: Arc<AuditLog>,
         actor: &str,
     ) -> Result<Self> {
+        if let DeviceKind::Sdf { .. } = &config.keys.device {
+            return Self::open_sdf(config, db, audit, actor);
+        }
         let fresh = !master_key_path(config).exists();
         let unlock = unlock(config, &|k| std::env::var(k).ok(), fresh)?;
         let cfg = device_config(config, db, audit, actor, unlock);
         let soft = SoftDevice::open_or_init(cfg).await?;
         Ok(Self {
-            soft: Arc::new(soft),
+            device: Device::Soft(Arc::new(soft)),
         })
     }
 
     /// Opens an existing device (the `keys` commands never create one).
     pub async fn open(config: &Config, db: &Db, audit: Arc<AuditLog>, actor: &str) -> Result<Self> {
+        if let DeviceKind::Sdf { .. } = &config.keys.device {
+            return Self::open_sdf(config, db, audit, actor);
+        }
         let path = master_key_path(config);
         if !path.exists() {
             return Err(Error::Device(crypto_device::Error::NotInitialised(
@@ -137,18 +153,64 @@ impl Keys {
         let unlock = unlock(config, &|k| std::env::var(k).ok(), false)?;
         let soft = SoftDevice::open(device_config(config, db, audit, actor, unlock)).await?;
         Ok(Self {
-            soft: Arc::new(soft),
+            device: Device::Soft(Arc::new(soft)),
+        })
+    }
+
+    /// Opens a GM/T 0018 device through its vendor library: keys are generated and used inside
+    /// it; our store keeps only index allocations and KEK-wrapped records.
+    fn open_sdf(config: &Config, db: &Db, audit: Arc<AuditLog>, actor: &str) -> Result<Self> {
+        let DeviceKind::Sdf {
+            library,
+            sign_key_indices,
+            kek_index,
+        } = &config.keys.device
+        else {
+            return Err(Error::Internal("open_sdf without an SDF configuration"));
+        };
+        let key_password = std::env::var(SDF_PASSWORD_VAR)
+            .ok()
+            .filter(|p| !p.is_empty())
+            .map(Zeroizing::new);
+        let sdf = SdfDevice::open(SdfConfig {
+            library: library.clone(),
+            sign_key_indices: sign_key_indices.clone(),
+            kek_index: *kek_index,
+            key_password,
+            store: Arc::new(SqlKeyStore::new(db.pool().clone())),
+            audit: Arc::new(ServerAuditSink::new(db.clone(), audit, actor)),
+            clock: crypto_device::soft::system_clock(),
+        })?;
+        Ok(Self {
+            device: Device::Sdf(Arc::new(sdf)),
         })
     }
 
     /// The device as the trait object the PKI services use.
     pub fn device(&self) -> Arc<dyn CryptoDevice> {
-        self.soft.clone()
+        match &self.device {
+            Device::Soft(d) => d.clone(),
+            Device::Sdf(d) => d.clone(),
+        }
+    }
+
+    /// `soft` or `sdf`, for logs and status.
+    pub fn kind(&self) -> &'static str {
+        match &self.device {
+            Device::Soft(_) => "soft",
+            Device::Sdf(_) => "sdf",
+        }
     }
 
     /// The software device's management operations (`keys list|status|rotate-kek|backup`).
-    pub fn soft(&self) -> &SoftDevice {
-        &self.soft
+    /// An SDF device manages its own keys and backups with the vendor's tools.
+    pub fn soft(&self) -> Result<&SoftDevice> {
+        match &self.device {
+            Device::Soft(d) => Ok(d),
+            Device::Sdf(_) => Err(Error::Config(
+                "keys 子命令管理软件密码设备；SDF 密码机的密钥与备份请使用厂商管理工具 / the keys commands manage the software device; use the vendor's tools for an SDF device".into(),
+            )),
+        }
     }
 }
 

@@ -60,7 +60,7 @@ async fn device_and_hierarchy_survive_reopen_and_rotation(backend: Backend) {
         .unwrap();
     let again: Vec<String> = pki.authorities().map(|a| a.cert.serial_hex()).collect();
     assert_eq!(serials, again);
-    let report = keys.soft().rotate_kek().await.unwrap();
+    let report = keys.soft().unwrap().rotate_kek().await.unwrap();
     assert_eq!(report.rewrapped, 8);
     let crl = pki.crl(&db, "staff").await.unwrap().unwrap();
     let parsed = gm_pki::crl::ParsedCrl::from_der(&crl).unwrap();

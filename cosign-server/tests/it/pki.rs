@@ -24,10 +24,9 @@ fn pubkey_of(dir: &Path, cert_pem: &str, out: &str) {
     std::fs::write(dir.join(out), text).unwrap();
 }
 
-async fn tsa_answers_openssl_requests_verified_independently(backend: Backend) {
-    let s = TestServer::start(backend).await;
-    let dir = tempfile::tempdir().unwrap();
-    let d = dir.path();
+/// An `openssl ts -sm3` request answered by `/tsa`, read back by `openssl ts -reply` and the
+/// token's SM2 signature checked with asn1crypto + `openssl pkeyutl`. Returns the serial (hex).
+async fn openssl_timestamp_round_trip(s: &TestServer, d: &Path) -> String {
     std::fs::write(d.join("msg"), "门诊病历 2026-11-27 张三 签名").unwrap();
     openssl(
         d,
@@ -67,7 +66,7 @@ async fn tsa_answers_openssl_requests_verified_independently(backend: Backend) {
 
     // Independent check: asn1crypto parses, recomputes imprint and messageDigest, re-encodes
     // signedAttrs, openssl pkeyutl verifies the SM2 signature with the TSA certificate's key.
-    fetch(&s, "/pki/tsa.pem", d, "tsa.pem").await;
+    fetch(s, "/pki/tsa.pem", d, "tsa.pem").await;
     pubkey_of(d, "tsa.pem", "tsa.pub.pem");
     let json = py(
         d,
@@ -86,6 +85,14 @@ async fn tsa_answers_openssl_requests_verified_independently(backend: Backend) {
     assert_eq!(json_field(&json, "imprint_ok"), true, "{json}");
     assert_eq!(json_field(&json, "imprint_alg"), "1.2.156.10197.1.401");
     assert_eq!(json_field(&json, "certificates"), 2, "TSA + root: {json}");
+    serial
+}
+
+async fn tsa_answers_openssl_requests_verified_independently(backend: Backend) {
+    let s = TestServer::start(backend).await;
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let serial = openssl_timestamp_round_trip(&s, d).await;
 
     // The TSA certificate chains to the root (openssl verify with the SM2 ID).
     fetch(&s, "/pki/root.pem", d, "root.pem").await;
@@ -439,3 +446,32 @@ async fn ocsp_crl_and_chains_checked_with_openssl(backend: Backend) {
     s.stop().await;
 }
 both_backends!(ocsp_crl_and_chains_checked_with_openssl);
+
+/// The server on a GM/T 0018 device: `keys.device = "sdf"` over the test library `sdf-soft`
+/// (loaded through the same adapter a vendor's libsdf.so would be). The CA hierarchy is created
+/// inside that device and a time stamp it signs verifies with OpenSSL.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn server_runs_on_an_sdf_device() {
+    let library = crate::tools::sdf_soft_library();
+    let s = TestServer::start_with(Backend::Sqlite, |c| {
+        c.keys.device = cosign_server::config::DeviceKind::Sdf {
+            library,
+            sign_key_indices: (1..=16).collect(),
+            kek_index: 1,
+        };
+    })
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    openssl_timestamp_round_trip(&s, dir.path()).await;
+    // Every CA, TSA and OCSP key sits at an SDF internal index.
+    let sdf_keys: i64 =
+        sqlx::query_scalar("SELECT COUNT(*) FROM audit_log WHERE detail LIKE '%internal index%'")
+            .fetch_one(s.db.pool())
+            .await
+            .unwrap();
+    assert!(
+        sdf_keys >= 8,
+        "expected the hierarchy's keys in the SDF device, audit shows {sdf_keys}"
+    );
+    s.stop().await;
+}

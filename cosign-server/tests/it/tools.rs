@@ -86,3 +86,29 @@ pub fn openssl_csr(dir: &Path, stem: &str, subject: &str) -> String {
     );
     std::fs::read_to_string(dir.join(format!("{stem}.csr"))).unwrap()
 }
+
+/// `libsdf_soft.so`, the SDF test library: next to the test binary (a dev-dependency makes cargo
+/// build it there), or built on demand into the same target directory.
+pub fn sdf_soft_library() -> std::path::PathBuf {
+    const LIB: &str = "libsdf_soft.so";
+    let exe = std::env::current_exe().unwrap();
+    let deps = exe.parent().unwrap().to_path_buf();
+    let profile_dir = deps.parent().unwrap().to_path_buf();
+    for d in [&deps, &profile_dir] {
+        if d.join(LIB).is_file() {
+            return d.join(LIB);
+        }
+    }
+    let target = profile_dir.parent().unwrap();
+    let status =
+        std::process::Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+            .args(["build", "-p", "sdf-soft", "--lib"])
+            .env("CARGO_TARGET_DIR", target)
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .status()
+            .unwrap();
+    assert!(status.success(), "cargo build -p sdf-soft failed");
+    let p = target.join("debug").join(LIB);
+    assert!(p.is_file(), "{} not found", p.display());
+    p
+}
