@@ -25,6 +25,7 @@ use zeroize::Zeroizing;
 
 use crate::error::{Error, Result};
 use crate::prims::{Sm2PublicKey, Sm2Signature};
+use crate::store::KeyRecord;
 
 /// A key identifier inside a device (opaque; stable across restarts).
 #[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
@@ -275,4 +276,37 @@ where
         )
         .await?;
     out.ok_or(Error::Internal("secret callback did not run"))
+}
+
+impl KeyInfo {
+    /// The description of a stored key record (both devices keep the same record format).
+    pub(crate) fn from_record(r: &KeyRecord) -> Result<Self> {
+        Ok(Self {
+            id: KeyId(r.id.clone()),
+            label: r.label.clone(),
+            kind: KeyKind::parse(&r.kind)?,
+            state: KeyState::parse(&r.state)?,
+            wrapped_by: r.wrapped_by.clone(),
+            public_key: r.public_key.clone(),
+            created_at: r.created_at,
+            updated_at: r.updated_at,
+        })
+    }
+}
+
+/// The public key of an SM2 signing key record: readable while active or suspended, not once
+/// destroyed, and only for signing keys.
+pub(crate) fn signing_public_key(r: &KeyRecord, key: &KeyId) -> Result<Sm2PublicKey> {
+    let info = KeyInfo::from_record(r)?;
+    if info.state == KeyState::Destroyed {
+        return Err(Error::KeyDestroyed(key.0.clone()));
+    }
+    if info.kind != KeyKind::Sm2Sign {
+        return Err(Error::WrongKeyKind {
+            id: key.0.clone(),
+            expected: "sm2_sign",
+            actual: info.kind.as_str(),
+        });
+    }
+    Sm2PublicKey::from_sec1(&r.public_key)
 }

@@ -235,19 +235,6 @@ fn new_id(prefix: &str) -> Result<String> {
     Ok(format!("{prefix}-{}", hex::encode(prims::random_vec(8)?)))
 }
 
-fn to_info(r: &KeyRecord) -> Result<KeyInfo> {
-    Ok(KeyInfo {
-        id: KeyId(r.id.clone()),
-        label: r.label.clone(),
-        kind: KeyKind::parse(&r.kind)?,
-        state: KeyState::parse(&r.state)?,
-        wrapped_by: r.wrapped_by.clone(),
-        public_key: r.public_key.clone(),
-        created_at: r.created_at,
-        updated_at: r.updated_at,
-    })
-}
-
 fn kind_name(k: KeyKind) -> &'static str {
     k.as_str()
 }
@@ -520,7 +507,7 @@ impl SoftDevice {
 
     async fn usable(&self, key: &KeyId, kind: KeyKind) -> Result<KeyRecord> {
         let r = self.load(key.as_str()).await?;
-        check_usable(&to_info(&r)?, kind)?;
+        check_usable(&KeyInfo::from_record(&r)?, kind)?;
         Ok(r)
     }
 
@@ -875,18 +862,7 @@ impl CryptoDevice for SoftDevice {
 
     async fn public_key(&self, key: &KeyId) -> Result<Sm2PublicKey> {
         let r = self.load(key.as_str()).await?;
-        let info = to_info(&r)?;
-        if info.state == KeyState::Destroyed {
-            return Err(Error::KeyDestroyed(key.0.clone()));
-        }
-        if info.kind != KeyKind::Sm2Sign {
-            return Err(Error::WrongKeyKind {
-                id: key.0.clone(),
-                expected: "sm2_sign",
-                actual: info.kind.as_str(),
-            });
-        }
-        Sm2PublicKey::from_sec1(&r.public_key)
+        crate::device::signing_public_key(&r, key)
     }
 
     async fn sign_digest(&self, key: &KeyId, e: &[u8; 32]) -> Result<Sm2Signature> {
@@ -964,7 +940,7 @@ impl CryptoDevice for SoftDevice {
 
     async fn export_wrapped(&self, key: &KeyId, wrapping: &KeyId) -> Result<Vec<u8>> {
         let r = self.load(key.as_str()).await?;
-        let info = to_info(&r)?;
+        let info = KeyInfo::from_record(&r)?;
         if info.kind == KeyKind::Kek {
             return Err(Error::NotSupported(
                 "KEKs are never exported; back up the master key instead",
@@ -1065,7 +1041,7 @@ impl CryptoDevice for SoftDevice {
     async fn set_state(&self, key: &KeyId, state: KeyState) -> Result<()> {
         let _g = self.lock.read().await;
         let r = self.load(key.as_str()).await?;
-        let info = to_info(&r)?;
+        let info = KeyInfo::from_record(&r)?;
         if info.kind == KeyKind::Kek {
             return Err(Error::NotSupported(
                 "KEK states change only through rotation",
@@ -1092,7 +1068,7 @@ impl CryptoDevice for SoftDevice {
     async fn destroy(&self, key: &KeyId) -> Result<()> {
         let _g = self.lock.read().await;
         let r = self.load(key.as_str()).await?;
-        let info = to_info(&r)?;
+        let info = KeyInfo::from_record(&r)?;
         if info.kind == KeyKind::Kek {
             return Err(Error::NotSupported("KEKs are destroyed only by rotation"));
         }
@@ -1110,14 +1086,14 @@ impl CryptoDevice for SoftDevice {
     }
 
     async fn key_info(&self, key: &KeyId) -> Result<KeyInfo> {
-        to_info(&self.load(key.as_str()).await?)
+        KeyInfo::from_record(&self.load(key.as_str()).await?)
     }
 
     async fn list_keys(&self) -> Result<Vec<KeyInfo>> {
         let mut v = Vec::new();
         for r in self.cfg.store.list().await? {
             self.verify_mac(&r)?;
-            v.push(to_info(&r)?);
+            v.push(KeyInfo::from_record(&r)?);
         }
         Ok(v)
     }

@@ -479,19 +479,6 @@ fn new_id() -> Result<String> {
     Ok(format!("k-{}", hex::encode(prims::random_vec(8)?)))
 }
 
-fn info_of(r: &KeyRecord) -> Result<KeyInfo> {
-    Ok(KeyInfo {
-        id: KeyId(r.id.clone()),
-        label: r.label.clone(),
-        kind: KeyKind::parse(&r.kind)?,
-        state: KeyState::parse(&r.state)?,
-        wrapped_by: r.wrapped_by.clone(),
-        public_key: r.public_key.clone(),
-        created_at: r.created_at,
-        updated_at: r.updated_at,
-    })
-}
-
 impl SdfDevice {
     /// Load the library, `SDF_OpenDevice`, `SDF_OpenSession`.
     pub fn open(cfg: SdfConfig) -> Result<Self> {
@@ -548,7 +535,7 @@ impl SdfDevice {
 
     async fn usable(&self, key: &KeyId, kind: KeyKind) -> Result<KeyRecord> {
         let r = self.load(key).await?;
-        check_usable(&info_of(&r)?, kind)?;
+        check_usable(&KeyInfo::from_record(&r)?, kind)?;
         Ok(r)
     }
 
@@ -681,18 +668,7 @@ impl CryptoDevice for SdfDevice {
 
     async fn public_key(&self, key: &KeyId) -> Result<Sm2PublicKey> {
         let r = self.load(key).await?;
-        let info = info_of(&r)?;
-        if info.state == KeyState::Destroyed {
-            return Err(Error::KeyDestroyed(key.0.clone()));
-        }
-        if info.kind != KeyKind::Sm2Sign {
-            return Err(Error::WrongKeyKind {
-                id: key.0.clone(),
-                expected: "sm2_sign",
-                actual: info.kind.as_str(),
-            });
-        }
-        Sm2PublicKey::from_sec1(&r.public_key)
+        crate::device::signing_public_key(&r, key)
     }
 
     async fn sign_digest(&self, key: &KeyId, e: &[u8; 32]) -> Result<Sm2Signature> {
@@ -799,7 +775,7 @@ impl CryptoDevice for SdfDevice {
             ));
         }
         let r = self.load(key).await?;
-        let info = info_of(&r)?;
+        let info = KeyInfo::from_record(&r)?;
         check_usable(&info, info.kind)?;
         if info.kind == KeyKind::Sm2Sign {
             return Err(Error::NotSupported(
@@ -927,7 +903,7 @@ impl CryptoDevice for SdfDevice {
 
     async fn set_state(&self, key: &KeyId, state: KeyState) -> Result<()> {
         let r = self.load(key).await?;
-        let info = info_of(&r)?;
+        let info = KeyInfo::from_record(&r)?;
         let action = match (info.state, state) {
             (KeyState::Destroyed, _) => return Err(Error::KeyDestroyed(key.0.clone())),
             (_, KeyState::Destroyed) => {
@@ -965,10 +941,16 @@ impl CryptoDevice for SdfDevice {
     }
 
     async fn key_info(&self, key: &KeyId) -> Result<KeyInfo> {
-        info_of(&self.load(key).await?)
+        KeyInfo::from_record(&self.load(key).await?)
     }
 
     async fn list_keys(&self) -> Result<Vec<KeyInfo>> {
-        self.cfg.store.list().await?.iter().map(info_of).collect()
+        self.cfg
+            .store
+            .list()
+            .await?
+            .iter()
+            .map(KeyInfo::from_record)
+            .collect()
     }
 }
