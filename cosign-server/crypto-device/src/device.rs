@@ -310,3 +310,21 @@ pub(crate) fn signing_public_key(r: &KeyRecord, key: &KeyId) -> Result<Sm2Public
     }
     Sm2PublicKey::from_sec1(&r.public_key)
 }
+
+/// The audit action of a suspend/resume, `None` when the key is already in that state. A
+/// destroyed key changes no more, and destruction goes through `destroy` (both devices agree).
+pub(crate) fn state_change(
+    key: &KeyId,
+    from: KeyState,
+    to: KeyState,
+) -> Result<Option<&'static str>> {
+    match (from, to) {
+        (KeyState::Destroyed, _) => Err(Error::KeyDestroyed(key.0.clone())),
+        (_, KeyState::Destroyed) => {
+            Err(Error::InvalidInput("use destroy() to destroy a key".into()))
+        }
+        (KeyState::Active, KeyState::Suspended) => Ok(Some("key.suspend")),
+        (KeyState::Suspended, KeyState::Active) => Ok(Some("key.resume")),
+        _ => Ok(None),
+    }
+}

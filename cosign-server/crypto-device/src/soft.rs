@@ -1047,14 +1047,8 @@ impl CryptoDevice for SoftDevice {
                 "KEK states change only through rotation",
             ));
         }
-        let action = match (info.state, state) {
-            (KeyState::Destroyed, _) => return Err(Error::KeyDestroyed(key.0.clone())),
-            (_, KeyState::Destroyed) => {
-                return Err(Error::InvalidInput("use destroy() to destroy a key".into()));
-            }
-            (KeyState::Active, KeyState::Suspended) => "key.suspend",
-            (KeyState::Suspended, KeyState::Active) => "key.resume",
-            _ => return Ok(()),
+        let Some(action) = crate::device::state_change(key, info.state, state)? else {
+            return Ok(());
         };
         let mut n = r.clone();
         n.state = state.as_str().into();
