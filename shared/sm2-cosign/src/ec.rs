@@ -1,11 +1,12 @@
 //! Internal curve helpers: encodings with validation, random scalars, hashing to scalars.
 
+use crate::arith::{self, Aff, Jac};
 use crate::error::{Error, Result};
 use rand_core::TryCryptoRng;
 use sm2::elliptic_curve::{
     Generate, Group,
     ff::PrimeField,
-    ops::{MulByGeneratorVartime, Reduce},
+    ops::Reduce,
     point::AffineCoordinates,
     sec1::{FromSec1Point, ToSec1Point},
 };
@@ -41,8 +42,16 @@ pub(crate) fn decode_point(bytes: &[u8; POINT_LEN], what: &'static str) -> Resul
     Ok(p)
 }
 
-/// Converts a projective point to affine, refusing the identity.
-pub(crate) fn to_affine_nonidentity(
+/// Converts a point to affine, refusing the identity.
+pub(crate) fn to_affine_nonidentity(p: &Jac, what: &'static str) -> Result<AffinePoint> {
+    p.to_affine()
+        .and_then(Aff::to_point)
+        .ok_or(Error::InvalidPoint { what })
+}
+
+/// Converts an `sm2` projective point to affine, refusing the identity (paths off the
+/// signing hot path: sealing, refresh).
+pub(crate) fn proj_to_affine_nonidentity(
     p: &ProjectivePoint,
     what: &'static str,
 ) -> Result<AffinePoint> {
@@ -52,17 +61,21 @@ pub(crate) fn to_affine_nonidentity(
     Ok(p.to_affine())
 }
 
-/// Normalizes many projective points with one field inversion, refusing the identity.
+/// Normalizes many points with one field inversion, refusing the identity.
 pub(crate) fn normalize_nonidentity(
-    points: &[ProjectivePoint],
+    points: &[Jac],
     what: &'static str,
 ) -> Result<Vec<AffinePoint>> {
-    if points.iter().any(|p| bool::from(p.is_identity())) {
-        return Err(Error::InvalidPoint { what });
-    }
-    let mut out = vec![AffinePoint::IDENTITY; points.len()];
-    <ProjectivePoint as sm2::elliptic_curve::group::Curve>::batch_normalize(points, &mut out);
-    Ok(out)
+    arith::batch_to_affine(points)
+        .ok_or(Error::InvalidPoint { what })?
+        .into_iter()
+        .map(|a| a.to_point().ok_or(Error::InvalidPoint { what }))
+        .collect()
+}
+
+/// A validated non-identity point in the arithmetic's representation.
+pub(crate) fn aff(p: &AffinePoint, what: &'static str) -> Result<Aff> {
+    Aff::from_point(p).ok_or(Error::InvalidPoint { what })
 }
 
 pub(crate) fn scalar_to_bytes(s: &Scalar) -> [u8; 32] {
@@ -96,14 +109,34 @@ pub(crate) fn bytes_mod_n(bytes: &[u8; 32]) -> Scalar {
     Scalar::reduce(&FieldBytes::from(*bytes))
 }
 
-/// `a·G + b·P` in variable time: only for public scalars (verification).
-pub(crate) fn mul_g_add_vartime(a: &Scalar, b: &Scalar, p: &AffinePoint) -> ProjectivePoint {
-    ProjectivePoint::mul_by_generator_and_mul_add_vartime(a, b, &ProjectivePoint::from(*p))
+/// `a·G + b·X` in variable time for a point seen once (a proof's statement): only for
+/// public scalars.
+pub(crate) fn mul_g_add_vartime(a: &Scalar, b: &Scalar, x: &AffinePoint) -> Result<Jac> {
+    arith::mul_g_add_vartime(a, b, &aff(x, "point")?).ok_or(Error::Internal("G table"))
 }
 
-/// `k·G` with the precomputed table, constant time.
-pub(crate) fn mul_g(k: &Scalar) -> ProjectivePoint {
-    ProjectivePoint::mul_by_generator(k)
+/// `a·G + b·P` in variable time for a public key `P` (SM2 verification, B6), with `P`'s
+/// precomputed table once the key has been seen before: only for public scalars.
+pub(crate) fn verify_point_vartime(a: &Scalar, b: &Scalar, p: &AffinePoint) -> Result<Jac> {
+    arith::verify_point_vartime(a, b, &aff(p, "public key")?).ok_or(Error::Internal("G table"))
+}
+
+/// `s⁻¹ mod n`, constant time (Fermat); `None` for zero.
+pub(crate) fn invert_scalar(s: &Scalar) -> Option<Scalar> {
+    if bool::from(s.is_zero()) {
+        return None;
+    }
+    Some(arith::invert_scalar(s))
+}
+
+/// `k·G` with the precomputed comb, constant time (secret `k`).
+pub(crate) fn mul_g(k: &Scalar) -> Jac {
+    arith::mul_g(k)
+}
+
+/// `k·X` for a public point `X`, constant time in `k` (secret `k`).
+pub(crate) fn mul(k: &Scalar, x: &AffinePoint) -> Result<Jac> {
+    Ok(arith::mul(k, &aff(x, "point")?))
 }
 
 /// A transcript hashed with SM3 into a scalar: every part is length-prefixed so distinct

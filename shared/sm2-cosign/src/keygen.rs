@@ -21,7 +21,7 @@ use crate::share::{ClientKeyShare, JointPublic, ServerKeyShare};
 use crate::wire::{Hex, PROTOCOL_VERSION, SessionId, WirePoint, check_session, check_version};
 use rand_core::TryCryptoRng;
 use serde::{Deserialize, Serialize};
-use sm2::{AffinePoint, NonZeroScalar, Scalar};
+use sm2::{AffinePoint, NonZeroScalar};
 use zeroize::ZeroizeOnDrop;
 
 const PURPOSE_P1: &[u8] = b"keygen/client/P1";
@@ -99,7 +99,7 @@ impl ClientKeygen {
         session: SessionId,
     ) -> Result<(Self, KeygenRequest)> {
         let d1 = random_nonzero(rng)?;
-        let d1_inv: Scalar = Option::from(d1.invert()).ok_or(Error::Internal("d1 inverse"))?;
+        let d1_inv = ec::invert_scalar(&d1).ok_or(Error::Internal("d1 inverse"))?;
         let p1 = ec::to_affine_nonidentity(&ec::mul_g(&d1_inv), "P1")?;
         let proof = proof::prove(rng, &d1_inv, &p1, &ctx(PURPOSE_P1, &session))?;
         let req = KeygenRequest {
@@ -180,7 +180,7 @@ impl ServerKeygen {
         let p1 = ec::decode_point(&req.p1.0, "P1")?;
         proof::verify(&req.proof, &p1, &ctx(PURPOSE_P1, &session), "P1")?;
         let d2 = random_nonzero(rng)?;
-        let d2_inv: Scalar = Option::from(d2.invert()).ok_or(Error::Internal("d2 inverse"))?;
+        let d2_inv = ec::invert_scalar(&d2).ok_or(Error::Internal("d2 inverse"))?;
         let p2 = ec::to_affine_nonidentity(&ec::mul_g(&d2_inv), "P2")?;
         let proof = proof::prove(rng, &d2_inv, &p2, &ctx(PURPOSE_P2, &session))?;
         let public = JointPublic::derive_server(&d2, p1, p2, 0)?;

@@ -45,6 +45,7 @@
 #![forbid(unsafe_code)]
 #![warn(clippy::indexing_slicing, missing_docs)]
 
+mod arith;
 mod ec;
 mod error;
 pub mod keygen;

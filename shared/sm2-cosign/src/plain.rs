@@ -123,7 +123,7 @@ pub fn sign_digest<R: TryCryptoRng + ?Sized>(
     let mut d: Scalar = *secret.to_nonzero_scalar();
     let e = ec::bytes_mod_n(e.as_bytes());
     // (1 + d)⁻¹ exists because key generation keeps d ≠ n − 1; refuse such a key otherwise.
-    let Some(mut inv) = Option::<Scalar>::from((d + Scalar::ONE).invert()) else {
+    let Some(mut inv) = ec::invert_scalar(&(d + Scalar::ONE)) else {
         d.zeroize();
         return Err(Error::ApiMisuse("SM2 private key must not be n - 1"));
     };
@@ -152,8 +152,8 @@ pub fn sign_digest<R: TryCryptoRng + ?Sized>(
 /// A4–A7 for a given `k`; `None` means "back to A3". Private: a fixed `k` is only for the
 /// standard's worked example in the unit tests.
 fn sign_with_k(d: &Scalar, inv: &Scalar, e: &Scalar, k: &Scalar) -> Option<Signature> {
-    // A4: (x1, y1) = [k]G
-    let p = ec::mul_g(k).to_affine();
+    // A4: (x1, y1) = [k]G (constant time: k is secret)
+    let p = ec::to_affine_nonidentity(&ec::mul_g(k), "kG").ok()?;
     // A5: r = (e + x1) mod n; back to A3 if r = 0 or r + k = n
     let r = *e + ec::x_mod_n(&p);
     if bool::from(r.is_zero() | (r + k).is_zero()) {
@@ -175,8 +175,12 @@ pub fn sign<R: TryCryptoRng + ?Sized>(
     id: &[u8],
     msg: &[u8],
 ) -> Result<Signature> {
-    let public = secret.public_key();
-    let e = message_digest(id, public.as_affine(), msg)?;
+    // P = d·G with the crate's constant-time comb (d is secret).
+    let mut d: Scalar = *secret.to_nonzero_scalar();
+    let public = ec::to_affine_nonidentity(&ec::mul_g(&d), "public key");
+    d.zeroize();
+    let public = public?;
+    let e = message_digest(id, &public, msg)?;
     sign_digest(rng, secret, &e)
 }
 
@@ -197,22 +201,19 @@ pub fn verify_digest(public_key: &AffinePoint, e: &Digest, sig: &Signature) -> R
     if bool::from(t.is_zero()) {
         return Err(Error::VerificationFailed);
     }
-    // B6: (x1', y1') = [s']G + [t]P_A; reject the point at infinity
-    let p = ec::mul_g_add_vartime(&s, &t, public_key);
-    if bool::from(p.is_identity()) {
-        return Err(Error::VerificationFailed);
-    }
-    // B7: R = (e' + x1') mod n, accept iff R = r'
-    let big_r = e + ec::x_mod_n(&p.to_affine());
-    if big_r == *r {
+    // B6: (x1', y1') = [s']G + [t]P_A (variable time: public scalars)
+    let p = ec::verify_point_vartime(&s, &t, public_key)?;
+    // B7: R = (e' + x1') mod n = r', i.e. x1' mod n = r' − e'; false for the point at
+    // infinity
+    if p.x_mod_n_is(&(*r - e)) {
         Ok(())
     } else {
         Err(Error::VerificationFailed)
     }
 }
 
-/// Verifies N signatures over N digests for one key (B1–B7 for each), normalizing all
-/// points with a single field inversion. Fails if any one fails.
+/// Verifies N signatures over N digests for one key (B1–B7 for each; the x comparison needs
+/// no field inversion). Fails if any one fails.
 pub fn verify_digests(
     public_key: &AffinePoint,
     digests: &[Digest],
@@ -221,8 +222,6 @@ pub fn verify_digests(
     if digests.len() != sigs.len() {
         return Err(Error::ApiMisuse("digest and signature counts differ"));
     }
-    let mut points = Vec::with_capacity(sigs.len());
-    let mut rs = Vec::with_capacity(sigs.len());
     for (e, sig) in digests.iter().zip(sigs) {
         // B1, B2 by construction of `Signature`; B4: e' mod n; B5: t = r' + s' ≠ 0
         let (r, s) = sig.split_scalars();
@@ -230,19 +229,10 @@ pub fn verify_digests(
         if bool::from(t.is_zero()) {
             return Err(Error::VerificationFailed);
         }
-        // B6: [s']G + [t]P_A, not the point at infinity
-        let p = ec::mul_g_add_vartime(&s, &t, public_key);
-        if bool::from(p.is_identity()) {
-            return Err(Error::VerificationFailed);
-        }
-        points.push(p);
-        rs.push((*r, ec::bytes_mod_n(e.as_bytes())));
-    }
-    let affine = ec::normalize_nonidentity(&points, "verification point")
-        .map_err(|_| Error::VerificationFailed)?;
-    // B7: R = (e' + x1') mod n = r'
-    for (p, (r, e)) in affine.iter().zip(&rs) {
-        if *e + ec::x_mod_n(p) != *r {
+        // B6: [s']G + [t]P_A (variable time: public scalars)
+        let p = ec::verify_point_vartime(&s, &t, public_key)?;
+        // B7: x1' mod n = r' − e', never for the point at infinity
+        if !p.x_mod_n_is(&(*r - ec::bytes_mod_n(e.as_bytes()))) {
             return Err(Error::VerificationFailed);
         }
     }

@@ -6,12 +6,13 @@
 //! projective coordinates: no field inversion). A proof made for one context fails in any
 //! other, because `c` changes.
 
+use crate::arith::Jac;
 use crate::ec::{self, Transcript};
 use crate::error::{Error, Result};
 use crate::wire::{Hex, WirePoint, WireScalar};
 use rand_core::TryCryptoRng;
 use serde::{Deserialize, Serialize};
-use sm2::{AffinePoint, NonZeroScalar, ProjectivePoint, Scalar};
+use sm2::{AffinePoint, NonZeroScalar, Scalar};
 use zeroize::Zeroize;
 
 /// A Schnorr proof of knowledge `(T, z)`.
@@ -43,9 +44,7 @@ fn challenge(ctx: &ProofContext<'_>, x: &AffinePoint, t: &[u8; 65]) -> Scalar {
 
 /// The prover's first move: a fresh `t` and `T = t·G` (projective, so callers can normalize
 /// several points with one inversion).
-pub(crate) fn commit<R: TryCryptoRng + ?Sized>(
-    rng: &mut R,
-) -> Result<(NonZeroScalar, ProjectivePoint)> {
+pub(crate) fn commit<R: TryCryptoRng + ?Sized>(rng: &mut R) -> Result<(NonZeroScalar, Jac)> {
     let t = ec::random_nonzero(rng)?;
     let big_t = ec::mul_g(&t);
     Ok((t, big_t))
@@ -84,7 +83,8 @@ pub(crate) fn prove<R: TryCryptoRng + ?Sized>(
     Ok(respond(t, &big_t, x, big_x, ctx))
 }
 
-/// Verifies a proof for `big_x` in `ctx` (variable time: all inputs are public).
+/// Verifies a proof for `big_x` in `ctx` (variable time: `z`, `c`, `X` and `T` are all
+/// public).
 pub(crate) fn verify(
     proof: &DlogProof,
     big_x: &AffinePoint,
@@ -94,8 +94,8 @@ pub(crate) fn verify(
     let big_t = ec::decode_point(&proof.t.0, "proof commitment")?;
     let z = ec::decode_scalar(&proof.z.0, "proof response")?;
     let c = challenge(ctx, big_x, &proof.t.0);
-    let lhs = ec::mul_g_add_vartime(&z, &(-c), big_x);
-    if lhs == ProjectivePoint::from(big_t) {
+    let lhs = ec::mul_g_add_vartime(&z, &(-c), big_x)?;
+    if lhs.eq_affine(&ec::aff(&big_t, "proof commitment")?) {
         Ok(())
     } else {
         Err(Error::InvalidProof { what })

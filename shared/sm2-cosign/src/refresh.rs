@@ -194,7 +194,7 @@ impl ServerRefresh {
         }
         let d2_new = nonzero(*share.d2 * rho_inv)?;
         let p2_new =
-            ec::to_affine_nonidentity(&(ProjectivePoint::from(share.public.p2) * rho), "P2'")?;
+            ec::proj_to_affine_nonidentity(&(ProjectivePoint::from(share.public.p2) * rho), "P2'")?;
         let public = JointPublic::derive_server(&d2_new, p1_new, p2_new, next_epoch(self.epoch)?)?;
         if public.public_key != share.public.public_key {
             return Err(Error::Internal("refresh changed the joint key"));
@@ -322,8 +322,10 @@ impl ClientRefreshPending {
         )?;
         let rho_inv: Scalar = Option::from(rho.invert()).ok_or(Error::Internal("rho inverse"))?;
         let new_d1 = nonzero(*share.d1 * rho)?;
-        let p1_new =
-            ec::to_affine_nonidentity(&(ProjectivePoint::from(share.public.p1) * rho_inv), "P1'")?;
+        let p1_new = ec::proj_to_affine_nonidentity(
+            &(ProjectivePoint::from(share.public.p1) * rho_inv),
+            "P1'",
+        )?;
         let msg = RefreshAccept {
             version: PROTOCOL_VERSION,
             session: propose.session,

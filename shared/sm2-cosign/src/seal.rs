@@ -234,8 +234,10 @@ impl OprfKey {
     pub fn evaluate(&self, req: &OprfRequest) -> Result<OprfResponse> {
         check_version(req.version)?;
         let b = ec::decode_point(&req.blinded.0, "blinded PIN")?;
-        let e =
-            ec::to_affine_nonidentity(&(ProjectivePoint::from(b) * *self.k), "OPRF evaluation")?;
+        let e = ec::proj_to_affine_nonidentity(
+            &(ProjectivePoint::from(b) * *self.k),
+            "OPRF evaluation",
+        )?;
         Ok(OprfResponse {
             version: PROTOCOL_VERSION,
             evaluated: Hex(ec::encode_point(&e)),
@@ -279,7 +281,7 @@ impl OprfClient {
     ) -> Result<(Self, OprfRequest)> {
         let h = pin_point(context, pin)?;
         let r = ec::random_nonzero(rng)?;
-        let b = ec::to_affine_nonidentity(&(h * *r), "blinded PIN")?;
+        let b = ec::proj_to_affine_nonidentity(&(h * *r), "blinded PIN")?;
         let req = OprfRequest {
             version: PROTOCOL_VERSION,
             blinded: Hex(ec::encode_point(&b)),
@@ -300,7 +302,7 @@ impl OprfClient {
         let e = ec::decode_point(&resp.evaluated.0, "OPRF evaluation")?;
         let r_inv: Scalar =
             Option::from(self.r.invert()).ok_or(Error::Internal("blind inverse"))?;
-        let u = ec::to_affine_nonidentity(&(ProjectivePoint::from(e) * r_inv), "OPRF output")?;
+        let u = ec::proj_to_affine_nonidentity(&(ProjectivePoint::from(e) * r_inv), "OPRF output")?;
         let mut h = Sm3::new();
         for part in [
             DOMAIN,

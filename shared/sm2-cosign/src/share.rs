@@ -5,9 +5,10 @@
 //! (the phone seals the bytes with [`crate::seal`]; the server wraps them in its crypto
 //! device), and `from_bytes` re-checks the share against its public values.
 
+use crate::arith;
 use crate::ec::{self, POINT_LEN};
 use crate::error::{Error, Result};
-use sm2::{AffinePoint, NonZeroScalar, ProjectivePoint, PublicKey, Scalar};
+use sm2::{AffinePoint, NonZeroScalar, PublicKey};
 use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
 
 const SHARE_FORMAT_CLIENT: u8 = 0xC1;
@@ -33,9 +34,8 @@ impl JointPublic {
         p2: AffinePoint,
         epoch: u32,
     ) -> Result<Self> {
-        let d1_inv: Scalar =
-            Option::<Scalar>::from(d1.invert()).ok_or(Error::Internal("d1 inverse"))?;
-        let p = ProjectivePoint::from(p2) * d1_inv - ProjectivePoint::GENERATOR;
+        let d1_inv = ec::invert_scalar(d1).ok_or(Error::Internal("d1 inverse"))?;
+        let p = ec::mul(&d1_inv, &p2)?.add_complete(&arith::minus_g());
         let public_key = ec::to_affine_nonidentity(&p, "joint public key")?;
         let public_key = PublicKey::from_affine(public_key).map_err(|_| Error::InvalidPoint {
             what: "joint public key",
@@ -55,9 +55,8 @@ impl JointPublic {
         p2: AffinePoint,
         epoch: u32,
     ) -> Result<Self> {
-        let d2_inv: Scalar =
-            Option::<Scalar>::from(d2.invert()).ok_or(Error::Internal("d2 inverse"))?;
-        let p = ProjectivePoint::from(p1) * d2_inv - ProjectivePoint::GENERATOR;
+        let d2_inv = ec::invert_scalar(d2).ok_or(Error::Internal("d2 inverse"))?;
+        let p = ec::mul(&d2_inv, &p1)?.add_complete(&arith::minus_g());
         let public_key = ec::to_affine_nonidentity(&p, "joint public key")?;
         let public_key = PublicKey::from_affine(public_key).map_err(|_| Error::InvalidPoint {
             what: "joint public key",
@@ -166,8 +165,8 @@ fn decode_share(tag: u8, bytes: &[u8]) -> Result<(NonZeroScalar, JointPublic)> {
 
 /// Checks `d⁻¹·G = expected` (constant-time fixed-base multiplication).
 fn check_share_point(d: &NonZeroScalar, expected: &AffinePoint) -> Result<()> {
-    let inv: Scalar = Option::<Scalar>::from(d.invert()).ok_or(Error::Internal("share inverse"))?;
-    if ec::mul_g(&inv).to_affine() == *expected {
+    let inv = ec::invert_scalar(d).ok_or(Error::Internal("share inverse"))?;
+    if ec::to_affine_nonidentity(&ec::mul_g(&inv), "share point").ok() == Some(*expected) {
         Ok(())
     } else {
         Err(Error::ShareMismatch)

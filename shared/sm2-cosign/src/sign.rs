@@ -35,7 +35,7 @@ use rand_core::TryCryptoRng;
 use serde::{Deserialize, Serialize};
 use sm2::dsa::Signature;
 use sm2::elliptic_curve::ff::PrimeField;
-use sm2::{AffinePoint, NonZeroScalar, ProjectivePoint, Scalar};
+use sm2::{AffinePoint, NonZeroScalar, Scalar};
 use zeroize::{Zeroize, ZeroizeOnDrop};
 
 /// Largest batch one round may carry (bounds memory and work a peer can demand).
@@ -299,8 +299,9 @@ fn server_partial<R: TryCryptoRng + ?Sized>(
         // A3 (server's part): k2, k3 ∈ [1, n-1]; the joint nonce is k = k1·k3 + k2.
         let mut k2 = random_nonzero(rng)?;
         let mut k3 = random_nonzero(rng)?;
-        // A4: (x1, y1) = k3·Q1 + k2·G = [k]G
-        let big_r = ProjectivePoint::from(*q1) * *k3 + ec::mul_g(&k2);
+        // A4: (x1, y1) = k3·Q1 + k2·G = [k]G, both constant time (k2, k3 are secret); the
+        // sum is complete (equal summands are possible in principle).
+        let big_r = ec::mul(&k3, q1)?.add_complete(&ec::mul_g(&k2));
         let Ok(big_r) = ec::to_affine_nonidentity(&big_r, "R") else {
             k2.zeroize();
             k3.zeroize();
