@@ -48,6 +48,7 @@
 mod arith;
 mod ec;
 mod error;
+mod field;
 pub mod keygen;
 pub mod plain;
 pub mod proof;
