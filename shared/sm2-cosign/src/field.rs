@@ -106,6 +106,34 @@ const fn mont_mul(a: &[u64; 4], b: &[u64; 4]) -> [u64; 4] {
     reduce([r0, r1, r2, r3, r4, r5, r6, r7])
 }
 
+/// Montgomery square `a²·R⁻¹ mod p`: the six cross products once, doubled by a shift
+/// (10 word multiplications instead of 16).
+#[inline(always)]
+const fn mont_square(a: &[u64; 4]) -> [u64; 4] {
+    let (r1, c) = mac(0, a[0], a[1], 0);
+    let (r2, c) = mac(0, a[0], a[2], c);
+    let (r3, r4) = mac(0, a[0], a[3], c);
+    let (r3, c) = mac(r3, a[1], a[2], 0);
+    let (r4, r5) = mac(r4, a[1], a[3], c);
+    let (r5, r6) = mac(r5, a[2], a[3], 0);
+    let r7 = r6 >> 63;
+    let r6 = (r6 << 1) | (r5 >> 63);
+    let r5 = (r5 << 1) | (r4 >> 63);
+    let r4 = (r4 << 1) | (r3 >> 63);
+    let r3 = (r3 << 1) | (r2 >> 63);
+    let r2 = (r2 << 1) | (r1 >> 63);
+    let r1 = r1 << 1;
+    let (r0, c) = mac(0, a[0], a[0], 0);
+    let (r1, c) = adc(r1, 0, c);
+    let (r2, c) = mac(r2, a[1], a[1], c);
+    let (r3, c) = adc(r3, 0, c);
+    let (r4, c) = mac(r4, a[2], a[2], c);
+    let (r5, c) = adc(r5, 0, c);
+    let (r6, c) = mac(r6, a[3], a[3], c);
+    let (r7, _) = adc(r7, 0, c);
+    reduce([r0, r1, r2, r3, r4, r5, r6, r7])
+}
+
 /// Montgomery reduction of a 512-bit value below `p·R`.
 #[inline(always)]
 const fn reduce(r: [u64; 8]) -> [u64; 4] {
@@ -161,7 +189,7 @@ impl Fe {
 
     #[inline(always)]
     pub(crate) fn square(&self) -> Self {
-        Self(mont_mul(&self.0, &self.0))
+        Self(mont_square(&self.0))
     }
 
     #[inline(always)]
