@@ -705,6 +705,45 @@ pub(crate) fn mul_g_add_vartime(a: &Scalar, b: &Scalar, q: &Aff) -> Option<Jac> 
     Some(multi_vartime(&terms))
 }
 
+/// Whether `a·G + Σ s_i·P_i` is the identity, variable time (public scalars and points):
+/// one interleaved wNAF pass, so all terms share one run of doublings. `None` if a point is
+/// the identity or G's table is missing.
+#[inline(never)]
+pub(crate) fn is_identity_lincomb_vartime(a: &Scalar, terms: &[(Scalar, Aff)]) -> Option<bool> {
+    let g = G_SPLIT.as_ref()?;
+    let per_point = 1usize << (KEY_W - 2);
+    let mut odd = Vec::with_capacity(terms.len() * per_point);
+    for (_, p) in terms {
+        let base = Jac::from(p);
+        let two = base.double();
+        let mut m = base;
+        odd.push(m);
+        for _ in 1..per_point {
+            m = m.add_vartime(&two);
+            odd.push(m);
+        }
+    }
+    // One inversion for every table.
+    let odd = batch_to_affine(&odd)?;
+    let digits: Vec<[i8; FULL_LEN]> = terms
+        .iter()
+        .map(|(s, _)| {
+            let mut d = [0i8; FULL_LEN];
+            wnaf(&limbs(s), 256, KEY_W, &mut d);
+            d
+        })
+        .collect();
+    let a_digits = chunk_digits(a, G_W);
+    let mut all: Vec<(&[i8], &[Aff])> = Vec::with_capacity(terms.len() + SPLIT);
+    for (d, t) in digits.iter().zip(odd.chunks_exact(per_point)) {
+        all.push((d, t));
+    }
+    for (d, t) in a_digits.iter().zip(g.chunks()) {
+        all.push((d, t));
+    }
+    Some(multi_vartime(&all).is_identity_vartime())
+}
+
 /// A public key's split table (32 affine points, 2 KiB): verification against that key then
 /// costs 72 doublings instead of 256.
 #[derive(Debug)]
@@ -903,6 +942,27 @@ mod tests {
             for (a, p) in affs.iter().zip(&pts) {
                 prop_assert_eq!(a.to_point().unwrap(), *p);
             }
+        }
+
+        #[test]
+        fn lincomb_identity_matches_sm2(
+            a in scalar(),
+            terms in proptest::collection::vec((scalar(), nonzero_scalar()), 1..5),
+        ) {
+            let g = ProjectivePoint::GENERATOR;
+            let pts: Vec<(Scalar, Aff)> = terms
+                .iter()
+                .map(|(s, k)| (*s, Aff::from_point(&(g * k).to_affine()).unwrap()))
+                .collect();
+            let sum = terms.iter().fold(g * a, |acc, (s, k)| acc + g * (*k * s));
+            prop_assert_eq!(
+                is_identity_lincomb_vartime(&a, &pts).unwrap(),
+                bool::from(sum.is_identity())
+            );
+            // Cancel the sum exactly: a' = −Σ s_i·k_i makes it the identity.
+            let a2 = -terms.iter().fold(Scalar::ZERO, |acc, (s, k)| acc + *k * s);
+            prop_assert!(is_identity_lincomb_vartime(&a2, &pts).unwrap());
+            prop_assert!(!is_identity_lincomb_vartime(&(a2 + Scalar::ONE), &pts).unwrap());
         }
 
         #[test]

@@ -244,14 +244,25 @@ impl ServerSignSession {
                 got: commit.items.len(),
             });
         }
-        // Validate everything before any secret is used.
-        let mut q1s = Vec::with_capacity(n);
-        for (i, (item, e)) in commit.items.iter().zip(&self.digests).enumerate() {
-            let q1 = ec::decode_point(&item.q1.0, "Q1")?;
-            let extra = q1_extra(&self.public_key, n, i, e);
-            proof::verify(&item.proof, &q1, &q1_context(&self.session, &extra), "Q1")?;
-            q1s.push(q1);
-        }
+        // Validate everything before any secret is used: every point, then every proof (a
+        // batch round checks all its proofs in one multi-scalar multiplication).
+        let q1s = commit
+            .items
+            .iter()
+            .map(|item| ec::decode_point(&item.q1.0, "Q1"))
+            .collect::<Result<Vec<_>>>()?;
+        let extras: Vec<Vec<u8>> = (0..n)
+            .zip(&self.digests)
+            .map(|(i, e)| q1_extra(&self.public_key, n, i, e))
+            .collect();
+        let checks: Vec<_> = commit
+            .items
+            .iter()
+            .zip(&q1s)
+            .zip(&extras)
+            .map(|((item, q1), extra)| (&item.proof, q1, q1_context(&self.session, extra)))
+            .collect();
+        proof::verify_batch(rng, &checks, "Q1")?;
         let d2: &Scalar = &share.d2;
         let mut items = Vec::with_capacity(n);
         for (q1, e) in q1s.iter().zip(&self.digests) {
