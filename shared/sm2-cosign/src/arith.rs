@@ -13,7 +13,7 @@
 //!   multiples of G, every entry scanned for each window), [`mul`] (signed 4-bit fixed window,
 //!   same doublings and additions for every scalar), [`Jac::add_complete`], [`invert`].
 //! - **Variable time, for public scalars only** (verification of signatures and proofs):
-//!   [`mul_g_add_vartime`], [`KeyTable::mul_g_add_vartime`] (interleaved wNAF, skipping zero
+//!   [`lincomb_vartime`], [`mul_g_add_vartime`], [`KeyTable::mul_g_add_vartime`] (interleaved wNAF, skipping zero
 //!   digits and branching on the identity).
 //!
 //! The Jacobian addition formulas are incomplete (they fail when both inputs are the same
@@ -619,13 +619,7 @@ impl SplitTable {
                     b = b.double();
                 }
             }
-            let two = b.double();
-            let mut p = b;
-            jacs.push(p);
-            for _ in 1..per_chunk {
-                p = p.add_vartime(&two);
-                jacs.push(p);
-            }
+            push_odd_multiples(b, per_chunk, &mut jacs);
         }
         Some(Self {
             points: batch_to_affine(&jacs)?,
@@ -679,49 +673,33 @@ fn chunk_digits(k: &Scalar, w: usize) -> [[i8; CHUNK_LEN]; SPLIT] {
     out
 }
 
-/// `a·G + b·Q` for a point `Q` seen once (a proof's statement), variable time:
-/// G through its split table (64 doublings' worth), Q by wNAF over 8 odd multiples.
-#[inline(never)]
-pub(crate) fn mul_g_add_vartime(a: &Scalar, b: &Scalar, q: &Aff) -> Option<Jac> {
-    let g = G_SPLIT.as_ref()?;
-    let base = Jac::from(q);
+/// `base, 3·base, 5·base, …` (`count` points), variable time (public points).
+fn push_odd_multiples(base: Jac, count: usize, out: &mut Vec<Jac>) {
     let two = base.double();
-    let mut odd = Vec::with_capacity(1 << (KEY_W - 2));
     let mut p = base;
-    odd.push(p);
-    for _ in 1..(1 << (KEY_W - 2)) {
+    out.push(p);
+    for _ in 1..count {
         p = p.add_vartime(&two);
-        odd.push(p);
+        out.push(p);
     }
-    let odd = batch_to_affine(&odd)?;
-    let mut b_digits = [0i8; FULL_LEN];
-    wnaf(&limbs(b), 256, KEY_W, &mut b_digits);
-    let a_digits = chunk_digits(a, G_W);
-    let mut terms: Vec<(&[i8], &[Aff])> = Vec::with_capacity(SPLIT + 1);
-    terms.push((&b_digits, &odd));
-    for (d, t) in a_digits.iter().zip(g.chunks()) {
-        terms.push((d, t));
-    }
-    Some(multi_vartime(&terms))
 }
 
-/// Whether `a·G + Σ s_i·P_i` is the identity, variable time (public scalars and points):
-/// one interleaved wNAF pass, so all terms share one run of doublings. `None` if a point is
-/// the identity or G's table is missing.
+/// `a·G + b·Q` for a point `Q` seen once (a proof's statement), variable time:
+/// G through its split table (64 doublings' worth), Q by wNAF over 8 odd multiples.
+pub(crate) fn mul_g_add_vartime(a: &Scalar, b: &Scalar, q: &Aff) -> Option<Jac> {
+    lincomb_vartime(a, &[(*b, *q)])
+}
+
+/// `a·G + Σ s_i·P_i`, variable time (public scalars and points): one interleaved wNAF
+/// pass, so all terms share one run of doublings (256 for full-length `s_i`). `None` if a
+/// point is the identity or G's table is missing.
 #[inline(never)]
-pub(crate) fn is_identity_lincomb_vartime(a: &Scalar, terms: &[(Scalar, Aff)]) -> Option<bool> {
+pub(crate) fn lincomb_vartime(a: &Scalar, terms: &[(Scalar, Aff)]) -> Option<Jac> {
     let g = G_SPLIT.as_ref()?;
     let per_point = 1usize << (KEY_W - 2);
     let mut odd = Vec::with_capacity(terms.len() * per_point);
     for (_, p) in terms {
-        let base = Jac::from(p);
-        let two = base.double();
-        let mut m = base;
-        odd.push(m);
-        for _ in 1..per_point {
-            m = m.add_vartime(&two);
-            odd.push(m);
-        }
+        push_odd_multiples(Jac::from(p), per_point, &mut odd);
     }
     // One inversion for every table.
     let odd = batch_to_affine(&odd)?;
@@ -741,7 +719,7 @@ pub(crate) fn is_identity_lincomb_vartime(a: &Scalar, terms: &[(Scalar, Aff)]) -
     for (d, t) in a_digits.iter().zip(g.chunks()) {
         all.push((d, t));
     }
-    Some(multi_vartime(&all).is_identity_vartime())
+    Some(multi_vartime(&all))
 }
 
 /// A public key's split table (32 affine points, 2 KiB): verification against that key then
@@ -956,13 +934,13 @@ mod tests {
                 .collect();
             let sum = terms.iter().fold(g * a, |acc, (s, k)| acc + g * (*k * s));
             prop_assert_eq!(
-                is_identity_lincomb_vartime(&a, &pts).unwrap(),
+                lincomb_vartime(&a, &pts).unwrap().is_identity_vartime(),
                 bool::from(sum.is_identity())
             );
             // Cancel the sum exactly: a' = −Σ s_i·k_i makes it the identity.
             let a2 = -terms.iter().fold(Scalar::ZERO, |acc, (s, k)| acc + *k * s);
-            prop_assert!(is_identity_lincomb_vartime(&a2, &pts).unwrap());
-            prop_assert!(!is_identity_lincomb_vartime(&(a2 + Scalar::ONE), &pts).unwrap());
+            prop_assert!(lincomb_vartime(&a2, &pts).unwrap().is_identity_vartime());
+            prop_assert!(!lincomb_vartime(&(a2 + Scalar::ONE), &pts).unwrap().is_identity_vartime());
         }
 
         #[test]

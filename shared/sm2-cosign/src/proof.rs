@@ -115,7 +115,7 @@ pub(crate) fn verify_batch<R: TryCryptoRng + ?Sized>(
         // w·(−T): the 128-bit weight keeps its short wNAF
         terms.push((w, ec::aff(&(-big_t), "proof commitment")?));
     }
-    match arith::is_identity_lincomb_vartime(&g_scalar, &terms) {
+    match arith::lincomb_vartime(&g_scalar, &terms).map(|p| bool::from(p.is_identity())) {
         Some(true) => Ok(()),
         Some(false) => {
             for (proof, x, ctx) in items {
