@@ -318,6 +318,15 @@ fn issued_json(state: &AppState, issued: &IssuedCertificate) -> serde_json::Valu
     })
 }
 
+/// 201 with the certificate, or the mapped refusal.
+fn created(
+    state: &AppState,
+    issued: Result<IssuedCertificate, PkiError>,
+) -> Result<(StatusCode, Json<serde_json::Value>), ApiFailure> {
+    let issued = issued.map_err(pki_failure)?;
+    Ok((StatusCode::CREATED, Json(issued_json(state, &issued))))
+}
+
 /// `POST /api/v1/pki/certificates`: issue a profile certificate for a CSR's key
 /// (administrators; audited as `pki.issue`).
 async fn issue(
@@ -345,9 +354,8 @@ async fn issue(
                 request_id: &rid.0,
             },
         )
-        .await
-        .map_err(pki_failure)?;
-    Ok((StatusCode::CREATED, Json(issued_json(&state, &issued))))
+        .await;
+    created(&state, issued)
 }
 
 /// Body of `POST /api/v1/pki/certificates/<serial>/renew`.
@@ -394,9 +402,8 @@ async fn renew(
                 request_id: &rid.0,
             },
         )
-        .await
-        .map_err(pki_failure)?;
-    Ok((StatusCode::CREATED, Json(issued_json(&state, &issued))))
+        .await;
+    created(&state, issued)
 }
 
 /// Body of `POST /api/v1/pki/certificates/<serial>/revoke`.

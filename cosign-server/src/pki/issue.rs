@@ -488,7 +488,7 @@ impl Pki {
     }
 }
 
-fn row_for(ca: &str, profile: &str, cert: &ParsedCertificate) -> CertificateRow {
+pub(super) fn row_for(ca: &str, profile: &str, cert: &ParsedCertificate) -> CertificateRow {
     CertificateRow {
         issuer: ca.to_owned(),
         serial: cert.serial_hex(),

@@ -447,15 +447,7 @@ async fn create(
                     key_id: own.key_id().0.clone(),
                     cert_serial: cert.serial_hex(),
                 },
-                CertificateRow {
-                    issuer: issuer_name.to_owned(),
-                    serial: cert.serial_hex(),
-                    subject: cert.subject_string(),
-                    profile: profile_name.to_owned(),
-                    not_before: unix_ms(cert.not_before()),
-                    not_after: unix_ms(cert.not_after()),
-                    der: cert.der().to_vec(),
-                },
+                issue::row_for(issuer_name, profile_name, &cert),
             ));
             certs.insert(spec.name, cert);
         }
