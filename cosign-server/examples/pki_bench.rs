@@ -12,6 +12,13 @@
 //!
 //! `issue` mode: certificate issuance from a CSR through the library (device-held staff CA key,
 //! SQLite in a temporary directory), certificates per second.
+//!
+//! `sign` mode: the anchor, plain SM2 signatures (Z + SM3 + sign, `SoftwareSigner`) on one
+//! thread, per second; run it in the same session as `tsa` so both see the same machine load.
+//!
+//! With `--server-pid PID`, `tsa` also reads the server's CPU time (utime + stime from
+//! `/proc/PID/stat`) before and after the run and reports server CPU per token, which does not
+//! depend on how busy the shared machine is.
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -38,8 +45,9 @@ async fn main() {
     match args.get(1).map(String::as_str) {
         Some("tsa") => tsa(&args).await,
         Some("issue") => issue(&args).await,
+        Some("sign") => sign(&args),
         _ => eprintln!(
-            "usage: pki_bench tsa --url URL --tsq FILE [--concurrency N] [--requests N] [--seconds S] | issue [--count N]"
+            "usage: pki_bench tsa --url URL --tsq FILE [--concurrency N] [--requests N] [--seconds S] [--server-pid PID] | issue [--count N] | sign [--count N]"
         ),
     }
 }
@@ -62,6 +70,8 @@ async fn tsa(args: &[String]) {
     for _ in 0..50 {
         client.post(&url).body(body.clone()).send().await.unwrap();
     }
+    let server_pid = arg(args, "--server-pid", "");
+    let cpu_before = cpu_seconds(&server_pid);
     let issued = Arc::new(AtomicU64::new(0));
     let granted = Arc::new(AtomicU64::new(0));
     let deadline = Instant::now() + Duration::from_secs(seconds);
@@ -110,6 +120,47 @@ async fn tsa(args: &[String]) {
         pct(0.9),
         pct(0.99)
     );
+    if let (Some(before), Some(after)) = (cpu_before, cpu_seconds(&server_pid)) {
+        println!(
+            "tsa: server CPU {:.2} s for {g} tokens = {:.0} µs CPU per token",
+            after - before,
+            (after - before) * 1e6 / g.max(1) as f64
+        );
+    }
+}
+
+/// utime + stime of a process in seconds (Linux `/proc/PID/stat`, clock ticks of 1/100 s).
+fn cpu_seconds(pid: &str) -> Option<f64> {
+    if pid.is_empty() {
+        return None;
+    }
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Fields after the parenthesised command name: state is field 3, utime 14, stime 15.
+    let rest = stat.rsplit_once(')')?.1;
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| fields.get(i)?.parse::<f64>().ok();
+    Some((ticks(11)? + ticks(12)?) / 100.0)
+}
+
+fn sign(args: &[String]) {
+    use gm_pki::Sm2Signer;
+    let count: usize = arg(args, "--count", "5000").parse().unwrap();
+    let mut rng = rand_core::UnwrapErr(getrandom::SysRng);
+    let key = gm_pki::SoftwareSigner::generate(&mut rng).unwrap();
+    let msg = [0x5a_u8; 64];
+    for _ in 0..200 {
+        key.sign(&msg).unwrap();
+    }
+    let started = Instant::now();
+    for _ in 0..count {
+        std::hint::black_box(key.sign(std::hint::black_box(&msg)).unwrap());
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    println!(
+        "sign: {count} plain SM2 signatures (Z + SM3 + sign) on one thread in {elapsed:.2} s = {:.0} signatures/s, {:.0} µs each",
+        count as f64 / elapsed,
+        elapsed * 1e6 / count as f64
+    );
 }
 
 fn bytes_of(path: &str) -> Vec<u8> {
@@ -146,12 +197,29 @@ async fn issue(args: &[String]) {
         csrs.push(gm_pki::csr::build_csr(&subject, &key, &[]).unwrap());
     }
     let started = Instant::now();
-    for csr in &csrs {
-        pki.issue_from_csr(&db, "staff", csr, 365).await.unwrap();
+    for (i, csr) in csrs.iter().enumerate() {
+        let profile = cosign_server::pki::IssueProfile::Staff(cosign_server::pki::StaffInfo {
+            name: format!("医生{i}"),
+            staff_id: format!("E{i:05}"),
+            department: "心内科".into(),
+            hospital: "第一人民医院".into(),
+            resident_id: Some("11010519491231002X".into()),
+            licence: Some("110440000012345".into()),
+        });
+        pki.issue_from_csr(
+            &db,
+            "staff",
+            csr,
+            profile,
+            Duration::from_secs(365 * 86_400),
+            &cosign_server::pki::Actor::SYSTEM,
+        )
+        .await
+        .unwrap();
     }
     let elapsed = started.elapsed().as_secs_f64();
     println!(
-        "issue: {count} certificates from CSRs (parse + PoP check + device signature + SQLite insert) in {elapsed:.2} s = {:.0} certificates/s",
+        "issue: {count} certificates from CSRs (parse + PoP check + staff profile + device signature + SQLite insert + audit) in {elapsed:.2} s = {:.0} certificates/s",
         count as f64 / elapsed
     );
     db.close().await;

@@ -79,6 +79,9 @@ crl_validity_hours = 24
 ocsp_validity_hours = 24
 # TSA policy OID put into every time-stamp token.
 tsa_policy = "1.2.156.112233.2.1"
+# OID under which staff certificates carry the practising-licence number (执业证号); no public
+# OID exists, so this defaults to one in the project's private arc.
+licence_oid = "1.2.156.112233.1.1"
 "#;
 
 /// The file format. Unknown keys are rejected.
@@ -119,6 +122,7 @@ struct PkiFile {
     crl_validity_hours: Option<u64>,
     ocsp_validity_hours: Option<u64>,
     tsa_policy: Option<String>,
+    licence_oid: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -225,6 +229,8 @@ pub struct PkiConfig {
     pub ocsp_validity: Duration,
     /// TSA policy OID (dotted).
     pub tsa_policy: String,
+    /// OID of the practising-licence extension in staff certificates (dotted).
+    pub licence_oid: String,
 }
 
 /// The validated runtime configuration.
@@ -427,23 +433,27 @@ impl Config {
             }
             Ok(Duration::from_secs(h * 3600))
         };
-        let tsa_policy = p
-            .tsa_policy
-            .unwrap_or_else(|| "1.2.156.112233.2.1".to_owned());
-        if tsa_policy.split('.').count() < 2
-            || !tsa_policy
-                .split('.')
-                .all(|arc| !arc.is_empty() && arc.bytes().all(|b| b.is_ascii_digit()))
-        {
-            return Err(Error::Config(format!(
-                "pki.tsa_policy is not a dotted OID: {tsa_policy:?}"
-            )));
-        }
+        let dotted_oid = |value: Option<String>, default: &str, var: &str| -> Result<String> {
+            let oid = value.unwrap_or_else(|| default.to_owned());
+            if oid.split('.').count() < 2
+                || !oid
+                    .split('.')
+                    .all(|arc| !arc.is_empty() && arc.bytes().all(|b| b.is_ascii_digit()))
+            {
+                return Err(Error::Config(format!(
+                    "pki.{var} is not a dotted OID: {oid:?}"
+                )));
+            }
+            Ok(oid)
+        };
+        let tsa_policy = dotted_oid(p.tsa_policy, "1.2.156.112233.2.1", "tsa_policy")?;
+        let licence_oid = dotted_oid(p.licence_oid, "1.2.156.112233.1.1", "licence_oid")?;
         let pki = PkiConfig {
             organisation: p.organisation.unwrap_or_else(|| "医签 Yiqian".to_owned()),
             crl_validity: hours(p.crl_validity_hours, "crl_validity_hours")?,
             ocsp_validity: hours(p.ocsp_validity_hours, "ocsp_validity_hours")?,
             tsa_policy,
+            licence_oid,
         };
         Ok(Self {
             listen,

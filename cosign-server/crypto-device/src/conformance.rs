@@ -138,6 +138,19 @@ pub async fn conformance_suite<D: CryptoDevice + ?Sized>(
     );
     rep.passed.push("sm2 internal sign verified by openssl");
 
+    // An open signing key (devices that offer one) signs like sign_digest.
+    let opens_keys = dev.open_signing_key(&k1).await.map_err(e)?;
+    if let Some(open) = &opens_keys {
+        ensure!(open.key() == &k1, "open handle names another key");
+        let sig3 = open.sign_digest(&digest).map_err(e)?;
+        ensure!(
+            openssl_verify(&pem, msg, &sig3.to_der().map_err(e)?)?,
+            "OpenSSL rejects the open key's signature"
+        );
+        ensure!(sig3 != sig, "the open key must use fresh nonces");
+        rep.passed.push("open signing key verified by openssl");
+    }
+
     // SM4 modes.
     let k2 = dev.generate_sm4("conformance sm4").await.map_err(e)?;
     let data = prims::pkcs7_pad(b"medical record payload, 49 bytes of text here..");
@@ -290,6 +303,14 @@ pub async fn conformance_suite<D: CryptoDevice + ?Sized>(
             Error::KeySuspended(_)
         )),
         "suspended key must not sign"
+    );
+    ensure!(
+        opens_keys.is_none()
+            || is(&dev.open_signing_key(&k1).await, |x| matches!(
+                x,
+                Error::KeySuspended(_)
+            )),
+        "a suspended key must not open"
     );
     ensure!(
         dev.key_info(&k1).await.map_err(e)?.state == KeyState::Suspended,

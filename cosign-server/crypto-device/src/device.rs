@@ -171,6 +171,16 @@ pub struct DeviceInfo {
 /// the call returns; copy nothing out of it except derived public values.
 pub type SecretFn<'a> = Box<dyn FnOnce(&[u8]) -> Result<Vec<u8>> + Send + 'a>;
 
+/// An SM2 key held open for many signatures (see [`CryptoDevice::open_signing_key`]).
+pub trait SigningHandle: Send + Sync + fmt::Debug {
+    /// The key it signs with.
+    fn key(&self) -> &KeyId;
+
+    /// Sign the digest e = SM3(Z ‖ M), as [`CryptoDevice::sign_digest`] does, without going
+    /// back to the key store.
+    fn sign_digest(&self, e: &[u8; 32]) -> Result<Sm2Signature>;
+}
+
 /// A GM/T 0018-shaped crypto device. Object safe: the server holds `Arc<dyn CryptoDevice>`.
 #[async_trait]
 pub trait CryptoDevice: Send + Sync + fmt::Debug {
@@ -188,6 +198,18 @@ pub trait CryptoDevice: Send + Sync + fmt::Debug {
 
     /// Sign the digest e = SM3(Z ‖ M) with an internal SM2 key (`SDF_InternalSign_ECC`).
     async fn sign_digest(&self, key: &KeyId, e: &[u8; 32]) -> Result<Sm2Signature>;
+
+    /// Opens an SM2 key for a burst of signatures (a time-stamp authority signing thousands
+    /// of tokens a second). The software device checks the key is active, unwraps it once and
+    /// keeps the private scalar in memory until the handle is dropped (zeroized then), which
+    /// saves the key-store reads and unwrapping [`CryptoDevice::sign_digest`] does per call. An
+    /// open handle does not see a later suspension or destruction: holders re-open it at short
+    /// intervals. Devices whose keys never leave them return `None` (sign per call); that is the
+    /// default.
+    async fn open_signing_key(&self, key: &KeyId) -> Result<Option<Box<dyn SigningHandle>>> {
+        let _ = key;
+        Ok(None)
+    }
 
     /// SM3(data).
     async fn sm3(&self, data: &[u8]) -> Result<[u8; 32]>;

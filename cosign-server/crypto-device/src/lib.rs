@@ -48,6 +48,8 @@ pub mod soft;
 pub mod store;
 
 pub use audit::{AuditEvent, AuditSink, MemoryAuditSink};
-pub use device::{CryptoDevice, KeyId, KeyInfo, KeyKind, KeyState, SymMode, with_secret};
+pub use device::{
+    CryptoDevice, KeyId, KeyInfo, KeyKind, KeyState, SigningHandle, SymMode, with_secret,
+};
 pub use error::{Error, Result};
 pub use prims::{Sm2PublicKey, Sm2Signature};

@@ -25,7 +25,7 @@ use zeroize::Zeroizing;
 
 use crate::audit::{AuditEvent, AuditSink};
 use crate::device::{
-    CryptoDevice, DeviceInfo, KeyId, KeyInfo, KeyKind, KeyState, SecretFn, SymMode,
+    CryptoDevice, DeviceInfo, KeyId, KeyInfo, KeyKind, KeyState, SecretFn, SigningHandle, SymMode,
 };
 use crate::error::{Error, Result};
 use crate::prims::{self, Sm2PublicKey, Sm2Secret, Sm2Signature};
@@ -824,6 +824,40 @@ pub async fn restore_master_key(
     res
 }
 
+/// An SM2 key the software device opened for repeated signing: the private scalar as an
+/// `sm2::SecretKey`, which zeroizes itself when dropped.
+struct OpenSm2Key {
+    key: KeyId,
+    secret: sm2::SecretKey,
+}
+
+impl std::fmt::Debug for OpenSm2Key {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OpenSm2Key")
+            .field("key", &self.key)
+            .finish_non_exhaustive()
+    }
+}
+
+impl SigningHandle for OpenSm2Key {
+    fn key(&self) -> &KeyId {
+        &self.key
+    }
+
+    fn sign_digest(&self, e: &[u8; 32]) -> Result<Sm2Signature> {
+        let sig = sm2_cosign::plain::sign_digest(
+            &mut getrandom::SysRng,
+            &self.secret,
+            &sm2_cosign::plain::Digest::from_bytes(*e),
+        )
+        .map_err(|_| Error::Internal("SM2 signing failed"))?;
+        Ok(Sm2Signature {
+            r: sig.r_bytes().into(),
+            s: sig.s_bytes().into(),
+        })
+    }
+}
+
 #[async_trait]
 impl CryptoDevice for SoftDevice {
     fn info(&self) -> DeviceInfo {
@@ -875,6 +909,24 @@ impl CryptoDevice for SoftDevice {
             ));
         }
         sk.sign_digest(e)
+    }
+
+    async fn open_signing_key(&self, key: &KeyId) -> Result<Option<Box<dyn SigningHandle>>> {
+        let r = self.usable(key, KeyKind::Sm2Sign).await?;
+        let d = self.unwrap_record(&r).await?;
+        if Sm2Secret::from_bytes(&d)?.public().to_sec1_uncompressed() != r.public_key {
+            return Err(Error::Integrity(
+                "stored SM2 key does not match its public key",
+            ));
+        }
+        let secret = sm2::SecretKey::from_slice(&d)
+            .map_err(|_| Error::Integrity("stored SM2 private key is invalid"))?;
+        self.audit("key.open", Some(key.as_str()), r.label.clone(), true)
+            .await?;
+        Ok(Some(Box::new(OpenSm2Key {
+            key: key.clone(),
+            secret,
+        })))
     }
 
     async fn sm3(&self, data: &[u8]) -> Result<[u8; 32]> {

@@ -3,6 +3,8 @@
 //! of a recorded time-stamp token. /tsa and /ocsp answer protocol errors in their own formats
 //! (PKIStatus rejection, OCSP malformedRequest); everything else errs in JSON.
 
+use std::time::Duration;
+
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, Path, State};
@@ -17,7 +19,9 @@ use super::auth::Admin;
 use super::{ApiFailure, ApiJson, AppState, RequestId};
 use crate::audit::Event;
 use crate::clock::now_ms;
-use crate::pki::{CAS, PkiError, reason_code, reason_name, unix_ms};
+use crate::pki::{
+    Actor, CAS, IssueProfile, IssuedCertificate, PkiError, reason_code, reason_name, unix_ms,
+};
 
 /// Largest body accepted by /tsa and /ocsp (real requests are a few hundred bytes).
 const PROTOCOL_BODY_LIMIT: usize = 64 * 1024;
@@ -39,6 +43,7 @@ pub fn routes() -> axum::Router<AppState> {
         .route("/pki/{file}", get(pki_file))
         .route("/api/v1/pki/certificates", post(issue))
         .route("/api/v1/pki/certificates/{serial}/revoke", post(revoke))
+        .route("/api/v1/pki/certificates/{serial}/renew", post(renew))
         .route("/api/v1/tsa/tokens/{serial}", get(token))
 }
 
@@ -48,7 +53,7 @@ fn typed(content_type: &'static str, body: Vec<u8>) -> Response {
 
 /// `POST /tsa`: DER TimeStampReq → DER TimeStampResp (always; garbage gets a rejection).
 async fn tsa(State(state): State<AppState>, body: Bytes) -> Response {
-    let resp = state.pki.timestamp(&state.db, body.to_vec()).await;
+    let resp = state.pki.timestamp(body.to_vec()).await;
     typed("application/timestamp-reply", resp)
 }
 
@@ -127,12 +132,31 @@ async fn pki_file(
 fn pki_failure(e: PkiError) -> ApiFailure {
     match e {
         PkiError::UnknownCa(ca) => ApiFailure::with(
-            ErrorCode::InvalidArgument,
+            ErrorCode::UnknownCa,
             format!(
                 "未知的签发 CA：{ca}，请使用 staff（医护人员）、patient（患者事件）或 seal（机构印章）。"
             ),
             format!("Unknown issuing CA {ca:?}: use staff, patient or seal."),
         ),
+        PkiError::ProfileMismatch { ca, profile } => ApiFailure::with(
+            ErrorCode::InvalidProfile,
+            format!("{ca} CA 不签发 {profile} 类证书，请更换 CA 或证书模板。"),
+            format!(
+                "The {ca} CA does not issue {profile} certificates; choose another CA or profile."
+            ),
+        ),
+        PkiError::InvalidField { field, reason } => {
+            let code = if field == "resident_id" {
+                ErrorCode::InvalidResidentId
+            } else {
+                ErrorCode::InvalidProfile
+            };
+            ApiFailure::with(
+                code,
+                format!("字段 {field} 无效：{reason}"),
+                format!("Invalid {field}: {reason}"),
+            )
+        }
         PkiError::Invalid(text) => ApiFailure::with(
             ErrorCode::InvalidArgument,
             format!("请求参数无效：{text}"),
@@ -152,6 +176,14 @@ fn pki_failure(e: PkiError) -> ApiFailure {
             "No certificate has this serial number; check the (hex) serial.",
         ),
         PkiError::AlreadyRevoked => ApiFailure::new(ErrorCode::AlreadyRevoked),
+        PkiError::NotRenewable(text) => {
+            let (zh, en) = ErrorCode::NotRenewable.messages();
+            ApiFailure::with(
+                ErrorCode::NotRenewable,
+                format!("{zh}（{text}）"),
+                format!("{en} ({text})"),
+            )
+        }
         PkiError::Server(e) => e.into(),
     }
 }
@@ -181,15 +213,122 @@ fn parse_serial(serial: &str) -> Result<String, ApiFailure> {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct IssueRequest {
-    /// `staff`, `patient` or `seal`.
-    ca: String,
-    /// PKCS#10 request: PEM text, or base64 DER.
+    /// `staff`, `organisation`, `patient_event` or `device`.
+    profile: String,
+    /// The profile's fields (see `gm_pki::profile`): they make the subject.
+    subject: serde_json::Value,
+    /// Issuing CA; default: the profile's (staff, seal, patient, seal).
+    ca: Option<String>,
+    /// PKCS#10 request: PEM text, or base64 DER. Only its key is certified (after the
+    /// proof-of-possession check); its subject is ignored.
     csr: String,
-    /// Validity in days (default 365; patient-event certificates: 1).
+    /// Validity in days (staff, organisation, device; default 365, at most 1825).
     validity_days: Option<u32>,
+    /// Validity in minutes (patient events; default 10, at most 1440).
+    validity_minutes: Option<u32>,
 }
 
-/// `POST /api/v1/pki/certificates`: issue from a CSR (administrators; audited).
+fn invalid_profile(zh: String, en: String) -> ApiFailure {
+    ApiFailure::with(ErrorCode::InvalidProfile, zh, en)
+}
+
+fn profile_from(name: &str, subject: serde_json::Value) -> Result<IssueProfile, ApiFailure> {
+    fn fields<T: serde::de::DeserializeOwned>(
+        name: &str,
+        subject: serde_json::Value,
+    ) -> Result<T, ApiFailure> {
+        serde_json::from_value(subject).map_err(|e| {
+            invalid_profile(
+                format!("{name} 证书的 subject 字段有误：{e}"),
+                format!("The subject fields of a {name} certificate are wrong: {e}"),
+            )
+        })
+    }
+    Ok(match name {
+        "staff" => IssueProfile::Staff(fields(name, subject)?),
+        "organisation" => IssueProfile::Organisation(fields(name, subject)?),
+        "patient_event" => IssueProfile::PatientEvent(fields(name, subject)?),
+        "device" => IssueProfile::Device(fields(name, subject)?),
+        _ => {
+            return Err(invalid_profile(
+                "未知的证书模板，请使用 staff、organisation、patient_event 或 device。".into(),
+                "Unknown certificate profile; use staff, organisation, patient_event or device."
+                    .into(),
+            ));
+        }
+    })
+}
+
+/// The validity a request asks for: days for long-lived profiles, minutes for patient events.
+fn validity_of(
+    profile: &IssueProfile,
+    days: Option<u32>,
+    minutes: Option<u32>,
+) -> Result<Duration, ApiFailure> {
+    let event = matches!(profile, IssueProfile::PatientEvent(_));
+    let secs = match (days, minutes) {
+        (None, None) if event => Some(10 * 60),
+        (None, None) => Some(365 * 86_400),
+        (Some(d), None) if !event => Some(u64::from(d) * 86_400),
+        (None, Some(m)) if event => Some(u64::from(m) * 60),
+        _ => None,
+    };
+    secs.map(Duration::from_secs).ok_or_else(|| {
+        invalid_profile(
+            "有效期：患者事件证书请用 validity_minutes，其他证书请用 validity_days（二者只能给一个）。"
+                .into(),
+            "Validity: patient event certificates take validity_minutes, the others validity_days (one of them)."
+                .into(),
+        )
+    })
+}
+
+/// A CSR field: PEM text or base64 DER, at most 16 KiB.
+fn csr_bytes(csr: &str) -> Result<Vec<u8>, ApiFailure> {
+    if csr.len() > MAX_CSR_FIELD {
+        return Err(pki_failure(PkiError::InvalidCsr(
+            "larger than 16 KiB".into(),
+        )));
+    }
+    if csr.contains("-----BEGIN") {
+        return Ok(csr.as_bytes().to_vec());
+    }
+    let compact: String = csr.chars().filter(|c| !c.is_whitespace()).collect();
+    base64::engine::general_purpose::STANDARD
+        .decode(compact.as_bytes())
+        .map_err(|_| pki_failure(PkiError::InvalidCsr("neither PEM nor base64 DER".into())))
+}
+
+fn issued_json(state: &AppState, issued: &IssuedCertificate) -> serde_json::Value {
+    let chain: Vec<String> = [issued.ca.as_str(), "root"]
+        .iter()
+        .filter_map(|n| state.pki.authority(n))
+        .map(|a| a.cert.to_pem())
+        .collect();
+    serde_json::json!({
+        "ca": issued.ca,
+        "profile": issued.profile,
+        "serial": issued.serial(),
+        "subject": issued.cert.subject_string(),
+        "not_before": crate::clock::rfc3339(unix_ms(issued.cert.not_before())),
+        "not_after": crate::clock::rfc3339(unix_ms(issued.cert.not_after())),
+        "certificate_pem": issued.cert.to_pem(),
+        "chain_pem": chain,
+        "supersedes": issued.supersedes,
+    })
+}
+
+/// 201 with the certificate, or the mapped refusal.
+fn created(
+    state: &AppState,
+    issued: Result<IssuedCertificate, PkiError>,
+) -> Result<(StatusCode, Json<serde_json::Value>), ApiFailure> {
+    let issued = issued.map_err(pki_failure)?;
+    Ok((StatusCode::CREATED, Json(issued_json(state, &issued))))
+}
+
+/// `POST /api/v1/pki/certificates`: issue a profile certificate for a CSR's key
+/// (administrators; audited as `pki.issue`).
 async fn issue(
     State(state): State<AppState>,
     rid: RequestId,
@@ -197,60 +336,74 @@ async fn issue(
     ApiJson(req): ApiJson<IssueRequest>,
 ) -> Result<(StatusCode, Json<serde_json::Value>), ApiFailure> {
     require_issuer_role(&admin)?;
-    if req.csr.len() > MAX_CSR_FIELD {
-        return Err(pki_failure(PkiError::InvalidCsr(
-            "larger than 16 KiB".into(),
-        )));
-    }
-    let csr_bytes = if req.csr.contains("-----BEGIN") {
-        req.csr.clone().into_bytes()
-    } else {
-        let compact: String = req.csr.chars().filter(|c| !c.is_whitespace()).collect();
-        base64::engine::general_purpose::STANDARD
-            .decode(compact.as_bytes())
-            .map_err(|_| pki_failure(PkiError::InvalidCsr("neither PEM nor base64 DER".into())))?
-    };
-    let days = req
-        .validity_days
-        .unwrap_or(if req.ca == "patient" { 1 } else { 365 });
-    let cert = state
-        .pki
-        .issue_from_csr(&state.db, &req.ca, &csr_bytes, days)
-        .await
-        .map_err(pki_failure)?;
+    let profile = profile_from(&req.profile, req.subject)?;
+    let validity = validity_of(&profile, req.validity_days, req.validity_minutes)?;
+    let ca = req.ca.unwrap_or_else(|| profile.default_ca().to_owned());
+    let csr = csr_bytes(&req.csr)?;
     let actor = format!("admin:{}", admin.0.username());
-    state
-        .audit
-        .append(
+    let issued = state
+        .pki
+        .issue_from_csr(
             &state.db,
-            now_ms(),
-            &Event {
-                actor: &actor,
-                action: "pki.issue",
-                target: &cert.serial_hex(),
-                outcome: "ok",
-                detail: serde_json::json!({ "ca": req.ca, "subject": cert.subject_string(), "validity_days": days }),
+            &ca,
+            &csr,
+            profile,
+            validity,
+            &Actor {
+                name: &actor,
                 request_id: &rid.0,
             },
         )
-        .await?;
-    let chain: Vec<String> = [req.ca.as_str(), "root"]
-        .iter()
-        .filter_map(|n| state.pki.authority(n))
-        .map(|a| a.cert.to_pem())
-        .collect();
-    Ok((
-        StatusCode::CREATED,
-        Json(serde_json::json!({
-            "ca": req.ca,
-            "serial": cert.serial_hex(),
-            "subject": cert.subject_string(),
-            "not_before": crate::clock::rfc3339(unix_ms(cert.not_before())),
-            "not_after": crate::clock::rfc3339(unix_ms(cert.not_after())),
-            "certificate_pem": cert.to_pem(),
-            "chain_pem": chain,
-        })),
-    ))
+        .await;
+    created(&state, issued)
+}
+
+/// Body of `POST /api/v1/pki/certificates/<serial>/renew`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RenewRequest {
+    /// A new key's PKCS#10 request (re-key); absent: the old key is certified again.
+    csr: Option<String>,
+    /// Validity in days (default 365, at most 1825).
+    validity_days: Option<u32>,
+}
+
+/// `POST /api/v1/pki/certificates/<serial>/renew`: same subject and profile, new validity
+/// (and key); the old certificate is revoked as superseded (administrators; audited as
+/// `pki.renew`).
+async fn renew(
+    State(state): State<AppState>,
+    rid: RequestId,
+    admin: Admin,
+    Path(serial): Path<String>,
+    ApiJson(req): ApiJson<RenewRequest>,
+) -> Result<(StatusCode, Json<serde_json::Value>), ApiFailure> {
+    require_issuer_role(&admin)?;
+    let serial = parse_serial(&serial)?;
+    let new_key = match &req.csr {
+        Some(csr) => Some(
+            crate::pki::parse_csr(&csr_bytes(csr)?)
+                .map_err(pki_failure)?
+                .public_key(),
+        ),
+        None => None,
+    };
+    let validity = Duration::from_secs(u64::from(req.validity_days.unwrap_or(365)) * 86_400);
+    let actor = format!("admin:{}", admin.0.username());
+    let issued = state
+        .pki
+        .renew(
+            &state.db,
+            &serial,
+            new_key.as_ref(),
+            validity,
+            &Actor {
+                name: &actor,
+                request_id: &rid.0,
+            },
+        )
+        .await;
+    created(&state, issued)
 }
 
 /// Body of `POST /api/v1/pki/certificates/<serial>/revoke`.

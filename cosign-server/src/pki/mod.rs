@@ -29,8 +29,11 @@ use gm_pki::ParsedCertificate;
 use gm_pki::profile::{self, IssuingCaKind, Period, PkiUrls};
 use gm_pki::{CertificateParams, DnBuilder};
 
-pub use issue::{PkiError, reason_code, reason_name};
-pub use signer::{DeviceSigner, blocking};
+pub use issue::{
+    Actor, DeviceInfo, IssueProfile, IssuedCertificate, OrganisationInfo, PatientEventInfo,
+    PkiError, StaffInfo, parse_csr, reason_code, reason_name,
+};
+pub use signer::{DeviceSigner, OpenKeyCache, blocking};
 
 use crate::audit::{AuditLog, Event};
 use crate::clock::now_ms;
@@ -57,6 +60,9 @@ pub struct Authority {
     pub signer: DeviceSigner,
 }
 
+/// Name (in `pki_authorities`, kind `secret`) of the hospital key for resident-ID hashes.
+pub const RESIDENT_ID_KEY: &str = "resident-id-key";
+
 /// The PKI services of this server.
 #[derive(Debug)]
 pub struct Pki {
@@ -64,6 +70,17 @@ pub struct Pki {
     public_url: String,
     cfg: PkiConfig,
     policy: const_oid::ObjectIdentifier,
+    licence_oid: const_oid::ObjectIdentifier,
+    device: Arc<dyn CryptoDevice>,
+    /// HMAC-SM3 key (device `Secret`) for the resident-ID hash in patient certificates.
+    resident_id_key: KeyId,
+    audit: Arc<AuditLog>,
+    /// The TSA, its chain (the root) and its key held open, for the hot path.
+    tsa: Arc<Authority>,
+    tsa_chain: Arc<[ParsedCertificate]>,
+    tsa_key: OpenKeyCache,
+    /// Group-commit writer of granted tokens.
+    tokens: tsa::TokenLog,
 }
 
 /// Unix milliseconds to `SystemTime` (negative values clamp to the epoch).
@@ -142,25 +159,63 @@ const SPECS: [Spec; 8] = [
 
 impl Pki {
     /// Loads the hierarchy, creating it (keys in the device, certificates in one transaction)
-    /// when the database has none. Audited as `pki.init`.
+    /// when the database has none. Audited as `pki.init`. Several instances starting together
+    /// on one database end with one hierarchy: the ones that lose the race destroy the keys
+    /// they generated and load the winner's.
     pub async fn load_or_create(
         config: &Config,
         db: &Db,
         device: Arc<dyn CryptoDevice>,
-        audit: &AuditLog,
+        audit: &Arc<AuditLog>,
         actor: &str,
     ) -> Result<Self> {
-        let policy =
-            config.pki.tsa_policy.parse().map_err(|_| {
-                Error::Config(format!("pki.tsa_policy {:?}", config.pki.tsa_policy))
-            })?;
-        let mut rows = db.pki_authorities().await?;
-        if rows.is_empty() {
-            create(config, db, device.clone(), audit, actor).await?;
-            rows = db.pki_authorities().await?;
+        if !has_hierarchy(db).await? {
+            return Self::create_or_join(config, db, device, audit, actor).await;
         }
+        Self::load(config, db, device, audit).await
+    }
+
+    /// Creates the hierarchy, or, if another instance recorded one first, discards what it
+    /// generated and loads that one. (What [`Pki::load_or_create`] does on an empty database;
+    /// public so a test can play the instance that lost the race.)
+    pub async fn create_or_join(
+        config: &Config,
+        db: &Db,
+        device: Arc<dyn CryptoDevice>,
+        audit: &Arc<AuditLog>,
+        actor: &str,
+    ) -> Result<Self> {
+        if let Err(e) = create(config, db, device.clone(), audit, actor).await {
+            if !has_hierarchy(db).await? {
+                return Err(e);
+            }
+            tracing::info!(error = %e, "another instance created the PKI hierarchy first; using it");
+        }
+        Self::load(config, db, device, audit).await
+    }
+
+    async fn load(
+        config: &Config,
+        db: &Db,
+        device: Arc<dyn CryptoDevice>,
+        audit: &Arc<AuditLog>,
+    ) -> Result<Self> {
+        let parse_oid = |value: &str, var: &str| {
+            value
+                .parse()
+                .map_err(|_| Error::Config(format!("pki.{var} {value:?}")))
+        };
+        let policy = parse_oid(&config.pki.tsa_policy, "tsa_policy")?;
+        let licence_oid = parse_oid(&config.pki.licence_oid, "licence_oid")?;
         let mut authorities = BTreeMap::new();
-        for row in rows {
+        let mut resident_id_key = None;
+        for row in db.pki_authorities().await? {
+            if row.kind == "secret" {
+                if row.name == RESIDENT_ID_KEY {
+                    resident_id_key = Some(KeyId(row.key_id));
+                }
+                continue;
+            }
             let stored = db
                 .certificate_by_serial(&row.cert_serial)
                 .await?
@@ -188,11 +243,32 @@ impl Pki {
                 return Err(Error::Internal("the PKI hierarchy is incomplete"));
             }
         }
+        let resident_id_key = match resident_id_key {
+            Some(k) => k,
+            None => create_secret(db, device.as_ref(), RESIDENT_ID_KEY).await?,
+        };
+        let tsa = authorities
+            .get("tsa")
+            .cloned()
+            .ok_or(Error::Internal("missing PKI authority"))?;
+        let root = authorities
+            .get("root")
+            .ok_or(Error::Internal("missing PKI authority"))?;
+        let tsa_chain: Arc<[ParsedCertificate]> = Arc::from(vec![root.cert.clone()]);
+        let tsa_key = OpenKeyCache::new(tsa.signer.clone());
         Ok(Self {
             authorities,
             public_url: config.public_url.clone(),
             cfg: config.pki.clone(),
             policy,
+            licence_oid,
+            device,
+            resident_id_key,
+            audit: audit.clone(),
+            tsa,
+            tsa_chain,
+            tsa_key,
+            tokens: tsa::TokenLog::start(db.clone()),
         })
     }
 
@@ -217,6 +293,26 @@ impl Pki {
             .cloned()
             .ok_or(Error::Internal("missing PKI authority"))
     }
+}
+
+async fn has_hierarchy(db: &Db) -> Result<bool> {
+    Ok(db
+        .pki_authorities()
+        .await?
+        .iter()
+        .any(|r| r.kind != "secret"))
+}
+
+/// A 32-byte secret generated by the device and kept in it, recorded under `name`; if another
+/// instance recorded one first, ours is destroyed and theirs used.
+async fn create_secret(db: &Db, device: &dyn CryptoDevice, name: &str) -> Result<KeyId> {
+    let bytes = zeroize::Zeroizing::new(device.random(32).await?);
+    let ours = device.import_secret(&format!("pki:{name}"), bytes).await?;
+    let recorded = db.insert_pki_secret(name, &ours.0, now_ms()).await?;
+    if recorded != ours.0 {
+        device.destroy(&ours).await?;
+    }
+    Ok(KeyId(recorded))
 }
 
 /// URLs put in certificates issued by CA `ca`.
@@ -351,15 +447,7 @@ async fn create(
                     key_id: own.key_id().0.clone(),
                     cert_serial: cert.serial_hex(),
                 },
-                CertificateRow {
-                    issuer: issuer_name.to_owned(),
-                    serial: cert.serial_hex(),
-                    subject: cert.subject_string(),
-                    profile: profile_name.to_owned(),
-                    not_before: unix_ms(cert.not_before()),
-                    not_after: unix_ms(cert.not_after()),
-                    der: cert.der().to_vec(),
-                },
+                issue::row_for(issuer_name, profile_name, &cert),
             ));
             certs.insert(spec.name, cert);
         }
@@ -367,7 +455,15 @@ async fn create(
     })
     .await??;
     let at = now_ms();
-    db.create_pki_hierarchy(&built, &CAS, at).await?;
+    if let Err(e) = db.create_pki_hierarchy(&built, &CAS, at).await {
+        // Most likely another instance recorded its hierarchy first: ours is never used.
+        for (authority, _) in &built {
+            if let Err(d) = device.destroy(&KeyId(authority.key_id.clone())).await {
+                tracing::warn!(error = %d, key = %authority.key_id, "could not destroy an unused PKI key");
+            }
+        }
+        return Err(e);
+    }
     let serials: serde_json::Map<String, serde_json::Value> = built
         .iter()
         .map(|(a, _)| (a.name.clone(), a.cert_serial.clone().into()))

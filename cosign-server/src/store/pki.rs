@@ -1,6 +1,8 @@
 //! PKI tables (migration 0003): authorities, issued certificates and revocations, CRLs,
 //! time-stamp tokens. Multi-row writes run in one transaction.
 
+use std::fmt::Write as _;
+
 use sqlx::Row;
 
 use crate::error::Result;
@@ -74,6 +76,32 @@ pub enum RevokeOutcome {
     /// Was already revoked.
     AlreadyRevoked,
     /// No such serial.
+    NotFound,
+}
+
+/// A granted time-stamp token as recorded.
+#[derive(Debug, Clone)]
+pub struct TsaTokenRow {
+    /// Serial, lowercase hex.
+    pub serial: String,
+    /// genTime (unix ms).
+    pub gen_time: i64,
+    /// `sm3` or `sha256`.
+    pub imprint_alg: String,
+    /// Message imprint, lowercase hex.
+    pub imprint: String,
+    /// DER ContentInfo.
+    pub token: Vec<u8>,
+}
+
+/// Outcome of a renewal's store step.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RenewOutcome {
+    /// The new certificate is recorded and the old one revoked as superseded.
+    Renewed,
+    /// The old certificate was revoked meanwhile (nothing recorded).
+    AlreadyRevoked,
+    /// No such serial (nothing recorded).
     NotFound,
 }
 
@@ -230,6 +258,66 @@ impl Db {
         Ok(RevokeOutcome::Revoked(issuer))
     }
 
+    /// Records the renewal `new` of certificate `old_serial` and revokes the old one with
+    /// `reason` (superseded), in one transaction: either both happen or neither.
+    pub async fn renew_certificate(
+        &self,
+        new: &CertificateRow,
+        old_serial: &str,
+        at: i64,
+        reason: i64,
+    ) -> Result<RenewOutcome> {
+        let mut tx = self.pool().begin().await?;
+        let changed = sqlx::query(
+            "UPDATE pki_certificates SET revoked_at = $1, revocation_reason = $2 WHERE serial = $3 AND issuer = $4 AND revoked_at IS NULL",
+        )
+        .bind(at)
+        .bind(reason)
+        .bind(old_serial)
+        .bind(&new.issuer)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if changed != 1 {
+            let exists = sqlx::query("SELECT 1 FROM pki_certificates WHERE serial = $1")
+                .bind(old_serial)
+                .fetch_optional(&mut *tx)
+                .await?
+                .is_some();
+            tx.rollback().await?;
+            return Ok(if exists {
+                RenewOutcome::AlreadyRevoked
+            } else {
+                RenewOutcome::NotFound
+            });
+        }
+        insert_cert(&mut tx, new, at).await?;
+        sqlx::query("UPDATE pki_crls SET stale = stale + 1 WHERE issuer = $1")
+            .bind(&new.issuer)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(RenewOutcome::Renewed)
+    }
+
+    /// Records a server secret (kind `secret`, no certificate) under `name` unless one exists;
+    /// returns the key id now on record (ours, or the one another instance stored first).
+    pub async fn insert_pki_secret(&self, name: &str, key_id: &str, now: i64) -> Result<String> {
+        sqlx::query(
+            "INSERT INTO pki_authorities (name, kind, issuer, key_id, cert_serial, created_at) VALUES ($1, 'secret', '', $2, '', $3) ON CONFLICT (name) DO NOTHING",
+        )
+        .bind(name)
+        .bind(key_id)
+        .bind(now)
+        .execute(self.pool())
+        .await?;
+        let row = sqlx::query("SELECT key_id FROM pki_authorities WHERE name = $1")
+            .bind(name)
+            .fetch_one(self.pool())
+            .await?;
+        Ok(row.try_get(0)?)
+    }
+
     /// Every revocation by `issuer`.
     pub async fn revocations(&self, issuer: &str) -> Result<Vec<Revocation>> {
         let rows = sqlx::query(
@@ -297,25 +385,41 @@ impl Db {
         Ok(changed == 1)
     }
 
-    /// Records a granted time-stamp token.
-    pub async fn insert_tsa_token(
-        &self,
-        serial: &str,
-        gen_time: i64,
-        imprint_alg: &str,
-        imprint: &str,
-        token: &[u8],
-    ) -> Result<()> {
-        sqlx::query(
-            "INSERT INTO pki_tsa_tokens (serial, gen_time, imprint_alg, imprint, token) VALUES ($1, $2, $3, $4, $5)",
-        )
-        .bind(serial)
-        .bind(gen_time)
-        .bind(imprint_alg)
-        .bind(imprint)
-        .bind(token)
-        .execute(self.pool())
-        .await?;
+    /// Records granted time-stamp tokens in one transaction (one commit for the batch), in
+    /// multi-row INSERTs of at most 100 rows. All or nothing: on an error nothing is recorded.
+    pub async fn insert_tsa_tokens(&self, rows: &[TsaTokenRow]) -> Result<()> {
+        let mut tx = self.pool().begin().await?;
+        for chunk in rows.chunks(100) {
+            let mut sql = String::from(
+                "INSERT INTO pki_tsa_tokens (serial, gen_time, imprint_alg, imprint, token) VALUES ",
+            );
+            for i in 0..chunk.len() {
+                let p = i * 5;
+                if i > 0 {
+                    sql.push(',');
+                }
+                let _ = write!(
+                    sql,
+                    "(${}, ${}, ${}, ${}, ${})",
+                    p + 1,
+                    p + 2,
+                    p + 3,
+                    p + 4,
+                    p + 5
+                );
+            }
+            let mut q = sqlx::query(&sql);
+            for r in chunk {
+                q = q
+                    .bind(&r.serial)
+                    .bind(r.gen_time)
+                    .bind(&r.imprint_alg)
+                    .bind(&r.imprint)
+                    .bind(&r.token);
+            }
+            q.execute(&mut *tx).await?;
+        }
+        tx.commit().await?;
         Ok(())
     }
 

@@ -27,6 +27,7 @@ const ROUTES: &[(&str, &str, bool, bool)] = &[
     ("GET", "/api/v1/tsa/tokens/0a", false, false),
     ("POST", "/api/v1/pki/certificates", true, true),
     ("POST", "/api/v1/pki/certificates/0a/revoke", true, true),
+    ("POST", "/api/v1/pki/certificates/0a/renew", true, true),
 ];
 
 /// Protocol endpoints: garbage gets an answer in the protocol's own format (200 with a

@@ -61,7 +61,8 @@ async fn device_and_hierarchy_survive_reopen_and_rotation(backend: Backend) {
     let again: Vec<String> = pki.authorities().map(|a| a.cert.serial_hex()).collect();
     assert_eq!(serials, again);
     let report = keys.soft().unwrap().rotate_kek().await.unwrap();
-    assert_eq!(report.rewrapped, 8);
+    // The 8 authority keys and the resident-ID HMAC secret.
+    assert_eq!(report.rewrapped, 9);
     let crl = pki.crl(&db, "staff").await.unwrap().unwrap();
     let parsed = gm_pki::crl::ParsedCrl::from_der(&crl).unwrap();
     parsed
@@ -144,7 +145,8 @@ fn keys_commands_through_the_binary() {
         out.contains("pki:root") && out.contains("sm2_sign"),
         "{out}"
     );
-    assert_eq!(out.matches("pki:").count(), 8, "{out}");
+    // 8 authority keys + the resident-ID HMAC secret (pki:resident-id-key).
+    assert_eq!(out.matches("pki:").count(), 9, "{out}");
 
     let (ok, out) = cli(d, &["keys", "status"]);
     assert!(ok, "{out}");
@@ -156,7 +158,7 @@ fn keys_commands_through_the_binary() {
 
     let (ok, out) = cli(d, &["keys", "rotate-kek"]);
     assert!(
-        ok && out.contains("kek-000002") && out.contains("re-wrapped 8"),
+        ok && out.contains("kek-000002") && out.contains("re-wrapped 9"),
         "{out}"
     );
 

@@ -4,11 +4,20 @@
 //! chains verified by `openssl verify` link by link; CRLs fetched over HTTP read by `openssl crl`.
 
 use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
 
 use base64::Engine;
+use cosign_server::audit::AuditLog;
+use cosign_server::config::Config;
+use cosign_server::keys::Keys;
+use cosign_server::pki::{
+    Actor, IssueProfile, IssuedCertificate, PatientEventInfo, Pki, PkiError, StaffInfo,
+};
+use cosign_server::store::Db;
 
 use crate::both_backends;
-use crate::support::{Backend, TestServer, assert_api_error};
+use crate::support::{Backend, TestData, TestServer, assert_api_error};
 use crate::tools::{json_field, openssl, openssl_csr, py, run};
 
 async fn fetch(s: &TestServer, path: &str, dir: &Path, file: &str) -> Vec<u8> {
@@ -162,17 +171,62 @@ async fn tsa_answers_openssl_requests_verified_independently(backend: Backend) {
 }
 both_backends!(tsa_answers_openssl_requests_verified_independently);
 
-async fn issue(s: &TestServer, token: &str, ca: &str, csr: &str) -> serde_json::Value {
-    let r = s
-        .client
+/// A valid GB 11643 number (ISO 7064 MOD 11-2 check character X).
+const RESIDENT_ID: &str = "11010519491231002X";
+
+fn staff_subject(name: &str, department: &str) -> serde_json::Value {
+    serde_json::json!({
+        "name": name,
+        "staff_id": "E00123",
+        "department": department,
+        "hospital": "第一人民医院",
+        "resident_id": RESIDENT_ID,
+        "licence": "110440000012345",
+    })
+}
+
+async fn post_issue(s: &TestServer, token: &str, body: &serde_json::Value) -> reqwest::Response {
+    s.client
         .post(s.url("/api/v1/pki/certificates"))
         .bearer_auth(token)
-        .json(&serde_json::json!({"ca": ca, "csr": csr, "validity_days": 1}))
+        .json(body)
         .send()
         .await
-        .unwrap();
+        .unwrap()
+}
+
+/// Issues a staff certificate for an OpenSSL-made CSR's key.
+async fn issue(s: &TestServer, token: &str, name: &str, csr: &str) -> serde_json::Value {
+    let r = post_issue(
+        s,
+        token,
+        &serde_json::json!({
+            "profile": "staff",
+            "subject": staff_subject(name, "心内科"),
+            "csr": csr,
+            "validity_days": 1,
+        }),
+    )
+    .await;
     assert_eq!(r.status(), 201);
     r.json().await.unwrap()
+}
+
+/// `openssl ocsp` for a staff certificate against our responder. OpenSSL cannot check an SM2
+/// signature with the ID: `-noverify`; the tests check signatures with asn1crypto + pkeyutl.
+fn ocsp_query(d: &Path, cert: &str, url: &str, extra: &[&str]) -> String {
+    let mut args = vec![
+        "ocsp",
+        "-issuer",
+        "staff.pem",
+        "-cert",
+        cert,
+        "-url",
+        url,
+        "-noverify",
+    ];
+    args.extend_from_slice(extra);
+    openssl(d, &args)
 }
 
 async fn ocsp_crl_and_chains_checked_with_openssl(backend: Backend) {
@@ -218,14 +272,14 @@ async fn ocsp_crl_and_chains_checked_with_openssl(backend: Backend) {
     let good = issue(
         &s,
         &token,
-        "staff",
+        "李医生",
         &openssl_csr(d, "good", "/C=CN/O=第一人民医院/OU=心内科/CN=李医生"),
     )
     .await;
     let bad = issue(
         &s,
         &token,
-        "staff",
+        "王医生",
         &openssl_csr(d, "bad", "/C=CN/O=第一人民医院/OU=急诊科/CN=王医生"),
     )
     .await;
@@ -284,21 +338,7 @@ async fn ocsp_crl_and_chains_checked_with_openssl(backend: Backend) {
         ("good.pem", "good.pem: good"),
         ("bad.pem", "bad.pem: revoked"),
     ] {
-        let out = openssl(
-            d,
-            &[
-                "ocsp",
-                "-issuer",
-                "staff.pem",
-                "-cert",
-                cert,
-                "-url",
-                &url,
-                "-noverify",
-                "-respout",
-                &format!("{cert}.ocsp"),
-            ],
-        );
+        let out = ocsp_query(d, cert, &url, &["-respout", &format!("{cert}.ocsp")]);
         assert!(out.contains(want), "{out}");
         if cert == "bad.pem" {
             assert!(out.contains("Reason: keyCompromise"), "{out}");
@@ -395,25 +435,14 @@ async fn ocsp_crl_and_chains_checked_with_openssl(backend: Backend) {
     );
     assert!(o.ok && o.text.contains("Root CA"), "{}", o.text);
 
-    // Refusals: bad CSR, unknown CA, unknown serial, auditors cannot issue (covered by role check).
-    let r = s
-        .client
-        .post(s.url("/api/v1/pki/certificates"))
-        .bearer_auth(&token)
-        .json(&serde_json::json!({"ca": "staff", "csr": "-----BEGIN CERTIFICATE REQUEST-----\nAAAA\n-----END CERTIFICATE REQUEST-----\n"}))
-        .send()
-        .await
-        .unwrap();
+    // Refusals: bad CSR, unknown serial (profile refusals: `profile_fields_are_refused_with_stable_codes`).
+    let r = post_issue(
+        &s,
+        &token,
+        &serde_json::json!({"profile": "staff", "subject": staff_subject("李医生", "心内科"), "csr": "-----BEGIN CERTIFICATE REQUEST-----\nAAAA\n-----END CERTIFICATE REQUEST-----\n"}),
+    )
+    .await;
     assert_api_error(r, 400, "INVALID_CSR").await;
-    let r = s
-        .client
-        .post(s.url("/api/v1/pki/certificates"))
-        .bearer_auth(&token)
-        .json(&serde_json::json!({"ca": "root", "csr": good["certificate_pem"]}))
-        .send()
-        .await
-        .unwrap();
-    assert_api_error(r, 400, "INVALID_ARGUMENT").await;
     let r = s
         .client
         .post(s.url("/api/v1/pki/certificates/abcdef/revoke"))
@@ -475,3 +504,721 @@ async fn server_runs_on_an_sdf_device() {
     );
     s.stop().await;
 }
+
+fn save(d: &Path, file: &str, issued: &serde_json::Value) {
+    std::fs::write(d.join(file), issued["certificate_pem"].as_str().unwrap()).unwrap();
+}
+
+/// `openssl verify` with the SM2 ID: the issuing CA against the root, the leaf against its CA.
+fn verify_chain(d: &Path, ca: &str, leaf: &str) {
+    for (anchor, cert, partial) in [("root.pem", ca, false), (ca, leaf, true)] {
+        let mut args = vec!["verify", "-vfyopt", "distid:1234567812345678"];
+        if partial {
+            args.push("-partial_chain");
+        }
+        args.extend(["-CAfile", anchor, cert]);
+        let out = openssl(d, &args);
+        assert!(out.contains(&format!("{cert}: OK")), "{out}");
+    }
+}
+
+fn x509_text(d: &Path, file: &str) -> String {
+    openssl(
+        d,
+        &[
+            "x509",
+            "-in",
+            file,
+            "-noout",
+            "-text",
+            "-nameopt",
+            "utf8,sep_comma_plus_space",
+        ],
+    )
+}
+
+/// Each health-sector profile through the admin API, from OpenSSL-made CSRs, verified and read
+/// back by OpenSSL; patient certificates carry a keyed hash of the ID number, never the number.
+async fn profile_certificates_verify_with_openssl(backend: Backend) {
+    let s = TestServer::start(backend).await;
+    let token = s.admin_token().await;
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    for f in ["root", "staff", "seal", "patient"] {
+        fetch(&s, &format!("/pki/{f}.pem"), d, &format!("{f}.pem")).await;
+    }
+
+    // Staff: the subject comes from the profile, not from the CSR.
+    let csr = openssl_csr(d, "doc", "/CN=whatever the CSR says");
+    let staff = issue(&s, &token, "李医生", &csr).await;
+    assert_eq!(staff["profile"], "staff");
+    assert_eq!(staff["ca"], "staff");
+    save(d, "doc.pem", &staff);
+    verify_chain(d, "staff.pem", "doc.pem");
+    let text = x509_text(d, "doc.pem");
+    for want in [
+        "CN=李医生",
+        "OU=心内科",
+        "O=第一人民医院",
+        "serialNumber=E00123",
+        "1.2.156.10260.4.1.1:",
+        RESIDENT_ID,
+        "1.2.156.112233.1.1:",
+        "110440000012345",
+        "Digital Signature, Non Repudiation",
+        "CA:FALSE",
+    ] {
+        assert!(text.contains(want), "staff: missing {want:?}\n{text}");
+    }
+    assert!(!text.contains("whatever the CSR says"), "{text}");
+    // The certified key is the CSR's (proof of possession checked by the server).
+    let leaf_key = openssl(d, &["x509", "-in", "doc.pem", "-pubkey", "-noout"]);
+    let csr_key = openssl(d, &["pkey", "-in", "doc.key", "-pubout"]);
+    assert_eq!(leaf_key, csr_key);
+
+    // Organisation / seal, from the seal CA by default.
+    let r = post_issue(
+        &s,
+        &token,
+        &serde_json::json!({
+            "profile": "organisation",
+            "subject": {"organisation": "第一人民医院", "seal_name": "医务处公章", "credit_code": "12100000400000000W"},
+            "csr": openssl_csr(d, "seal-key", "/CN=seal"),
+            "validity_days": 730,
+        }),
+    )
+    .await;
+    assert_eq!(r.status(), 201);
+    let seal: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(seal["ca"], "seal");
+    save(d, "org.pem", &seal);
+    verify_chain(d, "seal.pem", "org.pem");
+    let text = x509_text(d, "org.pem");
+    for want in [
+        "CN=医务处公章",
+        "1.2.156.10260.4.1.4:",
+        "12100000400000000W",
+    ] {
+        assert!(text.contains(want), "seal: missing {want:?}\n{text}");
+    }
+
+    // Device (bedside pad): clientAuth.
+    let r = post_issue(
+        &s,
+        &token,
+        &serde_json::json!({
+            "profile": "device",
+            "subject": {"device_id": "PAD-0007", "ward": "5病区", "hospital": "第一人民医院"},
+            "csr": openssl_csr(d, "pad", "/CN=pad"),
+        }),
+    )
+    .await;
+    assert_eq!(r.status(), 201);
+    let pad: serde_json::Value = r.json().await.unwrap();
+    save(d, "pad.pem", &pad);
+    verify_chain(d, "seal.pem", "pad.pem");
+    let text = x509_text(d, "pad.pem");
+    assert!(text.contains("TLS Web Client Authentication"), "{text}");
+    assert!(text.contains("CN=PAD-0007"), "{text}");
+
+    // Patient event: minutes, keyed hash of the ID number.
+    let event = |event_id: &str, stem: &str| {
+        serde_json::json!({
+            "profile": "patient_event",
+            "subject": {"name": "张三", "resident_id": RESIDENT_ID, "event_id": event_id, "hospital": "第一人民医院"},
+            "csr": openssl_csr(d, stem, "/CN=patient"),
+            "validity_minutes": 15,
+        })
+    };
+    let r = post_issue(&s, &token, &event("EV-2026-000042", "p1")).await;
+    assert_eq!(r.status(), 201);
+    let p1: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(p1["ca"], "patient");
+    save(d, "p1.pem", &p1);
+    verify_chain(d, "patient.pem", "p1.pem");
+    let text = x509_text(d, "p1.pem");
+    assert!(
+        !text.contains(RESIDENT_ID),
+        "plain ID number leaked:\n{text}"
+    );
+    std::fs::write(d.join("id.txt"), RESIDENT_ID).unwrap();
+    let unkeyed = openssl(d, &["dgst", "-sm3", "-r", "id.txt"]);
+    let unkeyed = unkeyed.split_whitespace().next().unwrap();
+    assert!(!text.contains(unkeyed), "unkeyed SM3 of the ID:\n{text}");
+    let hashed = |t: &str| {
+        t.split("serialNumber=")
+            .nth(1)
+            .unwrap()
+            .chars()
+            .take_while(char::is_ascii_hexdigit)
+            .collect::<String>()
+    };
+    let h1 = hashed(&text);
+    assert_eq!(h1.len(), 64, "{text}");
+    assert!(text.contains("UID=EV-2026-000042"), "{text}");
+    let cert =
+        gm_pki::ParsedCertificate::from_pem(p1["certificate_pem"].as_str().unwrap()).unwrap();
+    let lasts = cert.not_after().duration_since(cert.not_before()).unwrap();
+    assert_eq!(lasts.as_secs(), 15 * 60);
+    // The same person in another event carries the same value (the hospital can find its
+    // patients' certificates); the value is what the server's key makes it.
+    let r = post_issue(&s, &token, &event("EV-2026-000043", "p2")).await;
+    let p2: serde_json::Value = r.json().await.unwrap();
+    save(d, "p2.pem", &p2);
+    assert_eq!(hashed(&x509_text(d, "p2.pem")), h1);
+
+    // Audit: each issue recorded with its profile, never the ID number.
+    let details: Vec<String> =
+        sqlx::query_scalar("SELECT detail FROM audit_log WHERE action = 'pki.issue' ORDER BY seq")
+            .fetch_all(s.db.pool())
+            .await
+            .unwrap();
+    assert_eq!(details.len(), 5, "{details:?}");
+    for (detail, profile) in details.iter().zip([
+        "staff",
+        "organisation",
+        "device",
+        "patient_event",
+        "patient_event",
+    ]) {
+        assert!(
+            detail.contains(&format!("\"profile\":\"{profile}\"")),
+            "{detail}"
+        );
+        assert!(!detail.contains(RESIDENT_ID), "{detail}");
+    }
+    cosign_server::audit::AuditLog::verify(&s.db).await.unwrap();
+    s.stop().await;
+}
+both_backends!(profile_certificates_verify_with_openssl);
+
+/// Every refusal of the issue API has a stable code; nothing is issued or audited.
+async fn profile_fields_are_refused_with_stable_codes(backend: Backend) {
+    let s = TestServer::start(backend).await;
+    let token = s.admin_token().await;
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let csr = openssl_csr(d, "k", "/CN=k");
+    let staff = |subject: serde_json::Value| serde_json::json!({"profile": "staff", "subject": subject, "csr": csr});
+    let with = |key: &str, value: serde_json::Value| {
+        let mut subject = staff_subject("李医生", "心内科");
+        subject[key] = value;
+        staff(subject)
+    };
+    let mut cases = vec![
+        // GB 11643: wrong check digit, wrong length, letters.
+        (
+            with("resident_id", "110105194912310021".into()),
+            "INVALID_RESIDENT_ID",
+        ),
+        (
+            with("resident_id", "1101051949123100".into()),
+            "INVALID_RESIDENT_ID",
+        ),
+        (
+            with("resident_id", "11010519491231ABCX".into()),
+            "INVALID_RESIDENT_ID",
+        ),
+        // Lengths and characters.
+        (with("name", "".into()), "INVALID_PROFILE"),
+        (with("name", "张".repeat(65).into()), "INVALID_PROFILE"),
+        (with("department", "心\n内科".into()), "INVALID_PROFILE"),
+        (with("staff_id", "E 00123".into()), "INVALID_PROFILE"),
+        (with("licence", "x".repeat(33).into()), "INVALID_PROFILE"),
+        (with("name", 42.into()), "INVALID_PROFILE"),
+        (with("unexpected", "x".into()), "INVALID_PROFILE"),
+        (
+            staff(serde_json::json!({"name": "李医生"})),
+            "INVALID_PROFILE",
+        ),
+        // Unknown profile, profile/CA mismatch, unknown CA, validity out of range or in the
+        // wrong unit.
+        (
+            serde_json::json!({"profile": "generic", "subject": {}, "csr": csr}),
+            "INVALID_PROFILE",
+        ),
+        (
+            serde_json::json!({"profile": "staff", "ca": "patient", "subject": staff_subject("李医生", "心内科"), "csr": csr}),
+            "INVALID_PROFILE",
+        ),
+        (
+            serde_json::json!({"profile": "staff", "ca": "root", "subject": staff_subject("李医生", "心内科"), "csr": csr}),
+            "UNKNOWN_CA",
+        ),
+        (
+            serde_json::json!({"profile": "staff", "ca": "nonesuch", "subject": staff_subject("李医生", "心内科"), "csr": csr}),
+            "UNKNOWN_CA",
+        ),
+        (
+            serde_json::json!({"profile": "staff", "subject": staff_subject("李医生", "心内科"), "csr": csr, "validity_days": 5000}),
+            "INVALID_PROFILE",
+        ),
+        (
+            serde_json::json!({"profile": "staff", "subject": staff_subject("李医生", "心内科"), "csr": csr, "validity_days": 0}),
+            "INVALID_PROFILE",
+        ),
+        (
+            serde_json::json!({"profile": "patient_event", "subject": {"name": "张三", "resident_id": RESIDENT_ID, "event_id": "E1", "hospital": "H"}, "csr": csr, "validity_days": 1}),
+            "INVALID_PROFILE",
+        ),
+        (
+            serde_json::json!({"profile": "patient_event", "subject": {"name": "张三", "resident_id": RESIDENT_ID, "event_id": "E1", "hospital": "H"}, "csr": csr, "validity_minutes": 1441}),
+            "INVALID_PROFILE",
+        ),
+        (
+            serde_json::json!({"profile": "patient_event", "subject": {"name": "张三", "resident_id": "11010519491231002Y", "event_id": "E1", "hospital": "H"}, "csr": csr}),
+            "INVALID_RESIDENT_ID",
+        ),
+        (
+            serde_json::json!({"profile": "organisation", "subject": {"organisation": "医院", "seal_name": "公章", "credit_code": "12100000400000000X"}, "csr": csr}),
+            "INVALID_PROFILE",
+        ),
+        (
+            serde_json::json!({"profile": "device", "subject": {"device_id": "PAD 7", "ward": "5病区", "hospital": "H"}, "csr": csr}),
+            "INVALID_PROFILE",
+        ),
+    ];
+    // A CSR whose signature does not match its key: proof of possession fails.
+    let mut der = base64::engine::general_purpose::STANDARD
+        .decode(
+            csr.lines()
+                .filter(|l| !l.starts_with("-----"))
+                .collect::<String>(),
+        )
+        .unwrap();
+    let last = der.len() - 3;
+    der[last] ^= 1;
+    cases.push((
+        serde_json::json!({"profile": "staff", "subject": staff_subject("李医生", "心内科"), "csr": base64::engine::general_purpose::STANDARD.encode(&der)}),
+        "INVALID_CSR",
+    ));
+    for (body, code) in &cases {
+        let r = post_issue(&s, &token, body).await;
+        let e = assert_api_error(r, 400, code).await;
+        assert!(
+            !e.to_string().contains(RESIDENT_ID),
+            "the ID number is not echoed: {e}"
+        );
+    }
+    let issued: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM pki_certificates WHERE profile NOT IN ('root_ca', 'issuing_ca', 'tsa', 'ocsp')",
+    )
+    .fetch_one(s.db.pool())
+    .await
+    .unwrap();
+    assert_eq!(issued, 0);
+    s.stop().await;
+}
+both_backends!(profile_fields_are_refused_with_stable_codes);
+
+/// Renewal through the API: same subject and extensions, new key and validity; the old
+/// certificate is revoked as superseded (OpenSSL's OCSP client sees it) and cannot be renewed
+/// twice; patient event and CA certificates are not renewable.
+async fn renewal_supersedes_the_old_certificate(backend: Backend) {
+    let s = TestServer::start(backend).await;
+    let token = s.admin_token().await;
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    for f in ["root", "staff"] {
+        fetch(&s, &format!("/pki/{f}.pem"), d, &format!("{f}.pem")).await;
+    }
+    let old = issue(&s, &token, "李医生", &openssl_csr(d, "old", "/CN=x")).await;
+    save(d, "old.pem", &old);
+    let old_serial = old["serial"].as_str().unwrap();
+    let renew = |serial: &str, body: serde_json::Value| {
+        s.client
+            .post(s.url(&format!("/api/v1/pki/certificates/{serial}/renew")))
+            .bearer_auth(&token)
+            .json(&body)
+            .send()
+    };
+    let r = renew(
+        old_serial,
+        serde_json::json!({"csr": openssl_csr(d, "new", "/CN=y"), "validity_days": 730}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.status(), 201);
+    let new: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(new["supersedes"], old_serial);
+    assert_eq!(new["subject"], old["subject"]);
+    assert_eq!(new["profile"], "staff");
+    assert_ne!(new["serial"], old["serial"]);
+    save(d, "new.pem", &new);
+    verify_chain(d, "staff.pem", "new.pem");
+    let text = x509_text(d, "new.pem");
+    for want in [RESIDENT_ID, "110440000012345", "CN=李医生"] {
+        assert!(text.contains(want), "renewal lost {want:?}\n{text}");
+    }
+    let new_key = openssl(d, &["x509", "-in", "new.pem", "-pubkey", "-noout"]);
+    assert_eq!(new_key, openssl(d, &["pkey", "-in", "new.key", "-pubout"]));
+
+    // The old one is revoked (superseded), the new one good: OpenSSL's OCSP client.
+    let url = s.url("/ocsp");
+    for (cert, want) in [
+        ("old.pem", "old.pem: revoked"),
+        ("new.pem", "new.pem: good"),
+    ] {
+        let out = ocsp_query(d, cert, &url, &[]);
+        assert!(out.contains(want), "{out}");
+        if cert == "old.pem" {
+            assert!(out.contains("Reason: superseded"), "{out}");
+        }
+    }
+
+    // A second renewal of the old one is refused; renewing without a CSR keeps the key.
+    let r = renew(old_serial, serde_json::json!({})).await.unwrap();
+    assert_api_error(r, 409, "ALREADY_REVOKED").await;
+    let r = renew(new["serial"].as_str().unwrap(), serde_json::json!({}))
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let third: serde_json::Value = r.json().await.unwrap();
+    save(d, "third.pem", &third);
+    assert_eq!(
+        openssl(d, &["x509", "-in", "third.pem", "-pubkey", "-noout"]),
+        new_key
+    );
+
+    // Not renewable, unknown, bad input.
+    let r = post_issue(
+        &s,
+        &token,
+        &serde_json::json!({
+            "profile": "patient_event",
+            "subject": {"name": "张三", "resident_id": RESIDENT_ID, "event_id": "E1", "hospital": "H"},
+            "csr": openssl_csr(d, "p", "/CN=p"),
+        }),
+    )
+    .await;
+    let patient: serde_json::Value = r.json().await.unwrap();
+    let r = renew(patient["serial"].as_str().unwrap(), serde_json::json!({}))
+        .await
+        .unwrap();
+    assert_api_error(r, 409, "NOT_RENEWABLE").await;
+    let index: serde_json::Value = s
+        .client
+        .get(s.url("/pki"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let staff_ca_serial = index["authorities"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["name"] == "staff")
+        .unwrap()["serial"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let r = renew(&staff_ca_serial, serde_json::json!({}))
+        .await
+        .unwrap();
+    assert_api_error(r, 409, "NOT_RENEWABLE").await;
+    let r = renew("abcdef", serde_json::json!({})).await.unwrap();
+    assert_api_error(r, 404, "NOT_FOUND").await;
+    let r = renew(
+        third["serial"].as_str().unwrap(),
+        serde_json::json!({"validity_days": 4000}),
+    )
+    .await
+    .unwrap();
+    assert_api_error(r, 400, "INVALID_PROFILE").await;
+    let r = renew(
+        third["serial"].as_str().unwrap(),
+        serde_json::json!({"csr": "garbage"}),
+    )
+    .await
+    .unwrap();
+    assert_api_error(r, 400, "INVALID_CSR").await;
+
+    let renewals: Vec<String> =
+        sqlx::query_scalar("SELECT detail FROM audit_log WHERE action = 'pki.renew' ORDER BY seq")
+            .fetch_all(s.db.pool())
+            .await
+            .unwrap();
+    assert_eq!(renewals.len(), 2, "{renewals:?}");
+    assert!(renewals[0].contains(old_serial), "{}", renewals[0]);
+    assert!(renewals[0].contains("\"rekey\":true"), "{}", renewals[0]);
+    assert!(renewals[1].contains("\"rekey\":false"), "{}", renewals[1]);
+    s.stop().await;
+}
+both_backends!(renewal_supersedes_the_old_certificate);
+
+async fn open_pki(config: &Config, actor: &str) -> (Db, Arc<AuditLog>, Pki) {
+    let db = Db::open(&config.database_url).await.unwrap();
+    let audit = Arc::new(AuditLog::new());
+    let keys = Keys::open_or_init(config, &db, audit.clone(), actor)
+        .await
+        .unwrap();
+    let pki = Pki::load_or_create(config, &db, keys.device(), &audit, actor)
+        .await
+        .unwrap();
+    (db, audit, pki)
+}
+
+/// The server-side issuance other modules call (doctor enrollment certifies a two-party joint
+/// key, the patient flow issues event certificates): audited under the caller's name and
+/// request id, refusals typed.
+async fn issue_for_key_is_audited_and_typed(backend: Backend) {
+    let data = TestData::new(backend).await;
+    let config = data.config();
+    cosign_server::init::prepare_data_dir(&config).unwrap();
+    let (db, _audit, pki) = open_pki(&config, "test").await;
+    let mut rng = rand_core::UnwrapErr(getrandom::SysRng);
+    let key = gm_pki::Sm2Signer::public_key(&gm_pki::SoftwareSigner::generate(&mut rng).unwrap());
+    let actor = Actor {
+        name: "app:enrolment",
+        request_id: "req-42",
+    };
+    let staff = StaffInfo {
+        name: "李医生".into(),
+        staff_id: "E00123".into(),
+        department: "心内科".into(),
+        hospital: "第一人民医院".into(),
+        resident_id: Some(RESIDENT_ID.into()),
+        licence: None,
+    };
+    let year = Duration::from_secs(365 * 86_400);
+    let issued = pki
+        .issue_for_key(
+            &db,
+            "staff",
+            &key,
+            IssueProfile::Staff(staff.clone()),
+            year,
+            &actor,
+        )
+        .await
+        .unwrap();
+    assert_eq!(issued.ca, "staff");
+    assert_eq!(issued.profile, "staff");
+    assert_eq!(issued.cert.public_key().unwrap(), key);
+    let ca_key = pki.authority("staff").unwrap().cert.public_key().unwrap();
+    issued.cert.verify_signature(&ca_key).unwrap();
+    let row = db
+        .certificate_by_serial(&issued.serial())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(row.profile, "staff");
+    assert_eq!(row.der, issued.cert.der());
+    let (who, rid, detail): (String, String, String) = sqlx::query_as(
+        "SELECT actor, request_id, detail FROM audit_log WHERE action = 'pki.issue' AND target = $1",
+    )
+    .bind(issued.serial())
+    .fetch_one(db.pool())
+    .await
+    .unwrap();
+    assert_eq!((who.as_str(), rid.as_str()), ("app:enrolment", "req-42"));
+    assert!(detail.contains("\"profile\":\"staff\""), "{detail}");
+
+    // A patient event certificate carries the keyed hash the server reports for the ID.
+    let event = PatientEventInfo {
+        name: "张三".into(),
+        resident_id: RESIDENT_ID.to_lowercase(),
+        event_id: "EV-1".into(),
+        hospital: "第一人民医院".into(),
+    };
+    let p = pki
+        .issue_for_key(
+            &db,
+            "patient",
+            &key,
+            IssueProfile::PatientEvent(event.clone()),
+            Duration::from_secs(600),
+            &actor,
+        )
+        .await
+        .unwrap();
+    let digest = pki.resident_id_digest(RESIDENT_ID).await.unwrap();
+    assert_eq!(
+        p.cert.subject_attr(gm_pki::oid::AT_SERIAL_NUMBER).unwrap(),
+        digest
+    );
+    assert_eq!(
+        p.cert
+            .not_after()
+            .duration_since(p.cert.not_before())
+            .unwrap(),
+        Duration::from_secs(600)
+    );
+
+    // Typed refusals.
+    let refused = |r: Result<IssuedCertificate, PkiError>| r.unwrap_err();
+    let bad_id = StaffInfo {
+        resident_id: Some("110105194912310021".into()),
+        ..staff.clone()
+    };
+    assert!(matches!(
+        refused(
+            pki.issue_for_key(
+                &db,
+                "staff",
+                &key,
+                IssueProfile::Staff(bad_id),
+                year,
+                &actor
+            )
+            .await
+        ),
+        PkiError::InvalidField {
+            field: "resident_id",
+            ..
+        }
+    ));
+    assert!(matches!(
+        refused(
+            pki.issue_for_key(
+                &db,
+                "nonesuch",
+                &key,
+                IssueProfile::Staff(staff.clone()),
+                year,
+                &actor
+            )
+            .await
+        ),
+        PkiError::UnknownCa(_)
+    ));
+    assert!(matches!(
+        refused(
+            pki.issue_for_key(
+                &db,
+                "patient",
+                &key,
+                IssueProfile::Staff(staff.clone()),
+                year,
+                &actor
+            )
+            .await
+        ),
+        PkiError::ProfileMismatch { .. }
+    ));
+    assert!(matches!(
+        refused(
+            pki.issue_for_key(
+                &db,
+                "patient",
+                &key,
+                IssueProfile::PatientEvent(event),
+                year,
+                &actor
+            )
+            .await
+        ),
+        PkiError::InvalidField {
+            field: "validity",
+            ..
+        }
+    ));
+    assert!(matches!(
+        pki.resident_id_digest("123").await.unwrap_err(),
+        PkiError::InvalidField {
+            field: "resident_id",
+            ..
+        }
+    ));
+    db.close().await;
+}
+both_backends!(issue_for_key_is_audited_and_typed);
+
+/// Instances starting `init` together on one database end with ONE hierarchy: the losers
+/// destroy the keys they generated and load the winner's (also forced: an instance that found
+/// no hierarchy but lost the insert).
+async fn concurrent_initialisation_ends_with_one_hierarchy(backend: Backend) {
+    let data = TestData::new(backend).await;
+    let config = data.config();
+    cosign_server::init::prepare_data_dir(&config).unwrap();
+    // The device exists first (instances share its master key: the same passphrase / key file).
+    {
+        let db = Db::open(&config.database_url).await.unwrap();
+        Keys::open_or_init(&config, &db, Arc::new(AuditLog::new()), "test")
+            .await
+            .unwrap();
+        db.close().await;
+    }
+    let start = Arc::new(tokio::sync::Barrier::new(3));
+    let mut tasks = Vec::new();
+    for i in 0..3 {
+        let (config, start) = (config.clone(), start.clone());
+        tasks.push(tokio::spawn(async move {
+            let db = Db::open(&config.database_url).await.unwrap();
+            let audit = Arc::new(AuditLog::new());
+            let keys = Keys::open(&config, &db, audit.clone(), "test")
+                .await
+                .unwrap();
+            start.wait().await;
+            let pki = Pki::load_or_create(
+                &config,
+                &db,
+                keys.device(),
+                &audit,
+                &format!("instance-{i}"),
+            )
+            .await
+            .unwrap();
+            let roots: Vec<String> = pki.authorities().map(|a| a.cert.serial_hex()).collect();
+            db.close().await;
+            roots
+        }));
+    }
+    let mut seen = Vec::new();
+    for t in tasks {
+        seen.push(t.await.unwrap());
+    }
+    assert!(seen.windows(2).all(|w| w[0] == w[1]), "{seen:?}");
+
+    let db = Db::open(&config.database_url).await.unwrap();
+    let audit = Arc::new(AuditLog::new());
+    let keys = Keys::open(&config, &db, audit.clone(), "test")
+        .await
+        .unwrap();
+    // The forced loser: creates, fails to record, cleans up, joins.
+    let joined = Pki::create_or_join(&config, &db, keys.device(), &audit, "late")
+        .await
+        .unwrap();
+    let roots: Vec<String> = joined.authorities().map(|a| a.cert.serial_hex()).collect();
+    assert_eq!(roots, seen[0]);
+
+    let count = |sql: &'static str| {
+        let db = db.clone();
+        async move {
+            sqlx::query_scalar::<_, i64>(sql)
+                .fetch_one(db.pool())
+                .await
+                .unwrap()
+        }
+    };
+    assert_eq!(
+        count("SELECT COUNT(*) FROM pki_authorities WHERE kind <> 'secret'").await,
+        8
+    );
+    assert_eq!(
+        count("SELECT COUNT(*) FROM pki_authorities WHERE kind = 'secret'").await,
+        1
+    );
+    assert_eq!(
+        count("SELECT COUNT(*) FROM audit_log WHERE action = 'pki.init'").await,
+        1
+    );
+    assert_eq!(
+        count("SELECT COUNT(*) FROM crypto_keys WHERE label LIKE 'pki:%' AND kind = 'sm2_sign' AND state = 'active'").await,
+        8,
+        "only the winner's keys stay usable"
+    );
+    assert!(
+        count("SELECT COUNT(*) FROM crypto_keys WHERE label LIKE 'pki:%' AND kind = 'sm2_sign' AND state = 'destroyed'").await >= 8,
+        "the forced loser destroyed its keys"
+    );
+    assert_eq!(
+        count("SELECT COUNT(*) FROM crypto_keys WHERE label LIKE 'pki:%' AND kind = 'secret' AND state = 'active'").await,
+        1
+    );
+    AuditLog::verify(&db).await.unwrap();
+    db.close().await;
+}
+both_backends!(concurrent_initialisation_ends_with_one_hierarchy);

@@ -58,6 +58,7 @@ fn benches(c: &mut Criterion) {
     };
     let params = profile::staff(
         &info,
+        testca::LICENCE_OID.parse().unwrap(),
         ca.staff.key.public_key(),
         Period::starting(ca.now, testca::days(365)).unwrap(),
         &testca::urls(),

@@ -33,6 +33,16 @@ pub enum Error {
     /// validity ending before it starts...). Never caused by untrusted bytes.
     #[error("invalid argument: {0}")]
     InvalidArgument(String),
+    /// A certificate-profile field (name, staff id, resident ID number...) was refused: `field`
+    /// is the field's name as callers spell it (`resident_id`, `name`...), so an API can say
+    /// which one and branch on the resident-ID checksum.
+    #[error("invalid {field}: {reason}")]
+    InvalidField {
+        /// The field.
+        field: &'static str,
+        /// Why (English, no secret values).
+        reason: String,
+    },
     /// The signing device (`Sm2Signer`) failed.
     #[error("signer failed: {0}")]
     Signer(String),

@@ -16,7 +16,6 @@ use crate::cert::{CertificateParams, KeyUsageBit as K};
 use crate::error::{Error, Result};
 use crate::name::{DnBuilder, validate_resident_id};
 use crate::oid;
-use crate::signer::sm3;
 use crate::util::{self, extension};
 use const_oid::ObjectIdentifier;
 use der::asn1::Null;
@@ -138,8 +137,87 @@ pub fn ocsp_signer(
     Ok(p)
 }
 
+/// Longest text in a name attribute (X.520 upper bound for CN, O, OU, serialNumber).
+pub const MAX_NAME_CHARS: usize = 64;
+
+fn bad(field: &'static str, reason: impl Into<String>) -> Error {
+    Error::InvalidField {
+        field,
+        reason: reason.into(),
+    }
+}
+
+/// Free text (Chinese allowed): 1–`max` characters, no control characters, no surrounding spaces.
+fn check_text(field: &'static str, v: &str, max: usize) -> Result<()> {
+    let n = v.chars().count();
+    if n == 0 || n > max {
+        return Err(bad(field, format!("must have 1 to {max} characters")));
+    }
+    if v.chars().any(char::is_control) {
+        return Err(bad(field, "contains control characters"));
+    }
+    if v.trim() != v {
+        return Err(bad(field, "has leading or trailing spaces"));
+    }
+    Ok(())
+}
+
+/// An identifier: 1–`max` ASCII letters, digits and `-_.:`.
+fn check_code(field: &'static str, v: &str, max: usize) -> Result<()> {
+    if v.is_empty() || v.len() > max {
+        return Err(bad(field, format!("must have 1 to {max} characters")));
+    }
+    if !v
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b"-_.:".contains(&b))
+    {
+        return Err(bad(
+            field,
+            "may contain only ASCII letters, digits and - _ . :",
+        ));
+    }
+    Ok(())
+}
+
+fn check_resident_id(id: &str) -> Result<()> {
+    validate_resident_id(id).map_err(|e| match e {
+        Error::InvalidArgument(reason) => bad("resident_id", reason),
+        other => other,
+    })
+}
+
+/// Validate an 18-character unified social credit code (统一社会信用代码, GB 32100-2015): the
+/// alphabet `0-9A-HJ-NP-RTUWXY` and the MOD 31 check character.
+pub fn validate_credit_code(code: &str) -> Result<()> {
+    const ALPHABET: &[u8; 31] = b"0123456789ABCDEFGHJKLMNPQRTUWXY";
+    const WEIGHTS: [usize; 17] = [
+        1, 3, 9, 27, 19, 26, 16, 17, 20, 29, 25, 13, 8, 24, 10, 30, 28,
+    ];
+    let bytes = code.as_bytes();
+    if bytes.len() != 18 {
+        return Err(bad("credit_code", "must have 18 characters"));
+    }
+    let value = |b: u8| ALPHABET.iter().position(|a| *a == b.to_ascii_uppercase());
+    let mut sum = 0usize;
+    for (b, w) in bytes.iter().take(17).zip(WEIGHTS) {
+        let v =
+            value(*b).ok_or_else(|| bad("credit_code", "contains a character outside GB 32100"))?;
+        sum += v * w;
+    }
+    let expect = (31 - sum % 31) % 31;
+    match bytes.get(17).and_then(|b| value(*b)) {
+        Some(v) if v == expect => Ok(()),
+        _ => Err(bad("credit_code", "check character is wrong")),
+    }
+}
+
 /// A member of staff (doctor, nurse, pharmacist...).
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(
+    feature = "serde",
+    derive(serde::Deserialize),
+    serde(deny_unknown_fields)
+)]
 pub struct StaffInfo {
     /// Person's name (CN).
     pub name: String,
@@ -151,17 +229,38 @@ pub struct StaffInfo {
     pub hospital: String,
     /// Resident ID number (GB 11643, check digit validated), in extension 1.2.156.10260.4.1.1.
     pub resident_id: Option<String>,
-    /// Practising-licence number (执业证号) and the OID to carry it under (not public; configurable).
-    pub licence: Option<(ObjectIdentifier, String)>,
+    /// Practising-licence number (执业证号), carried under the OID the caller passes to [`staff`]
+    /// (no public OID exists; the server's is configurable).
+    pub licence: Option<String>,
 }
 
-/// Staff signing certificate: C=CN, O=hospital, OU=department, CN=name, serialNumber=staff id.
+impl StaffInfo {
+    /// Checks every field (lengths, characters, the ID number's check digit).
+    pub fn validate(&self) -> Result<()> {
+        check_text("name", &self.name, MAX_NAME_CHARS)?;
+        check_code("staff_id", &self.staff_id, 32)?;
+        check_text("department", &self.department, MAX_NAME_CHARS)?;
+        check_text("hospital", &self.hospital, MAX_NAME_CHARS)?;
+        if let Some(id) = &self.resident_id {
+            check_resident_id(id)?;
+        }
+        if let Some(l) = &self.licence {
+            check_code("licence", l, 32)?;
+        }
+        Ok(())
+    }
+}
+
+/// Staff signing certificate: C=CN, O=hospital, OU=department, CN=name, serialNumber=staff id;
+/// the licence number (if any) as a UTF8String extension under `licence_oid`.
 pub fn staff(
     info: &StaffInfo,
+    licence_oid: ObjectIdentifier,
     public_key: PublicKey,
     period: Period,
     urls: &PkiUrls,
 ) -> Result<CertificateParams> {
+    info.validate()?;
     let subject = DnBuilder::new()
         .country("CN")
         .organization(&info.hospital)
@@ -171,11 +270,10 @@ pub fn staff(
         .build()?;
     let mut p = end_entity(subject, public_key, period, urls);
     if let Some(id) = &info.resident_id {
-        validate_resident_id(id)?;
-        p.add_printable_extension(oid::GM_RESIDENT_ID, id)?;
+        p.add_printable_extension(oid::GM_RESIDENT_ID, &id.to_ascii_uppercase())?;
     }
-    if let Some((licence_oid, number)) = &info.licence {
-        p.add_utf8_extension(*licence_oid, number)?;
+    if let Some(number) = &info.licence {
+        p.add_utf8_extension(licence_oid, number)?;
     }
     Ok(p)
 }
@@ -194,14 +292,32 @@ fn end_entity(
 }
 
 /// An organisation or electronic seal (单位 / 电子印章).
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(
+    feature = "serde",
+    derive(serde::Deserialize),
+    serde(deny_unknown_fields)
+)]
 pub struct OrganisationInfo {
     /// Organisation name (O).
     pub organisation: String,
     /// Seal or unit name (CN), e.g. "医务处公章".
     pub seal_name: String,
-    /// Unified social credit code, carried in extension 1.2.156.10260.4.1.4.
+    /// Unified social credit code (GB 32100, check character validated), carried in extension
+    /// 1.2.156.10260.4.1.4.
     pub credit_code: Option<String>,
+}
+
+impl OrganisationInfo {
+    /// Checks every field.
+    pub fn validate(&self) -> Result<()> {
+        check_text("organisation", &self.organisation, MAX_NAME_CHARS)?;
+        check_text("seal_name", &self.seal_name, MAX_NAME_CHARS)?;
+        if let Some(code) = &self.credit_code {
+            validate_credit_code(code)?;
+        }
+        Ok(())
+    }
 }
 
 /// Organisation / seal certificate.
@@ -211,6 +327,7 @@ pub fn organisation(
     period: Period,
     urls: &PkiUrls,
 ) -> Result<CertificateParams> {
+    info.validate()?;
     let subject = DnBuilder::new()
         .country("CN")
         .organization(&info.organisation)
@@ -218,17 +335,22 @@ pub fn organisation(
         .build()?;
     let mut p = end_entity(subject, public_key, period, urls);
     if let Some(code) = &info.credit_code {
-        p.add_printable_extension(oid::GM_ORGANIZATION_CODE, code)?;
+        p.add_printable_extension(oid::GM_ORGANIZATION_CODE, &code.to_ascii_uppercase())?;
     }
     Ok(p)
 }
 
 /// A patient (or proxy) signing one event.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(
+    feature = "serde",
+    derive(serde::Deserialize),
+    serde(deny_unknown_fields)
+)]
 pub struct PatientEventInfo {
     /// Patient's name (CN).
     pub name: String,
-    /// Resident ID number: validated, then only its SM3 hash goes into the certificate.
+    /// Resident ID number: validated, then only a keyed hash of it goes into the certificate.
     pub resident_id: String,
     /// Signing event id (UID).
     pub event_id: String,
@@ -236,46 +358,81 @@ pub struct PatientEventInfo {
     pub hospital: String,
 }
 
-/// SM3 of an ID number as carried in patient certificates: hex of `SM3(upper(id))`.
-pub fn hashed_resident_id(id: &str) -> String {
-    util::hex(&sm3(id.to_ascii_uppercase().as_bytes()))
+impl PatientEventInfo {
+    /// Checks every field (lengths, characters, the ID number's check digit).
+    pub fn validate(&self) -> Result<()> {
+        check_text("name", &self.name, MAX_NAME_CHARS)?;
+        check_resident_id(&self.resident_id)?;
+        check_code("event_id", &self.event_id, MAX_NAME_CHARS)?;
+        check_text("hospital", &self.hospital, MAX_NAME_CHARS)
+    }
+}
+
+/// The keyed hash of an ID number carried in patient certificates:
+/// `HMAC-SM3(key, upper(id))`. A plain SM3 would be reversible by enumeration (an ID number is
+/// region + birth date + sequence: well under 2^40 candidates), so the key (a hospital secret
+/// held in the crypto device) is what makes the value opaque. Call it where the key is
+/// available, e.g. inside the device's secret callback.
+pub fn keyed_resident_id(key: &[u8], id: &str) -> Result<[u8; 32]> {
+    use hmac::{KeyInit, Mac};
+    let mut mac = <hmac::Hmac<sm3::Sm3> as KeyInit>::new_from_slice(key)
+        .map_err(|_| Error::InvalidArgument("HMAC key".into()))?;
+    mac.update(id.to_ascii_uppercase().as_bytes());
+    Ok(mac.finalize().into_bytes().into())
 }
 
 /// Patient event certificate: one signing event, validity of `minutes`. Subject:
-/// C=CN, O=hospital, CN=name, UID=event id, serialNumber=hex SM3(ID number) — never the ID itself.
+/// C=CN, O=hospital, CN=name, UID=event id, serialNumber=hex of `resident_id_mac` (from
+/// [`keyed_resident_id`] over `info.resident_id`) — never the ID itself.
 pub fn patient_event(
     info: &PatientEventInfo,
+    resident_id_mac: &[u8; 32],
     public_key: PublicKey,
     not_before: SystemTime,
     minutes: u32,
     urls: &PkiUrls,
 ) -> Result<CertificateParams> {
     if minutes == 0 || minutes > 24 * 60 {
-        return Err(Error::InvalidArgument(
-            "patient event certificates last 1 minute to 1 day".into(),
+        return Err(bad(
+            "validity",
+            "patient event certificates last 1 minute to 1 day",
         ));
     }
-    validate_resident_id(&info.resident_id)?;
+    info.validate()?;
     let subject = DnBuilder::new()
         .country("CN")
         .organization(&info.hospital)
         .common_name(&info.name)
         .uid(&info.event_id)
-        .serial_number(hashed_resident_id(&info.resident_id))
+        .serial_number(util::hex(resident_id_mac))
         .build()?;
     let period = Period::starting(not_before, Duration::from_secs(u64::from(minutes) * 60))?;
     Ok(end_entity(subject, public_key, period, urls))
 }
 
 /// A device (bedside pad) that authenticates to the server and countersigns captures.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(
+    feature = "serde",
+    derive(serde::Deserialize),
+    serde(deny_unknown_fields)
+)]
 pub struct DeviceInfo {
-    /// Device id (CN and UID).
+    /// Device id (CN).
     pub device_id: String,
     /// Ward or location (OU).
     pub ward: String,
     /// Hospital (O).
     pub hospital: String,
+}
+
+impl DeviceInfo {
+    /// Checks every field.
+    pub fn validate(&self) -> Result<()> {
+        check_code("device_id", &self.device_id, MAX_NAME_CHARS)?;
+        check_text("ward", &self.ward, MAX_NAME_CHARS)?;
+        check_text("hospital", &self.hospital, MAX_NAME_CHARS)
+    }
 }
 
 /// Device certificate: digitalSignature, clientAuth.
@@ -285,6 +442,7 @@ pub fn device(
     period: Period,
     urls: &PkiUrls,
 ) -> Result<CertificateParams> {
+    info.validate()?;
     let subject = DnBuilder::new()
         .country("CN")
         .organization(&info.hospital)
@@ -294,5 +452,49 @@ pub fn device(
     let mut p = end_entity(subject, public_key, period, urls);
     p.key_usage = vec![K::DigitalSignature];
     p.ext_key_usage = vec![oid::KP_CLIENT_AUTH];
+    Ok(p)
+}
+
+/// Extensions [`crate::cert::issue_certificate`] writes itself from the parameters.
+const GENERATED: [ObjectIdentifier; 7] = [
+    oid::EXT_BASIC_CONSTRAINTS,
+    oid::EXT_KEY_USAGE,
+    oid::EXT_EXT_KEY_USAGE,
+    oid::EXT_SUBJECT_KEY_ID,
+    oid::EXT_AUTHORITY_KEY_ID,
+    oid::EXT_CRL_DISTRIBUTION_POINTS,
+    oid::EXT_AUTHORITY_INFO_ACCESS,
+];
+
+/// Renewal of an end-entity certificate: the same subject, key usages, extended key usages and
+/// identity extensions (resident ID, licence, credit code...), with a new validity and
+/// `public_key` (the old one for a plain renewal, a new one for a re-key).
+pub fn renewal(
+    old: &crate::ParsedCertificate,
+    public_key: PublicKey,
+    period: Period,
+    urls: &PkiUrls,
+) -> Result<CertificateParams> {
+    if old.is_ca() {
+        return Err(Error::InvalidArgument(
+            "CA certificates are not renewed here".into(),
+        ));
+    }
+    let mut p = end_entity(old.subject().clone(), public_key, period, urls);
+    p.ee_basic_constraints = old.basic_constraints()?.is_some();
+    p.key_usage = old
+        .key_usage()?
+        .map(|flags| flags.into_iter().collect())
+        .unwrap_or_default();
+    p.ext_key_usage = old.ext_key_usage()?;
+    p.ext_key_usage_critical = old
+        .extension(oid::EXT_EXT_KEY_USAGE)
+        .is_some_and(|(critical, _)| critical);
+    p.extra_extensions = old
+        .extensions()
+        .iter()
+        .filter(|e| !GENERATED.contains(&e.extn_id))
+        .cloned()
+        .collect();
     Ok(p)
 }

@@ -297,6 +297,24 @@ pub fn build_request(
     Ok(req.to_der()?)
 }
 
+/// What [`Tsa::respond_to`] produced.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Answer {
+    /// DER TimeStampResp (granted or rejection).
+    pub response: Vec<u8>,
+    /// The token (DER ContentInfo) inside a granted response.
+    pub token: Option<Vec<u8>>,
+}
+
+impl Answer {
+    fn system_failure() -> Self {
+        Self {
+            response: FALLBACK_SYSTEM_FAILURE.to_vec(),
+            token: None,
+        }
+    }
+}
+
 /// A time-stamping authority: certificate (extKeyUsage timeStamping), key, policy, accuracy.
 #[derive(Clone, Copy)]
 pub struct Tsa<'a> {
@@ -325,34 +343,57 @@ impl Tsa<'_> {
     /// Answer a DER request: always returns a DER TimeStampResp, granted with a token or a
     /// rejection. `gen_time` is the trusted time; `serial` a unique positive serial number.
     pub fn respond(&self, request_der: &[u8], gen_time: SystemTime, serial: &[u8]) -> Vec<u8> {
-        let outcome = parse_request(request_der).and_then(|req| {
-            if req.policy.is_some_and(|p| p != self.policy) {
-                return Err(Rejection::new(
-                    FailureInfo::UnacceptedPolicy,
-                    "requested policy is not this TSA's policy",
-                ));
+        match parse_request(request_der) {
+            Ok(req) => self.respond_to(&req, gen_time, serial).response,
+            Err(rej) => {
+                rejection_response(&rej).unwrap_or_else(|_| FALLBACK_SYSTEM_FAILURE.to_vec())
             }
-            if gen_time < self.cert.not_before() || gen_time > self.cert.not_after() {
-                return Err(Rejection::new(
-                    FailureInfo::TimeNotAvailable,
-                    "TSA certificate not valid at this time",
-                ));
-            }
-            self.issue_token(&req, gen_time, serial)
+        }
+    }
+
+    /// Answer an already parsed request: the DER TimeStampResp, plus the token when granted
+    /// (so a server can record it without parsing its own response again).
+    pub fn respond_to(
+        &self,
+        req: &TimeStampRequest,
+        gen_time: SystemTime,
+        serial: &[u8],
+    ) -> Answer {
+        let outcome = if req.policy.is_some_and(|p| p != self.policy) {
+            Err(Rejection::new(
+                FailureInfo::UnacceptedPolicy,
+                "requested policy is not this TSA's policy",
+            ))
+        } else if gen_time < self.cert.not_before() || gen_time > self.cert.not_after() {
+            Err(Rejection::new(
+                FailureInfo::TimeNotAvailable,
+                "TSA certificate not valid at this time",
+            ))
+        } else {
+            self.issue_token(req, gen_time, serial)
                 .map_err(|e| match e {
                     Error::Signer(_) | Error::Internal(_) => {
                         Rejection::new(FailureInfo::SystemFailure, "time-stamp signing failed")
                     }
                     other => Rejection::new(FailureInfo::SystemFailure, other.to_string()),
                 })
-        });
-        let resp = match outcome {
-            Ok(token) => granted_response(&token),
-            Err(rej) => rejection_response(&rej),
         };
         // Encoding our own fixed structures cannot fail in practice; if it does, answer with the
         // smallest valid rejection, written out by hand.
-        resp.unwrap_or_else(|_| FALLBACK_SYSTEM_FAILURE.to_vec())
+        match outcome {
+            Ok(token) => match granted_response(&token) {
+                Ok(response) => Answer {
+                    response,
+                    token: Some(token),
+                },
+                Err(_) => Answer::system_failure(),
+            },
+            Err(rej) => Answer {
+                response: rejection_response(&rej)
+                    .unwrap_or_else(|_| FALLBACK_SYSTEM_FAILURE.to_vec()),
+                token: None,
+            },
+        }
     }
 
     /// Issue a token (DER ContentInfo) for an accepted request.
@@ -415,7 +456,7 @@ impl Tsa<'_> {
 }
 
 /// `TimeStampResp { status { rejection, failInfo systemFailure } }`, written out by hand.
-const FALLBACK_SYSTEM_FAILURE: [u8; 14] = [
+pub const FALLBACK_SYSTEM_FAILURE: [u8; 14] = [
     0x30, 0x0c, 0x30, 0x0a, 0x02, 0x01, 0x02, 0x03, 0x05, 0x06, 0x00, 0x00, 0x00, 0x40,
 ];
 

@@ -51,15 +51,28 @@ pub enum ErrorCode {
     AlreadyRevoked,
     /// An unexpected server-side failure; details are in the server log, never in the response.
     Internal,
+    /// No issuing CA of that name (PKI: use staff, patient or seal).
+    UnknownCa,
+    /// A certificate profile is unknown, does not match the CA, or one of its fields is invalid
+    /// (the message names the field).
+    InvalidProfile,
+    /// A resident ID number (GB 11643) has the wrong length, characters or check digit.
+    InvalidResidentId,
+    /// The certificate cannot be renewed (CA, TSA, OCSP or patient event certificate).
+    NotRenewable,
 }
 
 impl ErrorCode {
     /// The HTTP status for this code.
     pub const fn status(self) -> u16 {
         match self {
-            Self::MalformedJson | Self::InvalidArgument | Self::WeakPassword | Self::InvalidCsr => {
-                400
-            }
+            Self::MalformedJson
+            | Self::InvalidArgument
+            | Self::WeakPassword
+            | Self::InvalidCsr
+            | Self::UnknownCa
+            | Self::InvalidProfile
+            | Self::InvalidResidentId => 400,
             Self::Unauthenticated | Self::BadCredentials => 401,
             Self::Forbidden | Self::PasswordChangeRequired => 403,
             Self::NotFound => 404,
@@ -67,7 +80,7 @@ impl ErrorCode {
             Self::Timeout => 408,
             Self::PayloadTooLarge => 413,
             Self::UnsupportedMediaType => 415,
-            Self::AlreadyRevoked => 409,
+            Self::AlreadyRevoked | Self::NotRenewable => 409,
             Self::AccountLocked => 423,
             Self::RateLimited => 429,
             Self::Internal => 500,
@@ -147,6 +160,22 @@ impl ErrorCode {
                 "服务器内部错误，已记录日志，请联系信息科并提供请求编号。",
                 "Internal server error; it has been logged. Contact IT with the request id.",
             ),
+            Self::UnknownCa => (
+                "未知的签发 CA，请使用 staff（医护人员）、patient（患者事件）或 seal（机构印章）。",
+                "Unknown issuing CA; use staff, patient or seal.",
+            ),
+            Self::InvalidProfile => (
+                "证书模板或其字段无效，请按提示修改后重试。",
+                "The certificate profile or one of its fields is invalid; correct it and retry.",
+            ),
+            Self::InvalidResidentId => (
+                "居民身份证号码无效：须为 18 位，且校验码正确（GB 11643）。",
+                "The resident ID number is invalid: it must have 18 characters and a correct check digit (GB 11643).",
+            ),
+            Self::NotRenewable => (
+                "该证书不能更新（CA、时间戳、OCSP 证书及患者事件证书不支持更新），请重新签发。",
+                "This certificate cannot be renewed (CA, TSA, OCSP and patient event certificates are not renewed); issue a new one.",
+            ),
         }
     }
 }
@@ -224,6 +253,10 @@ mod tests {
             ErrorCode::Timeout,
             ErrorCode::InvalidCsr,
             ErrorCode::AlreadyRevoked,
+            ErrorCode::UnknownCa,
+            ErrorCode::InvalidProfile,
+            ErrorCode::InvalidResidentId,
+            ErrorCode::NotRenewable,
         ] {
             assert!((400..500).contains(&code.status()), "{code:?}");
         }

@@ -169,8 +169,10 @@ fn patient_device_seal_profiles_verify_with_openssl() {
         event_id: "EV-2026-000042".into(),
         hospital: "示例医院".into(),
     };
+    let mac = profile::keyed_resident_id(b"hospital secret", testca::RESIDENT_ID).unwrap();
     let p = profile::patient_event(
         &info,
+        &mac,
         key.public_key(),
         SystemTime::now(),
         30,
@@ -195,9 +197,19 @@ fn patient_device_seal_profiles_verify_with_openssl() {
         !text.contains(testca::RESIDENT_ID),
         "plain ID number leaked:\n{text}"
     );
-    assert!(
-        text.contains(&profile::hashed_resident_id(testca::RESIDENT_ID)),
-        "{text}"
+    assert!(text.contains(&hex::encode(mac)), "{text}");
+    // Not the unkeyed SM3 (enumerable), and the key changes the value.
+    let plain = gm_pki::signer::sm3(testca::RESIDENT_ID.as_bytes());
+    assert!(!text.contains(&hex::encode(plain)), "{text}");
+    assert_ne!(
+        profile::keyed_resident_id(b"another hospital", testca::RESIDENT_ID).unwrap(),
+        mac
+    );
+    assert_eq!(
+        profile::keyed_resident_id(b"hospital secret", &testca::RESIDENT_ID.to_lowercase())
+            .unwrap(),
+        mac,
+        "the check character x/X hashes the same"
     );
     assert!(text.contains("EV-2026-000042"), "{text}");
     let secs = cert
@@ -240,7 +252,7 @@ fn patient_device_seal_profiles_verify_with_openssl() {
         &profile::OrganisationInfo {
             organisation: "示例医院".into(),
             seal_name: "医务处公章".into(),
-            credit_code: Some("12100000400000000X".into()),
+            credit_code: Some("12100000400000000W".into()),
         },
         key.public_key(),
         Period::starting(SystemTime::now(), testca::days(365)).unwrap(),
@@ -280,16 +292,135 @@ fn bad_resident_id_is_refused() {
     assert!(matches!(
         profile::patient_event(
             &info,
+            &[0; 32],
             key.public_key(),
             SystemTime::now(),
             10,
             &testca::urls()
         ),
-        Err(gm_pki::Error::InvalidArgument(_))
+        Err(gm_pki::Error::InvalidField {
+            field: "resident_id",
+            ..
+        })
     ));
     gm_pki::name::validate_resident_id("11010519491231002X").unwrap();
     gm_pki::name::validate_resident_id("11010519491231002x").unwrap();
     assert!(gm_pki::name::validate_resident_id("1101051949123100").is_err());
+}
+
+#[test]
+fn profile_fields_are_validated() {
+    let staff = profile::StaffInfo {
+        name: "张三".into(),
+        staff_id: "E00123".into(),
+        department: "心内科".into(),
+        hospital: "示例医院".into(),
+        resident_id: Some(testca::RESIDENT_ID.into()),
+        licence: Some("110440000012345".into()),
+    };
+    staff.validate().unwrap();
+    let field_of = |r: gm_pki::Result<()>| match r {
+        Err(gm_pki::Error::InvalidField { field, .. }) => field,
+        other => panic!("{other:?}"),
+    };
+    let with = |f: &dyn Fn(&mut profile::StaffInfo)| {
+        let mut s = staff.clone();
+        f(&mut s);
+        s.validate()
+    };
+    assert_eq!(field_of(with(&|s| s.name = String::new())), "name");
+    assert_eq!(field_of(with(&|s| s.name = "张".repeat(65))), "name");
+    with(&|s| s.name = "张".repeat(64)).unwrap();
+    assert_eq!(field_of(with(&|s| s.name = " 张三".into())), "name");
+    assert_eq!(
+        field_of(with(&|s| s.department = "心\n内科".into())),
+        "department"
+    );
+    assert_eq!(field_of(with(&|s| s.staff_id = "E 1".into())), "staff_id");
+    assert_eq!(field_of(with(&|s| s.hospital = String::new())), "hospital");
+    assert_eq!(
+        field_of(with(&|s| s.resident_id = Some("110105194912310021".into()))),
+        "resident_id"
+    );
+    assert_eq!(
+        field_of(with(&|s| s.resident_id = Some("1101051949123100".into()))),
+        "resident_id"
+    );
+    assert_eq!(
+        field_of(with(&|s| s.licence = Some("许可证".into()))),
+        "licence"
+    );
+
+    profile::validate_credit_code("91350100M000100Y43").unwrap();
+    profile::validate_credit_code("12100000400000000W").unwrap();
+    for bad in [
+        "12100000400000000X",
+        "91350100M000100Y4",
+        "9135010OM000100Y43",
+    ] {
+        assert_eq!(
+            field_of(profile::validate_credit_code(bad)),
+            "credit_code",
+            "{bad}"
+        );
+    }
+    let device = profile::DeviceInfo {
+        device_id: "PAD 7".into(),
+        ward: "5病区".into(),
+        hospital: "示例医院".into(),
+    };
+    assert_eq!(field_of(device.validate()), "device_id");
+}
+
+#[test]
+fn renewal_keeps_subject_usages_and_identity_extensions() {
+    let ca = TestCa::new(SystemTime::now());
+    let mut rng = testca::rng();
+    let new_key = SoftwareSigner::generate(&mut rng).unwrap();
+    let start = SystemTime::now();
+    let p = profile::renewal(
+        &ca.staff.cert,
+        new_key.public_key(),
+        Period::starting(start, testca::days(30)).unwrap(),
+        &testca::urls(),
+    )
+    .unwrap();
+    let renewed = issue_certificate(&p, Some(&ca.int.cert), &ca.int.key, &mut rng).unwrap();
+    assert_eq!(renewed.subject(), ca.staff.cert.subject());
+    assert_ne!(renewed.serial(), ca.staff.cert.serial());
+    assert_eq!(renewed.public_key().unwrap(), new_key.public_key());
+    assert_eq!(
+        renewed.key_usage().unwrap(),
+        ca.staff.cert.key_usage().unwrap()
+    );
+    for ext in [
+        gm_pki::oid::GM_RESIDENT_ID,
+        testca::LICENCE_OID.parse().unwrap(),
+    ] {
+        assert_eq!(
+            renewed.extension(ext),
+            ca.staff.cert.extension(ext),
+            "{ext}"
+        );
+    }
+    // Generated extensions are regenerated, not duplicated.
+    let skis = renewed
+        .extensions()
+        .iter()
+        .filter(|e| e.extn_id == gm_pki::oid::EXT_SUBJECT_KEY_ID)
+        .count();
+    assert_eq!(skis, 1);
+    assert_ne!(renewed.subject_key_id(), ca.staff.cert.subject_key_id());
+    assert!(
+        profile::renewal(
+            &ca.int.cert,
+            new_key.public_key(),
+            Period::starting(start, testca::days(30)).unwrap(),
+            &testca::urls(),
+        )
+        .is_err(),
+        "CA certificates are not renewed"
+    );
 }
 
 #[test]

@@ -29,6 +29,7 @@ fn leaf_under(
     };
     let p = profile::staff(
         &info,
+        testca::LICENCE_OID.parse().unwrap(),
         k.public_key(),
         Period::starting(ca.now - Duration::from_secs(60), testca::days(30)).unwrap(),
         &testca::urls(),

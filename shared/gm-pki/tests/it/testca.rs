@@ -90,10 +90,11 @@ impl TestCa {
             department: "心内科".into(),
             hospital: "示例医院".into(),
             resident_id: Some(RESIDENT_ID.into()),
-            licence: Some((LICENCE_OID.parse().unwrap(), "110440000012345".into())),
+            licence: Some("110440000012345".into()),
         };
         let staff_p = profile::staff(
             &info,
+            LICENCE_OID.parse().unwrap(),
             staff_key.public_key(),
             Period::starting(start, days(365)).unwrap(),
             &urls(),
