@@ -698,3 +698,322 @@ async fn search_over_generated_records(backend: Backend) {
     s.stop().await;
 }
 both_backends!(search_over_generated_records);
+
+/// `cosign-server verify FILE`: JSON and Chinese text reports, exit status, no server needed.
+async fn cli_verify_prints_reports(backend: Backend) {
+    let s = TestServer::start(backend).await;
+    let token = s.admin_token().await;
+    let r = upload(&s, &token, "doc_type=report", simple_pdf(&["CLI"])).await;
+    let id = r.json::<serde_json::Value>().await.unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let r = s
+        .client
+        .post(s.url(&format!("/api/v1/documents/{id}/sign")))
+        .bearer_auth(&token)
+        .json(&serde_json::json!({}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let signed = get_bytes(
+        &s,
+        &token,
+        &format!("/api/v1/documents/{id}/versions/current"),
+    )
+    .await;
+    let root = s
+        .client
+        .get(s.url("/pki/root.pem"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let d = tempfile::tempdir().unwrap();
+    std::fs::write(d.path().join("s.pdf"), &signed).unwrap();
+    std::fs::write(d.path().join("root.pem"), root).unwrap();
+    let bin = env!("CARGO_BIN_EXE_cosign-server");
+    let o = std::process::Command::new(bin)
+        .current_dir(d.path())
+        .args(["verify", "s.pdf", "--anchor", "root.pem"])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["ok"], true, "{v}");
+    assert_eq!(v["signatures"][0]["path"]["valid"], true, "{v}");
+    let o = std::process::Command::new(bin)
+        .current_dir(d.path())
+        .args(["verify", "s.pdf", "--format", "text"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8(o.stdout).unwrap();
+    assert!(o.status.success() && text.contains("验证通过"), "{text}");
+    // An unsigned PDF and a non-PDF: non-zero exit, a reason on stderr.
+    std::fs::write(d.path().join("plain.pdf"), simple_pdf(&["x"])).unwrap();
+    std::fs::write(d.path().join("junk.pdf"), b"junk").unwrap();
+    for f in ["plain.pdf", "junk.pdf"] {
+        let o = std::process::Command::new(bin)
+            .current_dir(d.path())
+            .args(["verify", f])
+            .output()
+            .unwrap();
+        assert!(!o.status.success(), "{f}");
+        assert!(!o.stderr.is_empty(), "{f}");
+    }
+    s.stop().await;
+}
+both_backends!(cli_verify_prints_reports);
+
+/// A DOCX and a DOC made by LibreOffice from a Chinese text (the independent producer), in `dir`.
+fn office_files(dir: &Path) -> (Vec<u8>, Vec<u8>) {
+    std::fs::write(
+        dir.join("record.txt"),
+        "知情同意书\n\n患者姓名：王五\n手术名称：阑尾切除术\n\n医师签名：\n",
+    )
+    .unwrap();
+    let home = dir.join("home");
+    std::fs::create_dir_all(&home).unwrap();
+    for filter in ["docx:MS Word 2007 XML", "doc:MS Word 97"] {
+        let o = std::process::Command::new("soffice")
+            .args([
+                "--headless",
+                "--norestore",
+                "--convert-to",
+                filter,
+                "record.txt",
+            ])
+            .env("HOME", &home)
+            .current_dir(dir)
+            .output()
+            .expect("libreoffice-writer-nogui is required");
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    }
+    (
+        std::fs::read(dir.join("record.docx")).unwrap(),
+        std::fs::read(dir.join("record.doc")).unwrap(),
+    )
+}
+
+/// A 300×200 RGB PNG recorded at 150 dpi (pHYs), red square in the middle.
+fn png_150dpi() -> Vec<u8> {
+    let (w, h) = (300u32, 200u32);
+    let mut px = Vec::with_capacity((w * h * 3) as usize);
+    for y in 0..h {
+        for x in 0..w {
+            let inside = (100..200).contains(&x) && (50..150).contains(&y);
+            px.extend_from_slice(if inside {
+                &[220, 20, 20]
+            } else {
+                &[255, 255, 255]
+            });
+        }
+    }
+    let mut out = Vec::new();
+    let mut enc = png::Encoder::new(&mut out, w, h);
+    enc.set_color(png::ColorType::Rgb);
+    enc.set_depth(png::BitDepth::Eight);
+    enc.set_pixel_dims(Some(png::PixelDimensions {
+        xppu: 5906, // 150 dpi = 5905.5 px/m
+        yppu: 5906,
+        unit: png::Unit::Meter,
+    }));
+    enc.write_header().unwrap().write_image_data(&px).unwrap();
+    out
+}
+
+/// Uploads, checks the versions (original + converted PDF), signs, verifies; returns the PDF.
+async fn round_trip(s: &TestServer, token: &str, name: &str, bytes: &[u8], media: &str) -> Vec<u8> {
+    let r = upload(
+        s,
+        token,
+        &format!("doc_type=consent&filename={name}"),
+        bytes.to_vec(),
+    )
+    .await;
+    assert_eq!(r.status(), 201, "{name}: {}", r.text().await.unwrap());
+    let doc: serde_json::Value = r.json().await.unwrap();
+    let v = doc["versions"].as_array().unwrap();
+    assert_eq!(v.len(), 2, "{doc}");
+    assert_eq!(v[0]["kind"], "original");
+    assert_eq!(v[0]["media_type"], media);
+    assert_eq!(v[0]["sm3"], sm3_hex(bytes));
+    assert_eq!(v[1]["kind"], "converted");
+    assert_eq!(v[1]["media_type"], "application/pdf");
+    let id = doc["id"].as_str().unwrap();
+    let r = s
+        .client
+        .post(s.url(&format!("/api/v1/documents/{id}/sign")))
+        .bearer_auth(token)
+        .json(&serde_json::json!({"placement": {"type": "coordinates", "page": 1, "x": 10, "y": 10, "width": 80, "height": 60}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200, "{name}: {}", r.text().await.unwrap());
+    let signed = get_bytes(
+        s,
+        token,
+        &format!("/api/v1/documents/{id}/versions/current"),
+    )
+    .await;
+    let rep = verify_json(s, token, &signed).await;
+    assert_eq!(rep["ok"], true, "{name}: {rep}");
+    // The signature records the SM3 of the file as uploaded, not of the PDF.
+    assert_eq!(
+        rep["signatures"][0]["original_file_sm3"],
+        sm3_hex(bytes),
+        "{name}"
+    );
+    assert_eq!(
+        get_bytes(s, token, &format!("/api/v1/documents/{id}/versions/1")).await,
+        bytes
+    );
+    signed
+}
+
+async fn office_and_image_uploads_become_signed_pdfs(backend: Backend) {
+    let s = TestServer::start(backend).await;
+    let token = s.admin_token().await;
+    let d = tempfile::tempdir().unwrap();
+    let dir = d.path();
+    let (docx, doc) = office_files(dir);
+    let media_docx = "application/vnd.openxmlformats-officedocument.wordprocessingml.document";
+    for (name, bytes, media) in [
+        ("record.docx", &docx, media_docx),
+        ("record.doc", &doc, "application/msword"),
+    ] {
+        let signed = round_trip(&s, &token, name, bytes, media).await;
+        std::fs::write(dir.join("s.pdf"), &signed).unwrap();
+        qpdf_check(dir, "s.pdf");
+        // The Chinese text survived the conversion.
+        let o = run(dir, "pdftotext", &["s.pdf", "-"]);
+        assert!(o.text.contains("阑尾切除术"), "{name}: {}", o.text);
+    }
+    let png = png_150dpi();
+    let signed = round_trip(&s, &token, "scan.png", &png, "image/png").await;
+    std::fs::write(dir.join("p.pdf"), &signed).unwrap();
+    qpdf_check(dir, "p.pdf");
+    // 300×200 px at 150 dpi is a 144×96 pt page; the red square renders where it was.
+    let info = run(dir, "pdfinfo", &["p.pdf"]);
+    let size: Vec<f64> = info
+        .text
+        .lines()
+        .find(|l| l.starts_with("Page size:"))
+        .unwrap()
+        .split_whitespace()
+        .filter_map(|t| t.parse().ok())
+        .collect();
+    assert!(
+        (size[0] - 144.0).abs() < 0.1 && (size[1] - 96.0).abs() < 0.1,
+        "{}",
+        info.text
+    );
+    let o = run(dir, "pdftoppm", &["-png", "-r", "150", "p.pdf", "page"]);
+    assert!(o.ok, "{}", o.text);
+    let page = dir.join("page-1.png");
+    // At 150 dpi the page is 300×200 px again: pixels 110..190 × 60..140 are red.
+    assert!(
+        red_pixels_in(&page, 200, (110, 60, 190, 140)) > 6000,
+        "image kept its place"
+    );
+    s.stop().await;
+}
+both_backends!(office_and_image_uploads_become_signed_pdfs);
+
+/// A DOCX whose word/document.xml inflates 1000× (50 MB of zeros), made with Python's zipfile.
+fn zip_bomb_docx(dir: &Path) -> Vec<u8> {
+    let script = [
+        "import zipfile, sys",
+        "z = zipfile.ZipFile(sys.argv[1], 'w', zipfile.ZIP_DEFLATED)",
+        "z.writestr('[Content_Types].xml', '<Types/>')",
+        "with z.open('word/document.xml', 'w') as f:",
+        "    for _ in range(50): f.write(b'0' * (1 << 20))",
+        "z.close()",
+    ]
+    .join("\n");
+    std::fs::write(dir.join("bomb.py"), script).unwrap();
+    let o = run(dir, &python(), &["bomb.py", "bomb.docx"]);
+    assert!(o.ok, "{}", o.text);
+    std::fs::read(dir.join("bomb.docx")).unwrap()
+}
+
+async fn unsafe_office_files_are_refused(backend: Backend) {
+    let s = TestServer::start_with(backend, |c| {
+        c.documents.convert.timeout = Duration::from_millis(300);
+    })
+    .await;
+    let token = s.admin_token().await;
+    let d = tempfile::tempdir().unwrap();
+    let dir = d.path();
+    let bomb = zip_bomb_docx(dir);
+    assert!(
+        bomb.len() < 1024 * 1024,
+        "the bomb is small: {}",
+        bomb.len()
+    );
+    let started = Instant::now();
+    let e = assert_api_error(
+        upload(&s, &token, "doc_type=x", bomb).await,
+        422,
+        "INVALID_DOCUMENT",
+    )
+    .await;
+    assert!(
+        e["message_en"].as_str().unwrap().contains("zip bomb"),
+        "{e}"
+    );
+    assert!(started.elapsed() < Duration::from_secs(5));
+    // A ZIP that is not a Word document, a broken OLE file.
+    let mut not_word = b"PK\x03\x04".to_vec();
+    not_word.extend_from_slice(&[0; 40]);
+    assert_api_error(
+        upload(&s, &token, "doc_type=x", not_word).await,
+        422,
+        "INVALID_DOCUMENT",
+    )
+    .await;
+    // A real DOCX, but the converter gets 300 ms: refused as timed out, and the whole
+    // LibreOffice process group is gone afterwards.
+    let (docx, _) = office_files(dir);
+    let e = assert_api_error(
+        upload(&s, &token, "doc_type=x", docx).await,
+        422,
+        "INVALID_DOCUMENT",
+    )
+    .await;
+    assert!(
+        e["message_en"].as_str().unwrap().contains("timed out"),
+        "{e}"
+    );
+    let profile = s.data_dir().join("converter");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let survivors = processes_mentioning(&profile.to_string_lossy());
+    assert!(
+        survivors.is_empty(),
+        "converter processes left: {survivors:?}"
+    );
+    assert_eq!(document_count(&s).await, 0);
+    assert!(
+        files_under(&s.data_dir().join("documents")).is_empty(),
+        "nothing stored"
+    );
+    s.stop().await;
+}
+both_backends!(unsafe_office_files_are_refused);
+
+/// Command lines of running processes that contain `needle`.
+fn processes_mentioning(needle: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir("/proc").unwrap().flatten() {
+        if let Ok(cmd) = std::fs::read(e.path().join("cmdline")) {
+            let cmd = String::from_utf8_lossy(&cmd).replace('\0', " ");
+            if cmd.contains(needle) {
+                out.push(cmd);
+            }
+        }
+    }
+    out
+}
