@@ -9,7 +9,8 @@
 //! | `GET /api/v1/documents/{id}/versions/{n}` | the bytes of version n (`current` for the latest) |
 //! | `POST /api/v1/documents/{id}/sign` | sign the current PDF with the organisation seal (B-LT) |
 //! | `POST /api/v1/documents/verify?format=json\|text\|html` | verify any PDF (raw body) |
-//! | `GET /api/v1/documents/seal` | the organisation seal: certificate, chain, picture |
+//! | `GET /api/v1/documents/seal` | the organisation seal: certificate, chain, picture, GB/T 38540 SESeal |
+//! | `GET /api/v1/documents/{id}/versions/{n}/ses-signature` | the GB/T 38540 SES_Signature (DER) of the last signature of version n |
 //!
 //! Uploads have their own body limit (`documents.max_upload`): a larger request is answered
 //! 413 from its `Content-Length` before any of it is read, a chunked one as soon as it passes
@@ -47,6 +48,10 @@ pub fn routes(max_upload: usize) -> axum::Router<AppState> {
         .route("/api/v1/documents", get(search))
         .route("/api/v1/documents/{id}", get(document))
         .route("/api/v1/documents/{id}/versions/{version}", get(version))
+        .route(
+            "/api/v1/documents/{id}/versions/{version}/ses-signature",
+            get(ses_signature),
+        )
         .route("/api/v1/documents/{id}/sign", post(sign))
         .route("/api/v1/documents/seal", get(seal))
         .layer(DefaultBodyLimit::max(64 * 1024))
@@ -328,6 +333,51 @@ async fn document(
     Ok(Json(document_json(&state, doc).await?))
 }
 
+fn version_number(version: &str) -> Result<Option<i64>, ApiFailure> {
+    if version == "current" {
+        return Ok(None);
+    }
+    version
+        .parse::<i64>()
+        .map(Some)
+        .map_err(|_| failure(DocError::NotFound))
+}
+
+/// `GET /api/v1/documents/{id}/versions/{n|current}/ses-signature`: the GB/T 38540 seal
+/// signature embedded in the last PDF signature of that version (DER).
+async fn ses_signature(
+    State(state): State<AppState>,
+    _admin: Admin,
+    Path((id, version)): Path<(String, String)>,
+) -> Result<Response, ApiFailure> {
+    check_id(&id)?;
+    let n = version_number(&version)?;
+    let (_, bytes) = state
+        .documents
+        .version_bytes(&state.db, &id, n)
+        .await
+        .map_err(failure)?;
+    let der = state
+        .documents
+        .cpu(move || {
+            let report = doc_sign::verify_pdf(&bytes).ok()?;
+            report
+                .signatures
+                .iter()
+                .rev()
+                .find_map(|s| super::report::ses_signature_of(s, &bytes))
+        })
+        .await?
+        .ok_or_else(|| {
+            ApiFailure::with(
+                ErrorCode::NotFound,
+                "该版本没有电子签章。",
+                "This version carries no electronic seal signature.",
+            )
+        })?;
+    Ok(([(header::CONTENT_TYPE, "application/octet-stream")], der).into_response())
+}
+
 /// `GET /api/v1/documents/{id}/versions/{n|current}`: the file.
 async fn version(
     State(state): State<AppState>,
@@ -335,15 +385,7 @@ async fn version(
     Path((id, version)): Path<(String, String)>,
 ) -> Result<Response, ApiFailure> {
     check_id(&id)?;
-    let n = if version == "current" {
-        None
-    } else {
-        Some(
-            version
-                .parse::<i64>()
-                .map_err(|_| failure(DocError::NotFound))?,
-        )
-    };
+    let n = version_number(&version)?;
     let (row, bytes) = state
         .documents
         .version_bytes(&state.db, &id, n)
@@ -591,5 +633,6 @@ async fn seal(
         "certificate_pem": seal.cert.to_pem(),
         "chain_pem": seal.chain.iter().map(gm_pki::ParsedCertificate::to_pem).collect::<Vec<_>>(),
         "picture_png": b64.encode(&seal.picture),
+        "seseal": b64.encode(&seal.seseal),
     })))
 }

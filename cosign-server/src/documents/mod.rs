@@ -160,6 +160,8 @@ pub struct SealIdentity {
     pub signer: DeviceSigner,
     /// PNG shown in the appearance.
     pub picture: Vec<u8>,
+    /// The GB/T 38540 SESeal (DER), made by the seal CA for this certificate.
+    pub seseal: Vec<u8>,
 }
 
 /// Where the signature goes and what it shows (`POST /api/v1/documents/{id}/sign`).
@@ -440,13 +442,15 @@ impl Documents {
                             crate::pki::PkiError::Server(e) => e,
                             other => Error::Config(format!("seal certificate: {other}")),
                         })?;
+                let picture = doc_sign::pdf::appearance::round_seal_png(240)
+                    .map_err(|_| Error::Internal("seal picture"))?;
+                let seseal = make_org_seseal(pki, &cert, org, &picture).await?;
                 let row = db::SealRow {
                     name: "org".into(),
                     key_id: key.0.clone(),
                     cert_serial: cert.serial_hex(),
-                    picture: doc_sign::pdf::appearance::round_seal_png(240)
-                        .map_err(|_| Error::Internal("seal picture"))?,
-                    seseal: Vec::new(),
+                    picture,
+                    seseal,
                 };
                 if db.insert_seal(&row, now_ms()).await? {
                     row
@@ -474,6 +478,7 @@ impl Documents {
             chain,
             signer,
             picture: row.picture,
+            seseal: row.seseal,
         };
         *cached = Some(seal.clone());
         Ok(seal)
@@ -505,12 +510,29 @@ impl Documents {
             .ok()
             .and_then(|v| <[u8; 32]>::try_from(v).ok())
             .ok_or(DocError::Server(Error::Internal("stored SM3 is not hex")))?;
-        let extra = vec![original_file_attribute(&original)?];
+        let mut extra = vec![original_file_attribute(&original)?];
         let tsa = ServerTsa::new(ctx.pki.clone(), ctx.db.clone());
         let signer = seal.clone();
+        let property = format!("document:{id};version:{}", row.version + 1);
         let signed = self
             .cpu(move || -> std::result::Result<Vec<u8>, DocError> {
                 let prepared = doc_sign::prepare(&pdf, &opts)?;
+                // The GB/T 38540 seal signature over the same bytes the CMS covers.
+                let ses = gm_pki::seal::sign_with_seal(
+                    &gm_pki::seal::SealSignParams {
+                        seal: &signer.seseal,
+                        time,
+                        data_hash: &prepared.digest_sm3(),
+                        property_info: &property,
+                    },
+                    &signer.cert,
+                    &signer.signer,
+                )
+                .map_err(Error::from)?;
+                extra.push(gm_pki::cms::ExtraAttribute {
+                    oid: ses_signature_oid()?,
+                    value_der: ses,
+                });
                 let identity = doc_sign::SignerIdentity {
                     cert: &signer.cert,
                     chain: &signer.chain,
@@ -659,6 +681,51 @@ pub struct SignedInfo {
 /// the default TSA policy 1.2.156.112233.2.1). Value: `OCTET STRING` of the 32-byte SM3.
 pub const ORIGINAL_FILE_SM3_OID: &str = "1.2.156.112233.7.1";
 
+/// OID of the signed attribute that carries the GB/T 38540 `SES_Signature` (DER, the
+/// attribute's one value) made with the organisation seal over the same byte ranges:
+/// `1.2.156.112233.7.2` (project arc, like [`ORIGINAL_FILE_SM3_OID`]).
+pub const SES_SIGNATURE_OID: &str = "1.2.156.112233.7.2";
+
+fn ses_signature_oid() -> Result<const_oid::ObjectIdentifier> {
+    SES_SIGNATURE_OID
+        .parse()
+        .map_err(|_| Error::Internal("SES_Signature OID"))
+}
+
+/// The organisation's SESeal: made by the seal CA (its key in the device) for the seal
+/// certificate `cert`, valid as long as the certificate.
+async fn make_org_seseal(
+    pki: &Pki,
+    cert: &ParsedCertificate,
+    org: &str,
+    picture: &[u8],
+) -> Result<Vec<u8>> {
+    let maker = pki
+        .authority("seal")
+        .cloned()
+        .ok_or(Error::Internal("no seal CA"))?;
+    let info = gm_pki::seal::SealInfo {
+        vid: "yiqian".into(),
+        es_id: format!("yiqian-org-{}", cert.serial_hex()),
+        seal_type: 1,
+        name: format!("{org} 电子签章"),
+        cert_list: gm_pki::seal::CertList::Certs(vec![cert.der().to_vec()]),
+        created: now_seconds(),
+        valid_start: cert.not_before(),
+        valid_end: cert.not_after(),
+        picture: gm_pki::seal::SealPicture {
+            kind: "png".into(),
+            data: picture.to_vec(),
+            width_mm: 40,
+            height_mm: 40,
+        },
+        ext_datas: Vec::new(),
+    };
+    blocking(move || gm_pki::seal::make_seal(&info, &maker.cert, &maker.signer))
+        .await?
+        .map_err(Error::from)
+}
+
 /// The original-file SM3 as a CMS signed attribute.
 pub fn original_file_attribute(sm3: &[u8; 32]) -> Result<gm_pki::cms::ExtraAttribute> {
     use der::Encode;
@@ -772,3 +839,50 @@ pub fn seal_options(req: &SignRequest, placement: Placement, time: SystemTime) -
 
 /// How long a single signing job may take before the request is answered 503.
 pub const SIGN_TIMEOUT: Duration = Duration::from_secs(60);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use gm_pki::{CertificateParams, DnBuilder, Sm2Signer, SoftwareSigner};
+    use std::time::{Duration, UNIX_EPOCH};
+
+    fn rng() -> rand_core::UnwrapErr<getrandom::SysRng> {
+        rand_core::UnwrapErr(getrandom::SysRng)
+    }
+
+    /// The two-step flow the co-signing and patient services use: the key holder signs
+    /// `to_be_signed` elsewhere; a wrong signature is refused, the right one verifies.
+    #[test]
+    fn external_signer_two_steps() {
+        let now = UNIX_EPOCH + Duration::from_secs(1_790_000_000);
+        let key = SoftwareSigner::generate(&mut rng()).unwrap();
+        let dn = DnBuilder::new().common_name("张医生").build().unwrap();
+        let params = CertificateParams::new(
+            dn,
+            key.public_key(),
+            now - Duration::from_secs(60),
+            now + Duration::from_secs(86_400),
+        );
+        let cert = gm_pki::cert::issue_certificate(&params, None, &key, &mut rng()).unwrap();
+        let png = doc_sign::pdf::appearance::round_seal_png(64).unwrap();
+        let img = doc_sign::pdf::image::PageImage::from_png(&png).unwrap();
+        let pdf = doc_sign::pdf::image::image_pdf(&img, 72.0, 72.0).unwrap();
+        let original = gm_pki::signer::sm3(b"the uploaded DOCX");
+        let opts = PdfSignOptions::new(now);
+
+        let pending = Documents::prepare_external(&pdf, &opts, &cert, &[], &original).unwrap();
+        let other = SoftwareSigner::generate(&mut rng()).unwrap();
+        let forged = gm_pki::signer::sign_der(&other, pending.to_be_signed()).unwrap();
+        assert!(Documents::complete_external(pending, &forged, None).is_err());
+
+        let pending = Documents::prepare_external(&pdf, &opts, &cert, &[], &original).unwrap();
+        let sig = gm_pki::signer::sign_der(&key, pending.to_be_signed()).unwrap();
+        let signed = Documents::complete_external(pending, &sig, None).unwrap();
+        let report = doc_sign::verify_pdf(&signed).unwrap();
+        assert!(report.ok(), "{report:?}");
+        assert_eq!(
+            report::original_sm3_of(&report.signatures[0], &signed),
+            Some(hex::encode(original))
+        );
+    }
+}

@@ -34,8 +34,8 @@ fn later_zh(c: &LaterChanges) -> &'static str {
     }
 }
 
-/// The SM3 of the original file recorded in a signature (our attribute), if any.
-pub fn original_sm3_of(s: &SignatureReport, pdf: &[u8]) -> Option<String> {
+/// The extra signed attributes of a signature's CMS (those we add: original-file SM3, seal).
+fn cms_extras(s: &SignatureReport, pdf: &[u8]) -> Option<Vec<gm_pki::cms::ExtraAttribute>> {
     let [_, a, b, _] = <[i64; 4]>::try_from(s.byte_range.as_slice()).ok()?;
     let (a, b) = (usize::try_from(a).ok()?, usize::try_from(b).ok()?);
     let hex_text = pdf.get(a.checked_add(1)?..b.checked_sub(1)?)?;
@@ -48,12 +48,63 @@ pub fn original_sm3_of(s: &SignatureReport, pdf: &[u8]) -> Option<String> {
     )
     .ok()?;
     let len = der_len(&der)?;
-    let attrs = gm_pki::cms::extra_signed_attributes(der.get(..len)?).ok()?;
+    gm_pki::cms::extra_signed_attributes(der.get(..len)?).ok()
+}
+
+/// SM3 of a signature's byte ranges.
+fn byte_range_sm3(s: &SignatureReport, pdf: &[u8]) -> Option<[u8; 32]> {
+    let [a0, a1, b0, b1] = <[i64; 4]>::try_from(s.byte_range.as_slice()).ok()?;
+    let part = |o: i64, l: i64| {
+        let o = usize::try_from(o).ok()?;
+        pdf.get(o..o.checked_add(usize::try_from(l).ok()?)?)
+    };
+    let mut v = part(a0, a1)?.to_vec();
+    v.extend_from_slice(part(b0, b1)?);
+    Some(gm_pki::signer::sm3(&v))
+}
+
+/// The SM3 of the original file recorded in a signature (our attribute), if any.
+pub fn original_sm3_of(s: &SignatureReport, pdf: &[u8]) -> Option<String> {
     let oid: const_oid::ObjectIdentifier = super::ORIGINAL_FILE_SM3_OID.parse().ok()?;
-    let v = attrs.into_iter().find(|a| a.oid == oid)?;
+    let v = cms_extras(s, pdf)?.into_iter().find(|a| a.oid == oid)?;
     // OCTET STRING of 32 bytes: 04 20 ‖ digest.
     let digest = v.value_der.strip_prefix(&[0x04, 0x20])?;
     (digest.len() == 32).then(|| hex::encode(digest))
+}
+
+/// The GB/T 38540 SES_Signature carried by a signature (DER), if any.
+pub fn ses_signature_of(s: &SignatureReport, pdf: &[u8]) -> Option<Vec<u8>> {
+    let oid: const_oid::ObjectIdentifier = super::SES_SIGNATURE_OID.parse().ok()?;
+    Some(
+        cms_extras(s, pdf)?
+            .into_iter()
+            .find(|a| a.oid == oid)?
+            .value_der,
+    )
+}
+
+/// The electronic-seal part of the report: the seal and its signature verify, and the
+/// seal signature's dataHash is the SM3 of this signature's byte ranges.
+fn seal_json(s: &SignatureReport, pdf: &[u8]) -> Value {
+    let Some(der) = ses_signature_of(s, pdf) else {
+        return Value::Null;
+    };
+    match gm_pki::seal::SealSignature::from_der(&der) {
+        Err(e) => json!({ "valid": false, "error": e.to_string() }),
+        Ok(sig) => {
+            let expected = byte_range_sm3(s, pdf).unwrap_or_default();
+            let checked = sig.verify(&expected);
+            json!({
+                "valid": checked.is_ok(),
+                "error": checked.err().map(|e| e.to_string()),
+                "seal_name": sig.seal.info.name,
+                "seal_id": sig.seal.info.es_id,
+                "seal_valid_until": time_text(sig.seal.info.valid_end),
+                "property_info": sig.property_info,
+                "time": time_text(sig.time),
+            })
+        }
+    }
 }
 
 fn der_len(b: &[u8]) -> Option<usize> {
@@ -111,12 +162,16 @@ pub fn to_json(report: &PdfReport, pdf: &[u8]) -> Value {
                     "error": p.error,
                 })),
                 "original_file_sm3": original_sm3_of(s, pdf),
+                "electronic_seal": seal_json(s, pdf),
                 "problems": s.problems,
             })
         })
         .collect();
+    let seals_ok = sigs
+        .iter()
+        .all(|v| v["electronic_seal"].is_null() || v["electronic_seal"]["valid"] == true);
     json!({
-        "ok": report.ok(),
+        "ok": report.ok() && seals_ok,
         "file_length": report.file_len,
         "file_sm3": super::sm3_hex(pdf),
         "signature_count": report.signatures.len(),
@@ -188,6 +243,17 @@ fn lines_zh(report: &PdfReport, pdf: &[u8]) -> (String, Vec<(String, Vec<String>
         }
         if let Some(o) = original_sm3_of(s, pdf) {
             l.push(format!("原始文件 SM3：{o}"));
+        }
+        let seal = seal_json(s, pdf);
+        if !seal.is_null() {
+            l.push(format!(
+                "电子签章（GB/T 38540）：{}{}",
+                yes(seal["valid"] == true),
+                seal["seal_name"]
+                    .as_str()
+                    .map(|n| format!("，印章 {n}"))
+                    .unwrap_or_default()
+            ));
         }
         for p in &s.problems {
             l.push(format!("问题：{p}"));

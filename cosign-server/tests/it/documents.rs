@@ -220,6 +220,19 @@ async fn upload_sign_verify_fetch(backend: Backend) {
     assert_eq!(sig["path"]["valid"], true, "{sig}");
     assert_eq!(sig["original_file_sm3"], sm3_hex(&original));
     assert!(rep["dss"]["ocsp_responses"].as_u64().unwrap() >= 1, "{rep}");
+    // The GB/T 38540 seal signature inside the CMS: valid, over the same bytes.
+    assert_eq!(sig["electronic_seal"]["valid"], true, "{sig}");
+    assert!(
+        sig["electronic_seal"]["seal_name"]
+            .as_str()
+            .unwrap()
+            .contains("电子签章"),
+        "{sig}"
+    );
+    assert_eq!(
+        sig["electronic_seal"]["property_info"],
+        format!("document:{id};version:2")
+    );
     assert!(rep["dss"]["crls"].as_u64().unwrap() >= 2, "{rep}");
 
     // Chinese text and HTML forms.
@@ -251,12 +264,66 @@ async fn upload_sign_verify_fetch(backend: Backend) {
     .unwrap();
     let pubkey = openssl(dir, &["x509", "-in", "seal.pem", "-pubkey", "-noout"]);
     std::fs::write(dir.join("seal.pub.pem"), pubkey).unwrap();
+    // Seal and seal signature exported, checked by asn1crypto + openssl (gm-pki's
+    // check_seal.py): the seal CA made the seal, the seal key signed the byte ranges' SM3.
+    let seseal = <base64::engine::GeneralPurpose as base64::Engine>::decode(
+        &base64::engine::general_purpose::STANDARD,
+        seal["seseal"].as_str().unwrap(),
+    )
+    .unwrap();
+    std::fs::write(dir.join("seal.der"), &seseal).unwrap();
+    let ses = get_bytes(
+        &s,
+        &token,
+        &format!("/api/v1/documents/{id}/versions/2/ses-signature"),
+    )
+    .await;
+    std::fs::write(dir.join("ses.der"), &ses).unwrap();
+    let seal_ca = s
+        .client
+        .get(s.url("/pki/seal.pem"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    std::fs::write(dir.join("sealca.pem"), seal_ca).unwrap();
+    let ca_pub = openssl(dir, &["x509", "-in", "sealca.pem", "-pubkey", "-noout"]);
+    std::fs::write(dir.join("sealca.pub.pem"), ca_pub).unwrap();
+    let br: Vec<usize> = rep["signatures"][0]["byte_range"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| usize::try_from(v.as_u64().unwrap()).unwrap())
+        .collect();
+    let mut covered = v2[br[0]..br[0] + br[1]].to_vec();
+    covered.extend_from_slice(&v2[br[2]..br[2] + br[3]]);
+    let script: PathBuf =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/gm-pki/tests/py/check_seal.py");
+    let o = run(
+        dir,
+        &python(),
+        &[
+            script.to_str().unwrap(),
+            "seal.der",
+            "ses.der",
+            "sealca.pub.pem",
+            "seal.pub.pem",
+            &hex::encode(gm_pki::signer::sm3(&covered)),
+        ],
+    );
+    assert!(o.ok && o.text.contains("\"ok\": true"), "{}", o.text);
     let py = check_pdf_py(dir, "s.pdf", &["seal.pub.pem"]);
     assert_eq!(py["ok"], true);
     let attrs = py["signatures"][0]["signed_attrs"].to_string();
     assert!(
         attrs.contains("1.2.156.112233.7.1"),
         "original-file SM3 attribute: {attrs}"
+    );
+    assert!(
+        attrs.contains("1.2.156.112233.7.2"),
+        "SES_Signature attribute: {attrs}"
     );
     assert!(
         py["signatures"][0]["unsigned_attrs"]
