@@ -362,11 +362,12 @@ impl Db {
                 let _ = write!(sql, " AND d.{col} = {p}");
             }
         }
+        // A signer's documents come from the signers index (IN), not from probing every row.
         if let Some(signer) = &s.signer {
             let p = arg(&mut binds, Bound::Text(signer.clone()));
             let _ = write!(
                 sql,
-                " AND EXISTS (SELECT 1 FROM document_signers s WHERE s.document_id = d.id AND s.signer = {p})"
+                " AND d.id IN (SELECT s.document_id FROM document_signers s WHERE s.signer = {p})"
             );
         }
         if let Some(from) = s.from {

@@ -27,7 +27,7 @@ use cosign_proto::v1::ErrorCode;
 use serde::Deserialize;
 use tower_http::limit::RequestBodyLimitLayer;
 
-use super::{DocError, Metadata, PlacementSpec, Search, SignContext, SignRequest};
+use super::{DocError, Metadata, Placement, Search, SignContext, SignRequest};
 use crate::api::{Admin, ApiFailure, ApiJson, AppState, RequestId};
 use crate::audit::Event;
 use crate::clock::now_ms;
@@ -333,14 +333,27 @@ async fn document(
     Ok(Json(document_json(&state, doc).await?))
 }
 
-fn version_number(version: &str) -> Result<Option<i64>, ApiFailure> {
-    if version == "current" {
-        return Ok(None);
-    }
-    version
-        .parse::<i64>()
-        .map(Some)
-        .map_err(|_| failure(DocError::NotFound))
+/// Version `n` (or `current`) of document `id`, with its bytes.
+async fn fetch_version(
+    state: &AppState,
+    id: &str,
+    version: &str,
+) -> Result<(super::VersionRow, Vec<u8>), ApiFailure> {
+    check_id(id)?;
+    let n = if version == "current" {
+        None
+    } else {
+        Some(
+            version
+                .parse::<i64>()
+                .map_err(|_| failure(DocError::NotFound))?,
+        )
+    };
+    state
+        .documents
+        .version_bytes(&state.db, id, n)
+        .await
+        .map_err(failure)
 }
 
 /// `GET /api/v1/documents/{id}/versions/{n|current}/ses-signature`: the GB/T 38540 seal
@@ -350,13 +363,7 @@ async fn ses_signature(
     _admin: Admin,
     Path((id, version)): Path<(String, String)>,
 ) -> Result<Response, ApiFailure> {
-    check_id(&id)?;
-    let n = version_number(&version)?;
-    let (_, bytes) = state
-        .documents
-        .version_bytes(&state.db, &id, n)
-        .await
-        .map_err(failure)?;
+    let (_, bytes) = fetch_version(&state, &id, &version).await?;
     let der = state
         .documents
         .cpu(move || {
@@ -365,7 +372,7 @@ async fn ses_signature(
                 .signatures
                 .iter()
                 .rev()
-                .find_map(|s| super::report::ses_signature_of(s, &bytes))
+                .find_map(super::report::ses_signature_of)
         })
         .await?
         .ok_or_else(|| {
@@ -384,13 +391,7 @@ async fn version(
     _admin: Admin,
     Path((id, version)): Path<(String, String)>,
 ) -> Result<Response, ApiFailure> {
-    check_id(&id)?;
-    let n = version_number(&version)?;
-    let (row, bytes) = state
-        .documents
-        .version_bytes(&state.db, &id, n)
-        .await
-        .map_err(failure)?;
+    let (row, bytes) = fetch_version(&state, &id, &version).await?;
     let mut resp = bytes.into_response();
     let h = resp.headers_mut();
     if let Ok(v) = HeaderValue::from_str(&row.media_type) {
@@ -440,11 +441,11 @@ enum PlacementBody {
     },
 }
 
-fn placement(p: Option<PlacementBody>) -> Result<PlacementSpec, ApiFailure> {
+fn placement(p: Option<PlacementBody>) -> Result<Placement, ApiFailure> {
     let bad = |m: &str| failure(DocError::Argument(m.to_owned()));
     let sane = |vals: &[f32]| vals.iter().all(|v| v.is_finite() && v.abs() < 100_000.0);
     Ok(match p.unwrap_or(PlacementBody::Invisible) {
-        PlacementBody::Invisible => PlacementSpec::Invisible,
+        PlacementBody::Invisible => Placement::Invisible,
         PlacementBody::Coordinates {
             page,
             x,
@@ -457,7 +458,7 @@ fn placement(p: Option<PlacementBody>) -> Result<PlacementSpec, ApiFailure> {
                     "placement: page ≥ 1, finite coordinates, positive size",
                 ));
             }
-            PlacementSpec::Coordinates {
+            Placement::Visible(doc_sign::Appearance {
                 page,
                 rect: doc_sign::Rect {
                     x,
@@ -465,7 +466,8 @@ fn placement(p: Option<PlacementBody>) -> Result<PlacementSpec, ApiFailure> {
                     width,
                     height,
                 },
-            }
+                layers: Vec::new(),
+            })
         }
         PlacementBody::Keyword {
             keyword,
@@ -481,20 +483,24 @@ fn placement(p: Option<PlacementBody>) -> Result<PlacementSpec, ApiFailure> {
             if !sane(&[dx, dy, width, height]) || width <= 0.0 || height <= 0.0 {
                 return Err(bad("placement: finite offsets, positive size"));
             }
-            PlacementSpec::Keyword {
+            Placement::Keyword {
                 keyword,
                 page,
                 dx,
                 dy,
                 width,
                 height,
+                layers: Vec::new(),
             }
         }
         PlacementBody::Field { name } => {
             if name.is_empty() || name.len() > 256 {
                 return Err(bad("field name must be 1..=256 bytes"));
             }
-            PlacementSpec::Field { name }
+            Placement::Field {
+                name,
+                layers: Vec::new(),
+            }
         }
     })
 }

@@ -20,12 +20,13 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use crypto_device::KeyId;
-use doc_sign::{LtvMaterial, PdfSignOptions, Placement, TimestampAuthority};
+use doc_sign::{LtvMaterial, PdfSignOptions, TimestampAuthority};
 use gm_pki::ParsedCertificate;
 use tokio::runtime::Handle;
 use tokio::sync::{Mutex, Semaphore};
 
 pub use db::{DocumentRow, Metadata, Search, VersionRow};
+pub use doc_sign::Placement;
 pub use store::{BlobStore, LocalStore, is_sm3_hex, sm3_hex};
 
 use crate::clock::now_ms;
@@ -167,46 +168,12 @@ pub struct SealIdentity {
 /// Where the signature goes and what it shows (`POST /api/v1/documents/{id}/sign`).
 #[derive(Debug, Clone)]
 pub struct SignRequest {
-    /// Widget placement (layers filled in by the service when visible).
-    pub placement: PlacementSpec,
+    /// Widget placement; its layers are replaced by the seal picture and a text block.
+    pub placement: Placement,
     /// `/Reason`.
     pub reason: Option<String>,
     /// `/Location`.
     pub location: Option<String>,
-}
-
-/// Placement without the drawing (the service draws the seal and a text block).
-#[derive(Debug, Clone)]
-pub enum PlacementSpec {
-    /// Invisible.
-    Invisible,
-    /// Page (1-based) and box in points from the lower-left corner.
-    Coordinates {
-        /// Page.
-        page: u32,
-        /// Box.
-        rect: doc_sign::Rect,
-    },
-    /// Beside a keyword.
-    Keyword {
-        /// Text to find.
-        keyword: String,
-        /// Page filter.
-        page: Option<u32>,
-        /// Offset right of the keyword.
-        dx: f32,
-        /// Offset up from its baseline box.
-        dy: f32,
-        /// Box width.
-        width: f32,
-        /// Box height.
-        height: f32,
-    },
-    /// An empty signature field of a template.
-    Field {
-        /// Full field name.
-        name: String,
-    },
 }
 
 /// A PDF signature waiting for an external signer's SM2 signature over `to_be_signed`.
@@ -785,46 +752,23 @@ pub fn signing_time() -> SystemTime {
     now_seconds()
 }
 
-/// Resolves a placement with the seal picture and a text block drawn into the box.
+/// The placement with the seal picture and a text block (signer, time, serial) as its layers.
 pub fn placement_for(
-    spec: &PlacementSpec,
+    spec: &Placement,
     seal: &SealIdentity,
     time: SystemTime,
 ) -> std::result::Result<Placement, DocError> {
-    let layers = || -> std::result::Result<Vec<doc_sign::Layer>, DocError> {
-        Ok(vec![
-            doc_sign::Layer::Seal(doc_sign::SignatureImage::from_png(&seal.picture)?),
-            doc_sign::Layer::Text(doc_sign::TextBlock::signer_time_serial(&seal.cert, time)),
-        ])
-    };
-    Ok(match spec {
-        PlacementSpec::Invisible => Placement::Invisible,
-        PlacementSpec::Coordinates { page, rect } => Placement::Visible(doc_sign::Appearance {
-            page: *page,
-            rect: *rect,
-            layers: layers()?,
-        }),
-        PlacementSpec::Keyword {
-            keyword,
-            page,
-            dx,
-            dy,
-            width,
-            height,
-        } => Placement::Keyword {
-            keyword: keyword.clone(),
-            page: *page,
-            dx: *dx,
-            dy: *dy,
-            width: *width,
-            height: *height,
-            layers: layers()?,
-        },
-        PlacementSpec::Field { name } => Placement::Field {
-            name: name.clone(),
-            layers: layers()?,
-        },
-    })
+    let layers = vec![
+        doc_sign::Layer::Seal(doc_sign::SignatureImage::from_png(&seal.picture)?),
+        doc_sign::Layer::Text(doc_sign::TextBlock::signer_time_serial(&seal.cert, time)),
+    ];
+    let mut p = spec.clone();
+    match &mut p {
+        Placement::Visible(app) => app.layers = layers,
+        Placement::Keyword { layers: l, .. } | Placement::Field { layers: l, .. } => *l = layers,
+        _ => {}
+    }
+    Ok(p)
 }
 
 /// Signing options for the organisation seal.
@@ -881,7 +825,7 @@ mod tests {
         let report = doc_sign::verify_pdf(&signed).unwrap();
         assert!(report.ok(), "{report:?}");
         assert_eq!(
-            report::original_sm3_of(&report.signatures[0], &signed),
+            report::original_sm3_of(&report.signatures[0]),
             Some(hex::encode(original))
         );
     }

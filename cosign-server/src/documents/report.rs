@@ -35,20 +35,8 @@ fn later_zh(c: &LaterChanges) -> &'static str {
 }
 
 /// The extra signed attributes of a signature's CMS (those we add: original-file SM3, seal).
-fn cms_extras(s: &SignatureReport, pdf: &[u8]) -> Option<Vec<gm_pki::cms::ExtraAttribute>> {
-    let [_, a, b, _] = <[i64; 4]>::try_from(s.byte_range.as_slice()).ok()?;
-    let (a, b) = (usize::try_from(a).ok()?, usize::try_from(b).ok()?);
-    let hex_text = pdf.get(a.checked_add(1)?..b.checked_sub(1)?)?;
-    let der = hex::decode(
-        hex_text
-            .iter()
-            .copied()
-            .filter(u8::is_ascii_hexdigit)
-            .collect::<Vec<u8>>(),
-    )
-    .ok()?;
-    let len = der_len(&der)?;
-    gm_pki::cms::extra_signed_attributes(der.get(..len)?).ok()
+fn cms_extras(s: &SignatureReport) -> Option<Vec<gm_pki::cms::ExtraAttribute>> {
+    gm_pki::cms::extra_signed_attributes(&s.cms).ok()
 }
 
 /// SM3 of a signature's byte ranges.
@@ -64,29 +52,24 @@ fn byte_range_sm3(s: &SignatureReport, pdf: &[u8]) -> Option<[u8; 32]> {
 }
 
 /// The SM3 of the original file recorded in a signature (our attribute), if any.
-pub fn original_sm3_of(s: &SignatureReport, pdf: &[u8]) -> Option<String> {
+pub fn original_sm3_of(s: &SignatureReport) -> Option<String> {
     let oid: const_oid::ObjectIdentifier = super::ORIGINAL_FILE_SM3_OID.parse().ok()?;
-    let v = cms_extras(s, pdf)?.into_iter().find(|a| a.oid == oid)?;
+    let v = cms_extras(s)?.into_iter().find(|a| a.oid == oid)?;
     // OCTET STRING of 32 bytes: 04 20 ‖ digest.
     let digest = v.value_der.strip_prefix(&[0x04, 0x20])?;
     (digest.len() == 32).then(|| hex::encode(digest))
 }
 
 /// The GB/T 38540 SES_Signature carried by a signature (DER), if any.
-pub fn ses_signature_of(s: &SignatureReport, pdf: &[u8]) -> Option<Vec<u8>> {
+pub fn ses_signature_of(s: &SignatureReport) -> Option<Vec<u8>> {
     let oid: const_oid::ObjectIdentifier = super::SES_SIGNATURE_OID.parse().ok()?;
-    Some(
-        cms_extras(s, pdf)?
-            .into_iter()
-            .find(|a| a.oid == oid)?
-            .value_der,
-    )
+    Some(cms_extras(s)?.into_iter().find(|a| a.oid == oid)?.value_der)
 }
 
 /// The electronic-seal part of the report: the seal and its signature verify, and the
 /// seal signature's dataHash is the SM3 of this signature's byte ranges.
 fn seal_json(s: &SignatureReport, pdf: &[u8]) -> Value {
-    let Some(der) = ses_signature_of(s, pdf) else {
+    let Some(der) = ses_signature_of(s) else {
         return Value::Null;
     };
     match gm_pki::seal::SealSignature::from_der(&der) {
@@ -105,22 +88,6 @@ fn seal_json(s: &SignatureReport, pdf: &[u8]) -> Value {
             })
         }
     }
-}
-
-fn der_len(b: &[u8]) -> Option<usize> {
-    let first = *b.get(1)?;
-    if first < 0x80 {
-        return Some(2 + usize::from(first));
-    }
-    let n = usize::from(first & 0x7f);
-    if n == 0 || n > 4 {
-        return None;
-    }
-    let mut len = 0usize;
-    for i in 0..n {
-        len = (len << 8) | usize::from(*b.get(2 + i)?);
-    }
-    Some(2 + n + len)
 }
 
 /// The JSON report.
@@ -161,7 +128,7 @@ pub fn to_json(report: &PdfReport, pdf: &[u8]) -> Value {
                     "at": time_text(p.at),
                     "error": p.error,
                 })),
-                "original_file_sm3": original_sm3_of(s, pdf),
+                "original_file_sm3": original_sm3_of(s),
                 "electronic_seal": seal_json(s, pdf),
                 "problems": s.problems,
             })
@@ -241,7 +208,7 @@ fn lines_zh(report: &PdfReport, pdf: &[u8]) -> (String, Vec<(String, Vec<String>
         for n in &s.change_notes {
             l.push(format!("  · {n}"));
         }
-        if let Some(o) = original_sm3_of(s, pdf) {
+        if let Some(o) = original_sm3_of(s) {
             l.push(format!("原始文件 SM3：{o}"));
         }
         let seal = seal_json(s, pdf);
