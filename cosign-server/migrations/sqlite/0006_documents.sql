@@ -24,6 +24,8 @@ CREATE INDEX IF NOT EXISTS documents_visit ON documents (visit_id, created_at, i
 CREATE INDEX IF NOT EXISTS documents_type ON documents (doc_type, created_at, id);
 CREATE INDEX IF NOT EXISTS documents_department ON documents (department, created_at, id);
 CREATE INDEX IF NOT EXISTS documents_status ON documents (status, created_at, id);
+-- The commonest pair of filters (type within a department), answered by one range scan.
+CREATE INDEX IF NOT EXISTS documents_type_department ON documents (doc_type, department, created_at, id);
 
 -- Every version of a document, never changed once written: 1 = the upload as received,
 -- then the PDF it was converted to (if it was not a PDF), then each signed PDF.
