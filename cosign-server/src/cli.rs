@@ -48,6 +48,20 @@ enum Command {
     /// 密码设备与密钥管理（每项操作均记入审计日志）/ crypto device and key management (every operation is audited)
     #[command(subcommand)]
     Keys(KeysCommand),
+    /// 验证 PDF 文件中的签名，输出报告（JSON 或中文文本/HTML）/ verify the signatures of a PDF file and print a report
+    Verify(VerifyArgs),
+}
+
+#[derive(Debug, Args)]
+struct VerifyArgs {
+    /// 待验证的 PDF 文件 / the PDF file
+    file: PathBuf,
+    /// 输出格式：json、text（中文）、html（中文）/ output format
+    #[arg(long, default_value = "json", value_parser = ["json", "text", "html"])]
+    format: String,
+    /// 信任的根证书（PEM，可重复）；给出时校验签名证书链 / trusted root certificate (PEM, repeatable); enables chain validation
+    #[arg(long = "anchor")]
+    anchors: Vec<PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -237,6 +251,7 @@ async fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
         Command::Keys(command) => crate::keys::cli::run(&cli.config, command.into()).await,
+        Command::Verify(args) => verify_file(&args),
         Command::Audit(AuditCommand::Verify(data)) => {
             let config = load(&cli.config, None, data)?;
             let (db, _, _) = open(&config).await?;
@@ -246,6 +261,59 @@ async fn run(cli: Cli) -> Result<()> {
             println!("审计日志完整 / audit log intact: {entries} entries, head {head}");
             Ok(())
         }
+    }
+}
+
+/// `verify FILE`: no configuration, database or key needed; exits non-zero when the report
+/// is not ok (no signature, or any signature invalid).
+fn verify_file(args: &VerifyArgs) -> Result<()> {
+    let limit = crate::documents::Settings::default().max_upload as u64;
+    let len = std::fs::metadata(&args.file)
+        .map_err(|e| Error::io(&args.file, e))?
+        .len();
+    if len > limit * 8 {
+        return Err(Error::Config(format!(
+            "{} is larger than {} bytes",
+            args.file.display(),
+            limit * 8
+        )));
+    }
+    let pdf = std::fs::read(&args.file).map_err(|e| Error::io(&args.file, e))?;
+    let mut anchors = Vec::new();
+    for a in &args.anchors {
+        let text = std::fs::read_to_string(a).map_err(|e| Error::io(a, e))?;
+        anchors.push(gm_pki::ParsedCertificate::from_pem(&text)?);
+    }
+    let report = if anchors.is_empty() {
+        doc_sign::verify_pdf(&pdf)
+    } else {
+        doc_sign::verify_pdf_trusted(
+            &pdf,
+            &doc_sign::TrustOptions {
+                anchors: &anchors,
+                time: crate::pki::now_seconds(),
+                require_revocation: false,
+            },
+        )
+    }
+    .map_err(|e| {
+        Error::CheckFailed(format!(
+            "{}：无法读取 / cannot read: {e}",
+            args.file.display()
+        ))
+    })?;
+    let out = match args.format.as_str() {
+        "text" => crate::documents::report::to_text_zh(&report, &pdf),
+        "html" => crate::documents::report::to_html_zh(&report, &pdf),
+        _ => format!("{:#}\n", crate::documents::report::to_json(&report, &pdf)),
+    };
+    print!("{out}");
+    if report.ok() {
+        Ok(())
+    } else {
+        Err(Error::CheckFailed(
+            "验证未通过 / verification failed (see the report)".into(),
+        ))
     }
 }
 

@@ -82,6 +82,17 @@ tsa_policy = "1.2.156.112233.2.1"
 # OID under which staff certificates carry the practising-licence number (执业证号); no public
 # OID exists, so this defaults to one in the project's private arc.
 licence_oid = "1.2.156.112233.1.1"
+
+[documents]
+# Largest document upload in bytes (larger requests are refused with 413 before being read) [COSIGN_DOCUMENTS_MAX_UPLOAD].
+max_upload = 67108864
+# Concurrent CPU-heavy document jobs (signing, verification, image conversion).
+workers = 2
+# DOC/DOCX → PDF: the LibreOffice binary [COSIGN_SOFFICE], processes at once, and the time one
+# conversion may take before its process group is killed.
+soffice = "soffice"
+converters = 2
+convert_timeout_secs = 60
 "#;
 
 /// The file format. Unknown keys are rejected.
@@ -102,6 +113,18 @@ pub struct FileConfig {
     keys: KeysFile,
     #[serde(default)]
     pki: PkiFile,
+    #[serde(default)]
+    documents: DocumentsFile,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DocumentsFile {
+    max_upload: Option<usize>,
+    workers: Option<usize>,
+    soffice: Option<PathBuf>,
+    converters: Option<usize>,
+    convert_timeout_secs: Option<u64>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -258,6 +281,8 @@ pub struct Config {
     pub keys: KeysConfig,
     /// PKI services.
     pub pki: PkiConfig,
+    /// Document archive and signing.
+    pub documents: crate::documents::Settings,
 }
 
 impl std::fmt::Debug for Config {
@@ -455,6 +480,38 @@ impl Config {
             tsa_policy,
             licence_oid,
         };
+        let defaults = crate::documents::Settings::default();
+        let documents = crate::documents::Settings {
+            max_upload: parse_env(env, "COSIGN_DOCUMENTS_MAX_UPLOAD")?
+                .or(file.documents.max_upload)
+                .unwrap_or(defaults.max_upload),
+            workers: file
+                .documents
+                .workers
+                .unwrap_or(defaults.workers)
+                .clamp(1, 64),
+            convert: crate::documents::convert::ConvertSettings {
+                soffice: env("COSIGN_SOFFICE")
+                    .map(PathBuf::from)
+                    .or(file.documents.soffice)
+                    .unwrap_or(defaults.convert.soffice.clone()),
+                converters: file
+                    .documents
+                    .converters
+                    .unwrap_or(defaults.convert.converters)
+                    .clamp(1, 32),
+                timeout: file
+                    .documents
+                    .convert_timeout_secs
+                    .map_or(defaults.convert.timeout, |s| {
+                        Duration::from_secs(s.clamp(1, 3600))
+                    }),
+                ..defaults.convert.clone()
+            },
+        };
+        if documents.max_upload < 1024 {
+            return Err(Error::Config("documents.max_upload must be ≥ 1024".into()));
+        }
         Ok(Self {
             listen,
             data_dir,
@@ -467,6 +524,7 @@ impl Config {
             security,
             keys,
             pki,
+            documents,
         })
     }
 

@@ -41,6 +41,9 @@ pub enum Error {
     /// Building or parsing a PKI object failed.
     #[error("PKI: {0}")]
     Pki(#[from] gm_pki::Error),
+    /// A command's check failed (e.g. `verify FILE` found no valid signature); the text says why.
+    #[error("{0}")]
+    CheckFailed(String),
     /// An invariant the code relies on did not hold.
     #[error("internal error: {0}")]
     Internal(&'static str),

@@ -3,7 +3,7 @@
 //! Modules by responsibility (docs/architecture.md): `cli` parses the command line, `config`
 //! joins file, environment and flags, `store` owns the database, `audit` the hash-chained log,
 //! `auth` administrator accounts and sessions, `api` the HTTP surface, `keys` the crypto device,
-//! `pki` the CA/TSA/OCSP services, `serve` the process lifecycle (bind, run, graceful shutdown).
+//! `pki` the CA/TSA/OCSP services, `documents` the document archive and signing, `serve` the process lifecycle (bind, run, graceful shutdown).
 #![forbid(unsafe_code)]
 
 pub mod api;
@@ -12,6 +12,7 @@ pub mod auth;
 pub mod cli;
 pub mod clock;
 pub mod config;
+pub mod documents;
 pub mod error;
 pub mod init;
 pub mod keys;

@@ -66,6 +66,10 @@ impl Server {
         }
         let (db, audit, created) = open(&config).await?;
         let (keys, pki) = open_services(&config, &db, &audit, "system").await?;
+        let documents = Arc::new(crate::documents::Documents::open(
+            &config.data_dir,
+            config.documents.clone(),
+        )?);
         let state = AppState {
             db,
             audit,
@@ -73,6 +77,7 @@ impl Server {
             metrics: Arc::new(Metrics::default()),
             keys,
             pki,
+            documents,
         };
         Ok((Self { listener, state }, created))
     }

@@ -21,6 +21,7 @@ use tower_http::sensitive_headers::SetSensitiveRequestHeadersLayer;
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
+pub use auth::Admin;
 pub use error::ApiFailure;
 pub use extract::{ApiJson, RequestId};
 
@@ -44,12 +45,15 @@ pub struct AppState {
     pub keys: crate::keys::Keys,
     /// CA, TSA and OCSP services.
     pub pki: Arc<crate::pki::Pki>,
+    /// Document archive and signing (issue 7).
+    pub documents: Arc<crate::documents::Documents>,
 }
 
 /// Builds the router with all middleware.
 pub fn router(state: AppState) -> Router {
     let body_limit = state.config.body_limit;
     let timeout = state.config.request_timeout;
+    let upload_limit = state.config.documents.max_upload;
     let routes = Router::new()
         .route("/healthz", get(system::healthz))
         .route("/readyz", get(system::readyz))
@@ -61,14 +65,16 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/auth/password", post(auth::change_password))
         .route("/api/v1/audit/verify", get(auth::audit_verify))
         .merge(pki::routes())
+        // The body limit wraps the routes above only; routes merged after it set their own.
+        .layer(DefaultBodyLimit::max(body_limit))
+        .layer(RequestBodyLimitLayer::new(body_limit))
+        .merge(crate::documents::http::routes(upload_limit))
         .fallback(system::not_found);
 
     // Each `Router::layer` call wraps the previous result, so the last one is outermost:
     // request id, trace, metrics, error normalisation, then the guards whose bare responses
     // (panic, timeout, size) the normaliser turns into JSON errors.
     routes
-        .layer(DefaultBodyLimit::max(body_limit))
-        .layer(RequestBodyLimitLayer::new(body_limit))
         .layer(TimeoutLayer::with_status_code(
             StatusCode::REQUEST_TIMEOUT,
             timeout,

@@ -28,6 +28,27 @@ const ROUTES: &[(&str, &str, bool, bool)] = &[
     ("POST", "/api/v1/pki/certificates", true, true),
     ("POST", "/api/v1/pki/certificates/0a/revoke", true, true),
     ("POST", "/api/v1/pki/certificates/0a/renew", true, true),
+    // POST (upload) and GET (search) /api/v1/documents share a path: tests/it/documents.rs.
+    ("GET", "/api/v1/documents/seal", false, true),
+    ("POST", "/api/v1/documents/verify", false, true),
+    (
+        "GET",
+        "/api/v1/documents/7d0d3b9e-4e4b-4f0e-9d7e-0c0ffee00001",
+        false,
+        true,
+    ),
+    (
+        "GET",
+        "/api/v1/documents/7d0d3b9e-4e4b-4f0e-9d7e-0c0ffee00001/versions/1",
+        false,
+        true,
+    ),
+    (
+        "POST",
+        "/api/v1/documents/7d0d3b9e-4e4b-4f0e-9d7e-0c0ffee00001/sign",
+        true,
+        true,
+    ),
 ];
 
 /// Protocol endpoints: garbage gets an answer in the protocol's own format (200 with a

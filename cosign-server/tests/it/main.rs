@@ -10,6 +10,7 @@ mod tools;
 
 mod auth;
 mod cli;
+mod documents;
 mod hostile_input;
 mod http_basics;
 mod keys;

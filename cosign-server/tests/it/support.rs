@@ -161,6 +161,12 @@ impl TestServer {
         }
     }
 
+    /// The server's data directory.
+    #[allow(clippy::used_underscore_binding)]
+    pub fn data_dir(&self) -> &std::path::Path {
+        self._data.dir.path()
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
     }

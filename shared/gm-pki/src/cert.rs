@@ -368,6 +368,10 @@ impl ParsedCertificate {
     pub fn subject_string(&self) -> String {
         display_name(self.subject())
     }
+    /// Issuer as text, for reports.
+    pub fn issuer_string(&self) -> String {
+        display_name(self.issuer())
+    }
     /// A subject attribute as text.
     pub fn subject_attr(&self, attr: ObjectIdentifier) -> Option<String> {
         name_attr(self.subject(), attr)

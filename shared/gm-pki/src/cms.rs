@@ -158,6 +158,105 @@ pub(crate) fn sign_spec(spec: &SignSpec<'_>, signer: &dyn Sm2Signer) -> Result<V
             "signer key does not match the signer certificate".into(),
         ));
     }
+    let prepared = prepare_spec(spec, &signer::sm3(spec.content), &[])?;
+    let signature = signer::sign_der(signer, prepared.to_be_signed())?;
+    // Our own signer: no need to verify what it just made (the TSA signs thousands a second).
+    prepared.assemble(&signature)
+}
+
+/// An extra signed attribute: its OID and the DER of its one value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExtraAttribute {
+    /// Attribute type.
+    pub oid: ObjectIdentifier,
+    /// DER of the single attribute value.
+    pub value_der: Vec<u8>,
+}
+
+/// A SignedData whose signed attributes are built and wait for the signer's SM2 signature:
+/// for keys that sign elsewhere (a crypto device, two-party SM2 on a phone) and for extra
+/// signed attributes (a document's original-file hash, a GB/T 38540 seal).
+#[derive(Debug, Clone)]
+pub struct PreparedSignature {
+    attrs: SetOfVec<Attribute>,
+    attrs_der: Vec<u8>,
+    public_key: sm2::PublicKey,
+    signer_info_sid: IssuerAndSerialNumber,
+    econtent_type: ObjectIdentifier,
+    content_type: ObjectIdentifier,
+    econtent: Option<Vec<u8>>,
+    certs: Vec<x509_cert::Certificate>,
+}
+
+impl PreparedSignature {
+    /// The DER of the signed attributes (a SET OF, RFC 5652 §5.4): what the SM2 key signs,
+    /// i.e. e = SM3(Z ‖ these bytes).
+    pub fn to_be_signed(&self) -> &[u8] {
+        &self.attrs_der
+    }
+
+    /// Completes the SignedData with the DER SM2 signature over [`Self::to_be_signed`]; the
+    /// signature is verified against the signer certificate first (SM2 ID `distid`, normally
+    /// [`signer::DEFAULT_DISTID`]), so a wrong or forged signature is never embedded.
+    pub fn finish(self, signature_der: &[u8], distid: &str) -> Result<Vec<u8>> {
+        signer::verify_der(&self.public_key, distid, &self.attrs_der, signature_der)?;
+        self.assemble(signature_der)
+    }
+
+    fn assemble(self, signature_der: &[u8]) -> Result<Vec<u8>> {
+        let signer_info = SignerInfo {
+            version: CmsVersion::V1,
+            sid: SignerIdentifier::IssuerAndSerialNumber(self.signer_info_sid),
+            digest_alg: HashAlg::Sm3.alg_id(),
+            signed_attrs: Some(self.attrs),
+            signature_algorithm: AlgorithmIdentifierOwned {
+                oid: oid::SM2_SIGN,
+                parameters: None,
+            },
+            signature: OctetString::new(signature_der)?,
+            unsigned_attrs: None,
+        };
+        let certs: Vec<CertificateChoices> = self
+            .certs
+            .into_iter()
+            .map(CertificateChoices::Certificate)
+            .collect();
+        let version = if self.econtent_type == oid::CMS_DATA || self.econtent_type == oid::GM_DATA {
+            CmsVersion::V1
+        } else {
+            CmsVersion::V3
+        };
+        let sd = SignedData {
+            version,
+            digest_algorithms: SetOfVec::try_from(vec![HashAlg::Sm3.alg_id()])?,
+            encap_content_info: EncapsulatedContentInfo {
+                econtent_type: self.econtent_type,
+                econtent: match self.econtent {
+                    Some(c) => Some(der::Any::encode_from(&OctetString::new(c)?)?),
+                    None => None,
+                },
+            },
+            certificates: if certs.is_empty() {
+                None
+            } else {
+                Some(CertificateSet(SetOfVec::try_from(certs)?))
+            },
+            crls: None,
+            signer_infos: SignerInfos(SetOfVec::try_from(vec![signer_info])?),
+        };
+        let ci = ContentInfo {
+            content_type: self.content_type,
+            content: der::Any::encode_from(&sd)?,
+        };
+        Ok(ci.to_der()?)
+    }
+}
+
+fn prepare_spec(
+    spec: &SignSpec<'_>,
+    digest_sm3: &[u8; 32],
+    extra: &[ExtraAttribute],
+) -> Result<PreparedSignature> {
     let tbs = spec.signer_cert.certificate().tbs_certificate();
     let mut attrs = SetOfVec::new();
     attrs.insert(attr(
@@ -172,7 +271,7 @@ pub(crate) fn sign_spec(spec: &SignSpec<'_>, signer: &dyn Sm2Signer) -> Result<V
     }
     attrs.insert(attr(
         oid::ATTR_MESSAGE_DIGEST,
-        der::Any::encode_from(&OctetString::new(signer::sm3(spec.content).to_vec())?)?,
+        der::Any::encode_from(&OctetString::new(digest_sm3.to_vec())?)?,
     )?)?;
     let ess = SigningCertificateV2 {
         certs: vec![EssCertIdV2 {
@@ -188,56 +287,91 @@ pub(crate) fn sign_spec(spec: &SignSpec<'_>, signer: &dyn Sm2Signer) -> Result<V
         oid::ATTR_SIGNING_CERTIFICATE_V2,
         der::Any::encode_from(&ess)?,
     )?)?;
-    let signature = signer::sign_der(signer, &attrs.to_der()?)?;
-
-    let signer_info = SignerInfo {
-        version: CmsVersion::V1,
-        sid: SignerIdentifier::IssuerAndSerialNumber(IssuerAndSerialNumber {
+    for x in extra {
+        if attrs.iter().any(|a| a.oid == x.oid) {
+            return Err(Error::InvalidArgument(format!(
+                "signed attribute {} given twice",
+                x.oid
+            )));
+        }
+        let value = der::Any::from_der(&x.value_der)
+            .map_err(|e| Error::InvalidArgument(format!("attribute {}: {e}", x.oid)))?;
+        attrs.insert(attr(x.oid, value)?)?;
+    }
+    let attrs_der = attrs.to_der()?;
+    Ok(PreparedSignature {
+        attrs,
+        attrs_der,
+        public_key: spec.signer_cert.public_key()?,
+        signer_info_sid: IssuerAndSerialNumber {
             issuer: tbs.issuer().clone(),
             serial_number: tbs.serial_number().clone(),
-        }),
-        digest_alg: HashAlg::Sm3.alg_id(),
-        signed_attrs: Some(attrs),
-        signature_algorithm: AlgorithmIdentifierOwned {
-            oid: oid::SM2_SIGN,
-            parameters: None,
         },
-        signature: OctetString::new(signature)?,
-        unsigned_attrs: None,
-    };
-    let mut certs = Vec::new();
-    for c in &spec.certs {
-        certs.push(CertificateChoices::Certificate(c.certificate().clone()));
-    }
-    let version = if spec.econtent_type == oid::CMS_DATA || spec.econtent_type == oid::GM_DATA {
-        CmsVersion::V1
-    } else {
-        CmsVersion::V3
-    };
-    let sd = SignedData {
-        version,
-        digest_algorithms: SetOfVec::try_from(vec![HashAlg::Sm3.alg_id()])?,
-        encap_content_info: EncapsulatedContentInfo {
-            econtent_type: spec.econtent_type,
-            econtent: if spec.attach {
-                Some(der::Any::encode_from(&OctetString::new(spec.content)?)?)
-            } else {
-                None
-            },
-        },
-        certificates: if certs.is_empty() {
-            None
-        } else {
-            Some(CertificateSet(SetOfVec::try_from(certs)?))
-        },
-        crls: None,
-        signer_infos: SignerInfos(SetOfVec::try_from(vec![signer_info])?),
-    };
-    let ci = ContentInfo {
+        econtent_type: spec.econtent_type,
         content_type: spec.content_type,
-        content: der::Any::encode_from(&sd)?,
-    };
-    Ok(ci.to_der()?)
+        econtent: spec.attach.then(|| spec.content.to_vec()),
+        certs: spec.certs.iter().map(|c| c.certificate().clone()).collect(),
+    })
+}
+
+/// Builds the signed attributes of a detached SignedData over content whose SM3 digest is
+/// `digest_sm3` (contentType, signingTime when `opts` has one, messageDigest,
+/// signingCertificateV2, then `extra`); the signer certificate and `chain` go into the
+/// SignedData. Sign [`PreparedSignature::to_be_signed`] anywhere, then
+/// [`PreparedSignature::finish`].
+pub fn prepare_detached(
+    digest_sm3: &[u8; 32],
+    signer_cert: &ParsedCertificate,
+    chain: &[ParsedCertificate],
+    opts: &SignOptions,
+    extra: &[ExtraAttribute],
+) -> Result<PreparedSignature> {
+    let mut certs = vec![signer_cert];
+    certs.extend(chain.iter());
+    prepare_spec(
+        &SignSpec {
+            econtent_type: opts.flavor.data(),
+            content_type: opts.flavor.signed_data(),
+            content: &[],
+            attach: false,
+            signer_cert,
+            certs,
+            signing_time: opts.signing_time,
+        },
+        digest_sm3,
+        extra,
+    )
+}
+
+/// The extra signed attributes of the first SignerInfo (those beyond contentType,
+/// signingTime, messageDigest and signingCertificate(V2)), as (OID, DER value).
+pub fn extra_signed_attributes(cms_der: &[u8]) -> Result<Vec<ExtraAttribute>> {
+    let d = decode(cms_der)?;
+    let si =
+        d.sd.signer_infos
+            .0
+            .iter()
+            .next()
+            .ok_or_else(|| Error::malformed("CMS", "no SignerInfo"))?;
+    let standard = [
+        oid::ATTR_CONTENT_TYPE,
+        oid::ATTR_SIGNING_TIME,
+        oid::ATTR_MESSAGE_DIGEST,
+        oid::ATTR_SIGNING_CERTIFICATE_V2,
+    ];
+    let mut out = Vec::new();
+    for a in si.signed_attrs.iter().flat_map(|s| s.iter()) {
+        if standard.contains(&a.oid) {
+            continue;
+        }
+        if let Some(v) = a.values.iter().next() {
+            out.push(ExtraAttribute {
+                oid: a.oid,
+                value_der: v.to_der()?,
+            });
+        }
+    }
+    Ok(out)
 }
 
 /// Sign `content` as CMS SignedData (DER ContentInfo). `chain` certificates are included after

@@ -1,6 +1,6 @@
 //! ShangMi PKI formats for Yiqian 医签: SM2/SM3 X.509 certificates and profiles, PKCS#10 CSRs,
 //! CRLs, OCSP (RFC 6960), RFC 3161 time stamps, CMS SignedData (RFC 5652 / GB/T 35275) and
-//! certificate path validation.
+//! certificate path validation, GB/T 38540 electronic seals.
 //!
 //! Keys are used through [`Sm2Signer`], so a CA or TSA key can live in a crypto device and a
 //! two-party key can sign its own CSR. Time and randomness are always parameters: nothing here
@@ -19,6 +19,7 @@ pub mod ocsp;
 pub mod oid;
 pub mod path;
 pub mod profile;
+pub mod seal;
 pub mod signer;
 pub mod tsp;
 mod util;

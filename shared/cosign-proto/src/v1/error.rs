@@ -49,6 +49,12 @@ pub enum ErrorCode {
     InvalidCsr,
     /// The certificate is already revoked.
     AlreadyRevoked,
+    /// An uploaded document is empty, corrupt, encrypted, or unsafe to convert (e.g. a zip bomb).
+    InvalidDocument,
+    /// An uploaded file is not of a supported kind (PDF, DOCX, DOC, JPEG, PNG).
+    UnsupportedDocumentType,
+    /// The document changed while the request was processed (another signature); retry.
+    DocumentConflict,
     /// An unexpected server-side failure; details are in the server log, never in the response.
     Internal,
     /// No issuing CA of that name (PKI: use staff, patient or seal).
@@ -79,8 +85,9 @@ impl ErrorCode {
             Self::MethodNotAllowed => 405,
             Self::Timeout => 408,
             Self::PayloadTooLarge => 413,
-            Self::UnsupportedMediaType => 415,
-            Self::AlreadyRevoked | Self::NotRenewable => 409,
+            Self::UnsupportedMediaType | Self::UnsupportedDocumentType => 415,
+            Self::AlreadyRevoked | Self::NotRenewable | Self::DocumentConflict => 409,
+            Self::InvalidDocument => 422,
             Self::AccountLocked => 423,
             Self::RateLimited => 429,
             Self::Internal => 500,
@@ -155,6 +162,18 @@ impl ErrorCode {
             Self::AlreadyRevoked => (
                 "该证书已被吊销，无需重复操作。",
                 "The certificate is already revoked; nothing to do.",
+            ),
+            Self::InvalidDocument => (
+                "文件为空、已损坏、已加密或无法安全转换，请检查文件后重新上传。",
+                "The file is empty, corrupt, encrypted or cannot be converted safely; check it and upload again.",
+            ),
+            Self::UnsupportedDocumentType => (
+                "不支持的文件类型，请上传 PDF、DOCX、DOC、JPG 或 PNG 文件。",
+                "Unsupported file type; upload a PDF, DOCX, DOC, JPG or PNG file.",
+            ),
+            Self::DocumentConflict => (
+                "文档已被其他操作更新（例如他人已签名），请刷新后重试。",
+                "The document was changed meanwhile (e.g. signed by someone else); reload and retry.",
             ),
             Self::Internal => (
                 "服务器内部错误，已记录日志，请联系信息科并提供请求编号。",
@@ -257,6 +276,9 @@ mod tests {
             ErrorCode::InvalidProfile,
             ErrorCode::InvalidResidentId,
             ErrorCode::NotRenewable,
+            ErrorCode::InvalidDocument,
+            ErrorCode::UnsupportedDocumentType,
+            ErrorCode::DocumentConflict,
         ] {
             assert!((400..500).contains(&code.status()), "{code:?}");
         }

@@ -42,67 +42,91 @@ pub struct SignatureImage {
 impl SignatureImage {
     /// Decode a PNG (untrusted bytes: errors, never panics).
     pub fn from_png(bytes: &[u8]) -> Result<Self> {
-        let mut dec = png::Decoder::new(std::io::Cursor::new(bytes));
-        dec.set_transformations(png::Transformations::EXPAND | png::Transformations::STRIP_16);
-        let mut reader = dec.read_info().map_err(|e| Error::Image(e.to_string()))?;
-        let (w, h) = {
-            let info = reader.info();
-            (info.width, info.height)
-        };
-        if w == 0 || h == 0 || w > MAX_IMAGE_SIDE || h > MAX_IMAGE_SIDE {
-            return Err(Error::Image(format!(
-                "{w}x{h} pixels is outside 1..={MAX_IMAGE_SIDE}"
-            )));
-        }
-        let size = reader
-            .output_buffer_size()
-            .ok_or_else(|| Error::Image("image too large".into()))?;
-        let mut buf = vec![0; size];
-        let frame = reader
-            .next_frame(&mut buf)
-            .map_err(|e| Error::Image(e.to_string()))?;
-        let data = buf.get(..frame.buffer_size()).unwrap_or_default();
-        let px = usize::try_from(u64::from(w) * u64::from(h))
-            .map_err(|_| Error::Image("too large".into()))?;
-        let (rgb, alpha) = match frame.color_type {
-            png::ColorType::Rgb => (data.to_vec(), None),
-            png::ColorType::Rgba => {
-                let mut rgb = Vec::with_capacity(px * 3);
-                let mut a = Vec::with_capacity(px);
-                for c in data.chunks_exact(4) {
-                    rgb.extend_from_slice(c.get(..3).unwrap_or(&[0, 0, 0]));
-                    a.push(c.get(3).copied().unwrap_or(255));
-                }
-                (rgb, Some(a))
-            }
-            png::ColorType::Grayscale => (data.iter().flat_map(|&g| [g, g, g]).collect(), None),
-            png::ColorType::GrayscaleAlpha => {
-                let mut rgb = Vec::with_capacity(px * 3);
-                let mut a = Vec::with_capacity(px);
-                for c in data.chunks_exact(2) {
-                    let g = c.first().copied().unwrap_or(0);
-                    rgb.extend_from_slice(&[g, g, g]);
-                    a.push(c.get(1).copied().unwrap_or(255));
-                }
-                (rgb, Some(a))
-            }
-            png::ColorType::Indexed => return Err(Error::Image("palette not expanded".into())),
-        };
-        if rgb.len() != px * 3 || alpha.as_ref().is_some_and(|a| a.len() != px) {
-            return Err(Error::Image("truncated image data".into()));
-        }
-        Ok(Self {
-            width: w,
-            height: h,
-            rgb,
-            alpha,
-        })
+        decode_png(
+            bytes,
+            MAX_IMAGE_SIDE,
+            u64::from(MAX_IMAGE_SIDE) * u64::from(MAX_IMAGE_SIDE),
+        )
+        .map(|(img, _)| img)
     }
 
     /// Pixel size.
     pub fn size(&self) -> (u32, u32) {
         (self.width, self.height)
     }
+}
+
+/// Decode a PNG of at most `max_side` pixels a side and `max_pixels` in all; also returns its
+/// resolution in dots per inch when the file has a pHYs chunk in metres.
+pub(crate) fn decode_png(
+    bytes: &[u8],
+    max_side: u32,
+    max_pixels: u64,
+) -> Result<(SignatureImage, Option<(f32, f32)>)> {
+    let mut dec = png::Decoder::new(std::io::Cursor::new(bytes));
+    dec.set_transformations(png::Transformations::EXPAND | png::Transformations::STRIP_16);
+    let mut reader = dec.read_info().map_err(|e| Error::Image(e.to_string()))?;
+    let (w, h, dpi) = {
+        let info = reader.info();
+        #[allow(clippy::cast_precision_loss)]
+        let dpi = info
+            .pixel_dims
+            .filter(|d| d.unit == png::Unit::Meter)
+            .map(|d| (d.xppu as f32 * 0.0254, d.yppu as f32 * 0.0254));
+        (info.width, info.height, dpi)
+    };
+    if w == 0 || h == 0 || w > max_side || h > max_side || u64::from(w) * u64::from(h) > max_pixels
+    {
+        return Err(Error::Image(format!(
+            "{w}x{h} pixels is outside 1..={max_side} a side or over {max_pixels} pixels"
+        )));
+    }
+    let size = reader
+        .output_buffer_size()
+        .ok_or_else(|| Error::Image("image too large".into()))?;
+    let mut buf = vec![0; size];
+    let frame = reader
+        .next_frame(&mut buf)
+        .map_err(|e| Error::Image(e.to_string()))?;
+    let data = buf.get(..frame.buffer_size()).unwrap_or_default();
+    let px = usize::try_from(u64::from(w) * u64::from(h))
+        .map_err(|_| Error::Image("too large".into()))?;
+    let (rgb, alpha) = match frame.color_type {
+        png::ColorType::Rgb => (data.to_vec(), None),
+        png::ColorType::Rgba => {
+            let mut rgb = Vec::with_capacity(px * 3);
+            let mut a = Vec::with_capacity(px);
+            for c in data.chunks_exact(4) {
+                rgb.extend_from_slice(c.get(..3).unwrap_or(&[0, 0, 0]));
+                a.push(c.get(3).copied().unwrap_or(255));
+            }
+            (rgb, Some(a))
+        }
+        png::ColorType::Grayscale => (data.iter().flat_map(|&g| [g, g, g]).collect(), None),
+        png::ColorType::GrayscaleAlpha => {
+            let mut rgb = Vec::with_capacity(px * 3);
+            let mut a = Vec::with_capacity(px);
+            for c in data.chunks_exact(2) {
+                let g = c.first().copied().unwrap_or(0);
+                rgb.extend_from_slice(&[g, g, g]);
+                a.push(c.get(1).copied().unwrap_or(255));
+            }
+            (rgb, Some(a))
+        }
+        png::ColorType::Indexed => return Err(Error::Image("palette not expanded".into())),
+    };
+    if rgb.len() != px * 3 || alpha.as_ref().is_some_and(|a| a.len() != px) {
+        return Err(Error::Image("truncated image data".into()));
+    }
+    Ok((
+        SignatureImage {
+            width: w,
+            height: h,
+            rgb,
+            alpha,
+        },
+        dpi,
+    ))
 }
 
 /// A block of text lines, drawn from the top-left of the box.
@@ -176,6 +200,37 @@ fn text_width_em(s: &str) -> f32 {
         .sum()
 }
 
+/// The image XObject of `img` (RGB, Flate) with its alpha as /SMask; returns its number.
+pub(crate) fn image_xobject(
+    img: &SignatureImage,
+    alloc: &mut dyn FnMut() -> u32,
+    objects: &mut Vec<(u32, Object)>,
+) -> Result<u32> {
+    let id = alloc();
+    let base = |space: &[u8]| {
+        let mut d = Dictionary::new();
+        d.set("Type", Object::Name(b"XObject".to_vec()));
+        d.set("Subtype", Object::Name(b"Image".to_vec()));
+        d.set("Width", Object::Integer(i64::from(img.width)));
+        d.set("Height", Object::Integer(i64::from(img.height)));
+        d.set("ColorSpace", Object::Name(space.to_vec()));
+        d.set("BitsPerComponent", Object::Integer(8));
+        d.set("Filter", Object::Name(b"FlateDecode".to_vec()));
+        d
+    };
+    let mut d = base(b"DeviceRGB");
+    if let Some(a) = &img.alpha {
+        let sid = alloc();
+        objects.push((
+            sid,
+            Object::Stream(Stream::new(base(b"DeviceGray"), deflate(a)?)),
+        ));
+        d.set("SMask", Object::Reference((sid, 0)));
+    }
+    objects.push((id, Object::Stream(Stream::new(d, deflate(&img.rgb)?))));
+    Ok(id)
+}
+
 /// Objects an appearance adds: the form XObject (last) and its resources (images, font).
 pub(crate) struct Built {
     /// (object number, object) for each new object; the appearance stream is `ap_id`.
@@ -198,29 +253,7 @@ pub(crate) fn build(app: &Appearance, alloc: &mut dyn FnMut() -> u32) -> Result<
     for (i, layer) in app.layers.iter().enumerate() {
         match layer {
             Layer::Handwriting(img) | Layer::Seal(img) => {
-                let id = alloc();
-                let mut d = Dictionary::new();
-                d.set("Type", Object::Name(b"XObject".to_vec()));
-                d.set("Subtype", Object::Name(b"Image".to_vec()));
-                d.set("Width", Object::Integer(i64::from(img.width)));
-                d.set("Height", Object::Integer(i64::from(img.height)));
-                d.set("ColorSpace", Object::Name(b"DeviceRGB".to_vec()));
-                d.set("BitsPerComponent", Object::Integer(8));
-                d.set("Filter", Object::Name(b"FlateDecode".to_vec()));
-                if let Some(a) = &img.alpha {
-                    let sid = alloc();
-                    let mut sd = Dictionary::new();
-                    sd.set("Type", Object::Name(b"XObject".to_vec()));
-                    sd.set("Subtype", Object::Name(b"Image".to_vec()));
-                    sd.set("Width", Object::Integer(i64::from(img.width)));
-                    sd.set("Height", Object::Integer(i64::from(img.height)));
-                    sd.set("ColorSpace", Object::Name(b"DeviceGray".to_vec()));
-                    sd.set("BitsPerComponent", Object::Integer(8));
-                    sd.set("Filter", Object::Name(b"FlateDecode".to_vec()));
-                    objects.push((sid, Object::Stream(Stream::new(sd, deflate(a)?))));
-                    d.set("SMask", Object::Reference((sid, 0)));
-                }
-                objects.push((id, Object::Stream(Stream::new(d, deflate(&img.rgb)?))));
+                let id = image_xobject(img, alloc, &mut objects)?;
                 let name = format!("Im{i}");
                 xobjects.set(name.clone(), Object::Reference((id, 0)));
                 // Fit, keep aspect, centre.
@@ -354,4 +387,61 @@ fn cjk_font() -> Object {
         Object::Array(vec![Object::Dictionary(cid)]),
     );
     Object::Dictionary(f)
+}
+
+/// A plain round red seal picture (PNG, `size`×`size`, transparent outside the ring): a double
+/// ring and a five-pointed star. Used until an organisation uploads its own seal picture; the
+/// organisation's name is drawn next to it as text, so no font is needed here.
+pub fn round_seal_png(size: u32) -> Result<Vec<u8>> {
+    if !(32..=MAX_IMAGE_SIDE).contains(&size) {
+        return Err(Error::InvalidArgument("seal picture size 32..=4096".into()));
+    }
+    #[allow(clippy::cast_precision_loss)]
+    let s = size as f32;
+    let c = s / 2.0;
+    // Star: a point is inside when it is inside the pentagram's polygon (even-odd rule).
+    let star: Vec<(f32, f32)> = (0..10)
+        .map(|k| {
+            #[allow(clippy::cast_precision_loss)]
+            let a = std::f32::consts::PI / 5.0 * k as f32 - std::f32::consts::FRAC_PI_2;
+            let r = if k % 2 == 0 { 0.2 * s } else { 0.08 * s };
+            (c + r * a.cos(), c + r * a.sin())
+        })
+        .collect();
+    let inside_star = |x: f32, y: f32| {
+        let mut inside = false;
+        let mut j = star.len() - 1;
+        for i in 0..star.len() {
+            let (Some(&(xi, yi)), Some(&(xj, yj))) = (star.get(i), star.get(j)) else {
+                break;
+            };
+            if (yi > y) != (yj > y) && x < (xj - xi) * (y - yi) / (yj - yi) + xi {
+                inside = !inside;
+            }
+            j = i;
+        }
+        inside
+    };
+    let mut rgba = Vec::with_capacity((size * size * 4) as usize);
+    for py in 0..size {
+        for px in 0..size {
+            #[allow(clippy::cast_precision_loss)]
+            let (x, y) = (px as f32 + 0.5, py as f32 + 0.5);
+            let d = ((x - c).powi(2) + (y - c).powi(2)).sqrt() / s;
+            let on = (0.44..=0.49).contains(&d) || (0.40..=0.415).contains(&d) || inside_star(x, y);
+            rgba.extend_from_slice(&if on { [210, 20, 30, 255] } else { [0, 0, 0, 0] });
+        }
+    }
+    let mut out = Vec::new();
+    {
+        let mut enc = png::Encoder::new(&mut out, size, size);
+        enc.set_color(png::ColorType::Rgba);
+        enc.set_depth(png::BitDepth::Eight);
+        let mut w = enc
+            .write_header()
+            .map_err(|_| Error::Internal("png header"))?;
+        w.write_image_data(&rgba)
+            .map_err(|_| Error::Internal("png data"))?;
+    }
+    Ok(out)
 }

@@ -3,6 +3,7 @@
 pub mod appearance;
 pub(crate) mod doc;
 pub mod dss;
+pub mod image;
 pub(crate) mod incremental;
 pub mod keyword;
 pub mod sign;

@@ -836,7 +836,30 @@ pub fn build_cms(
     signer: &SignerIdentity<'_>,
     tsa: Option<&dyn TimestampAuthority>,
 ) -> Result<Vec<u8>> {
-    let content = prepared.signed_content();
+    build_cms_with(prepared, signer, tsa, &[])
+}
+
+/// As [`build_cms`], with extra signed attributes (e.g. the original file's SM3, a GB/T 38540
+/// seal signature).
+pub fn build_cms_with(
+    prepared: &PreparedPdf,
+    signer: &SignerIdentity<'_>,
+    tsa: Option<&dyn TimestampAuthority>,
+    extra: &[gm_pki::cms::ExtraAttribute],
+) -> Result<Vec<u8>> {
+    let pending = external_cms(prepared, signer.cert, signer.chain, extra)?;
+    let signature = gm_pki::signer::sign_der(signer.key, pending.to_be_signed())?;
+    complete_cms(pending, &signature, signer.key.distid(), tsa)
+}
+
+/// First step for a key held elsewhere (a phone, a co-signing party): the CMS signed
+/// attributes over this prepared PDF, to be SM2-signed by the holder of `cert`'s key.
+pub fn external_cms(
+    prepared: &PreparedPdf,
+    cert: &ParsedCertificate,
+    chain: &[ParsedCertificate],
+    extra: &[gm_pki::cms::ExtraAttribute],
+) -> Result<gm_pki::cms::PreparedSignature> {
     let sign_opts = gm_pki::cms::SignOptions {
         detached: true,
         signing_time: match prepared.sub_filter {
@@ -845,7 +868,25 @@ pub fn build_cms(
         },
         ..Default::default()
     };
-    let mut cms = gm_pki::cms::sign(&content, signer.cert, signer.chain, signer.key, &sign_opts)?;
+    Ok(gm_pki::cms::prepare_detached(
+        &prepared.digest_sm3(),
+        cert,
+        chain,
+        &sign_opts,
+        extra,
+    )?)
+}
+
+/// Second step: the CMS with the external DER SM2 `signature` (checked against the
+/// certificate with SM2 ID `distid`) and the signature time stamp from `tsa` when given.
+/// Put the result into the PDF with [`PreparedPdf::finish`].
+pub fn complete_cms(
+    pending: gm_pki::cms::PreparedSignature,
+    signature: &[u8],
+    distid: &str,
+    tsa: Option<&dyn TimestampAuthority>,
+) -> Result<Vec<u8>> {
+    let mut cms = pending.finish(signature, distid)?;
     if let Some(t) = tsa {
         let sig_value = gm_pki::cms::signature_value(&cms)?;
         let token = t.timestamp(&gm_pki::signer::sm3(&sig_value))?;

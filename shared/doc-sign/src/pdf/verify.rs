@@ -81,6 +81,9 @@ pub struct SignatureReport {
     pub path: Option<PathCheck>,
     /// Problems found, in words (empty when all is well).
     pub problems: Vec<String>,
+    /// The DER CMS from `/Contents` (padding removed; empty when it could not be read), for
+    /// callers that read their own signed attributes (`gm_pki::cms::extra_signed_attributes`).
+    pub cms: Vec<u8>,
 }
 
 /// Result of validating the signer's certificate path.
@@ -255,6 +258,7 @@ fn verify_one(
         change_notes: Vec::new(),
         path: None,
         problems: Vec::new(),
+        cms: Vec::new(),
     };
     if let Ok(refs) = sig.get(b"Reference").and_then(Object::as_array) {
         for r in refs {
@@ -337,6 +341,7 @@ fn verify_one(
             .push("bytes after the CMS in /Contents are not zero".into());
     }
     let cms = contents.get(..cms_len).unwrap_or_default();
+    rep.cms = cms.to_vec();
     let mut signed = Vec::with_capacity(end);
     signed.extend_from_slice(pdf.get(..b).unwrap_or_default());
     signed.extend_from_slice(pdf.get(c..end).unwrap_or_default());

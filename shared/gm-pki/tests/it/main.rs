@@ -16,6 +16,7 @@ mod crl;
 mod fuzz;
 mod ocsp;
 mod path;
+mod seal;
 mod tsp;
 
 use std::path::{Path, PathBuf};
