@@ -402,13 +402,25 @@ impl Documents {
                 let csr_signer = signer.clone();
                 let csr =
                     blocking(move || gm_pki::csr::build_csr(&subject, &csr_signer, &[])).await??;
-                let cert =
-                    pki.issue_from_csr(db, "seal", &csr, 1825)
-                        .await
-                        .map_err(|e| match e {
-                            crate::pki::PkiError::Server(e) => e,
-                            other => Error::Config(format!("seal certificate: {other}")),
-                        })?;
+                let cert = pki
+                    .issue_from_csr(
+                        db,
+                        "seal",
+                        &csr,
+                        crate::pki::IssueProfile::Organisation(crate::pki::OrganisationInfo {
+                            organisation: org.to_owned(),
+                            seal_name: format!("{org} 电子签章"),
+                            credit_code: None,
+                        }),
+                        std::time::Duration::from_secs(1825 * 24 * 3600),
+                        &crate::pki::Actor::SYSTEM,
+                    )
+                    .await
+                    .map_err(|e| match e {
+                        crate::pki::PkiError::Server(e) => e,
+                        other => Error::Config(format!("seal certificate: {other}")),
+                    })?
+                    .cert;
                 let picture = doc_sign::pdf::appearance::round_seal_png(240)
                     .map_err(|_| Error::Internal("seal picture"))?;
                 let seseal = make_org_seseal(pki, &cert, org, &picture).await?;
@@ -478,7 +490,7 @@ impl Documents {
             .and_then(|v| <[u8; 32]>::try_from(v).ok())
             .ok_or(DocError::Server(Error::Internal("stored SM3 is not hex")))?;
         let mut extra = vec![original_file_attribute(&original)?];
-        let tsa = ServerTsa::new(ctx.pki.clone(), ctx.db.clone());
+        let tsa = ServerTsa::new(ctx.pki.clone());
         let signer = seal.clone();
         let property = format!("document:{id};version:{}", row.version + 1);
         let signed = self
@@ -717,7 +729,6 @@ fn pdf_name(filename: &str) -> String {
 /// [`Pki::timestamp`] exactly as for `POST /tsa`.
 pub struct ServerTsa {
     pki: Arc<Pki>,
-    db: Db,
     handle: Handle,
 }
 
@@ -729,10 +740,9 @@ impl std::fmt::Debug for ServerTsa {
 
 impl ServerTsa {
     /// Must be created inside the runtime; used from blocking threads.
-    pub fn new(pki: Arc<Pki>, db: Db) -> Self {
+    pub fn new(pki: Arc<Pki>) -> Self {
         Self {
             pki,
-            db,
             handle: Handle::current(),
         }
     }
@@ -742,7 +752,7 @@ impl TimestampAuthority for ServerTsa {
     fn timestamp(&self, imprint_sm3: &[u8; 32]) -> doc_sign::Result<Vec<u8>> {
         let req =
             gm_pki::tsp::build_request(gm_pki::cms::HashAlg::Sm3, imprint_sm3, None, None, true)?;
-        let resp = self.handle.block_on(self.pki.timestamp(&self.db, req));
+        let resp = self.handle.block_on(self.pki.timestamp(req));
         doc_sign::timestamp::token_from_response(&resp)
     }
 }
