@@ -78,6 +78,8 @@ impl Server {
             keys,
             pki,
             documents,
+            clients: Arc::new(crate::signing::clients::Clients::default()),
+            hub: crate::hub::Hub::new(),
         };
         Ok((Self { listener, state }, created))
     }

@@ -34,6 +34,11 @@ impl ApiFailure {
     pub fn code(&self) -> ErrorCode {
         self.body.code
     }
+
+    /// The Chinese text (for per-row reports such as a CSV import).
+    pub fn message_zh(&self) -> &str {
+        &self.body.message
+    }
 }
 
 /// Builds the JSON error response for a code (used by middleware for bare framework errors).

@@ -2,6 +2,7 @@
 //! [`ApiFailure`] (the one place errors become HTTP responses).
 
 mod auth;
+mod cosign;
 mod error;
 mod extract;
 mod middleware;
@@ -24,6 +25,7 @@ use tower_http::trace::TraceLayer;
 pub use auth::Admin;
 pub use error::ApiFailure;
 pub use extract::{ApiJson, RequestId};
+pub(crate) use pki::pki_failure;
 
 use crate::audit::AuditLog;
 use crate::config::Config;
@@ -47,6 +49,10 @@ pub struct AppState {
     pub pki: Arc<crate::pki::Pki>,
     /// Document archive and signing (issue 7).
     pub documents: Arc<crate::documents::Documents>,
+    /// Client systems and their rate limits (issue 6).
+    pub clients: Arc<crate::signing::clients::Clients>,
+    /// Signing-request announcements to terminal WebSockets (issue 6).
+    pub hub: crate::hub::Hub,
 }
 
 /// Builds the router with all middleware.
@@ -65,6 +71,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/auth/password", post(auth::change_password))
         .route("/api/v1/audit/verify", get(auth::audit_verify))
         .merge(pki::routes())
+        .merge(cosign::routes())
         // The body limit wraps the routes above only; routes merged after it set their own.
         .layer(DefaultBodyLimit::max(body_limit))
         .layer(RequestBodyLimitLayer::new(body_limit))

@@ -129,7 +129,7 @@ async fn pki_file(
     }
 }
 
-fn pki_failure(e: PkiError) -> ApiFailure {
+pub(crate) fn pki_failure(e: PkiError) -> ApiFailure {
     match e {
         PkiError::UnknownCa(ca) => ApiFailure::with(
             ErrorCode::UnknownCa,

@@ -10,6 +10,7 @@ mod tools;
 
 mod auth;
 mod cli;
+mod cosign;
 mod documents;
 mod hostile_input;
 mod http_basics;

@@ -510,7 +510,7 @@ fn save(d: &Path, file: &str, issued: &serde_json::Value) {
 }
 
 /// `openssl verify` with the SM2 ID: the issuing CA against the root, the leaf against its CA.
-fn verify_chain(d: &Path, ca: &str, leaf: &str) {
+pub fn verify_chain(d: &Path, ca: &str, leaf: &str) {
     for (anchor, cert, partial) in [("root.pem", ca, false), (ca, leaf, true)] {
         let mut args = vec!["verify", "-vfyopt", "distid:1234567812345678"];
         if partial {

@@ -161,6 +161,13 @@ impl TestServer {
         }
     }
 
+    /// The configuration this server was started with (a second instance on the same data
+    /// directory and database uses it).
+    pub fn config(&self) -> Config {
+        #[allow(clippy::used_underscore_binding)]
+        self._data.config()
+    }
+
     /// The server's data directory.
     #[allow(clippy::used_underscore_binding)]
     pub fn data_dir(&self) -> &std::path::Path {

@@ -568,6 +568,30 @@ fn find_signer<'a>(
     })
 }
 
+/// The messageDigest value inside DER signed attributes (a SET OF Attribute, exactly as
+/// signed): what a party that signs [`PreparedSignature::to_be_signed`] it did not build (a
+/// phone in two-party signing) checks against the digest of the document it displays.
+pub fn signed_attributes_message_digest(der_attrs: &[u8]) -> Result<Vec<u8>> {
+    let attrs = SetOfVec::<Attribute>::from_der(der_attrs)
+        .map_err(|e| Error::malformed("signed attributes", e))?;
+    let n = attrs
+        .iter()
+        .filter(|a| a.oid == oid::ATTR_MESSAGE_DIGEST)
+        .count();
+    if n != 1 {
+        return Err(Error::malformed(
+            "signed attributes",
+            "there must be exactly one messageDigest attribute",
+        ));
+    }
+    single_attr(&attrs, oid::ATTR_MESSAGE_DIGEST)
+        .and_then(|a| a.decode_as::<OctetString>().ok())
+        .map(|m| m.as_bytes().to_vec())
+        .ok_or_else(|| {
+            Error::malformed("signed attributes", "messageDigest is not an OCTET STRING")
+        })
+}
+
 fn single_attr(attrs: &SetOfVec<Attribute>, o: ObjectIdentifier) -> Option<&der::Any> {
     attrs
         .iter()

@@ -206,6 +206,27 @@ impl ServerKeygen {
         Self::respond(&mut crate::OsRng, session, req)
     }
 
+    /// Parks the state: the session and the share it would release. A server stores the share
+    /// wrapped (e.g. in its crypto device) so that [`Self::resume`] in any process can confirm.
+    pub fn park(self) -> (SessionId, ServerKeyShare) {
+        (
+            self.session,
+            ServerKeyShare {
+                d2: self.d2,
+                public: self.public,
+            },
+        )
+    }
+
+    /// Rebuilds the state parked by [`Self::park`].
+    pub fn resume(session: SessionId, parked: &ServerKeyShare) -> Self {
+        Self {
+            d2: parked.d2,
+            session,
+            public: parked.public,
+        }
+    }
+
     /// Compares the client's `P` with ours and releases the server share.
     pub fn confirm(self, msg: &KeygenConfirm) -> Result<ServerKeyShare> {
         check_version(msg.version)?;

@@ -212,6 +212,20 @@ impl ServerSignSession {
         Self::new(&mut crate::OsRng, share, id, messages)
     }
 
+    /// Rebuilds the session from the [`SignRequest`] this server made and stored, so the
+    /// client's commitment may be answered by another process or after a restart (the
+    /// session holds no secret). The caller must only pass requests it made itself.
+    pub fn resume(req: &SignRequest) -> Result<Self> {
+        check_version(req.version)?;
+        check_batch(req.digests.len())?;
+        ec::decode_point(&req.public_key.0, "P")?;
+        Ok(Self {
+            session: req.session,
+            public_key: req.public_key.0,
+            digests: req.digests.clone(),
+        })
+    }
+
     /// The session id.
     pub fn session(&self) -> SessionId {
         self.session
@@ -347,6 +361,18 @@ pub struct ServerAwaitingResult {
 }
 
 impl ServerAwaitingResult {
+    /// Rebuilds the waiting state from the [`SignRequest`] this server made and stored (it
+    /// holds no secret), for a result that reaches another process or arrives after a restart.
+    pub fn resume(req: &SignRequest) -> Result<Self> {
+        check_version(req.version)?;
+        check_batch(req.digests.len())?;
+        Ok(Self {
+            session: req.session,
+            public_key: ec::decode_point(&req.public_key.0, "P")?,
+            digests: req.digests.clone(),
+        })
+    }
+
     /// The session id.
     pub fn session(&self) -> SessionId {
         self.session

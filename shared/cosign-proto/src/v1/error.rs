@@ -66,6 +66,27 @@ pub enum ErrorCode {
     InvalidResidentId,
     /// The certificate cannot be renewed (CA, TSA, OCSP or patient event certificate).
     NotRenewable,
+    /// A signed API call's signature (HMAC-SM3 for client systems, SM2 for devices) is
+    /// missing, malformed or wrong, or its timestamp is outside the allowed window.
+    BadSignature,
+    /// A signed API call reused a nonce inside the replay window.
+    Replayed,
+    /// The activation code is wrong, used or expired.
+    ActivationInvalid,
+    /// Too many wrong PINs: the signing key is locked until an administrator unlocks it.
+    KeyLocked,
+    /// Something with that identifier already exists.
+    AlreadyExists,
+    /// The signing request has expired.
+    RequestExpired,
+    /// The signing request is already completed or cancelled.
+    RequestClosed,
+    /// The signers must sign in order and an earlier signer has not signed yet.
+    NotYourTurn,
+    /// This staff member is not a signer of the request.
+    NotASigner,
+    /// A co-signing message broke the protocol (wrong session, bad proof, failed check).
+    ProtocolViolation,
 }
 
 impl ErrorCode {
@@ -78,17 +99,27 @@ impl ErrorCode {
             | Self::InvalidCsr
             | Self::UnknownCa
             | Self::InvalidProfile
-            | Self::InvalidResidentId => 400,
-            Self::Unauthenticated | Self::BadCredentials => 401,
-            Self::Forbidden | Self::PasswordChangeRequired => 403,
+            | Self::InvalidResidentId
+            | Self::ActivationInvalid
+            | Self::ProtocolViolation => 400,
+            Self::Unauthenticated | Self::BadCredentials | Self::BadSignature | Self::Replayed => {
+                401
+            }
+            Self::Forbidden | Self::PasswordChangeRequired | Self::NotASigner => 403,
             Self::NotFound => 404,
             Self::MethodNotAllowed => 405,
             Self::Timeout => 408,
             Self::PayloadTooLarge => 413,
             Self::UnsupportedMediaType | Self::UnsupportedDocumentType => 415,
-            Self::AlreadyRevoked | Self::NotRenewable | Self::DocumentConflict => 409,
+            Self::AlreadyRevoked
+            | Self::NotRenewable
+            | Self::DocumentConflict
+            | Self::AlreadyExists
+            | Self::RequestClosed
+            | Self::NotYourTurn => 409,
+            Self::RequestExpired => 410,
             Self::InvalidDocument => 422,
-            Self::AccountLocked => 423,
+            Self::AccountLocked | Self::KeyLocked => 423,
             Self::RateLimited => 429,
             Self::Internal => 500,
             Self::Unavailable => 503,
@@ -195,6 +226,46 @@ impl ErrorCode {
                 "该证书不能更新（CA、时间戳、OCSP 证书及患者事件证书不支持更新），请重新签发。",
                 "This certificate cannot be renewed (CA, TSA, OCSP and patient event certificates are not renewed); issue a new one.",
             ),
+            Self::BadSignature => (
+                "接口签名无效或时间戳超出允许范围，请检查应用密钥与系统时间。",
+                "The request signature is invalid or its timestamp is out of range; check the app secret and the clock.",
+            ),
+            Self::Replayed => (
+                "请求已被处理过（随机数重复），请用新的随机数重新签名后再试。",
+                "This request was already seen (nonce reused); sign it again with a fresh nonce.",
+            ),
+            Self::ActivationInvalid => (
+                "激活码错误、已使用或已过期，请联系管理员重新获取。",
+                "The activation code is wrong, used or expired; ask an administrator for a new one.",
+            ),
+            Self::KeyLocked => (
+                "PIN 码错误次数过多，签名密钥已锁定，请联系管理员解锁。",
+                "Too many wrong PINs: the signing key is locked. Ask an administrator to unlock it.",
+            ),
+            Self::AlreadyExists => (
+                "该记录已存在，请勿重复创建。",
+                "It already exists; do not create it twice.",
+            ),
+            Self::RequestExpired => (
+                "签名请求已过期，请在业务系统中重新发起。",
+                "The signing request has expired; start it again from the hospital system.",
+            ),
+            Self::RequestClosed => (
+                "签名请求已完成或已取消，无需再次签名。",
+                "The signing request is already completed or cancelled; nothing to sign.",
+            ),
+            Self::NotYourTurn => (
+                "请等待前一位签名人签名后再签。",
+                "Wait until the previous signer has signed.",
+            ),
+            Self::NotASigner => (
+                "您不是该请求指定的签名人。",
+                "You are not a signer of this request.",
+            ),
+            Self::ProtocolViolation => (
+                "协同签名消息无效（会话不符或校验失败），请重新发起签名。",
+                "The co-signing message is invalid (wrong session or a failed check); start signing again.",
+            ),
         }
     }
 }
@@ -279,6 +350,16 @@ mod tests {
             ErrorCode::InvalidDocument,
             ErrorCode::UnsupportedDocumentType,
             ErrorCode::DocumentConflict,
+            ErrorCode::BadSignature,
+            ErrorCode::Replayed,
+            ErrorCode::ActivationInvalid,
+            ErrorCode::KeyLocked,
+            ErrorCode::AlreadyExists,
+            ErrorCode::RequestExpired,
+            ErrorCode::RequestClosed,
+            ErrorCode::NotYourTurn,
+            ErrorCode::NotASigner,
+            ErrorCode::ProtocolViolation,
         ] {
             assert!((400..500).contains(&code.status()), "{code:?}");
         }

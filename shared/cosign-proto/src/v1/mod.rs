@@ -1,6 +1,10 @@
 //! Version 1 of the public API: stable.
 
+pub mod auth;
+#[cfg(feature = "cosign")]
+pub mod cosign;
 mod error;
+pub mod qr;
 mod system;
 
 pub use error::{ApiError, ErrorCode};

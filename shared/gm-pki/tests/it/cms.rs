@@ -201,3 +201,40 @@ fn cades_t_timestamp_added_and_checked() {
         Err(gm_pki::Error::DigestMismatch(_))
     ));
 }
+
+#[test]
+fn a_cosigning_party_reads_the_digest_it_is_asked_to_sign() {
+    use proptest::prelude::*;
+    let ca = TestCa::new(SystemTime::now());
+    let digest = [0x5a; 32];
+    let prepared = cms::prepare_detached(
+        &digest,
+        &ca.staff.cert,
+        std::slice::from_ref(&ca.int.cert),
+        &opts(OidFlavor::Rfc5652, true),
+        &[],
+    )
+    .unwrap();
+    let attrs = prepared.to_be_signed();
+    assert_eq!(
+        cms::signed_attributes_message_digest(attrs).unwrap(),
+        digest
+    );
+    // Truncated, extended or altered bytes never yield a digest silently.
+    assert!(cms::signed_attributes_message_digest(&attrs[..attrs.len() - 1]).is_err());
+    let mut longer = attrs.to_vec();
+    longer.push(0);
+    assert!(cms::signed_attributes_message_digest(&longer).is_err());
+    let at = attrs.windows(32).position(|w| w == digest).unwrap();
+    proptest!(|(i in 0..attrs.len(), flip in 1u8..=255)| {
+        let mut bad = attrs.to_vec();
+        bad[i] ^= flip;
+        // Never a panic; a change inside the digest value reads as another digest (the phone
+        // then refuses), and other attributes are covered by the signature itself.
+        if let Ok(d) = cms::signed_attributes_message_digest(&bad)
+            && (at..at + 32).contains(&i)
+        {
+            prop_assert_ne!(d, digest);
+        }
+    });
+}

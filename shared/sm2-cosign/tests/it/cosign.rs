@@ -100,3 +100,62 @@ fn shares_round_trip_through_bytes_and_messages_through_json() {
     let sigs = srv.finish(&result).unwrap();
     assert!(verify_rustcrypto(&c, b"json", &sigs[0]));
 }
+
+/// A server may store its first message and answer the next ones from another process: the
+/// resumed sessions behave exactly like the originals, and the parked key-generation share
+/// confirms like the live one.
+#[test]
+fn server_state_resumes_from_stored_messages() {
+    use sm2_cosign::keygen::{ClientKeygen, ServerKeygen};
+    use sm2_cosign::sign::{
+        ClientSignSession, ServerAwaitingResult, ServerSignSession, SignRequest,
+    };
+    use sm2_cosign::{DEFAULT_ID, OsRng, ServerKeyShare, SessionId};
+
+    let session = SessionId::random_os().unwrap();
+    let (client, req) = ClientKeygen::start(&mut OsRng, session).unwrap();
+    let (server, resp) = ServerKeygen::respond(&mut OsRng, session, &req).unwrap();
+    let (parked_session, parked) = server.park();
+    let stored = parked.to_bytes();
+    let (c, confirm) = client.finish(&resp).unwrap();
+    let resumed = ServerKeygen::resume(
+        parked_session,
+        &ServerKeyShare::from_bytes(&stored).unwrap(),
+    );
+    let s = resumed.confirm(&confirm).unwrap();
+    assert_eq!(c.public(), s.public());
+
+    let msgs: [&[u8]; 3] = [b"a", b"bb", b"ccc"];
+    let (_, req) = ServerSignSession::new(&mut OsRng, &s, DEFAULT_ID, &msgs).unwrap();
+    let req: SignRequest = serde_json::from_str(&serde_json::to_string(&req).unwrap()).unwrap();
+    let digests = crate::common::client_digests(&c, &msgs);
+    let (cli, commit) = ClientSignSession::commit(&mut OsRng, &c, &req, &digests).unwrap();
+    let (_, partial) = ServerSignSession::resume(&req)
+        .unwrap()
+        .respond(&mut OsRng, &s, &commit)
+        .unwrap();
+    let (sigs, result) = cli.finish(&c, &partial).unwrap();
+    let stored = ServerAwaitingResult::resume(&req)
+        .unwrap()
+        .finish(&result)
+        .unwrap();
+    assert_eq!(sigs, stored);
+    for (m, sig) in msgs.iter().zip(&sigs) {
+        assert!(crate::common::verify_rustcrypto(&c, m, sig));
+    }
+    // A result for other digests (a stored request of another round) is refused.
+    let others: [&[u8]; 3] = [b"x", b"yy", b"zzz"];
+    let (_, other) = ServerSignSession::new(&mut OsRng, &s, DEFAULT_ID, &others).unwrap();
+    let mut wrong = result.clone();
+    wrong.session = other.session;
+    assert!(
+        ServerAwaitingResult::resume(&other)
+            .unwrap()
+            .finish(&wrong)
+            .is_err()
+    );
+    // A stored request with a bad key point does not resume.
+    let mut broken = req.clone();
+    broken.public_key.0[1] ^= 1;
+    assert!(ServerSignSession::resume(&broken).is_err());
+}

@@ -1,0 +1,705 @@
+//! Co-signing routes (issue 6): administrators register client systems and staff; client
+//! systems create signing requests (HMAC-SM3-signed calls) and watch them over a WebSocket;
+//! phones enrol and co-sign (SM2-device-signed calls). Logic lives in `crate::signing`.
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
+use axum::extract::{FromRequest, Path, Query, Request, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use cosign_proto::v1::ErrorCode;
+use cosign_proto::v1::auth::{
+    HEADER_APP_ID, HEADER_DEVICE_ID, HEADER_NONCE, HEADER_SIGNATURE, HEADER_TIMESTAMP,
+};
+use cosign_proto::v1::cosign::{
+    CreateClientApp, CreateSignRequest, CreateStaff, EnrollBegin, EnrollFinish, EnrollKeygen,
+    PhoneTask, PinUnlock, RequestEvent, RoundCommit, RoundResult, StartRound,
+};
+use cosign_proto::v1::qr::QrLink;
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+use sm3::{Digest, Sm3};
+use subtle::ConstantTimeEq;
+
+use super::auth::Admin;
+use super::{ApiFailure, ApiJson, AppState, RequestId};
+use crate::audit::Event;
+use crate::clock::now_ms;
+use crate::signing::clients::{ClientApp, SignedCall};
+use crate::signing::devices::{self, Device};
+use crate::signing::{requests, rounds, staff};
+
+/// The co-signing routes.
+pub fn routes() -> axum::Router<AppState> {
+    axum::Router::new()
+        .route("/api/v1/admin/apps", post(create_app))
+        .route("/api/v1/admin/staff", post(create_staff))
+        .route("/api/v1/admin/staff/import", post(import_staff))
+        .route("/api/v1/admin/staff/{id}", get(get_staff))
+        .route("/api/v1/admin/staff/{id}/activation", post(activation))
+        .route("/api/v1/admin/staff/{id}/unlock", post(unlock))
+        .route("/api/v1/sign-requests", post(create_request))
+        .route("/api/v1/sign-requests/{id}", get(get_request))
+        .route("/api/v1/sign-requests/{id}/qr.svg", get(qr_svg))
+        .route("/api/v1/sign-requests/{id}/qr.png", get(qr_png))
+        .route("/api/v1/sign-requests/{id}/events", get(watch))
+        .route("/api/v1/phone/enroll", post(enroll_begin))
+        .route("/api/v1/phone/enroll/keygen", post(enroll_keygen))
+        .route("/api/v1/phone/enroll/finish", post(enroll_finish))
+        .route("/api/v1/phone/tasks", get(tasks))
+        .route("/api/v1/phone/requests/{id}", get(phone_request))
+        .route(
+            "/api/v1/phone/requests/{id}/documents/{index}",
+            get(phone_document),
+        )
+        .route("/api/v1/phone/pin", post(pin))
+        .route("/api/v1/phone/rounds", post(start_round))
+        .route("/api/v1/phone/rounds/{id}/commit", post(commit_round))
+        .route("/api/v1/phone/rounds/{id}/result", post(finish_round))
+}
+
+// ---------------------------------------------------------------------------------------
+// signed calls
+
+fn header<'a>(h: &'a HeaderMap, name: &str) -> Result<&'a str, ApiFailure> {
+    h.get(name).and_then(|v| v.to_str().ok()).ok_or_else(|| {
+        ApiFailure::with(
+            ErrorCode::BadSignature,
+            format!("缺少请求头 {name}，请按接口签名说明签名。"),
+            format!("Missing header {name}; sign the request as documented."),
+        )
+    })
+}
+
+struct Raw {
+    headers: HeaderMap,
+    method: String,
+    path_and_query: String,
+    body: Bytes,
+}
+
+async fn raw(req: Request, state: &AppState) -> Result<Raw, ApiFailure> {
+    let (parts, body) = req.into_parts();
+    let body = Bytes::from_request(Request::from_parts(parts.clone(), body), state)
+        .await
+        .map_err(|_| ApiFailure::new(ErrorCode::PayloadTooLarge))?;
+    Ok(Raw {
+        method: parts.method.as_str().to_owned(),
+        path_and_query: parts
+            .uri
+            .path_and_query()
+            .map_or_else(|| parts.uri.path().to_owned(), |p| p.as_str().to_owned()),
+        headers: parts.headers,
+        body,
+    })
+}
+
+impl Raw {
+    fn call<'a>(&'a self, id_header: &str) -> Result<SignedCall<'a>, ApiFailure> {
+        Ok(SignedCall {
+            caller: header(&self.headers, id_header)?,
+            method: &self.method,
+            path_and_query: &self.path_and_query,
+            timestamp_ms: header(&self.headers, HEADER_TIMESTAMP)?
+                .parse()
+                .map_err(|_| ApiFailure::new(ErrorCode::BadSignature))?,
+            nonce: header(&self.headers, HEADER_NONCE)?,
+            signature: header(&self.headers, HEADER_SIGNATURE)?,
+            body: &self.body,
+        })
+    }
+}
+
+/// A call from a client system, verified; the body is parsed by the handler.
+struct AppCall {
+    app: ClientApp,
+    body: Bytes,
+}
+
+impl FromRequest<AppState> for AppCall {
+    type Rejection = ApiFailure;
+
+    async fn from_request(req: Request, state: &AppState) -> Result<Self, ApiFailure> {
+        let raw = raw(req, state).await?;
+        let call = raw.call(HEADER_APP_ID)?;
+        let device = state.keys.device();
+        let app = state
+            .clients
+            .verify(&state.db, &*device, &call, now_ms())
+            .await?;
+        Ok(Self {
+            app,
+            body: raw.body,
+        })
+    }
+}
+
+/// A call from an enrolled (or enrolling) phone, verified.
+struct DeviceCall {
+    device: Device,
+    body: Bytes,
+}
+
+impl FromRequest<AppState> for DeviceCall {
+    type Rejection = ApiFailure;
+
+    async fn from_request(req: Request, state: &AppState) -> Result<Self, ApiFailure> {
+        let raw = raw(req, state).await?;
+        let call = raw.call(HEADER_DEVICE_ID)?;
+        let device = devices::verify_call(&state.db, &call, now_ms()).await?;
+        Ok(Self {
+            device,
+            body: raw.body,
+        })
+    }
+}
+
+fn parse<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiFailure> {
+    serde_json::from_slice(body).map_err(|e| {
+        ApiFailure::with(
+            ErrorCode::MalformedJson,
+            format!("请求内容不是有效的 JSON 或字段不符合接口说明：{e}"),
+            format!("Malformed JSON body: {e}"),
+        )
+    })
+}
+
+async fn audit(
+    state: &AppState,
+    actor: &str,
+    action: &str,
+    target: &str,
+    rid: &str,
+    detail: serde_json::Value,
+) -> Result<(), ApiFailure> {
+    state
+        .audit
+        .append(
+            &state.db,
+            now_ms(),
+            &Event {
+                actor,
+                action,
+                target,
+                outcome: "ok",
+                detail,
+                request_id: rid,
+            },
+        )
+        .await?;
+    Ok(())
+}
+
+fn require_manager(admin: &Admin) -> Result<String, ApiFailure> {
+    // 三权分立: the system and security administrators manage apps and staff; auditors read.
+    if matches!(admin.0.role(), "sysadmin" | "secadmin") {
+        Ok(format!("admin:{}", admin.0.username()))
+    } else {
+        Err(ApiFailure::new(ErrorCode::Forbidden))
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// administrators
+
+async fn create_app(
+    State(state): State<AppState>,
+    rid: RequestId,
+    admin: Admin,
+    ApiJson(req): ApiJson<CreateClientApp>,
+) -> Result<impl IntoResponse, ApiFailure> {
+    let actor = require_manager(&admin)?;
+    let device = state.keys.device();
+    let created = state
+        .clients
+        .create(&state.db, &*device, &req, now_ms())
+        .await?;
+    audit(
+        &state,
+        &actor,
+        "cosign.app.create",
+        &created.app_id,
+        &rid.0,
+        serde_json::json!({ "name": created.name, "permissions": created.permissions }),
+    )
+    .await?;
+    Ok((StatusCode::CREATED, Json(created)))
+}
+
+async fn create_staff(
+    State(state): State<AppState>,
+    rid: RequestId,
+    admin: Admin,
+    ApiJson(req): ApiJson<CreateStaff>,
+) -> Result<impl IntoResponse, ApiFailure> {
+    let actor = require_manager(&admin)?;
+    let device = state.keys.device();
+    let view = staff::create(
+        &state.db,
+        &*device,
+        &state.config.pki.organisation,
+        &req,
+        now_ms(),
+    )
+    .await?;
+    audit(
+        &state,
+        &actor,
+        "cosign.staff.create",
+        &view.staff_id,
+        &rid.0,
+        serde_json::json!({}),
+    )
+    .await?;
+    Ok((StatusCode::CREATED, Json(view)))
+}
+
+async fn import_staff(
+    State(state): State<AppState>,
+    rid: RequestId,
+    admin: Admin,
+    body: Bytes,
+) -> Result<impl IntoResponse, ApiFailure> {
+    let actor = require_manager(&admin)?;
+    let text = std::str::from_utf8(&body).map_err(|_| {
+        ApiFailure::with(
+            ErrorCode::InvalidArgument,
+            "CSV 文件须为 UTF-8 编码（从 Excel 另存为“CSV UTF-8”）。",
+            "The CSV file must be UTF-8 (in Excel: save as \"CSV UTF-8\").",
+        )
+    })?;
+    let device = state.keys.device();
+    let report = staff::import_csv(
+        &state.db,
+        &*device,
+        &state.config.pki.organisation,
+        text,
+        now_ms(),
+    )
+    .await?;
+    audit(
+        &state,
+        &actor,
+        "cosign.staff.import",
+        "csv",
+        &rid.0,
+        serde_json::json!({ "created": report.created, "refused": report.errors.len() }),
+    )
+    .await?;
+    Ok(Json(report))
+}
+
+async fn get_staff(
+    State(state): State<AppState>,
+    _admin: Admin,
+    Path(id): Path<String>,
+) -> Result<impl IntoResponse, ApiFailure> {
+    Ok(Json(staff::view(&state.db, &id).await?))
+}
+
+async fn activation(
+    State(state): State<AppState>,
+    rid: RequestId,
+    admin: Admin,
+    Path(id): Path<String>,
+) -> Result<impl IntoResponse, ApiFailure> {
+    let actor = require_manager(&admin)?;
+    let device = state.keys.device();
+    let issued =
+        staff::issue_activation(&state.db, &*device, &state.config.public_url, &id, now_ms())
+            .await?;
+    audit(
+        &state,
+        &actor,
+        "cosign.staff.activation",
+        &id,
+        &rid.0,
+        serde_json::json!({ "expires_at": issued.expires_at }),
+    )
+    .await?;
+    Ok((StatusCode::CREATED, Json(issued)))
+}
+
+async fn unlock(
+    State(state): State<AppState>,
+    rid: RequestId,
+    admin: Admin,
+    Path(id): Path<String>,
+) -> Result<impl IntoResponse, ApiFailure> {
+    let actor = require_manager(&admin)?;
+    let view = staff::unlock(&state.db, &id, now_ms()).await?;
+    audit(
+        &state,
+        &actor,
+        "cosign.staff.unlock",
+        &id,
+        &rid.0,
+        serde_json::json!({}),
+    )
+    .await?;
+    Ok(Json(view))
+}
+
+// ---------------------------------------------------------------------------------------
+// client systems
+
+async fn create_request(
+    State(state): State<AppState>,
+    rid: RequestId,
+    call: AppCall,
+) -> Result<impl IntoResponse, ApiFailure> {
+    call.app.require("sign_request:create")?;
+    let req: CreateSignRequest = parse(&call.body)?;
+    let device = state.keys.device();
+    let created = requests::create(
+        &state.db,
+        &*device,
+        &state.config.public_url,
+        &call.app.app_id,
+        &req,
+        now_ms(),
+    )
+    .await?;
+    audit(
+        &state,
+        &format!("app:{}", call.app.app_id),
+        "cosign.request.create",
+        &created.request_id,
+        &rid.0,
+        serde_json::json!({ "documents": req.documents.len(), "signers": req.signers }),
+    )
+    .await?;
+    Ok((StatusCode::CREATED, Json(created)))
+}
+
+async fn own_request(
+    state: &AppState,
+    app: &ClientApp,
+    id: &str,
+) -> Result<requests::RequestRow, ApiFailure> {
+    app.require("sign_request:read")?;
+    match requests::load(state.db.pool(), id).await? {
+        // Another app's request is reported as absent, not forbidden.
+        Some(r) if r.app_id == app.app_id => Ok(r),
+        _ => Err(ApiFailure::new(ErrorCode::NotFound)),
+    }
+}
+
+async fn get_request(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    call: AppCall,
+) -> Result<impl IntoResponse, ApiFailure> {
+    own_request(&state, &call.app, &id).await?;
+    Ok(Json(requests::view(&state.db, &id, now_ms()).await?))
+}
+
+fn qr_link(state: &AppState, r: &requests::RequestRow) -> String {
+    QrLink::Sign {
+        server: state.config.public_url.clone(),
+        request_id: r.request_id.clone(),
+        nonce: r.qr_nonce.clone(),
+    }
+    .to_string()
+}
+
+async fn qr_svg(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    call: AppCall,
+) -> Result<Response, ApiFailure> {
+    let r = own_request(&state, &call.app, &id).await?;
+    let svg = requests::qr_svg(&qr_link(&state, &r))?;
+    Ok(([(header::CONTENT_TYPE, "image/svg+xml")], svg).into_response())
+}
+
+async fn qr_png(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    call: AppCall,
+) -> Result<Response, ApiFailure> {
+    let r = own_request(&state, &call.app, &id).await?;
+    let png = requests::qr_png(&qr_link(&state, &r))?;
+    Ok(([(header::CONTENT_TYPE, "image/png")], png).into_response())
+}
+
+#[derive(Debug, Deserialize)]
+struct WatchQuery {
+    token: String,
+}
+
+/// `GET /api/v1/sign-requests/{id}/events?token=`: a WebSocket that sends the request's state
+/// now and after every change, and closes once it is completed, expired or cancelled.
+/// Browsers cannot sign WebSocket requests, so the terminal presents the watch token it got
+/// when it created the request.
+async fn watch(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    Query(q): Query<WatchQuery>,
+    ws: WebSocketUpgrade,
+) -> Result<Response, ApiFailure> {
+    let r = requests::load(state.db.pool(), &id)
+        .await?
+        .ok_or_else(|| ApiFailure::new(ErrorCode::NotFound))?;
+    let given = hex::encode(Sm3::digest(q.token.as_bytes()));
+    if !bool::from(given.as_bytes().ct_eq(r.watch_token_hash.as_bytes())) {
+        return Err(ApiFailure::new(ErrorCode::Unauthenticated));
+    }
+    Ok(ws.on_upgrade(move |socket| watch_loop(state, id, socket)))
+}
+
+async fn watch_loop(state: AppState, id: String, mut socket: WebSocket) {
+    let mut announcements = state.hub.subscribe();
+    let mut poll = tokio::time::interval(crate::hub::POLL_INTERVAL);
+    let mut last = String::new();
+    loop {
+        let Ok(view) = requests::view(&state.db, &id, now_ms()).await else {
+            break;
+        };
+        let finished = view.status != "pending";
+        let event =
+            serde_json::to_string(&RequestEvent::Status { request: view }).unwrap_or_default();
+        if event != last {
+            if socket
+                .send(Message::Text(event.clone().into()))
+                .await
+                .is_err()
+            {
+                return;
+            }
+            last = event;
+        }
+        if finished {
+            break;
+        }
+        // Wait for an announcement of this request, the poll tick, or the terminal leaving.
+        let keep_going = loop {
+            tokio::select! {
+                msg = announcements.recv() => match msg {
+                    Ok(changed) if *changed != *id => {}
+                    _ => break true,
+                },
+                _ = poll.tick() => break true,
+                incoming = socket.recv() => match incoming {
+                    None | Some(Err(_) | Ok(Message::Close(_))) => break false,
+                    Some(Ok(_)) => {}
+                },
+            }
+        };
+        if !keep_going {
+            return;
+        }
+    }
+    let _ = socket.send(Message::Close(None)).await;
+}
+
+// ---------------------------------------------------------------------------------------
+// phones
+
+async fn enroll_begin(
+    State(state): State<AppState>,
+    rid: RequestId,
+    ApiJson(req): ApiJson<EnrollBegin>,
+) -> Result<impl IntoResponse, ApiFailure> {
+    let device = state.keys.device();
+    let begun = devices::begin(&state.db, &*device, &req, now_ms()).await;
+    let outcome = if begun.is_ok() { "ok" } else { "denied" };
+    state
+        .audit
+        .append(
+            &state.db,
+            now_ms(),
+            &Event {
+                actor: &format!(
+                    "staff:{}",
+                    req.staff_id.chars().take(64).collect::<String>()
+                ),
+                action: "cosign.enroll.begin",
+                target: begun.as_ref().map_or("", |b| b.device_id.as_str()),
+                outcome,
+                detail: serde_json::json!({}),
+                request_id: &rid.0,
+            },
+        )
+        .await?;
+    Ok((StatusCode::CREATED, Json(begun?)))
+}
+
+async fn enroll_keygen(
+    State(state): State<AppState>,
+    call: DeviceCall,
+) -> Result<impl IntoResponse, ApiFailure> {
+    let req: EnrollKeygen = parse(&call.body)?;
+    let device = state.keys.device();
+    Ok(Json(
+        devices::keygen(&state.db, &*device, &call.device, &req.keygen, now_ms()).await?,
+    ))
+}
+
+async fn enroll_finish(
+    State(state): State<AppState>,
+    rid: RequestId,
+    call: DeviceCall,
+) -> Result<impl IntoResponse, ApiFailure> {
+    let req: EnrollFinish = parse(&call.body)?;
+    let device = state.keys.device();
+    let done = devices::finish(
+        &state.db,
+        &*device,
+        &state.pki,
+        &state.config.pki.organisation,
+        &call.device,
+        &req,
+        &rid.0,
+        now_ms(),
+    )
+    .await?;
+    audit(
+        &state,
+        &format!("staff:{}", call.device.staff_id),
+        "cosign.enroll.finish",
+        &call.device.device_id,
+        &rid.0,
+        serde_json::json!({ "certificate": done.serial }),
+    )
+    .await?;
+    Ok(Json(done))
+}
+
+async fn tasks(
+    State(state): State<AppState>,
+    call: DeviceCall,
+) -> Result<impl IntoResponse, ApiFailure> {
+    let now = now_ms();
+    let mut out = Vec::new();
+    for id in requests::pending_for(&state.db, &call.device.staff_id, now).await? {
+        let request = requests::view(&state.db, &id, now).await?;
+        let mut my_turn = true;
+        for s in &request.signers {
+            if s.staff_id == call.device.staff_id {
+                break;
+            }
+            my_turn &= !request.ordered || s.signed_at.is_some();
+        }
+        out.push(PhoneTask { request, my_turn });
+    }
+    Ok(Json(out))
+}
+
+async fn signer_request(state: &AppState, d: &Device, id: &str) -> Result<(), ApiFailure> {
+    let view = requests::view(&state.db, id, now_ms()).await?;
+    if view.signers.iter().any(|s| s.staff_id == d.staff_id) {
+        Ok(())
+    } else {
+        Err(ApiFailure::new(ErrorCode::NotFound))
+    }
+}
+
+async fn phone_request(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    call: DeviceCall,
+) -> Result<impl IntoResponse, ApiFailure> {
+    signer_request(&state, &call.device, &id).await?;
+    Ok(Json(requests::view(&state.db, &id, now_ms()).await?))
+}
+
+async fn phone_document(
+    State(state): State<AppState>,
+    Path((id, index)): Path<(String, u32)>,
+    call: DeviceCall,
+) -> Result<Response, ApiFailure> {
+    signer_request(&state, &call.device, &id).await?;
+    let (content, media) = requests::document_content(&state.db, &id, index)
+        .await?
+        .ok_or_else(|| ApiFailure::new(ErrorCode::NotFound))?;
+    let media = media.unwrap_or_else(|| "application/octet-stream".to_owned());
+    Ok(([(header::CONTENT_TYPE, media)], content).into_response())
+}
+
+async fn pin(
+    State(state): State<AppState>,
+    rid: RequestId,
+    call: DeviceCall,
+) -> Result<impl IntoResponse, ApiFailure> {
+    let req: PinUnlock = parse(&call.body)?;
+    let device = state.keys.device();
+    let unlocked = rounds::pin(&state.db, &*device, &call.device, &req, now_ms()).await;
+    if let Err(e) = &unlocked
+        && e.code() == ErrorCode::KeyLocked
+    {
+        state
+            .audit
+            .append(
+                &state.db,
+                now_ms(),
+                &Event {
+                    actor: &format!("staff:{}", call.device.staff_id),
+                    action: "cosign.pin.locked",
+                    target: &call.device.device_id,
+                    outcome: "denied",
+                    detail: serde_json::json!({}),
+                    request_id: &rid.0,
+                },
+            )
+            .await?;
+    }
+    Ok(Json(unlocked?))
+}
+
+async fn start_round(
+    State(state): State<AppState>,
+    call: DeviceCall,
+) -> Result<impl IntoResponse, ApiFailure> {
+    let req: StartRound = parse(&call.body)?;
+    let device = state.keys.device();
+    let started = rounds::start(
+        &state.db,
+        &*device,
+        &state.pki,
+        &call.device,
+        &req,
+        now_ms(),
+    )
+    .await?;
+    Ok((StatusCode::CREATED, Json(started)))
+}
+
+async fn commit_round(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    call: DeviceCall,
+) -> Result<impl IntoResponse, ApiFailure> {
+    let req: RoundCommit = parse(&call.body)?;
+    let device = state.keys.device();
+    Ok(Json(
+        rounds::commit(&state.db, &*device, &call.device, &id, &req, now_ms()).await?,
+    ))
+}
+
+async fn finish_round(
+    State(state): State<AppState>,
+    rid: RequestId,
+    Path(id): Path<String>,
+    call: DeviceCall,
+) -> Result<impl IntoResponse, ApiFailure> {
+    let req: RoundResult = parse(&call.body)?;
+    let (outcome, touched) =
+        rounds::finish(&state.db, &state.pki, &call.device, &id, &req, now_ms()).await?;
+    let signed = outcome.items.iter().filter(|i| i.ok).count();
+    audit(
+        &state,
+        &format!("staff:{}", call.device.staff_id),
+        "cosign.sign",
+        &id,
+        &rid.0,
+        serde_json::json!({ "signed": signed, "refused": outcome.items.len() - signed, "requests": touched }),
+    )
+    .await?;
+    for r in &touched {
+        state.hub.notify(r);
+    }
+    Ok(Json(outcome))
+}

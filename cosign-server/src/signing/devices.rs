@@ -1,0 +1,397 @@
+//! Phones: enrolment (activation code → two-party key generation → certificate → OPRF key for
+//! sealing the phone's share under its PIN) and the device signature on every later call.
+//!
+//! Every step's server state is in the database or the crypto device, never only in memory,
+//! so the steps may reach different instances and survive a restart: the key-generation
+//! session id is stored with the pending device; the server share `d2` is parked in the device
+//! at the key-generation step and released by the confirmation (`ServerKeygen::park/resume`).
+
+use std::time::Duration;
+
+use cosign_proto::v1::ErrorCode;
+use cosign_proto::v1::cosign::{EnrollBegin, EnrollBegun, EnrollFinish, EnrollFinished};
+use crypto_device::{CryptoDevice, KeyId, with_secret};
+use sm2::dsa::{Signature, VerifyingKey, signature::Verifier};
+use sm2_cosign::keygen::{KeygenRequest, KeygenResponse, ServerKeygen};
+use sm2_cosign::seal::OprfKey;
+use sm2_cosign::{ServerKeyShare, SessionId};
+use sqlx::Row;
+use subtle::ConstantTimeEq;
+use zeroize::Zeroizing;
+
+use super::clients::{SignedCall, consume_nonce, dev};
+use super::staff;
+use crate::api::ApiFailure;
+use crate::pki::{Actor, IssueProfile, Pki};
+use crate::store::Db;
+
+/// A pending enrolment must finish within this time.
+pub const ENROLL_TTL_MS: i64 = 15 * 60 * 1000;
+/// Validity of a staff signing certificate.
+pub const STAFF_CERT_VALIDITY: Duration = Duration::from_secs(730 * 86_400);
+/// SM2 user ID for device signatures (GB/T 35276 default).
+pub const DEVICE_DISTID: &str = "1234567812345678";
+
+/// A device row.
+#[derive(Debug, Clone)]
+pub struct Device {
+    /// Device id.
+    pub device_id: String,
+    /// Owner.
+    pub staff_id: String,
+    /// `pending`, `active`, `revoked`.
+    pub status: String,
+    /// Device public key (hex SEC1).
+    pub public_key: String,
+    /// Key-generation session.
+    pub keygen_session: String,
+    /// d2 in the crypto device.
+    pub share_key: Option<String>,
+    /// OPRF key in the crypto device.
+    pub oprf_key: Option<String>,
+    /// Joint public key (hex SEC1).
+    pub joint_public_key: Option<String>,
+    /// Signing certificate serial.
+    pub cert_serial: Option<String>,
+    /// Unix ms.
+    pub created_at: i64,
+}
+
+fn protocol(e: &sm2_cosign::Error) -> ApiFailure {
+    ApiFailure::with(
+        ErrorCode::ProtocolViolation,
+        format!("协同签名消息无效：{e}"),
+        format!("Invalid co-signing message: {e}"),
+    )
+}
+
+/// Loads a device.
+pub async fn load(db: &Db, device_id: &str) -> Result<Option<Device>, ApiFailure> {
+    if device_id.is_empty() || device_id.len() > 64 {
+        return Ok(None);
+    }
+    let row = sqlx::query(
+        "SELECT device_id, staff_id, status, public_key, keygen_session, share_key, oprf_key, \
+         joint_public_key, cert_serial, created_at FROM devices WHERE device_id = $1",
+    )
+    .bind(device_id)
+    .fetch_optional(db.pool())
+    .await?;
+    Ok(match row {
+        Some(r) => Some(Device {
+            device_id: r.try_get("device_id")?,
+            staff_id: r.try_get("staff_id")?,
+            status: r.try_get("status")?,
+            public_key: r.try_get("public_key")?,
+            keygen_session: r.try_get("keygen_session")?,
+            share_key: r.try_get("share_key")?,
+            oprf_key: r.try_get("oprf_key")?,
+            joint_public_key: r.try_get("joint_public_key")?,
+            cert_serial: r.try_get("cert_serial")?,
+            created_at: r.try_get("created_at")?,
+        }),
+        None => None,
+    })
+}
+
+/// Verifies a device-signed call (SM2 over the canonical string) and consumes its nonce.
+pub async fn verify_call(
+    db: &Db,
+    call: &SignedCall<'_>,
+    now_ms: i64,
+) -> Result<Device, ApiFailure> {
+    call.check_shape(now_ms)?;
+    let Some(device) = load(db, call.caller).await? else {
+        return Err(ApiFailure::new(ErrorCode::BadSignature));
+    };
+    if device.status == "revoked" {
+        return Err(ApiFailure::new(ErrorCode::BadSignature));
+    }
+    let key = hex::decode(&device.public_key)
+        .ok()
+        .and_then(|b| sm2::PublicKey::from_sec1_bytes(&b).ok())
+        .ok_or_else(|| ApiFailure::new(ErrorCode::Internal))?;
+    let vk =
+        VerifyingKey::new(DEVICE_DISTID, key).map_err(|_| ApiFailure::new(ErrorCode::Internal))?;
+    let sig = hex::decode(call.signature)
+        .ok()
+        .and_then(|b| Signature::try_from(b.as_slice()).ok())
+        .ok_or_else(|| ApiFailure::new(ErrorCode::BadSignature))?;
+    if vk.verify(call.canonical().as_bytes(), &sig).is_err() {
+        return Err(ApiFailure::new(ErrorCode::BadSignature));
+    }
+    consume_nonce(db, &format!("dev:{}", device.device_id), call.nonce, now_ms).await?;
+    Ok(device)
+}
+
+/// Step 1: the activation code (single use, counted) and the device key → a pending device.
+pub async fn begin(
+    db: &Db,
+    device: &dyn CryptoDevice,
+    req: &EnrollBegin,
+    now_ms: i64,
+) -> Result<EnrollBegun, ApiFailure> {
+    let pk = hex::decode(&req.device_public_key)
+        .ok()
+        .filter(|b| b.len() == 65)
+        .and_then(|b| sm2::PublicKey::from_sec1_bytes(&b).ok())
+        .ok_or_else(|| {
+            ApiFailure::with(
+                ErrorCode::InvalidArgument,
+                "设备公钥须为 130 位十六进制的 SM2 非压缩公钥。",
+                "device_public_key must be an uncompressed SM2 point in hex (130 characters).",
+            )
+        })?;
+    let name = req.device_name.trim();
+    if name.is_empty() || name.chars().count() > 64 {
+        return Err(ApiFailure::with(
+            ErrorCode::InvalidArgument,
+            "设备名称须为 1–64 个字符。",
+            "device_name must have 1–64 characters.",
+        ));
+    }
+    let row = sqlx::query(
+        "SELECT status, activation_hash, activation_expires, activation_failures FROM staff \
+         WHERE staff_id = $1",
+    )
+    .bind(&req.staff_id)
+    .fetch_optional(db.pool())
+    .await?;
+    let Some(row) = row else {
+        return Err(ApiFailure::new(ErrorCode::ActivationInvalid));
+    };
+    let status: String = row.try_get("status")?;
+    let hash: Option<String> = row.try_get("activation_hash")?;
+    let expires: Option<i64> = row.try_get("activation_expires")?;
+    let failures: i64 = row.try_get("activation_failures")?;
+    let Some(hash) = hash else {
+        return Err(ApiFailure::new(ErrorCode::ActivationInvalid));
+    };
+    if status == "disabled"
+        || expires.is_none_or(|e| e < now_ms)
+        || failures >= staff::MAX_ACTIVATION_FAILURES
+    {
+        return Err(ApiFailure::new(ErrorCode::ActivationInvalid));
+    }
+    let given = staff::code_hash(&req.activation_code);
+    if !bool::from(given.as_bytes().ct_eq(hash.as_bytes())) {
+        sqlx::query(
+            "UPDATE staff SET activation_failures = activation_failures + 1 WHERE staff_id = $1",
+        )
+        .bind(&req.staff_id)
+        .execute(db.pool())
+        .await?;
+        return Err(ApiFailure::new(ErrorCode::ActivationInvalid));
+    }
+    let device_id = format!("dev_{}", hex::encode(device.random(12).await.map_err(dev)?));
+    let session_bytes: [u8; 16] = device
+        .random(16)
+        .await
+        .map_err(dev)?
+        .try_into()
+        .map_err(|_| ApiFailure::new(ErrorCode::Internal))?;
+    let session = SessionId(sm2_cosign::wire::Hex(session_bytes));
+    // Consume the code and create the pending device in one transaction: a code starts one
+    // enrolment only, even when two phones race.
+    let mut tx = db.pool().begin().await?;
+    let consumed = sqlx::query(
+        "UPDATE staff SET activation_hash = NULL, updated_at = $1 WHERE staff_id = $2 \
+         AND activation_hash = $3",
+    )
+    .bind(now_ms)
+    .bind(&req.staff_id)
+    .bind(&hash)
+    .execute(&mut *tx)
+    .await?;
+    if consumed.rows_affected() != 1 {
+        return Err(ApiFailure::new(ErrorCode::ActivationInvalid));
+    }
+    sqlx::query(
+        "INSERT INTO devices (device_id, staff_id, name, public_key, status, keygen_session, \
+         created_at, updated_at) VALUES ($1, $2, $3, $4, 'pending', $5, $6, $6)",
+    )
+    .bind(&device_id)
+    .bind(&req.staff_id)
+    .bind(name)
+    .bind(hex::encode(pk.to_sec1_bytes()))
+    .bind(hex::encode(session_bytes))
+    .bind(now_ms)
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(EnrollBegun { device_id, session })
+}
+
+fn pending(d: &Device, now_ms: i64) -> Result<SessionId, ApiFailure> {
+    if d.status != "pending" || d.created_at + ENROLL_TTL_MS < now_ms {
+        return Err(ApiFailure::new(ErrorCode::ActivationInvalid));
+    }
+    let bytes: [u8; 16] = hex::decode(&d.keygen_session)
+        .ok()
+        .and_then(|b| b.try_into().ok())
+        .ok_or_else(|| ApiFailure::new(ErrorCode::Internal))?;
+    Ok(SessionId(sm2_cosign::wire::Hex(bytes)))
+}
+
+/// Step 2: two-party key generation; the server share is parked in the crypto device.
+pub async fn keygen(
+    db: &Db,
+    device: &dyn CryptoDevice,
+    d: &Device,
+    req: &KeygenRequest,
+    now_ms: i64,
+) -> Result<KeygenResponse, ApiFailure> {
+    let session = pending(d, now_ms)?;
+    let (state, resp) = ServerKeygen::respond_os(session, req).map_err(|e| protocol(&e))?;
+    let (_, parked) = state.park();
+    let key = device
+        .import_secret(&format!("cosign-d2:{}", d.device_id), parked.to_bytes())
+        .await
+        .map_err(dev)?;
+    let updated = sqlx::query(
+        "UPDATE devices SET share_key = $1, joint_public_key = $2, updated_at = $3 \
+         WHERE device_id = $4 AND status = 'pending'",
+    )
+    .bind(key.as_str())
+    .bind(hex::encode(resp.public_key.0))
+    .bind(now_ms)
+    .bind(&d.device_id)
+    .execute(db.pool())
+    .await;
+    match updated {
+        Ok(r) if r.rows_affected() == 1 => {}
+        other => {
+            let _ = device.destroy(&key).await;
+            other?;
+            return Err(ApiFailure::new(ErrorCode::ActivationInvalid));
+        }
+    }
+    // A repeated key generation (the phone retried) replaces the earlier share.
+    if let Some(old) = &d.share_key {
+        let _ = device.destroy(&KeyId(old.clone())).await;
+    }
+    Ok(resp)
+}
+
+/// Step 3: the phone's confirmation releases the share; the certificate is issued for the
+/// joint key (computed by the server itself, so it vouches for it); the PIN's OPRF key is
+/// created and the blinded PIN evaluated; earlier phones of the staff member are revoked.
+#[allow(clippy::too_many_arguments)] // each is a distinct service or input of this one step
+pub async fn finish(
+    db: &Db,
+    device: &dyn CryptoDevice,
+    pki: &Pki,
+    hospital: &str,
+    d: &Device,
+    req: &EnrollFinish,
+    request_id: &str,
+    now_ms: i64,
+) -> Result<EnrollFinished, ApiFailure> {
+    let session = pending(d, now_ms)?;
+    let share_key = KeyId(
+        d.share_key
+            .clone()
+            .ok_or_else(|| ApiFailure::new(ErrorCode::ProtocolViolation))?,
+    );
+    let confirm = req.confirm.clone();
+    let joint = with_secret(device, &share_key, move |bytes| {
+        let parked = ServerKeyShare::from_bytes(bytes)
+            .map_err(|_| crypto_device::Error::Internal("stored share unreadable"))?;
+        Ok(ServerKeygen::resume(session, &parked)
+            .confirm(&confirm)
+            .map(|share| share.public().public_key()))
+    })
+    .await
+    .map_err(dev)?
+    .map_err(|e| protocol(&e))?;
+
+    let oprf = OprfKey::generate(&mut sm2_cosign::OsRng).map_err(|e| protocol(&e))?;
+    let oprf_answer = oprf.evaluate(&req.oprf).map_err(|e| protocol(&e))?;
+    let oprf_key = device
+        .import_secret(
+            &format!("cosign-oprf:{}", d.device_id),
+            Zeroizing::new(oprf.to_bytes().to_vec()),
+        )
+        .await
+        .map_err(dev)?;
+
+    let s = staff::load(db, &d.staff_id)
+        .await?
+        .ok_or_else(|| ApiFailure::new(ErrorCode::NotFound))?;
+    let info = staff::certificate_info(device, hospital, &s).await?;
+    let actor = format!("staff:{}", s.staff_id);
+    let issued = pki
+        .issue_for_key(
+            db,
+            "staff",
+            &joint,
+            IssueProfile::Staff(info),
+            STAFF_CERT_VALIDITY,
+            &Actor {
+                name: &actor,
+                request_id,
+            },
+        )
+        .await
+        .map_err(crate::api::pki_failure)?;
+    let serial = issued.serial();
+
+    let mut tx = db.pool().begin().await?;
+    let old: Vec<(String, Option<String>)> = sqlx::query(
+        "SELECT device_id, cert_serial FROM devices WHERE staff_id = $1 AND status = 'active'",
+    )
+    .bind(&d.staff_id)
+    .fetch_all(&mut *tx)
+    .await?
+    .iter()
+    .map(|r| Ok((r.try_get("device_id")?, r.try_get("cert_serial")?)))
+    .collect::<Result<_, sqlx::Error>>()?;
+    sqlx::query("UPDATE devices SET status = 'revoked', updated_at = $1 WHERE staff_id = $2 AND status = 'active'")
+        .bind(now_ms)
+        .bind(&d.staff_id)
+        .execute(&mut *tx)
+        .await?;
+    let activated = sqlx::query(
+        "UPDATE devices SET status = 'active', oprf_key = $1, cert_serial = $2, updated_at = $3 \
+         WHERE device_id = $4 AND status = 'pending'",
+    )
+    .bind(oprf_key.as_str())
+    .bind(&serial)
+    .bind(now_ms)
+    .bind(&d.device_id)
+    .execute(&mut *tx)
+    .await?;
+    if activated.rows_affected() != 1 {
+        return Err(ApiFailure::new(ErrorCode::ActivationInvalid));
+    }
+    sqlx::query(
+        "UPDATE staff SET status = 'active', pin_failures = 0, updated_at = $1 WHERE staff_id = $2",
+    )
+    .bind(now_ms)
+    .bind(&d.staff_id)
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    // The replaced phones' certificates no longer represent the doctor's key.
+    for (_, cert) in old {
+        if let Some(serial) = cert {
+            let _ = pki.revoke(db, &serial, 4).await;
+        }
+    }
+    let chain = ["staff", "root"]
+        .iter()
+        .filter_map(|n| pki.authority(n))
+        .map(|a| b64(a.cert.der()))
+        .collect();
+    Ok(EnrollFinished {
+        certificate: b64(issued.cert.der()),
+        chain,
+        serial,
+        oprf: oprf_answer,
+    })
+}
+
+fn b64(der: &[u8]) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD.encode(der)
+}

@@ -1,0 +1,550 @@
+//! The phone's co-signing rounds: PIN unlock (counted), start (what to sign, checked against
+//! signer lists and order), commit (the server's partial signatures), result (verified
+//! signatures become CAdES-T CMS, stored in one transaction).
+//!
+//! A round is stored with the server's first protocol message, which holds no secret, so the
+//! next message may reach any instance and a restart loses nothing: the state moves
+//! `started → answered → finished` by compare-and-set updates, so each step happens once.
+
+use base64::Engine;
+use cosign_proto::v1::ErrorCode;
+use cosign_proto::v1::cosign::{
+    ItemOutcome, PinUnlock, PinUnlocked, RoundCommit, RoundItem, RoundItemView, RoundOutcome,
+    RoundResult, RoundStarted, StartRound,
+};
+use crypto_device::{CryptoDevice, KeyId, with_secret};
+use gm_pki::cert::ParsedCertificate;
+use gm_pki::cms::{PreparedSignature, SignOptions};
+use serde::{Deserialize, Serialize};
+use sm2_cosign::ServerKeyShare;
+use sm2_cosign::seal::OprfKey;
+use sm2_cosign::sign::{ServerAwaitingResult, ServerSignSession, SignPartial, SignRequest};
+use sqlx::Row;
+
+use super::clients::dev;
+use super::devices::Device;
+use super::requests;
+use crate::api::ApiFailure;
+use crate::pki::Pki;
+use crate::store::Db;
+
+/// Wrong PINs allowed before the key locks.
+pub const MAX_PIN_FAILURES: i64 = 5;
+/// A round must finish within this time.
+pub const ROUND_TTL_MS: i64 = 5 * 60 * 1000;
+/// Most items in one round.
+pub const MAX_ROUND_ITEMS: usize = 1000;
+
+const B64: base64::engine::GeneralPurpose = base64::engine::general_purpose::STANDARD;
+
+fn protocol(e: &sm2_cosign::Error) -> ApiFailure {
+    ApiFailure::with(
+        ErrorCode::ProtocolViolation,
+        format!("协同签名消息无效：{e}"),
+        format!("Invalid co-signing message: {e}"),
+    )
+}
+
+fn active(d: &Device) -> Result<(), ApiFailure> {
+    if d.status == "active" {
+        Ok(())
+    } else {
+        Err(ApiFailure::with(
+            ErrorCode::Forbidden,
+            "该设备尚未完成激活或已被停用。",
+            "This device has not finished enrolment or was revoked.",
+        ))
+    }
+}
+
+/// Charges one PIN attempt, then evaluates the blinded PIN with the staff member's OPRF key.
+/// The charge is undone only when a signature in a later round verifies (the proof that the
+/// PIN was right), so a stolen phone gets `MAX_PIN_FAILURES` online guesses in all.
+pub async fn pin(
+    db: &Db,
+    device: &dyn CryptoDevice,
+    d: &Device,
+    req: &PinUnlock,
+    now_ms: i64,
+) -> Result<PinUnlocked, ApiFailure> {
+    active(d)?;
+    let charged = sqlx::query(
+        "UPDATE staff SET pin_failures = pin_failures + 1, updated_at = $1 \
+         WHERE staff_id = $2 AND status = 'active' AND pin_failures < $3",
+    )
+    .bind(now_ms)
+    .bind(&d.staff_id)
+    .bind(MAX_PIN_FAILURES)
+    .execute(db.pool())
+    .await?;
+    if charged.rows_affected() != 1 {
+        sqlx::query(
+            "UPDATE staff SET status = 'locked', updated_at = $1 WHERE staff_id = $2 AND status = 'active'",
+        )
+        .bind(now_ms)
+        .bind(&d.staff_id)
+        .execute(db.pool())
+        .await?;
+        return Err(ApiFailure::new(ErrorCode::KeyLocked));
+    }
+    let failures: i64 = sqlx::query("SELECT pin_failures FROM staff WHERE staff_id = $1")
+        .bind(&d.staff_id)
+        .fetch_one(db.pool())
+        .await?
+        .try_get(0)?;
+    let key = KeyId(
+        d.oprf_key
+            .clone()
+            .ok_or_else(|| ApiFailure::new(ErrorCode::Internal))?,
+    );
+    let blinded = req.oprf.clone();
+    let oprf = with_secret(device, &key, move |bytes| {
+        let k: [u8; 32] = bytes
+            .try_into()
+            .map_err(|_| crypto_device::Error::Internal("OPRF key length"))?;
+        Ok(OprfKey::from_bytes(&k).and_then(|k| k.evaluate(&blinded)))
+    })
+    .await
+    .map_err(dev)?
+    .map_err(|e| protocol(&e))?;
+    Ok(PinUnlocked {
+        oprf,
+        attempts_left: u32::try_from(MAX_PIN_FAILURES - failures).unwrap_or(0),
+    })
+}
+
+/// What a stored round covers, per item.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct StoredItem {
+    request_id: String,
+    document: u32,
+    digest: String,
+    signing_time_ms: i64,
+    attrs: String,
+}
+
+/// Refuses unless `staff_id` may sign `request_id` now: pending, not expired, a signer who
+/// has not signed that document, and (ordered requests) every earlier signer done.
+async fn check_turn(
+    db: &mut sqlx::AnyConnection,
+    request_id: &str,
+    document: u32,
+    staff_id: &str,
+    now_ms: i64,
+) -> Result<(), ApiFailure> {
+    let head = requests::load(&mut *db, request_id)
+        .await?
+        .ok_or_else(|| ApiFailure::new(ErrorCode::NotFound))?;
+    match head.effective_status(now_ms) {
+        "pending" => {}
+        "expired" => return Err(ApiFailure::new(ErrorCode::RequestExpired)),
+        _ => return Err(ApiFailure::new(ErrorCode::RequestClosed)),
+    }
+    let signers = sqlx::query(
+        "SELECT position, staff_id, signed_at FROM sign_request_signers WHERE request_id = $1 \
+         ORDER BY position",
+    )
+    .bind(request_id)
+    .fetch_all(&mut *db)
+    .await?;
+    let mut before_me_pending = false;
+    let mut me = None;
+    for s in &signers {
+        let sid: String = s.try_get("staff_id")?;
+        let signed: Option<i64> = s.try_get("signed_at")?;
+        if sid == staff_id {
+            me = Some(signed);
+            break;
+        }
+        before_me_pending |= signed.is_none();
+    }
+    let Some(signed) = me else {
+        return Err(ApiFailure::new(ErrorCode::NotASigner));
+    };
+    if signed.is_some() {
+        return Err(ApiFailure::new(ErrorCode::RequestClosed));
+    }
+    if head.ordered && before_me_pending {
+        return Err(ApiFailure::new(ErrorCode::NotYourTurn));
+    }
+    let done = sqlx::query(
+        "SELECT 1 FROM signatures WHERE request_id = $1 AND doc_index = $2 AND staff_id = $3",
+    )
+    .bind(request_id)
+    .bind(i64::from(document))
+    .bind(staff_id)
+    .fetch_optional(&mut *db)
+    .await?;
+    if done.is_some() {
+        return Err(ApiFailure::new(ErrorCode::RequestClosed));
+    }
+    Ok(())
+}
+
+struct Signer {
+    cert: ParsedCertificate,
+    chain: Vec<ParsedCertificate>,
+    share_key: KeyId,
+}
+
+async fn signer_of(db: &Db, pki: &Pki, d: &Device) -> Result<Signer, ApiFailure> {
+    let serial = d
+        .cert_serial
+        .as_deref()
+        .ok_or_else(|| ApiFailure::new(ErrorCode::Internal))?;
+    let row = db
+        .certificate_by_serial(serial)
+        .await?
+        .ok_or_else(|| ApiFailure::new(ErrorCode::Internal))?;
+    let cert =
+        ParsedCertificate::from_der(&row.der).map_err(|_| ApiFailure::new(ErrorCode::Internal))?;
+    let chain = ["staff", "root"]
+        .iter()
+        .filter_map(|n| pki.authority(n))
+        .map(|a| a.cert.clone())
+        .collect();
+    Ok(Signer {
+        cert,
+        chain,
+        share_key: KeyId(
+            d.share_key
+                .clone()
+                .ok_or_else(|| ApiFailure::new(ErrorCode::Internal))?,
+        ),
+    })
+}
+
+fn prepare(
+    signer: &Signer,
+    digest_hex: &str,
+    signing_time_ms: i64,
+) -> Result<PreparedSignature, ApiFailure> {
+    let digest: [u8; 32] = hex::decode(digest_hex)
+        .ok()
+        .and_then(|d| d.try_into().ok())
+        .ok_or_else(|| ApiFailure::new(ErrorCode::Internal))?;
+    let opts = SignOptions {
+        detached: true,
+        signing_time: Some(crate::pki::system_time(signing_time_ms)),
+        ..Default::default()
+    };
+    gm_pki::cms::prepare_detached(&digest, &signer.cert, &signer.chain, &opts, &[])
+        .map_err(|_| ApiFailure::new(ErrorCode::Internal))
+}
+
+/// Starts a round over `req.items` (one or a batch).
+pub async fn start(
+    db: &Db,
+    device: &dyn CryptoDevice,
+    pki: &Pki,
+    d: &Device,
+    req: &StartRound,
+    now_ms: i64,
+) -> Result<RoundStarted, ApiFailure> {
+    active(d)?;
+    if req.items.is_empty() || req.items.len() > MAX_ROUND_ITEMS {
+        return Err(ApiFailure::with(
+            ErrorCode::InvalidArgument,
+            format!("一轮须签 1–{MAX_ROUND_ITEMS} 份文档。"),
+            format!("A round signs 1–{MAX_ROUND_ITEMS} documents."),
+        ));
+    }
+    let mut seen = std::collections::HashSet::new();
+    if !req
+        .items
+        .iter()
+        .all(|i| seen.insert((&i.request_id, i.document)))
+    {
+        return Err(ApiFailure::with(
+            ErrorCode::InvalidArgument,
+            "同一文档在一轮中出现了两次。",
+            "A document appears twice in the round.",
+        ));
+    }
+    let signer = signer_of(db, pki, d).await?;
+    // Signing time in whole seconds, as the CMS carries it.
+    let signing_time_ms = now_ms - now_ms % 1000;
+    let mut conn = db.pool().acquire().await?;
+    let mut stored = Vec::with_capacity(req.items.len());
+    let mut views = Vec::with_capacity(req.items.len());
+    for RoundItem {
+        request_id,
+        document,
+    } in &req.items
+    {
+        check_turn(&mut conn, request_id, *document, &d.staff_id, now_ms).await?;
+        if let Some(nonce) = &req.qr_nonce {
+            let head = requests::load(db.pool(), request_id).await?;
+            if head.is_none_or(|h| h.qr_nonce != *nonce) {
+                return Err(ApiFailure::with(
+                    ErrorCode::InvalidArgument,
+                    "二维码与签名请求不符，请重新扫码。",
+                    "The QR code does not belong to this request; scan again.",
+                ));
+            }
+        }
+        let row = sqlx::query(
+            "SELECT name, digest FROM sign_request_documents WHERE request_id = $1 AND doc_index = $2",
+        )
+        .bind(request_id)
+        .bind(i64::from(*document))
+        .fetch_optional(db.pool())
+        .await?
+        .ok_or_else(|| ApiFailure::new(ErrorCode::NotFound))?;
+        let digest: String = row.try_get("digest")?;
+        let attrs = B64.encode(prepare(&signer, &digest, signing_time_ms)?.to_be_signed());
+        views.push(RoundItemView {
+            request_id: request_id.clone(),
+            document: *document,
+            name: row.try_get("name")?,
+            digest_sm3: digest.clone(),
+            signed_attributes: attrs.clone(),
+        });
+        stored.push(StoredItem {
+            request_id: request_id.clone(),
+            document: *document,
+            digest,
+            signing_time_ms,
+            attrs,
+        });
+    }
+    let messages: Vec<Vec<u8>> = stored
+        .iter()
+        .map(|s| B64.decode(&s.attrs).unwrap_or_default())
+        .collect();
+    let sign_request = with_secret(device, &signer.share_key, move |bytes| {
+        let share = ServerKeyShare::from_bytes(bytes)
+            .map_err(|_| crypto_device::Error::Internal("stored share unreadable"))?;
+        let refs: Vec<&[u8]> = messages.iter().map(Vec::as_slice).collect();
+        Ok(ServerSignSession::new_os(&share, sm2_cosign::DEFAULT_ID, &refs).map(|(_, r)| r))
+    })
+    .await
+    .map_err(dev)?
+    .map_err(|e| protocol(&e))?;
+    let round_id = format!("rnd_{}", hex::encode(device.random(12).await.map_err(dev)?));
+    sqlx::query(
+        "INSERT INTO sign_rounds (round_id, staff_id, device_id, state, request_json, items_json, \
+         created_at, expires_at) VALUES ($1, $2, $3, 'started', $4, $5, $6, $7)",
+    )
+    .bind(&round_id)
+    .bind(&d.staff_id)
+    .bind(&d.device_id)
+    .bind(serde_json::to_string(&sign_request).map_err(|_| ApiFailure::new(ErrorCode::Internal))?)
+    .bind(serde_json::to_string(&stored).map_err(|_| ApiFailure::new(ErrorCode::Internal))?)
+    .bind(now_ms)
+    .bind(now_ms + ROUND_TTL_MS)
+    .execute(db.pool())
+    .await?;
+    Ok(RoundStarted {
+        round_id,
+        items: views,
+        request: sign_request,
+    })
+}
+
+struct Round {
+    request: SignRequest,
+    items: Vec<StoredItem>,
+}
+
+/// Moves round `round_id` of device `d` from `from` to `to` (once), returning its content.
+async fn claim(
+    db: &Db,
+    d: &Device,
+    round_id: &str,
+    from: &str,
+    to: &str,
+    now_ms: i64,
+) -> Result<Round, ApiFailure> {
+    let row = sqlx::query(
+        "SELECT request_json, items_json, expires_at FROM sign_rounds WHERE round_id = $1 AND device_id = $2",
+    )
+    .bind(round_id)
+    .bind(&d.device_id)
+    .fetch_optional(db.pool())
+    .await?
+    .ok_or_else(|| ApiFailure::new(ErrorCode::NotFound))?;
+    if row.try_get::<i64, _>("expires_at")? < now_ms {
+        return Err(ApiFailure::new(ErrorCode::RequestExpired));
+    }
+    let moved = sqlx::query("UPDATE sign_rounds SET state = $1 WHERE round_id = $2 AND state = $3")
+        .bind(to)
+        .bind(round_id)
+        .bind(from)
+        .execute(db.pool())
+        .await?;
+    if moved.rows_affected() != 1 {
+        return Err(ApiFailure::with(
+            ErrorCode::ProtocolViolation,
+            "该轮签名已处理过此步骤，请重新发起签名。",
+            "This round already passed that step; start signing again.",
+        ));
+    }
+    let bad = |_| ApiFailure::new(ErrorCode::Internal);
+    Ok(Round {
+        request: serde_json::from_str(&row.try_get::<String, _>("request_json")?).map_err(bad)?,
+        items: serde_json::from_str(&row.try_get::<String, _>("items_json")?).map_err(bad)?,
+    })
+}
+
+/// Answers the phone's nonce commitments with the partial signatures (once per round).
+pub async fn commit(
+    db: &Db,
+    device: &dyn CryptoDevice,
+    d: &Device,
+    round_id: &str,
+    req: &RoundCommit,
+    now_ms: i64,
+) -> Result<SignPartial, ApiFailure> {
+    active(d)?;
+    let round = claim(db, d, round_id, "started", "answered", now_ms).await?;
+    let share_key = KeyId(
+        d.share_key
+            .clone()
+            .ok_or_else(|| ApiFailure::new(ErrorCode::Internal))?,
+    );
+    let commit = req.commit.clone();
+    with_secret(device, &share_key, move |bytes| {
+        let share = ServerKeyShare::from_bytes(bytes)
+            .map_err(|_| crypto_device::Error::Internal("stored share unreadable"))?;
+        Ok(ServerSignSession::resume(&round.request)
+            .and_then(|s| s.respond_os(&share, &commit))
+            .map(|(_, partial)| partial))
+    })
+    .await
+    .map_err(dev)?
+    .map_err(|e| protocol(&e))
+}
+
+/// Requests touched by a finished round (for notifications).
+pub type Touched = Vec<String>;
+
+/// Verifies the phone's signatures, makes each a CAdES-T detached CMS (local TSA), and
+/// stores them with the signer and request states in one transaction; a good signature also
+/// clears the PIN failure count.
+pub async fn finish(
+    db: &Db,
+    pki: &Pki,
+    d: &Device,
+    round_id: &str,
+    req: &RoundResult,
+    now_ms: i64,
+) -> Result<(RoundOutcome, Touched), ApiFailure> {
+    active(d)?;
+    let round = claim(db, d, round_id, "answered", "finished", now_ms).await?;
+    let signatures = ServerAwaitingResult::resume(&round.request)
+        .and_then(|s| s.finish(&req.result))
+        .map_err(|e| protocol(&e))?;
+    let signer = signer_of(db, pki, d).await?;
+    let mut made = Vec::with_capacity(signatures.len());
+    for (item, sig) in round.items.iter().zip(&signatures) {
+        let prepared = prepare(&signer, &item.digest, item.signing_time_ms)?;
+        if B64.encode(prepared.to_be_signed()) != item.attrs {
+            return Err(ApiFailure::new(ErrorCode::Internal));
+        }
+        let cms = prepared
+            .finish(&sig.to_der().to_vec(), gm_pki::DEFAULT_DISTID)
+            .map_err(|_| ApiFailure::new(ErrorCode::ProtocolViolation))?;
+        made.push(timestamped(pki, cms).await?);
+    }
+    let cert_serial = signer.cert.serial_hex();
+    let mut tx = db.pool().begin().await?;
+    let mut outcomes = Vec::with_capacity(made.len());
+    let mut touched: Touched = Vec::new();
+    for (item, cms) in round.items.iter().zip(made) {
+        // Order and state are checked again inside the transaction that stores.
+        let allowed = check_turn(
+            &mut tx,
+            &item.request_id,
+            item.document,
+            &d.staff_id,
+            now_ms,
+        )
+        .await;
+        let code = if let Err(e) = allowed {
+            Some(e.code())
+        } else {
+            sqlx::query(
+                "INSERT INTO signatures (request_id, doc_index, staff_id, cms, cert_serial, \
+                 round_id, signed_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            )
+            .bind(&item.request_id)
+            .bind(i64::from(item.document))
+            .bind(&d.staff_id)
+            .bind(cms)
+            .bind(&cert_serial)
+            .bind(round_id)
+            .bind(now_ms)
+            .execute(&mut *tx)
+            .await?;
+            if !touched.contains(&item.request_id) {
+                touched.push(item.request_id.clone());
+            }
+            None
+        };
+        outcomes.push(ItemOutcome {
+            request_id: item.request_id.clone(),
+            document: item.document,
+            ok: code.is_none(),
+            code,
+        });
+    }
+    for request_id in &touched {
+        settle(&mut tx, request_id, &d.staff_id, now_ms).await?;
+    }
+    sqlx::query("UPDATE staff SET pin_failures = 0, updated_at = $1 WHERE staff_id = $2")
+        .bind(now_ms)
+        .bind(&d.staff_id)
+        .execute(&mut *tx)
+        .await?;
+    tx.commit().await?;
+    Ok((
+        RoundOutcome {
+            round_id: round_id.to_owned(),
+            items: outcomes,
+        },
+        touched,
+    ))
+}
+
+/// Marks the signer done when every document carries their signature, and the request
+/// completed when every signer is done.
+async fn settle(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    request_id: &str,
+    staff_id: &str,
+    now_ms: i64,
+) -> Result<(), ApiFailure> {
+    sqlx::query(
+        "UPDATE sign_request_signers SET signed_at = $1 WHERE request_id = $2 AND staff_id = $3 \
+         AND (SELECT COUNT(*) FROM signatures WHERE request_id = $2 AND staff_id = $3) = \
+         (SELECT COUNT(*) FROM sign_request_documents WHERE request_id = $2)",
+    )
+    .bind(now_ms)
+    .bind(request_id)
+    .bind(staff_id)
+    .execute(&mut **tx)
+    .await?;
+    sqlx::query(
+        "UPDATE sign_requests SET status = 'completed', completed_at = $1 WHERE request_id = $2 \
+         AND status = 'pending' AND NOT EXISTS (SELECT 1 FROM sign_request_signers \
+         WHERE request_id = $2 AND signed_at IS NULL)",
+    )
+    .bind(now_ms)
+    .bind(request_id)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+/// Adds the local TSA's token over the signature value (CAdES-T).
+async fn timestamped(pki: &Pki, cms: Vec<u8>) -> Result<Vec<u8>, ApiFailure> {
+    let internal = || ApiFailure::new(ErrorCode::Internal);
+    let value = gm_pki::cms::signature_value(&cms).map_err(|_| internal())?;
+    let imprint = gm_pki::signer::sm3(&value);
+    let query = gm_pki::tsp::build_request(gm_pki::cms::HashAlg::Sm3, &imprint, None, None, true)
+        .map_err(|_| internal())?;
+    let reply = pki.timestamp(query).await;
+    let token = doc_sign::timestamp::token_from_response(&reply).map_err(|_| internal())?;
+    gm_pki::cms::add_signature_timestamp(&cms, &token).map_err(|_| internal())
+}

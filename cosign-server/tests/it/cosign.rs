@@ -1,0 +1,956 @@
+//! Doctor co-signing through the real interfaces: administrators register a client system and
+//! staff, a phone (the `yiqian_phone` library, as the app and `cosign-phone` use it) enrols and
+//! co-signs, a terminal creates requests with HMAC-SM3-signed calls and watches them over the
+//! WebSocket. Signatures are checked by verifiers we did not write (asn1crypto + OpenSSL).
+
+use std::time::Duration;
+
+use base64::Engine;
+use cosign_proto::v1::ErrorCode;
+use cosign_proto::v1::auth::canonical_request;
+use cosign_proto::v1::cosign::RoundItem;
+use futures_util::StreamExt;
+use serde_json::{Value, json};
+use sm3::{Digest, Sm3};
+use yiqian_phone::{PhoneError, PhoneState, enroll, sign};
+
+use crate::both_backends;
+use crate::support::{Backend, TestServer, assert_api_error};
+use crate::tools::{json_field, openssl, py};
+
+const B64: base64::engine::GeneralPurpose = base64::engine::general_purpose::STANDARD;
+const PIN: &str = "246810";
+/// GB 11643's published example number (valid check digit).
+const ID_NUMBER: &str = "11010519491231002X";
+
+/// A client system calling with HMAC-SM3-signed requests.
+pub struct Terminal {
+    pub app_id: String,
+    secret: Vec<u8>,
+    base: String,
+    http: reqwest::Client,
+}
+
+fn now_ms() -> i64 {
+    i64::try_from(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_millis(),
+    )
+    .unwrap()
+}
+
+impl Terminal {
+    pub async fn register(
+        s: &TestServer,
+        token: &str,
+        permissions: &[&str],
+        rate: Option<u32>,
+    ) -> Self {
+        let r = s
+            .client
+            .post(s.url("/api/v1/admin/apps"))
+            .bearer_auth(token)
+            .json(&json!({"name": "HIS 门诊", "permissions": permissions, "rate_per_minute": rate}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 201);
+        let v: Value = r.json().await.unwrap();
+        Self {
+            app_id: v["app_id"].as_str().unwrap().to_owned(),
+            secret: hex::decode(v["secret"].as_str().unwrap()).unwrap(),
+            base: s.base.clone(),
+            http: s.client.clone(),
+        }
+    }
+
+    /// The headers of a signed call (so tests can replay or alter them).
+    pub fn headers(
+        &self,
+        method: &str,
+        path: &str,
+        body: &[u8],
+        ts: i64,
+        nonce: &str,
+    ) -> Vec<(&'static str, String)> {
+        let canonical = canonical_request(method, path, ts, nonce, &hex::encode(Sm3::digest(body)));
+        vec![
+            ("x-yiqian-app-id", self.app_id.clone()),
+            ("x-yiqian-timestamp", ts.to_string()),
+            ("x-yiqian-nonce", nonce.to_owned()),
+            (
+                "x-yiqian-signature",
+                cosign_server::signing::clients::hmac_hex(&self.secret, &canonical),
+            ),
+        ]
+    }
+
+    pub async fn send_with(
+        &self,
+        method: &str,
+        path: &str,
+        body: &[u8],
+        headers: &[(&'static str, String)],
+    ) -> reqwest::Response {
+        let mut req = self
+            .http
+            .request(
+                reqwest::Method::from_bytes(method.as_bytes()).unwrap(),
+                format!("{}{path}", self.base),
+            )
+            .header("content-type", "application/json")
+            .body(body.to_vec());
+        for (k, v) in headers {
+            req = req.header(*k, v);
+        }
+        req.send().await.unwrap()
+    }
+
+    pub async fn call(&self, method: &str, path: &str, body: Option<&Value>) -> reqwest::Response {
+        let bytes = body
+            .map(|b| serde_json::to_vec(b).unwrap())
+            .unwrap_or_default();
+        let nonce = uuid::Uuid::new_v4().simple().to_string();
+        let headers = self.headers(method, path, &bytes, now_ms(), &nonce);
+        self.send_with(method, path, &bytes, &headers).await
+    }
+
+    pub async fn create(&self, body: &Value) -> Value {
+        let r = self.call("POST", "/api/v1/sign-requests", Some(body)).await;
+        assert_eq!(r.status(), 201, "{}", r.text().await.unwrap());
+        r.json().await.unwrap()
+    }
+
+    pub async fn view(&self, id: &str) -> Value {
+        let r = self
+            .call("GET", &format!("/api/v1/sign-requests/{id}"), None)
+            .await;
+        assert_eq!(r.status(), 200);
+        r.json().await.unwrap()
+    }
+}
+
+pub async fn add_staff(s: &TestServer, token: &str, staff_id: &str, name: &str) -> String {
+    let r = s
+        .client
+        .post(s.url("/api/v1/admin/staff"))
+        .bearer_auth(token)
+        .json(&json!({
+            "staff_id": staff_id, "name": name, "department": "心内科", "role": "医师",
+            "phone": "13812345678", "id_number": ID_NUMBER, "licence_no": "110110000012345"
+        }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201, "{}", r.text().await.unwrap());
+    activation_link(s, token, staff_id).await
+}
+
+async fn activation_link(s: &TestServer, token: &str, staff_id: &str) -> String {
+    let r = s
+        .client
+        .post(s.url(&format!("/api/v1/admin/staff/{staff_id}/activation")))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let v: Value = r.json().await.unwrap();
+    v["qr_payload"].as_str().unwrap().to_owned()
+}
+
+fn code_of(link: &str) -> (String, String) {
+    match link.parse().unwrap() {
+        cosign_proto::v1::qr::QrLink::Activate { staff_id, code, .. } => (staff_id, code),
+        other @ cosign_proto::v1::qr::QrLink::Sign { .. } => panic!("{other:?}"),
+    }
+}
+
+pub async fn enrolled(s: &TestServer, token: &str, staff_id: &str, name: &str) -> PhoneState {
+    let link = add_staff(s, token, staff_id, name).await;
+    let (id, code) = code_of(&link);
+    enroll::enroll(&s.base, &id, &code, "测试手机", PIN)
+        .await
+        .unwrap()
+}
+
+fn code(e: &PhoneError) -> ErrorCode {
+    match e {
+        PhoneError::Server(api) => api.code,
+        other => panic!("expected a server refusal, got {other}"),
+    }
+}
+
+async fn staff_view(s: &TestServer, token: &str, id: &str) -> Value {
+    s.client
+        .get(s.url(&format!("/api/v1/admin/staff/{id}")))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
+/// Writes the CMS, the document and the signer's public key, and checks the signature with
+/// asn1crypto + `openssl pkeyutl` (tests/py/check_cms.py).
+fn check_independently(
+    dir: &std::path::Path,
+    stem: &str,
+    cms_b64: &str,
+    content: &[u8],
+    cert_der: &[u8],
+) {
+    std::fs::write(
+        dir.join(format!("{stem}.p7s")),
+        B64.decode(cms_b64).unwrap(),
+    )
+    .unwrap();
+    std::fs::write(dir.join(format!("{stem}.bin")), content).unwrap();
+    std::fs::write(dir.join(format!("{stem}.crt")), cert_der).unwrap();
+    openssl(
+        dir,
+        &[
+            "x509",
+            "-inform",
+            "DER",
+            "-in",
+            &format!("{stem}.crt"),
+            "-pubkey",
+            "-noout",
+            "-out",
+            &format!("{stem}.pub.pem"),
+        ],
+    );
+    let out = py(
+        dir,
+        "check_cms.py",
+        &[
+            "--cms",
+            &format!("{stem}.p7s"),
+            "--pub",
+            &format!("{stem}.pub.pem"),
+            "--data",
+            &format!("{stem}.bin"),
+        ],
+    );
+    assert_eq!(json_field(&out, "ok"), true, "{out}");
+    assert_eq!(json_field(&out, "signature_ok"), true, "{out}");
+}
+
+async fn scan_to_sign_end_to_end(backend: Backend) {
+    let s = TestServer::start(backend).await;
+    let token = s.admin_token().await;
+    let terminal = Terminal::register(
+        &s,
+        &token,
+        &["sign_request:create", "sign_request:read"],
+        None,
+    )
+    .await;
+    let phone = enrolled(&s, &token, "D001", "张医生").await;
+    let dir = tempfile::tempdir().unwrap();
+
+    // The certificate chains to our root with the staff profile, checked by OpenSSL.
+    let cert_der = B64.decode(&phone.certificate).unwrap();
+    std::fs::write(dir.path().join("doctor.crt"), &cert_der).unwrap();
+    for (name, file) in [("staff", "staff.crt"), ("root", "root.crt")] {
+        let der = s
+            .client
+            .get(s.url(&format!("/pki/{name}.crt")))
+            .send()
+            .await
+            .unwrap()
+            .bytes()
+            .await
+            .unwrap();
+        std::fs::write(dir.path().join(file), &der).unwrap();
+        openssl(
+            dir.path(),
+            &[
+                "x509",
+                "-inform",
+                "DER",
+                "-in",
+                file,
+                "-out",
+                &format!("{name}.pem"),
+            ],
+        );
+    }
+    openssl(
+        dir.path(),
+        &[
+            "x509",
+            "-inform",
+            "DER",
+            "-in",
+            "doctor.crt",
+            "-out",
+            "doctor.pem",
+        ],
+    );
+    // Link by link with the SM2 ID (OpenSSL applies -vfyopt to one link at a time).
+    crate::pki::verify_chain(dir.path(), "staff.pem", "doctor.pem");
+    let text = openssl(
+        dir.path(),
+        &["x509", "-in", "doctor.pem", "-noout", "-text"],
+    );
+    assert!(
+        text.contains("1.2.156.10260.4.1.1"),
+        "resident ID extension: {text}"
+    );
+
+    // The terminal asks for a signature over a prescription it sends inline.
+    let prescription =
+        "门诊处方\n患者：李四\n阿莫西林胶囊 0.25g×24 粒，每次 2 粒，每日 3 次".as_bytes();
+    let created = terminal
+        .create(&json!({
+            "signers": ["D001"], "title": "门诊处方", "patient_id": "P0001", "visit_id": "V0001",
+            "doc_type": "处方", "department": "心内科",
+            "documents": [{"name": "处方 20261127-001", "content": B64.encode(prescription), "media_type": "text/plain"}]
+        }))
+        .await;
+    let id = created["request_id"].as_str().unwrap();
+    assert!(created["qr_svg"].as_str().unwrap().starts_with("<?xml"));
+    let png = terminal
+        .call("GET", &format!("/api/v1/sign-requests/{id}/qr.png"), None)
+        .await;
+    assert_eq!(png.status(), 200);
+    assert_eq!(&png.bytes().await.unwrap()[..8], b"\x89PNG\r\n\x1a\n");
+
+    // The terminal watches; the first event is the pending state.
+    let ws_url = format!(
+        "{}/api/v1/sign-requests/{id}/events?token={}",
+        s.base.replace("http://", "ws://"),
+        created["watch_token"].as_str().unwrap()
+    );
+    let (mut ws, _) = tokio_tungstenite::connect_async(&ws_url).await.unwrap();
+    let first: Value =
+        serde_json::from_str(ws.next().await.unwrap().unwrap().to_text().unwrap()).unwrap();
+    assert_eq!(first["type"], "status");
+    assert_eq!(first["request"]["status"], "pending");
+    // A wrong watch token gets no socket.
+    let bad = ws_url.replace("token=", "token=0");
+    assert!(tokio_tungstenite::connect_async(&bad).await.is_err());
+
+    // The doctor scans and signs.
+    let outcome = sign::sign_link(&phone, created["qr_payload"].as_str().unwrap(), PIN)
+        .await
+        .unwrap();
+    assert!(outcome.items.iter().all(|i| i.ok), "{outcome:?}");
+
+    // The terminal hears it at once (the hub), not after the 2 s poll.
+    let started = std::time::Instant::now();
+    let done: Value = tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            let msg = ws.next().await.unwrap().unwrap();
+            if let Ok(t) = msg.to_text()
+                && !t.is_empty()
+            {
+                let v: Value = serde_json::from_str(t).unwrap();
+                if v["request"]["status"] == "completed" {
+                    return v;
+                }
+            }
+        }
+    })
+    .await
+    .unwrap();
+    assert!(
+        started.elapsed() < Duration::from_millis(1500),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(done["request"]["signers"][0]["staff_id"], "D001");
+    assert!(done["request"]["signers"][0]["signed_at"].is_i64());
+
+    let view = terminal.view(id).await;
+    assert_eq!(view["status"], "completed");
+    let sig = &view["signatures"][0];
+    assert_eq!(sig["certificate_serial"], phone.serial.as_str());
+    check_independently(
+        dir.path(),
+        "rx",
+        sig["cms"].as_str().unwrap(),
+        prescription,
+        &cert_der,
+    );
+    // CAdES-T: our verifier finds the TSA token over the signature value.
+    let report = gm_pki::cms::verify(
+        &B64.decode(sig["cms"].as_str().unwrap()).unwrap(),
+        Some(prescription),
+        &[],
+    )
+    .unwrap();
+    assert!(report.ok(), "{report:?}");
+    assert!(
+        report.signers[0]
+            .timestamp
+            .as_ref()
+            .is_some_and(|t| t.valid),
+        "{report:?}"
+    );
+
+    // Signing again is refused: nothing is left to sign.
+    let again = sign::sign_link(&phone, created["qr_payload"].as_str().unwrap(), PIN)
+        .await
+        .unwrap_err();
+    assert_eq!(code(&again), ErrorCode::RequestClosed);
+
+    // Every step is in the audit chain, which still verifies.
+    let audit: Value = s
+        .client
+        .get(s.url("/api/v1/audit/verify"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(audit["intact"], true, "{audit}");
+    let actions: Vec<String> = sqlx::query_scalar("SELECT action FROM audit_log")
+        .fetch_all(s.db.pool())
+        .await
+        .unwrap();
+    for a in [
+        "cosign.app.create",
+        "cosign.staff.create",
+        "cosign.staff.activation",
+        "cosign.enroll.begin",
+        "cosign.enroll.finish",
+        "cosign.request.create",
+        "cosign.sign",
+    ] {
+        assert!(
+            actions.iter().any(|x| x == a),
+            "{a} missing from {actions:?}"
+        );
+    }
+    s.stop().await;
+}
+both_backends!(scan_to_sign_end_to_end);
+
+async fn wrong_pins_lock_the_key_until_an_administrator_unlocks(backend: Backend) {
+    let s = TestServer::start(backend).await;
+    let token = s.admin_token().await;
+    let terminal = Terminal::register(&s, &token, &["sign_request:create"], None).await;
+    let phone = enrolled(&s, &token, "N007", "王护士").await;
+    let client = sign::client(&phone).unwrap();
+    let created = terminal
+        .create(&json!({"signers": ["N007"], "title": "护理记录", "documents": [{"name": "护理记录单", "digest_sm3": hex::encode(Sm3::digest(b"record"))}]}))
+        .await;
+    let id = created["request_id"].as_str().unwrap().to_owned();
+    let items = || {
+        vec![RoundItem {
+            request_id: id.clone(),
+            document: 0,
+        }]
+    };
+
+    // One wrong PIN, then the right one: the good signature clears the count.
+    let e = sign::sign_items(&client, &phone, "999999", items(), None)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(e, PhoneError::WrongPin { attempts_left: 4 }),
+        "{e}"
+    );
+    assert_eq!(staff_view(&s, &token, "N007").await["pin_failures"], 1);
+
+    // Five wrong PINs lock the key; even the right PIN is then refused.
+    for left in (0..4).rev() {
+        let e = sign::sign_items(&client, &phone, "000000", items(), None)
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(e, PhoneError::WrongPin { attempts_left } if attempts_left == left),
+            "{e}"
+        );
+    }
+    let e = sign::sign_items(&client, &phone, PIN, items(), None)
+        .await
+        .unwrap_err();
+    assert_eq!(code(&e), ErrorCode::KeyLocked);
+    assert_eq!(staff_view(&s, &token, "N007").await["status"], "locked");
+
+    // The administrator unlocks (audited); the right PIN signs and resets the count.
+    let r = s
+        .client
+        .post(s.url("/api/v1/admin/staff/N007/unlock"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let outcome = sign::sign_items(&client, &phone, PIN, items(), None)
+        .await
+        .unwrap();
+    assert!(outcome.items[0].ok);
+    let v = staff_view(&s, &token, "N007").await;
+    assert_eq!(v["pin_failures"], 0);
+    assert_eq!(v["status"], "active");
+    s.stop().await;
+}
+both_backends!(wrong_pins_lock_the_key_until_an_administrator_unlocks);
+
+async fn order_is_enforced_and_only_signers_sign(backend: Backend) {
+    let s = TestServer::start(backend).await;
+    let token = s.admin_token().await;
+    let terminal = Terminal::register(
+        &s,
+        &token,
+        &["sign_request:create", "sign_request:read"],
+        None,
+    )
+    .await;
+    let first = enrolled(&s, &token, "D100", "主治医师").await;
+    let second = enrolled(&s, &token, "D200", "主任医师").await;
+    let outsider = enrolled(&s, &token, "D300", "其他医师").await;
+    let digest = hex::encode(Sm3::digest(b"discharge summary"));
+    let created = terminal
+        .create(
+            &json!({"signers": ["D100", "D200"], "ordered": true, "title": "出院小结",
+            "documents": [{"name": "出院小结", "digest_sm3": digest}]}),
+        )
+        .await;
+    let id = created["request_id"].as_str().unwrap().to_owned();
+    let items = || {
+        vec![RoundItem {
+            request_id: id.clone(),
+            document: 0,
+        }]
+    };
+
+    let e = sign::sign_items(&sign::client(&second).unwrap(), &second, PIN, items(), None)
+        .await
+        .unwrap_err();
+    assert_eq!(code(&e), ErrorCode::NotYourTurn);
+    let e = sign::sign_items(
+        &sign::client(&outsider).unwrap(),
+        &outsider,
+        PIN,
+        items(),
+        None,
+    )
+    .await
+    .unwrap_err();
+    assert!(matches!(e, PhoneError::Server(_)), "{e}");
+    // The task list says whose turn it is.
+    let tasks = sign::tasks(&sign::client(&second).unwrap()).await.unwrap();
+    assert_eq!(tasks.len(), 1);
+    assert!(!tasks[0].my_turn);
+
+    // A round started in turn is still checked when it stores: start the second signer's
+    // round only after the first signed, and both succeed in order.
+    assert!(
+        sign::sign_items(&sign::client(&first).unwrap(), &first, PIN, items(), None)
+            .await
+            .unwrap()
+            .items[0]
+            .ok
+    );
+    assert!(sign::tasks(&sign::client(&second).unwrap()).await.unwrap()[0].my_turn);
+    assert!(
+        sign::sign_items(&sign::client(&second).unwrap(), &second, PIN, items(), None)
+            .await
+            .unwrap()
+            .items[0]
+            .ok
+    );
+    let view = terminal.view(&id).await;
+    assert_eq!(view["status"], "completed");
+    assert_eq!(view["signatures"].as_array().unwrap().len(), 2);
+
+    // Unordered: any order works.
+    let created = terminal
+        .create(&json!({"signers": ["D100", "D200"], "title": "会诊记录",
+            "documents": [{"name": "会诊记录", "digest_sm3": digest}]}))
+        .await;
+    let id2 = created["request_id"].as_str().unwrap().to_owned();
+    let items2 = || {
+        vec![RoundItem {
+            request_id: id2.clone(),
+            document: 0,
+        }]
+    };
+    assert!(
+        sign::sign_items(
+            &sign::client(&second).unwrap(),
+            &second,
+            PIN,
+            items2(),
+            None
+        )
+        .await
+        .unwrap()
+        .items[0]
+            .ok
+    );
+    assert!(
+        sign::sign_items(&sign::client(&first).unwrap(), &first, PIN, items2(), None)
+            .await
+            .unwrap()
+            .items[0]
+            .ok
+    );
+    assert_eq!(terminal.view(&id2).await["status"], "completed");
+    s.stop().await;
+}
+both_backends!(order_is_enforced_and_only_signers_sign);
+
+async fn batch_round_survives_a_second_instance(backend: Backend) {
+    let s = TestServer::start(backend).await;
+    let token = s.admin_token().await;
+    let terminal = Terminal::register(
+        &s,
+        &token,
+        &["sign_request:create", "sign_request:read"],
+        None,
+    )
+    .await;
+    let nurse = enrolled(&s, &token, "N100", "李护士").await;
+    let records: Vec<Vec<u8>> = (0..200)
+        .map(|i| format!("体温单 第{i}床 36.{}℃", i % 10).into_bytes())
+        .collect();
+    let docs: Vec<Value> = records
+        .iter()
+        .enumerate()
+        .map(|(i, r)| json!({"name": format!("体温单 {i}"), "digest_sm3": hex::encode(Sm3::digest(r))}))
+        .collect();
+    let created = terminal
+        .create(&json!({"signers": ["N100"], "title": "体温单批量签名", "documents": docs}))
+        .await;
+    let id = created["request_id"].as_str().unwrap().to_owned();
+    let items: Vec<RoundItem> = (0..200)
+        .map(|i| RoundItem {
+            request_id: id.clone(),
+            document: i,
+        })
+        .collect();
+
+    // A second instance on the same data directory and database (behind one load balancer):
+    // the round starts on the first, is answered by the second, and finishes on the first.
+    let (other, other_stop, other_handle) = {
+        let (server, _) = cosign_server::serve::Server::bind(s.config())
+            .await
+            .unwrap();
+        let addr = server.local_addr().unwrap();
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let handle = tokio::spawn(server.run(async move {
+            let _ = rx.await;
+        }));
+        (format!("http://{addr}"), tx, handle)
+    };
+    let here = sign::client(&nurse).unwrap();
+    let there = sign::client_at(&nurse, &other).unwrap();
+    let round = sign::begin_round(&here, &nurse, PIN, items, None)
+        .await
+        .unwrap();
+    let outcome = round.complete_via(&there, &here).await.unwrap();
+    assert_eq!(outcome.items.len(), 200);
+    assert!(outcome.items.iter().all(|i| i.ok));
+    let _ = other_stop.send(());
+    other_handle.await.unwrap().unwrap();
+
+    let view = terminal.view(&id).await;
+    assert_eq!(view["status"], "completed");
+    let sigs = view["signatures"].as_array().unwrap();
+    assert_eq!(sigs.len(), 200);
+    for sig in sigs {
+        let i = usize::try_from(sig["document"].as_u64().unwrap()).unwrap();
+        let cms = B64.decode(sig["cms"].as_str().unwrap()).unwrap();
+        let report = gm_pki::cms::verify(&cms, Some(&records[i]), &[]).unwrap();
+        assert!(report.ok(), "document {i}: {report:?}");
+    }
+    let dir = tempfile::tempdir().unwrap();
+    check_independently(
+        dir.path(),
+        "b7",
+        sigs[7]["cms"].as_str().unwrap(),
+        &records[usize::try_from(sigs[7]["document"].as_u64().unwrap()).unwrap()],
+        &B64.decode(&nurse.certificate).unwrap(),
+    );
+    s.stop().await;
+}
+both_backends!(batch_round_survives_a_second_instance);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn signed_calls_refuse_forgery_replay_skew_and_missing_rights() {
+    let s = TestServer::start(Backend::Sqlite).await;
+    let token = s.admin_token().await;
+    let reader = Terminal::register(&s, &token, &["sign_request:read"], Some(4)).await;
+    let writer = Terminal::register(
+        &s,
+        &token,
+        &["sign_request:create", "sign_request:read"],
+        None,
+    )
+    .await;
+    add_staff(&s, &token, "D001", "张医生").await;
+    let body = serde_json::to_vec(&json!({"signers": ["D001"], "title": "t", "documents": [{"name": "n", "digest_sm3": "a".repeat(64)}]})).unwrap();
+    let path = "/api/v1/sign-requests";
+
+    // An independent HMAC-SM3 (Python gmssl's SM3, HMAC by hand as RFC 2104 says) is accepted:
+    // what a HIS vendor writes from docs/api/signing.md works.
+    let dir = tempfile::tempdir().unwrap();
+    let ts = now_ms();
+    let nonce = "py-nonce-0123456789";
+    let canonical = canonical_request("POST", path, ts, nonce, &hex::encode(Sm3::digest(&body)));
+    std::fs::write(dir.path().join("canonical.txt"), &canonical).unwrap();
+    let mac = py(
+        dir.path(),
+        "hmac_sm3.py",
+        &[&hex::encode(&writer.secret), "canonical.txt"],
+    );
+    let mut headers = writer.headers("POST", path, &body, ts, nonce);
+    headers[3].1 = mac.trim().to_owned();
+    let r = writer.send_with("POST", path, &body, &headers).await;
+    assert_eq!(r.status(), 201, "{}", r.text().await.unwrap());
+    let id = {
+        let v: Value = writer
+            .call("POST", path, Some(&serde_json::from_slice(&body).unwrap()))
+            .await
+            .json()
+            .await
+            .unwrap();
+        v["request_id"].as_str().unwrap().to_owned()
+    };
+
+    // The same headers again: replay.
+    assert_api_error(
+        writer.send_with("POST", path, &body, &headers).await,
+        401,
+        "REPLAYED",
+    )
+    .await;
+    // A changed body under the old signature.
+    let other = writer.headers("POST", path, &body, now_ms(), "fresh-nonce-000000001");
+    let mut tampered = body.clone();
+    tampered[10] ^= 1;
+    assert_api_error(
+        writer.send_with("POST", path, &tampered, &other).await,
+        401,
+        "BAD_SIGNATURE",
+    )
+    .await;
+    // Another path under the signature of this one.
+    let h = writer.headers("GET", path, b"", now_ms(), "fresh-nonce-000000002");
+    assert_api_error(
+        writer
+            .send_with("GET", &format!("/api/v1/sign-requests/{id}"), b"", &h)
+            .await,
+        401,
+        "BAD_SIGNATURE",
+    )
+    .await;
+    // Ten minutes off.
+    let h = writer.headers(
+        "POST",
+        path,
+        &body,
+        now_ms() - 600_000,
+        "fresh-nonce-000000003",
+    );
+    assert_api_error(
+        writer.send_with("POST", path, &body, &h).await,
+        401,
+        "BAD_SIGNATURE",
+    )
+    .await;
+    // A short nonce, a missing header, an unknown app.
+    let h = writer.headers("POST", path, &body, now_ms(), "short");
+    assert_api_error(
+        writer.send_with("POST", path, &body, &h).await,
+        401,
+        "BAD_SIGNATURE",
+    )
+    .await;
+    let h = writer.headers("POST", path, &body, now_ms(), "fresh-nonce-000000004");
+    assert_api_error(
+        writer.send_with("POST", path, &body, &h[..3]).await,
+        401,
+        "BAD_SIGNATURE",
+    )
+    .await;
+    let mut h = writer.headers("POST", path, &body, now_ms(), "fresh-nonce-000000005");
+    h[0].1 = "app_0000000000000000".into();
+    assert_api_error(
+        writer.send_with("POST", path, &body, &h).await,
+        401,
+        "BAD_SIGNATURE",
+    )
+    .await;
+
+    // Rights: the reader may not create, and sees another app's request as absent.
+    assert_api_error(
+        reader
+            .call("POST", path, Some(&serde_json::from_slice(&body).unwrap()))
+            .await,
+        403,
+        "FORBIDDEN",
+    )
+    .await;
+    assert_api_error(
+        reader
+            .call("GET", &format!("/api/v1/sign-requests/{id}"), None)
+            .await,
+        404,
+        "NOT_FOUND",
+    )
+    .await;
+    // Its limit is 4 calls a minute: the two above, two more, then 429.
+    for _ in 0..2 {
+        reader
+            .call("GET", "/api/v1/sign-requests/req_x", None)
+            .await;
+    }
+    assert_api_error(
+        reader
+            .call("GET", "/api/v1/sign-requests/req_x", None)
+            .await,
+        429,
+        "RATE_LIMITED",
+    )
+    .await;
+
+    // Bad requests from a good app: clear 400s, nothing stored.
+    for bad in [
+        json!({"signers": [], "title": "t", "documents": [{"name": "n", "digest_sm3": "a".repeat(64)}]}),
+        json!({"signers": ["D001"], "title": "t", "documents": []}),
+        json!({"signers": ["D001", "D001"], "title": "t", "documents": [{"name": "n", "digest_sm3": "a".repeat(64)}]}),
+        json!({"signers": ["D001"], "title": "t", "documents": [{"name": "n", "digest_sm3": "xyz"}]}),
+        json!({"signers": ["D001"], "title": "t", "documents": [{"name": "n", "content": "!!"}]}),
+        json!({"signers": ["D001"], "title": "t", "documents": [{"name": "n"}]}),
+        json!({"signers": ["D001"], "title": "", "documents": [{"name": "n", "digest_sm3": "a".repeat(64)}]}),
+        json!({"signers": ["D001"], "title": "t", "expires_in": 5, "documents": [{"name": "n", "digest_sm3": "a".repeat(64)}]}),
+    ] {
+        assert_api_error(
+            writer.call("POST", path, Some(&bad)).await,
+            400,
+            "INVALID_ARGUMENT",
+        )
+        .await;
+    }
+    assert_api_error(
+        writer.call("POST", path, Some(&json!({"signers": ["NOPE"], "title": "t", "documents": [{"name": "n", "digest_sm3": "a".repeat(64)}]}))).await,
+        404,
+        "NOT_FOUND",
+    )
+    .await;
+    let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM sign_requests")
+        .fetch_one(s.db.pool())
+        .await
+        .unwrap();
+    assert_eq!(n, 2);
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn enrolment_codes_are_single_use_and_counted() {
+    let s = TestServer::start(Backend::Sqlite).await;
+    let token = s.admin_token().await;
+    let link = add_staff(&s, &token, "D001", "张医生").await;
+    let (id, first_code) = code_of(&link);
+    // Wrong codes are counted; the fifth voids the code even for the right one.
+    for _ in 0..5 {
+        let e = enroll::enroll(&s.base, &id, "WRONGCODE234", "p", PIN)
+            .await
+            .unwrap_err();
+        assert_eq!(code(&e), ErrorCode::ActivationInvalid);
+    }
+    let e = enroll::enroll(&s.base, &id, &first_code, "p", PIN)
+        .await
+        .unwrap_err();
+    assert_eq!(code(&e), ErrorCode::ActivationInvalid);
+    // A new code works once (case and dashes do not matter); the second use fails.
+    let link = activation_link(&s, &token, "D001").await;
+    let (_, code2) = code_of(&link);
+    let first = enroll::enroll(&s.base, &id, &code2.to_lowercase(), "p1", PIN)
+        .await
+        .unwrap();
+    let e = enroll::enroll(&s.base, &id, &code2, "p2", PIN)
+        .await
+        .unwrap_err();
+    assert_eq!(code(&e), ErrorCode::ActivationInvalid);
+    // A short PIN never reaches the server.
+    assert!(matches!(
+        enroll::enroll(&s.base, &id, &code2, "p", "12").await,
+        Err(PhoneError::State(_))
+    ));
+    // Re-enrolling on a new phone revokes the old phone and its certificate.
+    let link = activation_link(&s, &token, "D001").await;
+    let (_, code3) = code_of(&link);
+    let second = enroll::enroll(&s.base, &id, &code3, "p3", PIN)
+        .await
+        .unwrap();
+    assert_ne!(first.serial, second.serial);
+    let view = staff_view(&s, &token, "D001").await;
+    assert_eq!(view["device_id"], second.device_id.as_str());
+    let e = sign::tasks(&sign::client(&first).unwrap())
+        .await
+        .unwrap_err();
+    assert_eq!(code(&e), ErrorCode::BadSignature);
+    let revoked: Option<i64> =
+        sqlx::query_scalar("SELECT revoked_at FROM pki_certificates WHERE serial = $1")
+            .bind(&first.serial)
+            .fetch_one(s.db.pool())
+            .await
+            .unwrap();
+    assert!(revoked.is_some());
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn staff_csv_import_reports_each_bad_row() {
+    let s = TestServer::start(Backend::Sqlite).await;
+    let token = s.admin_token().await;
+    let csv = "\u{feff}staff_id,name,department,role,phone,id_number\n\
+               D001,张医生,心内科,医师,13812345678,11010519491231002X\n\
+               D002,李医生,外科,医师,13812345679,\n\
+               D003,王医生,外科,医师,12345,\n\
+               D004,赵医生,外科,医师,13812345670,110105194912310021\n\
+               D001,重复,外科,医师,13812345671,\n\
+               D005,缺列\n";
+    let r = s
+        .client
+        .post(s.url("/api/v1/admin/staff/import"))
+        .bearer_auth(&token)
+        .body(csv)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let report: Value = r.json().await.unwrap();
+    assert_eq!(report["created"], 2, "{report}");
+    let errors: Vec<(u64, &str)> = report["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| (e["line"].as_u64().unwrap(), e["code"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        errors,
+        [
+            (4, "INVALID_ARGUMENT"),
+            (5, "INVALID_RESIDENT_ID"),
+            (6, "ALREADY_EXISTS"),
+            (7, "INVALID_ARGUMENT")
+        ],
+        "{report}"
+    );
+    let r = s
+        .client
+        .post(s.url("/api/v1/admin/staff/import"))
+        .bearer_auth(&token)
+        .body("name,phone\n")
+        .send()
+        .await
+        .unwrap();
+    assert_api_error(r, 400, "INVALID_ARGUMENT").await;
+    s.stop().await;
+}

@@ -1,0 +1,125 @@
+//! `cosign-phone`: act as a doctor's phone from a terminal (integration tests, HIS vendors
+//! trying the API, support staff). The PIN is read from standard input, never from the
+//! command line (which other users can see in the process list).
+
+use std::io::BufRead;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use cosign_proto::v1::qr::QrLink;
+use yiqian_phone::{PhoneState, enroll, sign};
+
+#[derive(Parser)]
+#[command(name = "cosign-phone", about = "医签手机端命令行 / Yiqian phone CLI")]
+struct Cli {
+    /// State file (device key, sealed share, certificate).
+    #[arg(long, default_value = "phone.json")]
+    state: PathBuf,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// 激活本机 / enrol with a `yiqian://activate` link; reads the new PIN from stdin.
+    Enroll {
+        /// The activation link from the administrator.
+        link: String,
+        /// Device name shown to administrators.
+        #[arg(long, default_value = "cosign-phone")]
+        name: String,
+    },
+    /// 扫码签名 / sign the request of a `yiqian://sign` link; reads the PIN from stdin.
+    Sign {
+        /// The link from the terminal's QR code.
+        link: String,
+    },
+    /// 待签列表 / list pending tasks as JSON.
+    Tasks,
+    /// 批量签名 / sign every pending task whose turn it is, in one round; PIN from stdin.
+    SignAll,
+}
+
+fn read_pin() -> Result<String, String> {
+    let mut line = String::new();
+    std::io::stdin()
+        .lock()
+        .read_line(&mut line)
+        .map_err(|e| e.to_string())?;
+    Ok(line.trim().to_owned())
+}
+
+async fn run(cli: Cli) -> Result<String, String> {
+    match cli.command {
+        Command::Enroll { link, name } => {
+            let Ok(QrLink::Activate {
+                server,
+                staff_id,
+                code,
+            }) = link.parse::<QrLink>()
+            else {
+                return Err("not a yiqian://activate link".into());
+            };
+            let pin = read_pin()?;
+            let state = enroll::enroll(&server, &staff_id, &code, &name, &pin)
+                .await
+                .map_err(|e| e.to_string())?;
+            state.save(&cli.state).map_err(|e| e.to_string())?;
+            Ok(
+                serde_json::json!({ "device_id": state.device_id, "serial": state.serial })
+                    .to_string(),
+            )
+        }
+        Command::Sign { link } => {
+            let state = PhoneState::load(&cli.state).map_err(|e| e.to_string())?;
+            let pin = read_pin()?;
+            let outcome = sign::sign_link(&state, &link, &pin)
+                .await
+                .map_err(|e| e.to_string())?;
+            serde_json::to_string(&outcome).map_err(|e| e.to_string())
+        }
+        Command::Tasks => {
+            let state = PhoneState::load(&cli.state).map_err(|e| e.to_string())?;
+            let client = sign::client(&state).map_err(|e| e.to_string())?;
+            let tasks = sign::tasks(&client).await.map_err(|e| e.to_string())?;
+            serde_json::to_string(&tasks).map_err(|e| e.to_string())
+        }
+        Command::SignAll => {
+            let state = PhoneState::load(&cli.state).map_err(|e| e.to_string())?;
+            let client = sign::client(&state).map_err(|e| e.to_string())?;
+            let mut items = Vec::new();
+            for t in sign::tasks(&client).await.map_err(|e| e.to_string())? {
+                if t.my_turn {
+                    items.extend(
+                        sign::items_of(&client, &t.request.request_id)
+                            .await
+                            .map_err(|e| e.to_string())?,
+                    );
+                }
+            }
+            if items.is_empty() {
+                return Ok("{\"round_id\":null,\"items\":[]}".into());
+            }
+            let pin = read_pin()?;
+            let outcome = sign::sign_items(&client, &state, &pin, items, None)
+                .await
+                .map_err(|e| e.to_string())?;
+            serde_json::to_string(&outcome).map_err(|e| e.to_string())
+        }
+    }
+}
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> ExitCode {
+    match run(Cli::parse()).await {
+        Ok(out) => {
+            println!("{out}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("cosign-phone: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

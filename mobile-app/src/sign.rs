@@ -1,0 +1,256 @@
+//! Signing: unlock the share with the PIN (one counted server evaluation), check what the
+//! server asks to sign, then run the co-signing round.
+//!
+//! Before committing, for every item the phone checks that the signed attributes carry the
+//! document digest it was shown (recomputed from the content when it fetched it), and it
+//! computes every `e = SM3(Z ‖ attributes)` itself, so the server cannot slip in another
+//! message (`ClientSignSession::commit` compares them).
+
+use base64::Engine;
+use cosign_proto::v1::ErrorCode;
+use cosign_proto::v1::cosign::{
+    PhoneTask, PinUnlock, PinUnlocked, RoundCommit, RoundItem, RoundOutcome, RoundResult,
+    RoundStarted, SignRequestView, StartRound,
+};
+use sm2_cosign::seal::{OprfClient, open_share};
+use sm2_cosign::sign::{ClientSignSession, SignPartial};
+use sm2_cosign::{ClientKeyShare, OsRng, plain};
+use sm3::{Digest, Sm3};
+
+use crate::client::{Client, DeviceKey};
+use crate::state::PhoneState;
+use crate::{PhoneError, Result};
+
+const B64: base64::engine::GeneralPurpose = base64::engine::general_purpose::STANDARD;
+
+/// The signed client of an enrolled phone.
+pub fn client(state: &PhoneState) -> Result<Client> {
+    Ok(Client::new(&state.server)
+        .with_device(&state.device_id, DeviceKey::from_hex(&state.device_key)?))
+}
+
+/// The signed client of an enrolled phone, talking to another address of the same service
+/// (another instance behind the load balancer).
+pub fn client_at(state: &PhoneState, base: &str) -> Result<Client> {
+    Ok(Client::new(base).with_device(&state.device_id, DeviceKey::from_hex(&state.device_key)?))
+}
+
+/// Opens the share with `pin` (the server counts the attempt until a signature verifies).
+pub async fn unlock(client: &Client, state: &PhoneState, pin: &str) -> Result<ClientKeyShare> {
+    let context = PhoneState::pin_context(&state.staff_id, &state.device_id);
+    let (blind, oprf) = OprfClient::blind(&mut OsRng, &context, pin.as_bytes())?;
+    let answer: PinUnlocked = client
+        .post("/api/v1/phone/pin", &PinUnlock { oprf })
+        .await?;
+    let key = blind.finalize(&answer.oprf)?;
+    open_share(&key, &state.sealed_share).map_err(|e| match e {
+        sm2_cosign::Error::WrongPin => PhoneError::WrongPin {
+            attempts_left: answer.attempts_left,
+        },
+        other => PhoneError::Protocol(other),
+    })
+}
+
+/// Pending tasks for this phone's staff member.
+pub async fn tasks(client: &Client) -> Result<Vec<PhoneTask>> {
+    client.get("/api/v1/phone/tasks").await
+}
+
+/// One request, as a signer sees it.
+pub async fn request(client: &Client, request_id: &str) -> Result<SignRequestView> {
+    client
+        .get(&format!("/api/v1/phone/requests/{request_id}"))
+        .await
+}
+
+/// Every document of `request_id` still to sign, as round items.
+pub async fn items_of(client: &Client, request_id: &str) -> Result<Vec<RoundItem>> {
+    let view = request(client, request_id).await?;
+    Ok(view
+        .documents
+        .iter()
+        .map(|d| RoundItem {
+            request_id: request_id.to_owned(),
+            document: d.index,
+        })
+        .collect())
+}
+
+/// Checks the server's round against what the phone knows, returning the digests the phone
+/// computed itself.
+async fn check_round(
+    client: &Client,
+    share: &ClientKeyShare,
+    started: &RoundStarted,
+    asked: &[RoundItem],
+) -> Result<Vec<plain::Digest>> {
+    if started.items.len() != asked.len() {
+        return Err(PhoneError::Mismatch(
+            "item count differs from what was asked".into(),
+        ));
+    }
+    let z = plain::compute_z(sm2_cosign::DEFAULT_ID, share.public().public_point())?;
+    let mut expected = Vec::with_capacity(asked.len());
+    for (item, want) in started.items.iter().zip(asked) {
+        if item.request_id != want.request_id || item.document != want.document {
+            return Err(PhoneError::Mismatch(
+                "items are not the ones asked for".into(),
+            ));
+        }
+        let view = request(client, &item.request_id).await?;
+        let doc = view
+            .documents
+            .iter()
+            .find(|d| d.index == item.document)
+            .ok_or_else(|| PhoneError::Mismatch("unknown document".into()))?;
+        let mut digest = doc.digest_sm3.clone();
+        if doc.has_content {
+            // The phone shows the content, so it hashes what it shows.
+            let content = client
+                .get_bytes(&format!(
+                    "/api/v1/phone/requests/{}/documents/{}",
+                    item.request_id, item.document
+                ))
+                .await?;
+            digest = hex::encode(Sm3::digest(&content));
+        }
+        if digest != item.digest_sm3 {
+            return Err(PhoneError::Mismatch(format!(
+                "document {} digest differs",
+                item.name
+            )));
+        }
+        let attrs = B64
+            .decode(&item.signed_attributes)
+            .map_err(|e| PhoneError::Mismatch(e.to_string()))?;
+        let md = gm_pki::cms::signed_attributes_message_digest(&attrs)
+            .map_err(|e| PhoneError::Mismatch(e.to_string()))?;
+        if hex::encode(md) != digest {
+            return Err(PhoneError::Mismatch(format!(
+                "signed attributes of {} carry another digest",
+                item.name
+            )));
+        }
+        expected.push(plain::digest_with_z(&z, &attrs));
+    }
+    Ok(expected)
+}
+
+/// A round between its steps (each step may go to another server instance).
+#[derive(Debug)]
+pub struct OpenRound {
+    round_id: String,
+    share: ClientKeyShare,
+    session: ClientSignSession,
+    commit: Option<sm2_cosign::sign::SignCommit>,
+}
+
+/// Steps 1–2: unlock with `pin`, start the round over `items`, check it, commit to nonces.
+pub async fn begin_round(
+    client: &Client,
+    state: &PhoneState,
+    pin: &str,
+    items: Vec<RoundItem>,
+    qr_nonce: Option<String>,
+) -> Result<OpenRound> {
+    let share = unlock(client, state, pin).await?;
+    let started: RoundStarted = client
+        .post(
+            "/api/v1/phone/rounds",
+            &StartRound {
+                items: items.clone(),
+                qr_nonce,
+            },
+        )
+        .await?;
+    let expected = check_round(client, &share, &started, &items).await?;
+    let (session, commit) = ClientSignSession::commit_os(&share, &started.request, &expected)?;
+    Ok(OpenRound {
+        round_id: started.round_id,
+        share,
+        session,
+        commit: Some(commit),
+    })
+}
+
+impl OpenRound {
+    /// The round id.
+    pub fn id(&self) -> &str {
+        &self.round_id
+    }
+
+    /// Steps 3–4: send the commitments, finish the signatures (verified against the phone's
+    /// own key), send them.
+    pub async fn complete(self, client: &Client) -> Result<RoundOutcome> {
+        self.complete_via(client, client).await
+    }
+
+    /// [`Self::complete`] with the two steps sent through different clients (e.g. two server
+    /// instances behind a load balancer).
+    pub async fn complete_via(
+        mut self,
+        commit_client: &Client,
+        result_client: &Client,
+    ) -> Result<RoundOutcome> {
+        let commit = self
+            .commit
+            .take()
+            .ok_or_else(|| PhoneError::State("round already committed".into()))?;
+        let partial: SignPartial = commit_client
+            .post(
+                &format!("/api/v1/phone/rounds/{}/commit", self.round_id),
+                &RoundCommit { commit },
+            )
+            .await?;
+        let (_, result) = self.session.finish(&self.share, &partial)?;
+        result_client
+            .post(
+                &format!("/api/v1/phone/rounds/{}/result", self.round_id),
+                &RoundResult { result },
+            )
+            .await
+    }
+}
+
+/// Signs `items` (one or a batch) in one round after one PIN entry.
+pub async fn sign_items(
+    client: &Client,
+    state: &PhoneState,
+    pin: &str,
+    items: Vec<RoundItem>,
+    qr_nonce: Option<String>,
+) -> Result<RoundOutcome> {
+    begin_round(client, state, pin, items, qr_nonce)
+        .await?
+        .complete(client)
+        .await
+}
+
+/// Scan to sign: opens a `yiqian://sign` link and signs every document of its request.
+pub async fn sign_link(state: &PhoneState, link: &str, pin: &str) -> Result<RoundOutcome> {
+    let parsed: cosign_proto::v1::qr::QrLink = link
+        .parse()
+        .map_err(|e: cosign_proto::v1::qr::QrError| PhoneError::Mismatch(e.to_string()))?;
+    let cosign_proto::v1::qr::QrLink::Sign {
+        server,
+        request_id,
+        nonce,
+    } = parsed
+    else {
+        return Err(PhoneError::Mismatch("not a signing link".into()));
+    };
+    if server.trim_end_matches('/') != state.server {
+        return Err(PhoneError::Mismatch(format!(
+            "the link names server {server}, this phone is enrolled at {}",
+            state.server
+        )));
+    }
+    let client = client(state)?;
+    let items = items_of(&client, &request_id).await?;
+    sign_items(&client, state, pin, items, Some(nonce)).await
+}
+
+/// Whether an error is the server's `code`.
+pub fn is_code(e: &PhoneError, code: ErrorCode) -> bool {
+    matches!(e, PhoneError::Server(api) if api.code == code)
+}

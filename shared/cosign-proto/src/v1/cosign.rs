@@ -1,0 +1,448 @@
+//! Co-signing: client systems, staff and enrolment, signing requests, and the phone's rounds.
+//! The two-party protocol messages themselves are `sm2-cosign`'s, carried as they are.
+
+use serde::{Deserialize, Serialize};
+use sm2_cosign::keygen::{KeygenConfirm, KeygenRequest, KeygenResponse};
+use sm2_cosign::seal::{OprfRequest, OprfResponse};
+use sm2_cosign::sign::{SignCommit, SignPartial, SignRequest, SignResult};
+
+// ---------------------------------------------------------------------------------------
+// administration
+
+/// `POST /api/v1/admin/apps`: register a client system.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateClientApp {
+    /// Display name, e.g. `HIS 门诊`.
+    pub name: String,
+    /// Granted permissions ([`PERMISSIONS`]).
+    pub permissions: Vec<String>,
+    /// Signed calls allowed per minute (default 600).
+    #[serde(default)]
+    pub rate_per_minute: Option<u32>,
+}
+
+/// Permissions a client system may hold.
+pub const PERMISSIONS: [&str; 2] = ["sign_request:create", "sign_request:read"];
+
+/// The registered app; `secret` is shown this once and never again.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClientAppCreated {
+    /// App id (header `x-yiqian-app-id`).
+    pub app_id: String,
+    /// HMAC-SM3 secret, lowercase hex.
+    pub secret: String,
+    /// Name.
+    pub name: String,
+    /// Permissions.
+    pub permissions: Vec<String>,
+    /// Rate limit per minute.
+    pub rate_per_minute: u32,
+}
+
+/// `POST /api/v1/admin/staff`: one staff member (also one CSV row of a HIS export).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateStaff {
+    /// Hospital staff number.
+    pub staff_id: String,
+    /// Name.
+    pub name: String,
+    /// Department.
+    pub department: String,
+    /// Role (医师, 护士, 药师, 技师...).
+    pub role: String,
+    /// Mobile number (11 digits).
+    pub phone: String,
+    /// Resident ID number (GB 11643); kept in the crypto device, put in the certificate.
+    #[serde(default)]
+    pub id_number: Option<String>,
+    /// Practising-licence number.
+    #[serde(default)]
+    pub licence_no: Option<String>,
+}
+
+/// A staff member as administrators see it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StaffView {
+    /// Staff number.
+    pub staff_id: String,
+    /// Name.
+    pub name: String,
+    /// Department.
+    pub department: String,
+    /// Role.
+    pub role: String,
+    /// Mobile number with the middle digits hidden.
+    pub phone_masked: String,
+    /// `new` (no phone yet), `active`, `locked` (PIN failures) or `disabled`.
+    pub status: String,
+    /// Wrong PINs since the last good signature.
+    pub pin_failures: u32,
+    /// The current signing certificate's serial.
+    pub certificate_serial: Option<String>,
+    /// The enrolled phone.
+    pub device_id: Option<String>,
+}
+
+/// Result of a CSV import: rows created, and per-row errors (1-based line numbers).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StaffImportReport {
+    /// Rows created.
+    pub created: u32,
+    /// Rows refused, with the reason.
+    pub errors: Vec<ImportRowError>,
+}
+
+/// One refused CSV row.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ImportRowError {
+    /// 1-based line number.
+    pub line: u32,
+    /// Stable code.
+    pub code: super::ErrorCode,
+    /// What is wrong (Chinese).
+    pub message: String,
+}
+
+/// `POST /api/v1/admin/staff/{id}/activation`: a one-time activation code.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ActivationIssued {
+    /// Staff number.
+    pub staff_id: String,
+    /// The code (12 characters), shown once.
+    pub code: String,
+    /// Unix ms after which the code no longer works.
+    pub expires_at: i64,
+    /// `yiqian://activate?...` for a QR code.
+    pub qr_payload: String,
+}
+
+// ---------------------------------------------------------------------------------------
+// enrolment (phone)
+
+/// `POST /api/v1/phone/enroll`: start enrolment with the activation code and the phone's
+/// own SM2 device key (which signs every later call).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EnrollBegin {
+    /// Staff number.
+    pub staff_id: String,
+    /// Activation code.
+    pub activation_code: String,
+    /// Phone name shown to administrators.
+    pub device_name: String,
+    /// Device public key, uncompressed SEC1, hex (130 characters).
+    pub device_public_key: String,
+}
+
+/// The server's answer: the device id to sign with and the key-generation session.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EnrollBegun {
+    /// Device id (header `x-yiqian-device-id` from now on).
+    pub device_id: String,
+    /// Session id for the two-party key generation.
+    pub session: sm2_cosign::SessionId,
+}
+
+/// `POST /api/v1/phone/enroll/keygen` (device-signed): the phone's key-generation message.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EnrollKeygen {
+    /// Key generation, first message.
+    pub keygen: KeygenRequest,
+}
+
+/// `POST /api/v1/phone/enroll/finish` (device-signed).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EnrollFinish {
+    /// The phone's own joint public key.
+    pub confirm: KeygenConfirm,
+    /// The blinded PIN, to derive the key that seals the phone's share.
+    pub oprf: OprfRequest,
+}
+
+/// Enrolment done: the certificate and the OPRF answer to seal the share with.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EnrollFinished {
+    /// The signing certificate, DER base64.
+    pub certificate: String,
+    /// Issuer chain up to the root, DER base64 each.
+    pub chain: Vec<String>,
+    /// Certificate serial (hex).
+    pub serial: String,
+    /// OPRF evaluation of the blinded PIN.
+    pub oprf: OprfResponse,
+}
+
+/// Key-generation answer.
+pub type EnrollKeygenReply = KeygenResponse;
+
+// ---------------------------------------------------------------------------------------
+// signing requests (client systems)
+
+/// One document to sign: either its SM3 digest, or the content itself (base64, shown on
+/// the phone; the server computes the digest).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DocumentToSign {
+    /// Name shown on the phone, e.g. `门诊处方 2026-11-27`.
+    pub name: String,
+    /// SM3 of the document, lowercase hex.
+    #[serde(default)]
+    pub digest_sm3: Option<String>,
+    /// The document, base64.
+    #[serde(default)]
+    pub content: Option<String>,
+    /// Media type of `content` (`application/pdf`, `text/plain`, `application/xml`...).
+    #[serde(default)]
+    pub media_type: Option<String>,
+}
+
+/// `POST /api/v1/sign-requests` (app-signed).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateSignRequest {
+    /// Staff numbers of the signers.
+    pub signers: Vec<String>,
+    /// Whether they must sign in the listed order.
+    #[serde(default)]
+    pub ordered: bool,
+    /// The documents (1 to 1000).
+    pub documents: Vec<DocumentToSign>,
+    /// Title shown on the phone.
+    pub title: String,
+    /// Patient id (HIS).
+    #[serde(default)]
+    pub patient_id: Option<String>,
+    /// Visit id.
+    #[serde(default)]
+    pub visit_id: Option<String>,
+    /// Document type (处方, 病历, 检验报告...).
+    #[serde(default)]
+    pub doc_type: Option<String>,
+    /// Department.
+    #[serde(default)]
+    pub department: Option<String>,
+    /// Seconds until the request expires (60 to 86 400, default 600).
+    #[serde(default)]
+    pub expires_in: Option<u32>,
+}
+
+/// The created request.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SignRequestCreated {
+    /// Request id.
+    pub request_id: String,
+    /// Unix ms.
+    pub expires_at: i64,
+    /// `yiqian://sign?...` for the QR code.
+    pub qr_payload: String,
+    /// The QR code as SVG.
+    pub qr_svg: String,
+    /// Token for the terminal's WebSocket (`/api/v1/sign-requests/{id}/events?token=`),
+    /// which browsers cannot sign.
+    pub watch_token: String,
+}
+
+/// One signer's state.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SignerState {
+    /// Position (0-based).
+    pub position: u32,
+    /// Staff number.
+    pub staff_id: String,
+    /// Name.
+    pub name: String,
+    /// Unix ms, when signed.
+    pub signed_at: Option<i64>,
+}
+
+/// One signature made.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SignatureView {
+    /// Document index.
+    pub document: u32,
+    /// Signer.
+    pub staff_id: String,
+    /// Detached CMS SignedData (CAdES-T), DER base64.
+    pub cms: String,
+    /// Signer certificate serial.
+    pub certificate_serial: String,
+    /// Unix ms.
+    pub signed_at: i64,
+}
+
+/// A request's status.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SignRequestView {
+    /// Request id.
+    pub request_id: String,
+    /// `pending`, `completed`, `expired` or `cancelled`.
+    pub status: String,
+    /// Title.
+    pub title: String,
+    /// Whether order is enforced.
+    pub ordered: bool,
+    /// Signers.
+    pub signers: Vec<SignerState>,
+    /// Documents: name and digest.
+    pub documents: Vec<DocumentView>,
+    /// Signatures made so far.
+    pub signatures: Vec<SignatureView>,
+    /// Unix ms.
+    pub expires_at: i64,
+    /// Patient id.
+    pub patient_id: Option<String>,
+    /// Visit id.
+    pub visit_id: Option<String>,
+    /// Document type.
+    pub doc_type: Option<String>,
+    /// Department.
+    pub department: Option<String>,
+}
+
+/// A document of a request.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DocumentView {
+    /// Index.
+    pub index: u32,
+    /// Name.
+    pub name: String,
+    /// SM3 of the document, hex.
+    pub digest_sm3: String,
+    /// Whether the content can be fetched (`GET .../documents/{index}`).
+    pub has_content: bool,
+}
+
+/// WebSocket event to the terminal (and the phone).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum RequestEvent {
+    /// The request's current state (sent first, then after each change).
+    Status {
+        /// The request.
+        request: SignRequestView,
+    },
+}
+
+// ---------------------------------------------------------------------------------------
+// the phone's signing rounds
+
+/// `POST /api/v1/phone/pin` (device-signed): evaluate the blinded PIN. Each call is charged
+/// as a failure until a signature in a following round verifies.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PinUnlock {
+    /// The blinded PIN.
+    pub oprf: OprfRequest,
+}
+
+/// The OPRF answer and the attempts left.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PinUnlocked {
+    /// OPRF evaluation.
+    pub oprf: OprfResponse,
+    /// Wrong PINs still allowed before the key locks.
+    pub attempts_left: u32,
+}
+
+/// One item of a round: a document of a request.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RoundItem {
+    /// Request id.
+    pub request_id: String,
+    /// Document index.
+    pub document: u32,
+}
+
+/// `POST /api/v1/phone/rounds` (device-signed): start a co-signing round over items of one or
+/// several requests (batch: up to 1000).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StartRound {
+    /// What to sign.
+    pub items: Vec<RoundItem>,
+    /// The nonce from the scanned QR code, when the round follows a scan.
+    #[serde(default)]
+    pub qr_nonce: Option<String>,
+}
+
+/// What the phone checks before it commits: per item the document digest and the DER
+/// signed attributes the joint key will sign (their messageDigest must be the digest).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RoundStarted {
+    /// Round id.
+    pub round_id: String,
+    /// Per item, in order.
+    pub items: Vec<RoundItemView>,
+    /// The protocol's first message.
+    pub request: SignRequest,
+}
+
+/// One item as the phone sees it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RoundItemView {
+    /// Request id.
+    pub request_id: String,
+    /// Document index.
+    pub document: u32,
+    /// Document name.
+    pub name: String,
+    /// SM3 of the document, hex.
+    pub digest_sm3: String,
+    /// DER signed attributes, base64.
+    pub signed_attributes: String,
+}
+
+/// `POST /api/v1/phone/rounds/{id}/commit` (device-signed).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RoundCommit {
+    /// Nonce commitments.
+    pub commit: SignCommit,
+}
+
+/// The server's partial signatures.
+pub type RoundPartial = SignPartial;
+
+/// `POST /api/v1/phone/rounds/{id}/result` (device-signed).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RoundResult {
+    /// The finished signatures.
+    pub result: SignResult,
+}
+
+/// Per-item outcome of a round.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RoundOutcome {
+    /// Round id.
+    pub round_id: String,
+    /// One per item, in order.
+    pub items: Vec<ItemOutcome>,
+}
+
+/// One item's outcome.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ItemOutcome {
+    /// Request id.
+    pub request_id: String,
+    /// Document index.
+    pub document: u32,
+    /// Whether the signature was stored.
+    pub ok: bool,
+    /// The error code when not.
+    pub code: Option<super::ErrorCode>,
+}
+
+/// A pending task on the phone's list (`GET /api/v1/phone/tasks`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PhoneTask {
+    /// The request, as the terminal sees it.
+    pub request: SignRequestView,
+    /// Whether it is this signer's turn.
+    pub my_turn: bool,
+}
