@@ -15,6 +15,7 @@
 //! `<public_url>/ocsp`.
 
 mod crl;
+pub mod external;
 mod issue;
 mod ocsp;
 pub mod signer;

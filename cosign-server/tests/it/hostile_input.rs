@@ -28,6 +28,23 @@ const ROUTES: &[(&str, &str, bool, bool)] = &[
     ("POST", "/api/v1/pki/certificates", true, true),
     ("POST", "/api/v1/pki/certificates/0a/revoke", true, true),
     ("POST", "/api/v1/pki/certificates/0a/renew", true, true),
+    ("GET", "/api/v1/pki/certificates/list", false, true),
+    ("GET", "/api/v1/pki/external", false, true),
+    ("POST", "/api/v1/pki/external/anchors", true, true),
+    (
+        "POST",
+        "/api/v1/pki/external/anchors/0000000000000000000000000000000000000000000000000000000000000000/remove",
+        false,
+        true,
+    ),
+    ("POST", "/api/v1/pki/external/requests", true, true),
+    ("POST", "/api/v1/pki/external/certificates", true, true),
+    (
+        "GET",
+        "/api/v1/pki/external/certificates/0000000000000000000000000000000000000000000000000000000000000000",
+        false,
+        true,
+    ),
     // POST (upload) and GET (search) /api/v1/documents share a path: tests/it/documents.rs.
     ("GET", "/api/v1/documents/seal", false, true),
     ("POST", "/api/v1/documents/verify", false, true),

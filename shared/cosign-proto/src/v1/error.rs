@@ -66,6 +66,28 @@ pub enum ErrorCode {
     InvalidResidentId,
     /// The certificate cannot be renewed (CA, TSA, OCSP or patient event certificate).
     NotRenewable,
+    /// Uploaded certificate data is not a PEM / DER X.509 certificate (or bundle) with an SM2
+    /// key, is truncated, or is too large.
+    InvalidCertificate,
+    /// A certificate uploaded as a trust anchor or intermediate is not a CA certificate
+    /// (basicConstraints cA and keyUsage keyCertSign).
+    NotACaCertificate,
+    /// A certificate (or one in its chain) has expired.
+    CertificateExpired,
+    /// A certificate (or one in its chain) is not valid yet.
+    CertificateNotYetValid,
+    /// The certificate chain does not end at a configured external trust anchor.
+    UnknownTrustAnchor,
+    /// The certificate chain is incomplete or a signature in it does not verify.
+    BrokenChain,
+    /// A certificate's key usage does not allow this use.
+    WrongKeyUsage,
+    /// A certificate in the chain is revoked (by a supplied CRL).
+    CertificateRevoked,
+    /// The certificate's public key is not one of this hospital's recorded requests.
+    KeyMismatch,
+    /// The certificate (or trust anchor) is already imported.
+    AlreadyImported,
 }
 
 impl ErrorCode {
@@ -78,7 +100,9 @@ impl ErrorCode {
             | Self::InvalidCsr
             | Self::UnknownCa
             | Self::InvalidProfile
-            | Self::InvalidResidentId => 400,
+            | Self::InvalidResidentId
+            | Self::InvalidCertificate
+            | Self::NotACaCertificate => 400,
             Self::Unauthenticated | Self::BadCredentials => 401,
             Self::Forbidden | Self::PasswordChangeRequired => 403,
             Self::NotFound => 404,
@@ -86,8 +110,18 @@ impl ErrorCode {
             Self::Timeout => 408,
             Self::PayloadTooLarge => 413,
             Self::UnsupportedMediaType | Self::UnsupportedDocumentType => 415,
-            Self::AlreadyRevoked | Self::NotRenewable | Self::DocumentConflict => 409,
-            Self::InvalidDocument => 422,
+            Self::AlreadyRevoked
+            | Self::NotRenewable
+            | Self::DocumentConflict
+            | Self::AlreadyImported => 409,
+            Self::InvalidDocument
+            | Self::CertificateExpired
+            | Self::CertificateNotYetValid
+            | Self::UnknownTrustAnchor
+            | Self::BrokenChain
+            | Self::WrongKeyUsage
+            | Self::CertificateRevoked
+            | Self::KeyMismatch => 422,
             Self::AccountLocked => 423,
             Self::RateLimited => 429,
             Self::Internal => 500,
@@ -195,6 +229,46 @@ impl ErrorCode {
                 "该证书不能更新（CA、时间戳、OCSP 证书及患者事件证书不支持更新），请重新签发。",
                 "This certificate cannot be renewed (CA, TSA, OCSP and patient event certificates are not renewed); issue a new one.",
             ),
+            Self::InvalidCertificate => (
+                "证书数据无效：须为 PEM 或 DER 格式的 SM2 X.509 证书（可为证书链），且未被截断。",
+                "The certificate data is invalid: send SM2 X.509 certificates as PEM or DER (a bundle is allowed), complete and untruncated.",
+            ),
+            Self::NotACaCertificate => (
+                "该证书不是 CA 证书（缺少 cA 基本约束或 keyCertSign 密钥用法），不能作为信任锚或中级 CA 导入。",
+                "This is not a CA certificate (basicConstraints cA and keyUsage keyCertSign are required); it cannot be a trust anchor or intermediate.",
+            ),
+            Self::CertificateExpired => (
+                "证书（或其证书链中的证书）已过期，请向 CA 申请新证书。",
+                "The certificate (or one in its chain) has expired; obtain a new one from the CA.",
+            ),
+            Self::CertificateNotYetValid => (
+                "证书（或其证书链中的证书）尚未生效，请检查服务器时间或稍后再导入。",
+                "The certificate (or one in its chain) is not valid yet; check the server clock or import it later.",
+            ),
+            Self::UnknownTrustAnchor => (
+                "证书链未终止于已配置的外部信任根，请先由管理员导入签发 CA 的根证书。",
+                "The chain does not end at a configured external trust anchor; an administrator must upload the issuing CA's root first.",
+            ),
+            Self::BrokenChain => (
+                "证书链不完整或签名验证失败，请提供完整的中级 CA 证书并核对证书未被篡改。",
+                "The certificate chain is incomplete or a signature in it does not verify; supply the intermediate CA certificates and check the certificate is unaltered.",
+            ),
+            Self::WrongKeyUsage => (
+                "证书的密钥用法不允许此用途，请向 CA 申请签名用途的证书。",
+                "The certificate's key usage does not allow this use; request a signing certificate from the CA.",
+            ),
+            Self::CertificateRevoked => (
+                "证书（或其证书链中的证书）已被吊销。",
+                "The certificate (or one in its chain) is revoked.",
+            ),
+            Self::KeyMismatch => (
+                "证书的公钥与本院记录的任何证书请求都不匹配，只能导入为本院密钥签发的证书。",
+                "The certificate's public key matches none of this hospital's recorded requests; only certificates for keys we hold can be imported.",
+            ),
+            Self::AlreadyImported => (
+                "该证书已导入，无需重复操作。",
+                "The certificate is already imported; nothing to do.",
+            ),
         }
     }
 }
@@ -279,6 +353,16 @@ mod tests {
             ErrorCode::InvalidDocument,
             ErrorCode::UnsupportedDocumentType,
             ErrorCode::DocumentConflict,
+            ErrorCode::InvalidCertificate,
+            ErrorCode::NotACaCertificate,
+            ErrorCode::CertificateExpired,
+            ErrorCode::CertificateNotYetValid,
+            ErrorCode::UnknownTrustAnchor,
+            ErrorCode::BrokenChain,
+            ErrorCode::WrongKeyUsage,
+            ErrorCode::CertificateRevoked,
+            ErrorCode::KeyMismatch,
+            ErrorCode::AlreadyImported,
         ] {
             assert!((400..500).contains(&code.status()), "{code:?}");
         }
