@@ -49,3 +49,15 @@ CREATE TABLE IF NOT EXISTS pki_external_certificates (
     created_at   BIGINT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS pki_external_certificates_request ON pki_external_certificates (request_id);
+
+-- The newest CRL of each trusted external CA an administrator uploaded (signature checked
+-- against that CA); used with CRLs supplied with an import to check revocation.
+CREATE TABLE IF NOT EXISTS pki_external_crls (
+    ca           TEXT PRIMARY KEY NOT NULL,  -- pki_external_cas.fingerprint of the signer
+    issuer       TEXT NOT NULL,              -- display form
+    this_update  BIGINT NOT NULL,
+    next_update  BIGINT NOT NULL,
+    der          BYTEA NOT NULL,
+    added_by     TEXT NOT NULL,
+    created_at   BIGINT NOT NULL
+);

@@ -23,7 +23,9 @@ use crate::pki::external::{ExternalError, ExternalSubject, ImportInput};
 use crate::pki::{
     Actor, CAS, IssueProfile, IssuedCertificate, PkiError, reason_code, reason_name, unix_ms,
 };
-use crate::store::pki_external::{ExternalCaRow, ExternalCertificateRow, ExternalRequestRow};
+use crate::store::pki_external::{
+    ExternalCaRow, ExternalCertificateRow, ExternalCrlRow, ExternalRequestRow,
+};
 
 /// Largest body accepted by /tsa and /ocsp (real requests are a few hundred bytes).
 const PROTOCOL_BODY_LIMIT: usize = 64 * 1024;
@@ -498,6 +500,7 @@ fn external_routes() -> axum::Router<AppState> {
             post(remove_anchor),
         )
         .route("/api/v1/pki/external/requests", post(external_request))
+        .route("/api/v1/pki/external/crls", post(add_crls))
         .route(
             "/api/v1/pki/external/certificates",
             post(import_certificate),
@@ -658,8 +661,16 @@ async fn external_overview(
         .iter()
         .map(external_cert_json)
         .collect();
+    let crls: Vec<_> = state
+        .db
+        .external_crls()
+        .await?
+        .iter()
+        .map(crl_json)
+        .collect();
     Ok(Json(serde_json::json!({
         "anchors": anchors,
+        "crls": crls,
         "requests": requests,
         "certificates": certificates,
     })))
@@ -737,6 +748,62 @@ async fn remove_anchor(
         "subject": row.subject,
         "removed": true,
     })))
+}
+
+fn crl_json(r: &ExternalCrlRow) -> serde_json::Value {
+    serde_json::json!({
+        "ca": r.ca,
+        "issuer": r.issuer,
+        "this_update": ms(r.this_update),
+        "next_update": (r.next_update != i64::MAX).then(|| ms(r.next_update)),
+        "added_by": r.added_by,
+        "added_at": ms(r.created_at),
+    })
+}
+
+/// Body of `POST /api/v1/pki/external/crls`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CrlUpload {
+    /// CRLs of trusted external CAs: PEM (`X509 CRL` blocks) or base64 DER.
+    crls: String,
+}
+
+/// `POST /api/v1/pki/external/crls`: store CRLs of trusted external CAs for the revocation
+/// checks of later imports (audited).
+async fn add_crls(
+    State(state): State<AppState>,
+    rid: RequestId,
+    admin: Admin,
+    ApiJson(req): ApiJson<CrlUpload>,
+) -> Result<(StatusCode, Json<serde_json::Value>), ApiFailure> {
+    require_issuer_role(&admin)?;
+    let bytes = pem_or_base64("crls", &req.crls)?;
+    let actor = actor_name(&admin);
+    let rows = state
+        .pki
+        .add_external_crls(
+            &state.db,
+            &bytes,
+            &Actor {
+                name: &actor,
+                request_id: &rid.0,
+            },
+        )
+        .await
+        .map_err(external_failure)?;
+    let out: Vec<_> = rows
+        .iter()
+        .map(|(r, stored)| {
+            let mut v = crl_json(r);
+            v["stored"] = (*stored).into();
+            v
+        })
+        .collect();
+    Ok((
+        StatusCode::CREATED,
+        Json(serde_json::json!({ "crls": out })),
+    ))
 }
 
 /// Body of `POST /api/v1/pki/external/requests`.

@@ -29,7 +29,7 @@ use crate::clock::{now_ms, rfc3339};
 use crate::error::Error;
 use crate::store::Db;
 use crate::store::pki_external::{
-    ExternalCaRow, ExternalCertificateRow, ExternalRequestRow, ImportOutcome,
+    ExternalCaRow, ExternalCertificateRow, ExternalCrlRow, ExternalRequestRow, ImportOutcome,
 };
 
 /// Largest certificate or CRL upload (PEM text or DER bytes).
@@ -453,6 +453,84 @@ impl Pki {
         Ok(row)
     }
 
+    /// Records CRLs of trusted external CAs (PEM or DER, several allowed): each must be signed
+    /// by a trusted external CA's key and not past its nextUpdate. Each replaces its CA's
+    /// stored CRL when newer; all in one transaction, audited as `pki.external.crl`. Imports
+    /// then check revocation against them. Returns each row and whether it was stored.
+    pub async fn add_external_crls(
+        &self,
+        db: &Db,
+        bytes: &[u8],
+        actor: &super::Actor<'_>,
+    ) -> Result<Vec<(ExternalCrlRow, bool)>, ExternalError> {
+        let crls = parse_crls(bytes)?;
+        let cas: Vec<(String, ParsedCertificate)> = db
+            .external_cas()
+            .await?
+            .iter()
+            .map(|r| Ok((r.fingerprint.clone(), ParsedCertificate::from_der(&r.der)?)))
+            .collect::<Result<_, ExternalError>>()?;
+        let now = now_seconds();
+        let at = now_ms();
+        let mut rows = Vec::with_capacity(crls.len());
+        for crl in &crls {
+            let signer = cas.iter().find(|(_, ca)| {
+                ca.subject() == crl.issuer()
+                    && ca
+                        .public_key()
+                        .is_ok_and(|k| crl.verify_signature(&k).is_ok())
+            });
+            let Some((fp, _)) = signer else {
+                return Err(ExternalError::UnknownAnchor(format!(
+                    "the CRL of {} is not signed by a trusted external CA",
+                    crl.issuer_string()
+                )));
+            };
+            if crl.next_update().is_some_and(|n| n < now) {
+                return Err(ExternalError::Expired(format!(
+                    "the CRL of {} is past its nextUpdate",
+                    crl.issuer_string()
+                )));
+            }
+            if crl.this_update() > now {
+                return Err(ExternalError::NotYetValid(format!(
+                    "the CRL of {} has a thisUpdate in the future",
+                    crl.issuer_string()
+                )));
+            }
+            rows.push(ExternalCrlRow {
+                ca: fp.clone(),
+                issuer: crl.issuer_string(),
+                this_update: unix_ms(crl.this_update()),
+                next_update: crl.next_update().map_or(i64::MAX, unix_ms),
+                der: crl.der().to_vec(),
+                added_by: actor.name.to_owned(),
+                created_at: at,
+            });
+        }
+        let stored = db.upsert_external_crls(&rows).await?;
+        let detail: Vec<serde_json::Value> = rows
+            .iter()
+            .zip(&stored)
+            .map(|(r, s)| serde_json::json!({ "ca": r.ca, "issuer": r.issuer, "this_update": rfc3339(r.this_update), "stored": s }))
+            .collect();
+        self.audit
+            .append(
+                db,
+                at,
+                &Event {
+                    actor: actor.name,
+                    action: "pki.external.crl",
+                    target: rows.first().map_or("", |r| r.ca.as_str()),
+                    outcome: "ok",
+                    detail: serde_json::json!({ "crls": detail }),
+                    request_id: actor.request_id,
+                },
+            )
+            .await?;
+        Ok(rows.into_iter().zip(stored).collect())
+    }
+
     /// Generates an SM2 key in the crypto device and a PKCS#10 request for it, to hand to an
     /// external CA; records it (audited as `pki.external.request`). If recording fails the key
     /// is destroyed.
@@ -546,10 +624,15 @@ impl Pki {
                 "more than {MAX_CERTIFICATES} certificates"
             )));
         }
-        let crls = match input.crls {
+        let mut crls = match input.crls {
             Some(bytes) => parse_crls(bytes)?,
             None => Vec::new(),
         };
+        // CRLs uploaded earlier for trusted external CAs (their signatures were checked then;
+        // validate_path checks them again against the issuer it finds).
+        for stored in db.external_crls().await? {
+            crls.push(ParsedCrl::from_der(&stored.der)?);
+        }
         let leaf = supplied.remove(0);
         let (anchors, stored_intermediates) = parse_stored(&db.external_cas().await?)?;
         if anchors.is_empty() {

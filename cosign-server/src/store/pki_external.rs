@@ -377,3 +377,76 @@ pub struct LocalCertificateSummary {
     /// When recorded (unix ms).
     pub created_at: i64,
 }
+
+/// The newest uploaded CRL of a trusted external CA.
+#[derive(Debug, Clone)]
+pub struct ExternalCrlRow {
+    /// Fingerprint of the external CA certificate whose key signed it.
+    pub ca: String,
+    /// Issuer (display form).
+    pub issuer: String,
+    /// thisUpdate (unix ms).
+    pub this_update: i64,
+    /// nextUpdate (unix ms).
+    pub next_update: i64,
+    /// DER.
+    pub der: Vec<u8>,
+    /// Who uploaded it.
+    pub added_by: String,
+    /// When (unix ms).
+    pub created_at: i64,
+}
+
+impl Db {
+    /// Records external CRLs in one transaction, each replacing its CA's stored CRL only if
+    /// newer (thisUpdate). Returns, per row, whether it was stored.
+    pub async fn upsert_external_crls(&self, rows: &[ExternalCrlRow]) -> Result<Vec<bool>> {
+        let mut tx = self.pool().begin().await?;
+        let mut stored = Vec::with_capacity(rows.len());
+        for c in rows {
+            let n = sqlx::query(
+                "INSERT INTO pki_external_crls (ca, issuer, this_update, next_update, der, added_by, created_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7) \
+                 ON CONFLICT (ca) DO UPDATE SET issuer = excluded.issuer, this_update = excluded.this_update, \
+                 next_update = excluded.next_update, der = excluded.der, added_by = excluded.added_by, \
+                 created_at = excluded.created_at \
+                 WHERE pki_external_crls.this_update < excluded.this_update",
+            )
+            .bind(&c.ca)
+            .bind(&c.issuer)
+            .bind(c.this_update)
+            .bind(c.next_update)
+            .bind(&c.der)
+            .bind(&c.added_by)
+            .bind(c.created_at)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+            stored.push(n == 1);
+        }
+        tx.commit().await?;
+        Ok(stored)
+    }
+
+    /// Every stored external CRL.
+    pub async fn external_crls(&self) -> Result<Vec<ExternalCrlRow>> {
+        let rows = sqlx::query(
+            "SELECT ca, issuer, this_update, next_update, der, added_by, created_at FROM pki_external_crls ORDER BY created_at, ca",
+        )
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(ExternalCrlRow {
+                    ca: r.try_get(0)?,
+                    issuer: r.try_get(1)?,
+                    this_update: r.try_get(2)?,
+                    next_update: r.try_get(3)?,
+                    der: r.try_get(4)?,
+                    added_by: r.try_get(5)?,
+                    created_at: r.try_get(6)?,
+                })
+            })
+            .collect()
+    }
+}

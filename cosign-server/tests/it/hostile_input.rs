@@ -38,6 +38,7 @@ const ROUTES: &[(&str, &str, bool, bool)] = &[
         true,
     ),
     ("POST", "/api/v1/pki/external/requests", true, true),
+    ("POST", "/api/v1/pki/external/crls", true, true),
     ("POST", "/api/v1/pki/external/certificates", true, true),
     (
         "GET",

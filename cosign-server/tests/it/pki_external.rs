@@ -625,6 +625,65 @@ async fn external_ca_certificates_are_validated_and_imported(backend: Backend) {
         .clone();
     assert_eq!(pending["status"], "pending");
 
+    // CRLs stored for a trusted CA are used by later imports without being supplied.
+    openssl(
+        d,
+        &[
+            "ca",
+            "-config",
+            "ca.cnf",
+            "-gencrl",
+            "-cert",
+            "rogue.pem",
+            "-keyfile",
+            "rogue.key",
+            "-sigopt",
+            ID,
+            "-out",
+            "rogue.crl",
+        ],
+    );
+    for (crls, status, code) in [
+        ("garbage".to_owned(), 400, "INVALID_CERTIFICATE"),
+        (read(d, "rogue.crl"), 422, "UNKNOWN_TRUST_ANCHOR"),
+        (read(d, "int.pem"), 400, "INVALID_CERTIFICATE"),
+    ] {
+        let r = post(
+            &s,
+            &token,
+            "/api/v1/pki/external/crls",
+            &serde_json::json!({ "crls": crls }),
+        )
+        .await;
+        assert_api_error(r, status, code).await;
+    }
+    assert_eq!(count(&s, "pki_external_crls").await, 0);
+    for expect_stored in [true, false] {
+        let r = post(
+            &s,
+            &token,
+            "/api/v1/pki/external/crls",
+            &serde_json::json!({ "crls": crl_pem }),
+        )
+        .await;
+        assert_eq!(r.status(), 201);
+        let v: serde_json::Value = r.json().await.unwrap();
+        assert_eq!(v["crls"][0]["stored"], expect_stored);
+        assert_eq!(v["crls"][0]["ca"], int_fp.as_str());
+    }
+    assert_api_error(
+        import(
+            &s,
+            &token,
+            serde_json::json!({"certificates": read(d, "revoked.pem")}),
+        )
+        .await,
+        422,
+        "CERTIFICATE_REVOKED",
+    )
+    .await;
+    assert_eq!(count(&s, "pki_external_certificates").await, before);
+
     // Without the intermediate among the anchors the chain breaks, unless it is supplied.
     let r = post(
         &s,
@@ -687,6 +746,7 @@ async fn external_ca_certificates_are_validated_and_imported(backend: Backend) {
         "pki.external.trust",
         "pki.external.import",
         "pki.external.untrust",
+        "pki.external.crl",
     ] {
         assert!(actions.iter().any(|x| x == a), "{a} in {actions:?}");
     }
