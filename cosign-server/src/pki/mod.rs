@@ -18,6 +18,7 @@ mod crl;
 pub mod external;
 mod issue;
 mod ocsp;
+pub mod rollover;
 pub mod signer;
 mod tsa;
 

@@ -16,4 +16,5 @@ mod http_basics;
 mod keys;
 mod pki;
 mod pki_external;
+mod pki_rollover;
 mod store;
