@@ -634,8 +634,8 @@ fn actor_name(admin: &Admin) -> String {
     format!("admin:{}", admin.0.username())
 }
 
-/// `GET /api/v1/pki/external`: trusted external CAs, requests, imported certificates
-/// (administrators, the auditor included).
+/// `GET /api/v1/pki/external`: trusted external CAs, stored CRLs, the newest 1000 requests and
+/// imported certificates (administrators, the auditor included).
 async fn external_overview(
     State(state): State<AppState>,
     _admin: Admin,
@@ -649,7 +649,7 @@ async fn external_overview(
         .collect();
     let requests: Vec<_> = state
         .db
-        .external_requests()
+        .external_requests(LIST_MAX)
         .await?
         .iter()
         .map(request_json)

@@ -226,11 +226,12 @@ impl Db {
         Ok(())
     }
 
-    /// Every certification request, newest first.
-    pub async fn external_requests(&self) -> Result<Vec<ExternalRequestRow>> {
+    /// Certification requests, newest first (at most `limit`).
+    pub async fn external_requests(&self, limit: i64) -> Result<Vec<ExternalRequestRow>> {
         let rows = sqlx::query(&format!(
-            "SELECT {REQUEST_COLUMNS} FROM pki_external_requests ORDER BY created_at DESC, id"
+            "SELECT {REQUEST_COLUMNS} FROM pki_external_requests ORDER BY created_at DESC, id LIMIT $1"
         ))
+        .bind(limit)
         .fetch_all(self.pool())
         .await?;
         rows.iter().map(request_row).collect()
