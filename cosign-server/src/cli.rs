@@ -50,6 +50,23 @@ enum Command {
     Keys(KeysCommand),
     /// 验证 PDF 文件中的签名，输出报告（JSON 或中文文本/HTML）/ verify the signatures of a PDF file and print a report
     Verify(VerifyArgs),
+    /// 本院 PKI 维护（记入审计日志）/ local PKI maintenance (audited)
+    #[command(subcommand)]
+    Pki(PkiCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum PkiCommand {
+    /// 为时间戳或 OCSP 证书更换新密钥并重新签发（重启服务后生效）/ roll the TSA or an OCSP responder over to a new key and certificate (takes effect when the server restarts)
+    Rollover(RolloverArgs),
+}
+
+#[derive(Debug, Args)]
+struct RolloverArgs {
+    /// 机构名：tsa、ocsp-staff、ocsp-patient、ocsp-seal / authority: tsa, ocsp-staff, ocsp-patient, ocsp-seal
+    name: String,
+    #[command(flatten)]
+    data: DataArgs,
 }
 
 #[derive(Debug, Args)]
@@ -252,6 +269,28 @@ async fn run(cli: Cli) -> Result<()> {
         }
         Command::Keys(command) => crate::keys::cli::run(&cli.config, command.into()).await,
         Command::Verify(args) => verify_file(&args),
+        Command::Pki(PkiCommand::Rollover(args)) => {
+            let config = load(&cli.config, None, args.data)?;
+            let (db, audit, _) = open(&config).await?;
+            let done = match crate::serve::open_services(&config, &db, &audit, "cli").await {
+                Ok((_, pki)) => pki.rollover(&db, &args.name, &crate::pki::Actor::CLI).await,
+                Err(e) => Err(e.into()),
+            };
+            db.close().await;
+            let done = done.map_err(|e| match e {
+                crate::pki::PkiError::Server(e) => e,
+                other => crate::error::Error::CheckFailed(other.to_string()),
+            })?;
+            println!(
+                "{} 已更换密钥与证书 / rolled over: serial {} -> {}, notAfter {}",
+                done.name,
+                done.old_serial,
+                done.new_serial,
+                crate::clock::rfc3339(done.not_after)
+            );
+            println!("请重启服务以启用新证书 / restart the server to use it");
+            Ok(())
+        }
         Command::Audit(AuditCommand::Verify(data)) => {
             let config = load(&cli.config, None, data)?;
             let (db, _, _) = open(&config).await?;

@@ -19,8 +19,12 @@ use super::auth::Admin;
 use super::{ApiFailure, ApiJson, AppState, RequestId};
 use crate::audit::Event;
 use crate::clock::now_ms;
+use crate::pki::external::{ExternalError, ExternalSubject, ImportInput};
 use crate::pki::{
     Actor, CAS, IssueProfile, IssuedCertificate, PkiError, reason_code, reason_name, unix_ms,
+};
+use crate::store::pki_external::{
+    ExternalCaRow, ExternalCertificateRow, ExternalCrlRow, ExternalRequestRow,
 };
 
 /// Largest body accepted by /tsa and /ocsp (real requests are a few hundred bytes).
@@ -45,6 +49,7 @@ pub fn routes() -> axum::Router<AppState> {
         .route("/api/v1/pki/certificates/{serial}/revoke", post(revoke))
         .route("/api/v1/pki/certificates/{serial}/renew", post(renew))
         .route("/api/v1/tsa/tokens/{serial}", get(token))
+        .merge(external_routes())
 }
 
 fn typed(content_type: &'static str, body: Vec<u8>) -> Response {
@@ -476,4 +481,503 @@ async fn token(
             "No time-stamp token has this serial number; check the (hex) serial.",
         )),
     }
+}
+
+// ---- Certificates from accredited external CAs (see docs/crypto/pki.md, "External CAs") ----
+
+/// Largest certificate / CRL field in the external routes (PEM text or base64 DER).
+const MAX_EXTERNAL_FIELD: usize = 256 * 1024;
+/// Default and largest page of `GET /api/v1/pki/certificates/list`.
+const LIST_DEFAULT: i64 = 100;
+const LIST_MAX: i64 = 1000;
+
+fn external_routes() -> axum::Router<AppState> {
+    axum::Router::new()
+        .route("/api/v1/pki/external", get(external_overview))
+        .route("/api/v1/pki/external/anchors", post(trust_anchors))
+        .route(
+            "/api/v1/pki/external/anchors/{fingerprint}/remove",
+            post(remove_anchor),
+        )
+        .route("/api/v1/pki/external/requests", post(external_request))
+        .route("/api/v1/pki/external/crls", post(add_crls))
+        .route(
+            "/api/v1/pki/external/certificates",
+            post(import_certificate),
+        )
+        .route(
+            "/api/v1/pki/external/certificates/{fingerprint}",
+            get(external_certificate),
+        )
+        .route("/api/v1/pki/certificates/list", get(list_certificates))
+}
+
+fn external_failure(e: ExternalError) -> ApiFailure {
+    let with_detail = |code: ErrorCode, detail: &str| {
+        let (zh, en) = code.messages();
+        ApiFailure::with(
+            code,
+            format!("{zh}（{detail}）"),
+            format!("{en} ({detail})"),
+        )
+    };
+    match e {
+        ExternalError::Garbage(d) => with_detail(ErrorCode::InvalidCertificate, &d),
+        ExternalError::NotCa(d) => with_detail(ErrorCode::NotACaCertificate, &d),
+        ExternalError::Expired(d) => with_detail(ErrorCode::CertificateExpired, &d),
+        ExternalError::NotYetValid(d) => with_detail(ErrorCode::CertificateNotYetValid, &d),
+        ExternalError::UnknownAnchor(d) => with_detail(ErrorCode::UnknownTrustAnchor, &d),
+        ExternalError::BrokenChain(d) => with_detail(ErrorCode::BrokenChain, &d),
+        ExternalError::WrongUsage(d) => with_detail(ErrorCode::WrongKeyUsage, &d),
+        ExternalError::Revoked(d) => with_detail(ErrorCode::CertificateRevoked, &d),
+        ExternalError::KeyMismatch(d) => with_detail(ErrorCode::KeyMismatch, &d),
+        ExternalError::AlreadyImported => ApiFailure::new(ErrorCode::AlreadyImported),
+        ExternalError::NotFound => ApiFailure::with(
+            ErrorCode::NotFound,
+            "没有该指纹的外部证书或该编号的证书请求，请核对后重试。",
+            "No external certificate with this fingerprint, or no request with this id; check it.",
+        ),
+        ExternalError::Invalid(d) => ApiFailure::with(
+            ErrorCode::InvalidArgument,
+            format!("请求参数无效：{d}"),
+            format!("Invalid parameter: {d}"),
+        ),
+        ExternalError::Server(e) => e.into(),
+    }
+}
+
+/// A certificate or CRL field: PEM text, or base64 of DER (one object or several
+/// concatenated), at most 256 KiB.
+fn pem_or_base64(field: &str, value: &str) -> Result<Vec<u8>, ApiFailure> {
+    if value.len() > MAX_EXTERNAL_FIELD {
+        return Err(external_failure(ExternalError::Garbage(format!(
+            "{field} larger than 256 KiB"
+        ))));
+    }
+    if value.contains("-----BEGIN") {
+        return Ok(value.as_bytes().to_vec());
+    }
+    let compact: String = value.chars().filter(|c| !c.is_whitespace()).collect();
+    base64::engine::general_purpose::STANDARD
+        .decode(compact.as_bytes())
+        .map_err(|_| {
+            external_failure(ExternalError::Garbage(format!(
+                "{field} is neither PEM nor base64 DER"
+            )))
+        })
+}
+
+/// Fingerprints in URLs: 64 hex digits (SM3), normalised to lowercase.
+fn parse_fingerprint(fp: &str) -> Result<String, ApiFailure> {
+    if fp.len() != 64 || !fp.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err(ApiFailure::with(
+            ErrorCode::InvalidArgument,
+            "指纹须为 64 位十六进制数字（证书 DER 的 SM3 摘要）。",
+            "The fingerprint must be 64 hex digits (SM3 of the certificate's DER).",
+        ));
+    }
+    Ok(fp.to_ascii_lowercase())
+}
+
+fn ms(at: i64) -> String {
+    crate::clock::rfc3339(at)
+}
+
+fn anchor_json(r: &ExternalCaRow) -> serde_json::Value {
+    serde_json::json!({
+        "fingerprint": r.fingerprint,
+        "kind": r.kind,
+        "subject": r.subject,
+        "issuer": r.issuer,
+        "serial": r.serial,
+        "not_before": ms(r.not_before),
+        "not_after": ms(r.not_after),
+        "added_by": r.added_by,
+        "added_at": ms(r.created_at),
+        "certificate_pem": gm_pki::pem_encode("CERTIFICATE", &r.der),
+    })
+}
+
+fn request_json(r: &ExternalRequestRow) -> serde_json::Value {
+    serde_json::json!({
+        "id": r.id,
+        "subject": r.subject,
+        "key_id": r.key_id,
+        "csr_pem": gm_pki::pem_encode("CERTIFICATE REQUEST", &r.csr),
+        "certificate": r.certificate,
+        "status": if r.certificate.is_some() { "issued" } else { "pending" },
+        "requested_by": r.requested_by,
+        "created_at": ms(r.created_at),
+    })
+}
+
+fn external_cert_json(r: &ExternalCertificateRow) -> serde_json::Value {
+    serde_json::json!({
+        "external": true,
+        "fingerprint": r.fingerprint,
+        "serial": r.serial,
+        "subject": r.subject,
+        "issuer": r.issuer,
+        "anchor": r.anchor,
+        "request_id": r.request_id,
+        "key_id": r.key_id,
+        "not_before": ms(r.not_before),
+        "not_after": ms(r.not_after),
+        "imported_by": r.imported_by,
+        "imported_at": ms(r.created_at),
+        "certificate_pem": gm_pki::pem_encode("CERTIFICATE", &r.der),
+        "chain_pem": r.chain,
+    })
+}
+
+fn actor_name(admin: &Admin) -> String {
+    format!("admin:{}", admin.0.username())
+}
+
+/// `GET /api/v1/pki/external`: trusted external CAs, stored CRLs, the newest 1000 requests and
+/// imported certificates (administrators, the auditor included).
+async fn external_overview(
+    State(state): State<AppState>,
+    _admin: Admin,
+) -> Result<Json<serde_json::Value>, ApiFailure> {
+    let anchors: Vec<_> = state
+        .db
+        .external_cas()
+        .await?
+        .iter()
+        .map(anchor_json)
+        .collect();
+    let requests: Vec<_> = state
+        .db
+        .external_requests(LIST_MAX)
+        .await?
+        .iter()
+        .map(request_json)
+        .collect();
+    let certificates: Vec<_> = state
+        .db
+        .external_certificates(LIST_MAX)
+        .await?
+        .iter()
+        .map(external_cert_json)
+        .collect();
+    let crls: Vec<_> = state
+        .db
+        .external_crls()
+        .await?
+        .iter()
+        .map(crl_json)
+        .collect();
+    Ok(Json(serde_json::json!({
+        "anchors": anchors,
+        "crls": crls,
+        "requests": requests,
+        "certificates": certificates,
+    })))
+}
+
+/// Body of `POST /api/v1/pki/external/anchors`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TrustRequest {
+    /// Root and intermediate CA certificates: PEM (a bundle allowed) or base64 DER.
+    certificates: String,
+}
+
+/// `POST /api/v1/pki/external/anchors`: trust external CA certificates (audited).
+async fn trust_anchors(
+    State(state): State<AppState>,
+    rid: RequestId,
+    admin: Admin,
+    ApiJson(req): ApiJson<TrustRequest>,
+) -> Result<(StatusCode, Json<serde_json::Value>), ApiFailure> {
+    require_issuer_role(&admin)?;
+    let bytes = pem_or_base64("certificates", &req.certificates)?;
+    let actor = actor_name(&admin);
+    let rows = state
+        .pki
+        .trust_external(
+            &state.db,
+            &bytes,
+            &Actor {
+                name: &actor,
+                request_id: &rid.0,
+            },
+        )
+        .await
+        .map_err(external_failure)?;
+    let out: Vec<_> = rows
+        .iter()
+        .map(|(r, added)| {
+            let mut v = anchor_json(r);
+            v["added"] = (*added).into();
+            v
+        })
+        .collect();
+    Ok((
+        StatusCode::CREATED,
+        Json(serde_json::json!({ "anchors": out })),
+    ))
+}
+
+/// `POST /api/v1/pki/external/anchors/<fingerprint>/remove`: stop trusting one (audited).
+async fn remove_anchor(
+    State(state): State<AppState>,
+    rid: RequestId,
+    admin: Admin,
+    Path(fingerprint): Path<String>,
+) -> Result<Json<serde_json::Value>, ApiFailure> {
+    require_issuer_role(&admin)?;
+    let fingerprint = parse_fingerprint(&fingerprint)?;
+    let actor = actor_name(&admin);
+    let row = state
+        .pki
+        .untrust_external(
+            &state.db,
+            &fingerprint,
+            &Actor {
+                name: &actor,
+                request_id: &rid.0,
+            },
+        )
+        .await
+        .map_err(external_failure)?;
+    Ok(Json(serde_json::json!({
+        "fingerprint": row.fingerprint,
+        "kind": row.kind,
+        "subject": row.subject,
+        "removed": true,
+    })))
+}
+
+fn crl_json(r: &ExternalCrlRow) -> serde_json::Value {
+    serde_json::json!({
+        "ca": r.ca,
+        "issuer": r.issuer,
+        "this_update": ms(r.this_update),
+        "next_update": (r.next_update != i64::MAX).then(|| ms(r.next_update)),
+        "added_by": r.added_by,
+        "added_at": ms(r.created_at),
+    })
+}
+
+/// Body of `POST /api/v1/pki/external/crls`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CrlUpload {
+    /// CRLs of trusted external CAs: PEM (`X509 CRL` blocks) or base64 DER.
+    crls: String,
+}
+
+/// `POST /api/v1/pki/external/crls`: store CRLs of trusted external CAs for the revocation
+/// checks of later imports (audited).
+async fn add_crls(
+    State(state): State<AppState>,
+    rid: RequestId,
+    admin: Admin,
+    ApiJson(req): ApiJson<CrlUpload>,
+) -> Result<(StatusCode, Json<serde_json::Value>), ApiFailure> {
+    require_issuer_role(&admin)?;
+    let bytes = pem_or_base64("crls", &req.crls)?;
+    let actor = actor_name(&admin);
+    let rows = state
+        .pki
+        .add_external_crls(
+            &state.db,
+            &bytes,
+            &Actor {
+                name: &actor,
+                request_id: &rid.0,
+            },
+        )
+        .await
+        .map_err(external_failure)?;
+    let out: Vec<_> = rows
+        .iter()
+        .map(|(r, stored)| {
+            let mut v = crl_json(r);
+            v["stored"] = (*stored).into();
+            v
+        })
+        .collect();
+    Ok((
+        StatusCode::CREATED,
+        Json(serde_json::json!({ "crls": out })),
+    ))
+}
+
+/// Body of `POST /api/v1/pki/external/requests`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ExternalRequestBody {
+    /// The proposed subject.
+    subject: ExternalSubject,
+}
+
+/// `POST /api/v1/pki/external/requests`: a key in the crypto device and its PKCS#10 request,
+/// to hand to an external CA (audited).
+async fn external_request(
+    State(state): State<AppState>,
+    rid: RequestId,
+    admin: Admin,
+    ApiJson(req): ApiJson<ExternalRequestBody>,
+) -> Result<(StatusCode, Json<serde_json::Value>), ApiFailure> {
+    require_issuer_role(&admin)?;
+    let actor = actor_name(&admin);
+    let row = state
+        .pki
+        .external_request(
+            &state.db,
+            &req.subject,
+            &Actor {
+                name: &actor,
+                request_id: &rid.0,
+            },
+        )
+        .await
+        .map_err(external_failure)?;
+    Ok((StatusCode::CREATED, Json(request_json(&row))))
+}
+
+/// Body of `POST /api/v1/pki/external/certificates`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ImportRequest {
+    /// The certificate, optionally followed by its chain: PEM, or base64 DER.
+    certificates: String,
+    /// More chain certificates (PEM or base64 DER).
+    chain: Option<String>,
+    /// CRLs of the chain's CAs (PEM or base64 DER), checked for revocation.
+    crls: Option<String>,
+    /// The request it answers (default: found by the certificate's key).
+    request_id: Option<String>,
+}
+
+/// `POST /api/v1/pki/external/certificates`: import a certificate an external CA issued for
+/// one of our requests (path validated to a trusted anchor; audited).
+async fn import_certificate(
+    State(state): State<AppState>,
+    rid: RequestId,
+    admin: Admin,
+    ApiJson(req): ApiJson<ImportRequest>,
+) -> Result<(StatusCode, Json<serde_json::Value>), ApiFailure> {
+    require_issuer_role(&admin)?;
+    let certificates = pem_or_base64("certificates", &req.certificates)?;
+    let chain = req
+        .chain
+        .as_deref()
+        .map(|c| pem_or_base64("chain", c))
+        .transpose()?;
+    let crls = req
+        .crls
+        .as_deref()
+        .map(|c| pem_or_base64("crls", c))
+        .transpose()?;
+    if let Some(id) = &req.request_id {
+        if uuid::Uuid::parse_str(id).is_err() {
+            return Err(ApiFailure::with(
+                ErrorCode::InvalidArgument,
+                "request_id 须为证书请求的编号（UUID）。",
+                "request_id must be a certification request id (UUID).",
+            ));
+        }
+    }
+    let actor = actor_name(&admin);
+    let row = state
+        .pki
+        .import_external(
+            &state.db,
+            ImportInput {
+                certificates: &certificates,
+                chain: chain.as_deref(),
+                crls: crls.as_deref(),
+                request_id: req.request_id.as_deref(),
+            },
+            &Actor {
+                name: &actor,
+                request_id: &rid.0,
+            },
+        )
+        .await
+        .map_err(external_failure)?;
+    Ok((StatusCode::CREATED, Json(external_cert_json(&row))))
+}
+
+/// `GET /api/v1/pki/external/certificates/<fingerprint>`: an imported certificate with its
+/// chain (administrators).
+async fn external_certificate(
+    State(state): State<AppState>,
+    _admin: Admin,
+    Path(fingerprint): Path<String>,
+) -> Result<Json<serde_json::Value>, ApiFailure> {
+    let fingerprint = parse_fingerprint(&fingerprint)?;
+    match state.db.external_certificate(&fingerprint).await? {
+        Some(row) => Ok(Json(external_cert_json(&row))),
+        None => Err(external_failure(ExternalError::NotFound)),
+    }
+}
+
+/// Query of `GET /api/v1/pki/certificates/list`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ListQuery {
+    /// Most rows of each kind (default 100, at most 1000).
+    limit: Option<i64>,
+}
+
+/// `GET /api/v1/pki/certificates/list`: the newest certificates of our CAs and the imported
+/// external ones together, newest first, each with `external` true/false (administrators).
+async fn list_certificates(
+    State(state): State<AppState>,
+    _admin: Admin,
+    query: Result<axum::extract::Query<ListQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<serde_json::Value>, ApiFailure> {
+    let bad_limit = || {
+        ApiFailure::with(
+            ErrorCode::InvalidArgument,
+            "limit 须为 1–1000 的整数。",
+            "limit must be an integer from 1 to 1000.",
+        )
+    };
+    let axum::extract::Query(q) = query.map_err(|_| bad_limit())?;
+    let limit = q.limit.unwrap_or(LIST_DEFAULT);
+    if !(1..=LIST_MAX).contains(&limit) {
+        return Err(bad_limit());
+    }
+    let mut all: Vec<(i64, serde_json::Value)> = state
+        .db
+        .recent_certificates(limit)
+        .await?
+        .into_iter()
+        .map(|c| {
+            (
+                c.created_at,
+                serde_json::json!({
+                    "external": false,
+                    "ca": c.issuer,
+                    "profile": c.profile,
+                    "serial": c.serial,
+                    "subject": c.subject,
+                    "not_before": ms(c.not_before),
+                    "not_after": ms(c.not_after),
+                    "revoked": c.revoked_at.is_some(),
+                }),
+            )
+        })
+        .collect();
+    all.extend(
+        state
+            .db
+            .external_certificates(limit)
+            .await?
+            .iter()
+            .map(|r| (r.created_at, external_cert_json(r))),
+    );
+    all.sort_by_key(|e| std::cmp::Reverse(e.0));
+    let certificates: Vec<serde_json::Value> = all
+        .into_iter()
+        .take(usize::try_from(limit).unwrap_or(100))
+        .map(|(_, v)| v)
+        .collect();
+    Ok(Json(serde_json::json!({ "certificates": certificates })))
 }

@@ -154,6 +154,11 @@ impl Actor<'static> {
         name: "system",
         request_id: "",
     };
+    /// The command line (`cosign-server pki ...`).
+    pub const CLI: Self = Self {
+        name: "cli",
+        request_id: "",
+    };
 }
 
 /// A certificate just issued and recorded.

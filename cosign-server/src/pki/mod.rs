@@ -15,8 +15,10 @@
 //! `<public_url>/ocsp`.
 
 mod crl;
+pub mod external;
 mod issue;
 mod ocsp;
+pub mod rollover;
 pub mod signer;
 mod tsa;
 

@@ -8,6 +8,7 @@
 
 pub mod accounts;
 pub mod pki;
+pub mod pki_external;
 
 use std::collections::BTreeSet;
 use std::str::FromStr;

@@ -459,3 +459,36 @@ async fn insert_cert(
         .await?;
     Ok(())
 }
+
+impl Db {
+    /// Switches authority `name` from the certificate `old_serial` to a new key and
+    /// certificate, recording the certificate in the same transaction. Returns false (nothing
+    /// written) if the authority no longer has `old_serial` (another instance switched it).
+    pub async fn switch_authority(
+        &self,
+        name: &str,
+        old_serial: &str,
+        key_id: &str,
+        cert: &CertificateRow,
+        now: i64,
+    ) -> Result<bool> {
+        let mut tx = self.pool().begin().await?;
+        let changed = sqlx::query(
+            "UPDATE pki_authorities SET key_id = $1, cert_serial = $2 WHERE name = $3 AND cert_serial = $4",
+        )
+        .bind(key_id)
+        .bind(&cert.serial)
+        .bind(name)
+        .bind(old_serial)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if changed != 1 {
+            tx.rollback().await?;
+            return Ok(false);
+        }
+        insert_cert(&mut tx, cert, now).await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+}

@@ -16,4 +16,6 @@ mod hostile_input;
 mod http_basics;
 mod keys;
 mod pki;
+mod pki_external;
+mod pki_rollover;
 mod store;

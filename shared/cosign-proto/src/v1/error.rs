@@ -87,6 +87,28 @@ pub enum ErrorCode {
     NotASigner,
     /// A co-signing message broke the protocol (wrong session, bad proof, failed check).
     ProtocolViolation,
+    /// Uploaded certificate data is not a PEM / DER X.509 certificate (or bundle) with an SM2
+    /// key, is truncated, or is too large.
+    InvalidCertificate,
+    /// A certificate uploaded as a trust anchor or intermediate is not a CA certificate
+    /// (basicConstraints cA and keyUsage keyCertSign).
+    NotACaCertificate,
+    /// A certificate (or one in its chain) has expired.
+    CertificateExpired,
+    /// A certificate (or one in its chain) is not valid yet.
+    CertificateNotYetValid,
+    /// The certificate chain does not end at a configured external trust anchor.
+    UnknownTrustAnchor,
+    /// The certificate chain is incomplete or a signature in it does not verify.
+    BrokenChain,
+    /// A certificate's key usage does not allow this use.
+    WrongKeyUsage,
+    /// A certificate in the chain is revoked (by a supplied CRL).
+    CertificateRevoked,
+    /// The certificate's public key is not one of this hospital's recorded requests.
+    KeyMismatch,
+    /// The certificate (or trust anchor) is already imported.
+    AlreadyImported,
 }
 
 impl ErrorCode {
@@ -101,7 +123,9 @@ impl ErrorCode {
             | Self::InvalidProfile
             | Self::InvalidResidentId
             | Self::ActivationInvalid
-            | Self::ProtocolViolation => 400,
+            | Self::ProtocolViolation
+            | Self::InvalidCertificate
+            | Self::NotACaCertificate => 400,
             Self::Unauthenticated | Self::BadCredentials | Self::BadSignature | Self::Replayed => {
                 401
             }
@@ -116,9 +140,17 @@ impl ErrorCode {
             | Self::DocumentConflict
             | Self::AlreadyExists
             | Self::RequestClosed
-            | Self::NotYourTurn => 409,
+            | Self::NotYourTurn
+            | Self::AlreadyImported => 409,
             Self::RequestExpired => 410,
-            Self::InvalidDocument => 422,
+            Self::InvalidDocument
+            | Self::CertificateExpired
+            | Self::CertificateNotYetValid
+            | Self::UnknownTrustAnchor
+            | Self::BrokenChain
+            | Self::WrongKeyUsage
+            | Self::CertificateRevoked
+            | Self::KeyMismatch => 422,
             Self::AccountLocked | Self::KeyLocked => 423,
             Self::RateLimited => 429,
             Self::Internal => 500,
@@ -266,6 +298,46 @@ impl ErrorCode {
                 "协同签名消息无效（会话不符或校验失败），请重新发起签名。",
                 "The co-signing message is invalid (wrong session or a failed check); start signing again.",
             ),
+            Self::InvalidCertificate => (
+                "证书数据无效：须为 PEM 或 DER 格式的 SM2 X.509 证书（可为证书链），且未被截断。",
+                "The certificate data is invalid: send SM2 X.509 certificates as PEM or DER (a bundle is allowed), complete and untruncated.",
+            ),
+            Self::NotACaCertificate => (
+                "该证书不是 CA 证书（缺少 cA 基本约束或 keyCertSign 密钥用法），不能作为信任锚或中级 CA 导入。",
+                "This is not a CA certificate (basicConstraints cA and keyUsage keyCertSign are required); it cannot be a trust anchor or intermediate.",
+            ),
+            Self::CertificateExpired => (
+                "证书（或其证书链中的证书）已过期，请向 CA 申请新证书。",
+                "The certificate (or one in its chain) has expired; obtain a new one from the CA.",
+            ),
+            Self::CertificateNotYetValid => (
+                "证书（或其证书链中的证书）尚未生效，请检查服务器时间或稍后再导入。",
+                "The certificate (or one in its chain) is not valid yet; check the server clock or import it later.",
+            ),
+            Self::UnknownTrustAnchor => (
+                "证书链未终止于已配置的外部信任根，请先由管理员导入签发 CA 的根证书。",
+                "The chain does not end at a configured external trust anchor; an administrator must upload the issuing CA's root first.",
+            ),
+            Self::BrokenChain => (
+                "证书链不完整或签名验证失败，请提供完整的中级 CA 证书并核对证书未被篡改。",
+                "The certificate chain is incomplete or a signature in it does not verify; supply the intermediate CA certificates and check the certificate is unaltered.",
+            ),
+            Self::WrongKeyUsage => (
+                "证书的密钥用法不允许此用途，请向 CA 申请签名用途的证书。",
+                "The certificate's key usage does not allow this use; request a signing certificate from the CA.",
+            ),
+            Self::CertificateRevoked => (
+                "证书（或其证书链中的证书）已被吊销。",
+                "The certificate (or one in its chain) is revoked.",
+            ),
+            Self::KeyMismatch => (
+                "证书的公钥与本院记录的任何证书请求都不匹配，只能导入为本院密钥签发的证书。",
+                "The certificate's public key matches none of this hospital's recorded requests; only certificates for keys we hold can be imported.",
+            ),
+            Self::AlreadyImported => (
+                "该证书已导入，无需重复操作。",
+                "The certificate is already imported; nothing to do.",
+            ),
         }
     }
 }
@@ -360,6 +432,16 @@ mod tests {
             ErrorCode::NotYourTurn,
             ErrorCode::NotASigner,
             ErrorCode::ProtocolViolation,
+            ErrorCode::InvalidCertificate,
+            ErrorCode::NotACaCertificate,
+            ErrorCode::CertificateExpired,
+            ErrorCode::CertificateNotYetValid,
+            ErrorCode::UnknownTrustAnchor,
+            ErrorCode::BrokenChain,
+            ErrorCode::WrongKeyUsage,
+            ErrorCode::CertificateRevoked,
+            ErrorCode::KeyMismatch,
+            ErrorCode::AlreadyImported,
         ] {
             assert!((400..500).contains(&code.status()), "{code:?}");
         }
