@@ -14,6 +14,7 @@ pub mod convert;
 pub mod db;
 pub mod http;
 pub mod report;
+pub mod report_pdf;
 pub mod store;
 
 use std::sync::Arc;
