@@ -15,4 +15,5 @@ mod hostile_input;
 mod http_basics;
 mod keys;
 mod pki;
+mod s3;
 mod store;
