@@ -283,3 +283,31 @@ fn xref_stream_form_with_lock() {
         ],
     );
 }
+
+#[test]
+fn kid_widget_appearance_change_counts_as_its_field() {
+    // Ticking a check box whose widget is a kid changes the field's /V and the kid's /AS; both
+    // are attributed to the field. (pyHanko 0.38's difference analysis does not explain the
+    // kid's update and calls the revision suspicious whatever the lock, so only our verdict is
+    // asserted here; the merged-widget check box above is compared with pyHanko.)
+    let form = fixtures::kid_widget_form_doc();
+    for (lock, locked) in [
+        (include(&["consent"]), vec!["consent".to_owned()]),
+        (include(&["patient"]), Vec::new()),
+    ] {
+        let signed = sign_with(&form, Some(lock), Placement::Invisible);
+        let d = tmpdir("mdp-kid");
+        std::fs::write(d.join("signed.pdf"), &signed).unwrap();
+        let filled = pyhanko_fill(&d, "signed.pdf", "filled.pdf", &["consent=/Yes"]);
+        let rep = verify_pdf(&filled).unwrap();
+        let s = &rep.signatures[0];
+        assert_eq!(s.changed_fields, vec!["consent".to_owned()], "{s:#?}");
+        assert_eq!(s.locked_fields_changed, locked, "{s:#?}");
+        assert_eq!(s.ok(), locked.is_empty(), "{s:#?}");
+        assert_eq!(
+            s.later_changes,
+            doc_sign::pdf::verify::LaterChanges::SignaturesAndFormsOnly,
+            "only form filling: {s:#?}"
+        );
+    }
+}

@@ -202,3 +202,21 @@ pub fn rich_form_doc() -> Vec<u8> {
     ];
     raw_pdf(&objs)
 }
+
+/// A form whose check box `consent` has its widget as a kid (`/Kids` without `/T`: ticking it
+/// changes the field's `/V` and the kid's `/AS`), beside a text field `patient`.
+pub fn kid_widget_form_doc() -> Vec<u8> {
+    let objs: Vec<String> = vec![
+        "<< /Type /Catalog /Pages 2 0 R /AcroForm << /Fields [5 0 R 6 0 R] /DA (/Helv 0 Tf 0 g) >> >>".into(),
+        "<< /Type /Pages /Kids [3 0 R] /Count 1 >>".into(),
+        "<< /Type /Page /Parent 2 0 R /MediaBox [0 0 595 842] /Contents 4 0 R /Annots [5 0 R 7 0 R] /Resources << /Font << /F1 8 0 R >> >> >>".into(),
+        stream("BT /F1 12 Tf 72 770 Td (Consent) Tj ET"),
+        "<< /Type /Annot /Subtype /Widget /FT /Tx /T (patient) /V (Li Si) /DA (/Helv 10 Tf 0 g) /Rect [72 700 300 720] /P 3 0 R >>".into(),
+        "<< /FT /Btn /T (consent) /V /Off /Kids [7 0 R] >>".into(),
+        "<< /Type /Annot /Subtype /Widget /Parent 6 0 R /AS /Off /Rect [72 610 86 624] /P 3 0 R /AP << /N << /Yes 9 0 R /Off 10 0 R >> >> >>".into(),
+        "<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>".into(),
+        stream("0 g 2 2 10 10 re f 0 0 14 14 re S").replacen("<<", "<< /Type /XObject /Subtype /Form /BBox [0 0 14 14]", 1),
+        stream("0 0 14 14 re S").replacen("<<", "<< /Type /XObject /Subtype /Form /BBox [0 0 14 14]", 1),
+    ];
+    raw_pdf(&objs)
+}
