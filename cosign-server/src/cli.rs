@@ -73,8 +73,8 @@ struct RolloverArgs {
 struct VerifyArgs {
     /// 待验证的 PDF 文件 / the PDF file
     file: PathBuf,
-    /// 输出格式：json、text（中文）、html（中文）/ output format
-    #[arg(long, default_value = "json", value_parser = ["json", "text", "html"])]
+    /// 输出格式：json、text（中文）、html（中文）、pdf（中文，写到标准输出）/ output format
+    #[arg(long, default_value = "json", value_parser = ["json", "text", "html", "pdf"])]
     format: String,
     /// 信任的根证书（PEM，可重复）；给出时校验签名证书链 / trusted root certificate (PEM, repeatable); enables chain validation
     #[arg(long = "anchor")]
@@ -341,7 +341,16 @@ fn verify_file(args: &VerifyArgs) -> Result<()> {
             args.file.display()
         ))
     })?;
+    if args.format == "pdf" {
+        use std::io::Write as _;
+        let bytes = crate::documents::report::to_pdf_zh(&report, &pdf)
+            .map_err(|e| Error::Config(e.to_string()))?;
+        std::io::stdout()
+            .write_all(&bytes)
+            .map_err(|e| Error::io("<stdout>", e))?;
+    }
     let out = match args.format.as_str() {
+        "pdf" => String::new(),
         "text" => crate::documents::report::to_text_zh(&report, &pdf),
         "html" => crate::documents::report::to_html_zh(&report, &pdf),
         _ => format!("{:#}\n", crate::documents::report::to_json(&report, &pdf)),

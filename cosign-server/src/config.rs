@@ -93,6 +93,14 @@ workers = 2
 soffice = "soffice"
 converters = 2
 convert_timeout_secs = 60
+# Keep document files in an S3-compatible bucket (MinIO, Ceph RGW, AWS) instead of
+# <data_dir>/documents, e.g. when several servers share the files. The keys come from
+# COSIGN_S3_ACCESS_KEY_ID and COSIGN_S3_SECRET_ACCESS_KEY (never from this file).
+# s3_bucket = "yiqian-documents"
+# s3_endpoint = "http://minio.hospital.local:9000"
+# s3_region = "us-east-1"
+# s3_prefix = "documents"
+# s3_allow_http = false
 "#;
 
 /// The file format. Unknown keys are rejected.
@@ -125,6 +133,11 @@ struct DocumentsFile {
     soffice: Option<PathBuf>,
     converters: Option<usize>,
     convert_timeout_secs: Option<u64>,
+    s3_bucket: Option<String>,
+    s3_endpoint: Option<String>,
+    s3_region: Option<String>,
+    s3_prefix: Option<String>,
+    s3_allow_http: Option<bool>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -481,6 +494,7 @@ impl Config {
             licence_oid,
         };
         let defaults = crate::documents::Settings::default();
+        let s3 = s3_settings(&file.documents, env)?;
         let documents = crate::documents::Settings {
             max_upload: parse_env(env, "COSIGN_DOCUMENTS_MAX_UPLOAD")?
                 .or(file.documents.max_upload)
@@ -508,6 +522,7 @@ impl Config {
                     }),
                 ..defaults.convert.clone()
             },
+            s3,
         };
         if documents.max_upload < 1024 {
             return Err(Error::Config("documents.max_upload must be ≥ 1024".into()));
@@ -561,12 +576,79 @@ fn parse_env<T: std::str::FromStr>(env: EnvLookup<'_>, var: &str) -> Result<Opti
         .transpose()
 }
 
+/// `[documents] s3_*` with the keys from `COSIGN_S3_ACCESS_KEY_ID` / `COSIGN_S3_SECRET_ACCESS_KEY`
+/// (`None`: the local store).
+fn s3_settings(
+    d: &DocumentsFile,
+    env: EnvLookup<'_>,
+) -> Result<Option<crate::documents::S3Settings>> {
+    let Some(bucket) = d.s3_bucket.clone() else {
+        return Ok(None);
+    };
+    let endpoint = d.s3_endpoint.clone().ok_or_else(|| {
+        Error::Config("documents.s3_endpoint is required with documents.s3_bucket".into())
+    })?;
+    let allow_http = d.s3_allow_http.unwrap_or(false);
+    if !(endpoint.starts_with("https://") || (allow_http && endpoint.starts_with("http://"))) {
+        return Err(Error::Config(
+            "documents.s3_endpoint must be an https:// URL (http:// needs s3_allow_http = true)"
+                .into(),
+        ));
+    }
+    let key = |name: &str| {
+        env(name)
+            .ok_or_else(|| Error::Config(format!("{name} is required with documents.s3_bucket")))
+    };
+    Ok(Some(crate::documents::S3Settings {
+        endpoint,
+        bucket,
+        region: d.s3_region.clone().unwrap_or_else(|| "us-east-1".into()),
+        access_key_id: key("COSIGN_S3_ACCESS_KEY_ID")?,
+        secret_access_key: zeroize::Zeroizing::new(key("COSIGN_S3_SECRET_ACCESS_KEY")?),
+        prefix: d.s3_prefix.clone().unwrap_or_else(|| "documents".into()),
+        allow_http,
+    }))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn no_env(_: &str) -> Option<String> {
         None
+    }
+
+    #[test]
+    fn s3_store_settings() {
+        let o = Overrides::default();
+        let http = "[documents]\ns3_bucket = \"b\"\ns3_endpoint = \"http://minio:9000\"\n";
+        let keys = |k: &str| match k {
+            "COSIGN_S3_ACCESS_KEY_ID" => Some("id".to_owned()),
+            "COSIGN_S3_SECRET_ACCESS_KEY" => Some("secret-key".to_owned()),
+            _ => None,
+        };
+        // Default: the local store.
+        assert!(
+            Config::from_parts("", &keys, &o)
+                .unwrap()
+                .documents
+                .s3
+                .is_none()
+        );
+        // Keys are required, and plain http only when allowed.
+        assert!(Config::from_parts(http, &no_env, &o).is_err());
+        assert!(Config::from_parts(http, &keys, &o).is_err());
+        let allowed = format!("{http}s3_allow_http = true\n");
+        let cfg = Config::from_parts(&allowed, &keys, &o).unwrap();
+        let s3 = cfg.documents.s3.clone().unwrap();
+        assert_eq!(
+            (s3.bucket.as_str(), s3.prefix.as_str(), s3.region.as_str()),
+            ("b", "documents", "us-east-1")
+        );
+        assert_eq!(s3.secret_access_key.as_str(), "secret-key");
+        assert!(!format!("{cfg:?}").contains("secret-key"));
+        // An endpoint without a bucket name is not enough to switch stores; a bucket needs one.
+        assert!(Config::from_parts("[documents]\ns3_bucket = \"b\"\n", &keys, &o).is_err());
     }
 
     #[test]

@@ -8,7 +8,7 @@
 //! | `GET /api/v1/documents/{id}` | metadata, versions, signers |
 //! | `GET /api/v1/documents/{id}/versions/{n}` | the bytes of version n (`current` for the latest) |
 //! | `POST /api/v1/documents/{id}/sign` | sign the current PDF with the organisation seal (B-LT) |
-//! | `POST /api/v1/documents/verify?format=json\|text\|html` | verify any PDF (raw body) |
+//! | `POST /api/v1/documents/verify?format=json\|text\|html\|pdf` | verify any PDF (raw body) |
 //! | `GET /api/v1/documents/seal` | the organisation seal: certificate, chain, picture, GB/T 38540 SESeal |
 //! | `GET /api/v1/documents/{id}/versions/{n}/ses-signature` | the GB/T 38540 SES_Signature (DER) of the last signature of version n |
 //!
@@ -572,9 +572,9 @@ async fn verify(
 ) -> Result<Response, ApiFailure> {
     let Query(q) = query.map_err(|r| query_failure(&r))?;
     let format = q.format.unwrap_or_else(|| "json".into());
-    if !matches!(format.as_str(), "json" | "text" | "html") {
+    if !matches!(format.as_str(), "json" | "text" | "html" | "pdf") {
         return Err(failure(DocError::Argument(
-            "format must be json, text or html".into(),
+            "format must be json, text, html or pdf".into(),
         )));
     }
     if body.is_empty() {
@@ -600,6 +600,17 @@ async fn verify(
         })
         .await?;
     let report = report.map_err(|e| failure(e.into()))?;
+    if format == "pdf" {
+        let rendered = state
+            .documents
+            .cpu(move || super::report::to_pdf_zh(&report, &pdf))
+            .await?;
+        let bytes = rendered.map_err(|e| {
+            tracing::error!(error = %e, "PDF report");
+            ApiFailure::new(ErrorCode::Internal)
+        })?;
+        return Ok(([(header::CONTENT_TYPE, "application/pdf")], bytes).into_response());
+    }
     Ok(match format.as_str() {
         "text" => (
             [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],

@@ -14,6 +14,8 @@ pub mod convert;
 pub mod db;
 pub mod http;
 pub mod report;
+pub mod report_pdf;
+pub mod s3;
 pub mod store;
 
 use std::sync::Arc;
@@ -27,6 +29,7 @@ use tokio::sync::{Mutex, Semaphore};
 
 pub use db::{DocumentRow, Metadata, Search, VersionRow};
 pub use doc_sign::Placement;
+pub use s3::{S3Settings, S3Store};
 pub use store::{BlobStore, LocalStore, is_sm3_hex, sm3_hex};
 
 use crate::clock::now_ms;
@@ -43,6 +46,8 @@ pub struct Settings {
     pub workers: usize,
     /// DOC/DOCX conversion (LibreOffice pool, timeouts, zip-bomb limits).
     pub convert: convert::ConvertSettings,
+    /// Keep the files in an S3-compatible bucket instead of `<data_dir>/documents`.
+    pub s3: Option<S3Settings>,
 }
 
 impl Default for Settings {
@@ -51,6 +56,7 @@ impl Default for Settings {
             max_upload: 64 * 1024 * 1024,
             workers: 2,
             convert: convert::ConvertSettings::default(),
+            s3: None,
         }
     }
 }
@@ -209,10 +215,14 @@ pub struct Documents {
 const CONTENTS_RESERVE: usize = 32 * 1024;
 
 impl Documents {
-    /// Opens the local store under `<data_dir>/documents`.
+    /// Opens the store: the S3-compatible bucket of `settings.s3`, else the local directory
+    /// `<data_dir>/documents`.
     pub fn open(data_dir: &std::path::Path, settings: Settings) -> Result<Self> {
-        let store = LocalStore::open(&data_dir.join("documents"))?;
-        Self::with_store(Arc::new(store), &data_dir.join("converter"), settings)
+        let store: Arc<dyn BlobStore> = match &settings.s3 {
+            Some(s3) => Arc::new(S3Store::open(s3)?),
+            None => Arc::new(LocalStore::open(&data_dir.join("documents"))?),
+        };
+        Self::with_store(store, &data_dir.join("converter"), settings)
     }
 
     /// A service over any store; LibreOffice profiles and conversion jobs live under `work`.

@@ -122,6 +122,12 @@ pub fn to_json(report: &PdfReport, pdf: &[u8]) -> Value {
                 "certification": s.certification.map(|c| format!("{c:?}")),
                 "later_changes": later_code(&s.later_changes),
                 "change_notes": s.change_notes,
+                "field_lock": s.field_lock.as_ref().map(|l| json!({
+                    "action": l.action(),
+                    "fields": l.fields(),
+                })),
+                "changed_fields": s.changed_fields,
+                "locked_fields_changed": s.locked_fields_changed,
                 "path": s.path.as_ref().map(|p| json!({
                     "valid": p.valid,
                     "chain": p.chain,
@@ -208,6 +214,22 @@ fn lines_zh(report: &PdfReport, pdf: &[u8]) -> (String, Vec<(String, Vec<String>
         for n in &s.change_notes {
             l.push(format!("  · {n}"));
         }
+        if let Some(lock) = &s.field_lock {
+            let scope = match lock.action() {
+                "All" => "全部表单域".to_owned(),
+                "Include" => format!("表单域 {}", lock.fields().join("、")),
+                _ => format!("除 {} 以外的全部表单域", lock.fields().join("、")),
+            };
+            l.push(format!("锁定表单域（FieldMDP）：{scope}"));
+            if s.locked_fields_changed.is_empty() {
+                l.push("锁定的表单域签名后未被修改".to_owned());
+            } else {
+                l.push(format!(
+                    "锁定的表单域签名后被修改（不允许）：{}",
+                    s.locked_fields_changed.join("、")
+                ));
+            }
+        }
         if let Some(o) = original_sm3_of(s) {
             l.push(format!("原始文件 SM3：{o}"));
         }
@@ -282,4 +304,57 @@ pub fn to_html_zh(report: &PdfReport, pdf: &[u8]) -> String {
     }
     out.push_str("</body></html>\n");
     out
+}
+
+/// The Chinese report as a PDF (A4, the glyphs used embedded from the machine's CJK font; see
+/// `report_pdf`).
+pub fn to_pdf_zh(
+    report: &PdfReport,
+    pdf: &[u8],
+) -> Result<Vec<u8>, super::report_pdf::ReportPdfError> {
+    use super::report_pdf::{Line, render};
+    let (head, sections) = lines_zh(report, pdf);
+    let black = (0.0, 0.0, 0.0);
+    let line = |text: String, size: f32, rgb, indent: f32, space_before: f32| Line {
+        text,
+        size,
+        rgb,
+        indent,
+        space_before,
+    };
+    let verdict_rgb = if report.ok() {
+        (0.0, 0.4, 0.0)
+    } else {
+        (0.7, 0.0, 0.0)
+    };
+    let mut lines = vec![
+        line("医签 文档签名验证报告".into(), 18.0, black, 0.0, 0.0),
+        line(
+            format!("文件大小：{} 字节", report.file_len),
+            10.5,
+            black,
+            0.0,
+            8.0,
+        ),
+        line(
+            format!("文件 SM3：{}", super::sm3_hex(pdf)),
+            10.5,
+            black,
+            0.0,
+            0.0,
+        ),
+        line(head, 14.0, verdict_rgb, 0.0, 8.0),
+    ];
+    for (i, (title, ls)) in sections.into_iter().enumerate() {
+        let rgb = if report.signatures.get(i).is_some_and(SignatureReport::ok) {
+            (0.0, 0.4, 0.0)
+        } else {
+            (0.7, 0.0, 0.0)
+        };
+        lines.push(line(title, 12.5, rgb, 0.0, 10.0));
+        for l in ls {
+            lines.push(line(l, 10.0, black, 14.0, 0.0));
+        }
+    }
+    render("文档签名验证报告", &lines)
 }

@@ -1,8 +1,7 @@
 //! Content-addressed file storage: every file is stored once, under the lowercase hex of its
 //! SM3 digest. [`BlobStore`] is the small stable interface the documents services use;
-//! [`LocalStore`] keeps files in `<data_dir>/documents` (the default). An S3-compatible store
-//! (`object_store`, MinIO) is meant to be a second implementation of the same trait; it is not
-//! written yet (docs/documents.md).
+//! [`LocalStore`] keeps files in `<data_dir>/documents` (the default); `super::s3::S3Store` is
+//! the S3-compatible implementation of the same trait.
 
 use std::io::Write as _;
 use std::path::{Path, PathBuf};

@@ -253,6 +253,37 @@ async fn upload_sign_verify_fetch(backend: Backend) {
         assert!(text.contains(want), "{text}");
     }
 
+    // The Chinese report as a PDF: a valid file whose text pdftotext extracts (the verdict,
+    // the title), for the signed document and for a tampered copy.
+    let mut tampered = v2.clone();
+    let at = v2
+        .windows(17)
+        .position(|w| w == b"Discharge summary")
+        .expect("text in the content stream");
+    tampered[at] = b'd';
+    for (name, file, want) in [
+        ("report-ok.pdf", &v2, "结论：全部 1 个签名验证通过。"),
+        ("report-bad.pdf", &tampered, "结论：验证未通过"),
+    ] {
+        let r = s
+            .client
+            .post(s.url("/api/v1/documents/verify?format=pdf"))
+            .bearer_auth(&token)
+            .body(file.clone())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        assert_eq!(r.headers()["content-type"], "application/pdf");
+        std::fs::write(dir.join(name), r.bytes().await.unwrap()).unwrap();
+        qpdf_check(dir, name);
+        let o = run(dir, "pdftotext", &["-enc", "UTF-8", name, "-"]);
+        assert!(o.ok, "{}", o.text);
+        assert!(o.text.contains("医签 文档签名验证报告"), "{}", o.text);
+        assert!(o.text.contains(want), "{name}: {}", o.text);
+        assert!(o.text.contains(&sm3_hex(file)[..16]), "{}", o.text);
+    }
+
     // Tools we did not write.
     std::fs::write(dir.join("s.pdf"), &v2).unwrap();
     qpdf_check(dir, "s.pdf");
@@ -586,10 +617,17 @@ fn generate(n: usize, base: i64) -> Vec<Gen> {
         .collect()
 }
 
-/// Bulk insert in one transaction, 200 rows a statement.
+/// Bulk insert in transactions of 10,000 rows, 1,000 rows a statement (8,000 parameters:
+/// under SQLite's 32,766 and PostgreSQL's 65,535).
 async fn insert_generated(s: &TestServer, rows: &[Gen]) {
+    for part in rows.chunks(10_000) {
+        insert_generated_tx(s, part).await;
+    }
+}
+
+async fn insert_generated_tx(s: &TestServer, rows: &[Gen]) {
     let mut tx = s.db.pool().begin().await.unwrap();
-    for chunk in rows.chunks(200) {
+    for chunk in rows.chunks(1000) {
         let mut sql = String::from(
             "INSERT INTO documents (id, patient_id, visit_id, doc_type, department, title, status, current_version, created_at, updated_at, created_by) VALUES ",
         );
@@ -678,13 +716,24 @@ fn enc(s: &str) -> String {
         .collect()
 }
 
-async fn search_over_generated_records(backend: Backend) {
+/// 100,000 generated records (multi-row INSERTs in transactions), searched through the API by
+/// combinations of patient, visit, type, department, status, signer and date range; every
+/// result list, followed page by page, must equal the list computed here from the generated
+/// rows (newest first, id descending).
+async fn search_over_100k_generated_records(backend: Backend) {
     let s = TestServer::start(backend).await;
     let token = s.admin_token().await;
     // 2026-01-01T00:00:00+08:00.
     let base = 1_767_196_800_000;
-    let rows = generate(10_000, base);
+    let t0 = std::time::Instant::now();
+    let rows = generate(100_000, base);
     insert_generated(&s, &rows).await;
+    let inserted = t0.elapsed();
+    let count: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM documents")
+        .fetch_one(s.db.pool())
+        .await
+        .unwrap();
+    assert_eq!(count, 100_000);
     // Expected: newest first, then id descending.
     let expect = |f: &dyn Fn(&Gen) -> bool| {
         let mut v: Vec<&Gen> = rows.iter().filter(|g| f(g)).collect();
@@ -696,7 +745,7 @@ async fn search_over_generated_records(backend: Backend) {
         (
             "patient_id=P-0042".into(),
             expect(&|g| g.patient == "P-0042"),
-            7,
+            37,
         ),
         (
             "visit_id=V-00042".into(),
@@ -704,25 +753,49 @@ async fn search_over_generated_records(backend: Backend) {
             50,
         ),
         (
-            format!("doc_type={}", enc("处方")),
-            expect(&|g| g.doc_type == "处方"),
+            "patient_id=P-0042&visit_id=V-00042".into(),
+            expect(&|g| g.patient == "P-0042" && g.visit == "V-00042"),
+            20,
+        ),
+        (
+            format!("patient_id=P-0007&doc_type={}", enc("检查报告")),
+            expect(&|g| g.patient == "P-0007" && g.doc_type == "检查报告"),
             500,
         ),
         (
             format!("doc_type={}&department={}", enc("知情同意书"), enc("骨科")),
             expect(&|g| g.doc_type == "知情同意书" && g.dept == "骨科"),
-            100,
+            500,
+        ),
+        (
+            format!("visit_id=V-01999&department={}", enc("眼科")),
+            expect(&|g| g.visit == "V-01999" && g.dept == "眼科"),
+            3,
         ),
         (
             format!("status=signed&signer={}", enc("医师12")),
             expect(&|g| g.signer.as_deref() == Some("医师12")),
-            13,
+            100,
+        ),
+        (
+            format!(
+                "signer={}&doc_type={}&from=2026-01-05&to=2026-01-20",
+                enc("医师30"),
+                enc("知情同意书")
+            ),
+            expect(&|g| {
+                g.signer.as_deref() == Some("医师30")
+                    && g.doc_type == "知情同意书"
+                    && g.at >= base + 4 * day
+                    && g.at < base + 19 * day
+            }),
+            7,
         ),
         (
             // A date range in Beijing days: 2026-01-02 ≤ t < 2026-01-03.
             "from=2026-01-02&to=2026-01-03".into(),
             expect(&|g| g.at >= base + day && g.at < base + 2 * day),
-            333,
+            500,
         ),
         (
             format!(
@@ -734,17 +807,51 @@ async fn search_over_generated_records(backend: Backend) {
             expect(&|g| g.dept == "儿科" && g.at >= base + 3 * day && g.at < base + 5 * day),
             41,
         ),
+        (
+            format!(
+                "patient_id=P-0123&department={}&doc_type={}&from={}",
+                enc("眼科"),
+                enc("处方"),
+                base + 10 * day
+            ),
+            expect(&|g| {
+                g.patient == "P-0123"
+                    && g.dept == "眼科"
+                    && g.doc_type == "处方"
+                    && g.at >= base + 10 * day
+            }),
+            2,
+        ),
+        (
+            format!("status=uploaded&to={}", base + day / 2),
+            expect(&|g| g.status == "uploaded" && g.at < base + day / 2),
+            250,
+        ),
+        (
+            format!("from={}", base + 34 * day),
+            expect(&|g| g.at >= base + 34 * day),
+            333,
+        ),
+        // Contradictory filters and unknown values select nothing.
+        ("patient_id=P-0043&visit_id=V-00042".into(), Vec::new(), 10),
         ("patient_id=nobody".into(), Vec::new(), 10),
     ];
+    let t1 = std::time::Instant::now();
+    let mut pages = 0usize;
     for (query, want, limit) in cases {
         assert!(
-            !want.is_empty() || query.contains("nobody"),
+            !want.is_empty() || query.contains("nobody") || query.contains("P-0043"),
             "{query} selects something"
         );
         let got = search_all(&s, &token, &query, limit).await;
+        pages += got.len() / limit + 1;
         assert_eq!(got.len(), want.len(), "{query}");
         assert_eq!(got, want, "{query}");
     }
+    eprintln!(
+        "{backend:?}: 100,000 records inserted in {inserted:?}; {pages} result pages checked in {:?}",
+        t1.elapsed()
+    );
     // Bad parameters.
     for q in [
         "limit=0",
@@ -764,7 +871,7 @@ async fn search_over_generated_records(backend: Backend) {
     }
     s.stop().await;
 }
-both_backends!(search_over_generated_records);
+both_backends!(search_over_100k_generated_records);
 
 /// `cosign-server verify FILE`: JSON and Chinese text reports, exit status, no server needed.
 async fn cli_verify_prints_reports(backend: Backend) {
@@ -819,6 +926,23 @@ async fn cli_verify_prints_reports(backend: Backend) {
         .unwrap();
     let text = String::from_utf8(o.stdout).unwrap();
     assert!(o.status.success() && text.contains("验证通过"), "{text}");
+    // The same report as a PDF on stdout; pdftotext reads the Chinese verdict back.
+    let o = std::process::Command::new(bin)
+        .current_dir(d.path())
+        .args(["verify", "s.pdf", "--format", "pdf"])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(o.stdout.starts_with(b"%PDF-"));
+    std::fs::write(d.path().join("report.pdf"), &o.stdout).unwrap();
+    qpdf_check(d.path(), "report.pdf");
+    let t = run(d.path(), "pdftotext", &["-enc", "UTF-8", "report.pdf", "-"]);
+    assert!(
+        t.ok && t.text.contains("结论：全部 1 个签名验证通过。"),
+        "{}",
+        t.text
+    );
+    assert!(t.text.contains("签名 1：有效"), "{}", t.text);
     // An unsigned PDF and a non-PDF: non-zero exit, a reason on stderr.
     std::fs::write(d.path().join("plain.pdf"), simple_pdf(&["x"])).unwrap();
     std::fs::write(d.path().join("junk.pdf"), b"junk").unwrap();

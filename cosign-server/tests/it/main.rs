@@ -18,4 +18,5 @@ mod keys;
 mod pki;
 mod pki_external;
 mod pki_rollover;
+mod s3;
 mod store;

@@ -23,8 +23,8 @@ pub use pdf::appearance::{Appearance, Layer, Rect, SignatureImage, TextBlock};
 pub use pdf::dss::{LtvMaterial, add_dss};
 pub use pdf::keyword::{KeywordHit, find_keyword};
 pub use pdf::sign::{
-    DocMdp, PdfSignOptions, Placement, PreparedPdf, SignerIdentity, SubFilter, build_cms_with,
-    complete_cms, external_cms, prepare, sign_pdf,
+    DocMdp, FieldLock, PdfSignOptions, Placement, PreparedPdf, SignerIdentity, SubFilter,
+    build_cms_with, complete_cms, external_cms, prepare, sign_pdf,
 };
 pub use pdf::verify::{
     PathCheck, PdfReport, SignatureReport, TrustOptions, verify_pdf, verify_pdf_trusted,

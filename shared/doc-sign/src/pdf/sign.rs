@@ -70,6 +70,156 @@ impl DocMdp {
     }
 }
 
+/// FieldMDP: the form fields a signature locks (ISO 32000-1 §12.8.2.4; `/Lock` on the signature
+/// field, `/Reference` with `/TransformMethod /FieldMDP` in the signature dictionary). A later
+/// incremental update that changes a locked field is a violation for this signature; changes to
+/// other fields stay allowed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum FieldLock {
+    /// `/Action /All`: every field.
+    All,
+    /// `/Action /Include`: only these fields (fully qualified names; a name also covers the
+    /// fields below it, `visit` covers `visit.date`).
+    Include(Vec<String>),
+    /// `/Action /Exclude`: every field but these.
+    Exclude(Vec<String>),
+}
+
+impl FieldLock {
+    /// Whether the field with this fully qualified name is locked.
+    pub fn is_locked(&self, field: &str) -> bool {
+        let listed = |names: &[String]| {
+            names.iter().any(|n| {
+                field == n
+                    || field
+                        .strip_prefix(n.as_str())
+                        .is_some_and(|rest| rest.starts_with('.'))
+            })
+        };
+        match self {
+            Self::All => true,
+            Self::Include(names) => listed(names),
+            Self::Exclude(names) => !listed(names),
+        }
+    }
+
+    /// `All`, `Include` or `Exclude` (the `/Action` name).
+    pub fn action(&self) -> &'static str {
+        match self {
+            Self::All => "All",
+            Self::Include(_) => "Include",
+            Self::Exclude(_) => "Exclude",
+        }
+    }
+
+    /// The listed field names (empty for `All`).
+    pub fn fields(&self) -> &[String] {
+        match self {
+            Self::All => &[],
+            Self::Include(f) | Self::Exclude(f) => f,
+        }
+    }
+
+    /// The dictionary body (`/Action`, `/Fields`) with the given `/Type`.
+    pub(crate) fn to_dict(&self, type_name: &[u8]) -> Dictionary {
+        let mut d = Dictionary::new();
+        d.set("Type", Object::Name(type_name.to_vec()));
+        d.set("Action", Object::Name(self.action().as_bytes().to_vec()));
+        if !matches!(self, Self::All) {
+            d.set(
+                "Fields",
+                Object::Array(
+                    self.fields()
+                        .iter()
+                        .map(|f| syntax::text_string(f))
+                        .collect(),
+                ),
+            );
+        }
+        d
+    }
+
+    /// Read a `/Lock` or FieldMDP `/TransformParams` dictionary (`None`: no or unknown
+    /// `/Action`, or `/Fields` missing where required).
+    pub(crate) fn from_dict(doc: &lopdf::Document, d: &Dictionary) -> Option<Self> {
+        let action = d.get(b"Action").and_then(Object::as_name).ok()?;
+        let names = || -> Option<Vec<String>> {
+            let arr = doc::deref(doc, d.get(b"Fields").ok()?)?.as_array().ok()?;
+            Some(
+                arr.iter()
+                    .filter_map(|o| doc::deref(doc, o)?.as_str().ok().map(syntax::decode_text))
+                    .collect(),
+            )
+        };
+        match action {
+            b"All" => Some(Self::All),
+            b"Include" => Some(Self::Include(names()?)),
+            b"Exclude" => Some(Self::Exclude(names()?)),
+            _ => None,
+        }
+    }
+
+    fn validate(&self) -> Result<()> {
+        if self.fields().len() > 1000
+            || self.fields().iter().any(|f| f.is_empty() || f.len() > 1000)
+        {
+            return Err(Error::InvalidArgument(
+                "field lock: 1..1000 names of 1..1000 bytes".into(),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// The FieldMDP of a signature dictionary (its `/Reference`), else the `/Lock` of its field.
+pub(crate) fn fieldmdp_of(
+    doc: &lopdf::Document,
+    sig: &Dictionary,
+    field: Option<&Dictionary>,
+) -> Option<FieldLock> {
+    if let Some(refs) = sig
+        .get(b"Reference")
+        .ok()
+        .and_then(|r| doc::deref(doc, r))
+        .and_then(|r| r.as_array().ok())
+    {
+        for r in refs {
+            let Some(rd) = doc::deref(doc, r).and_then(|o| o.as_dict().ok()) else {
+                continue;
+            };
+            if rd.get(b"TransformMethod").and_then(Object::as_name).ok() == Some(b"FieldMDP") {
+                return rd
+                    .get(b"TransformParams")
+                    .ok()
+                    .and_then(|tp| doc::deref(doc, tp))
+                    .and_then(|tp| tp.as_dict().ok())
+                    .and_then(|tp| FieldLock::from_dict(doc, tp));
+            }
+        }
+    }
+    let lock = doc::deref(doc, field?.get(b"Lock").ok()?)?.as_dict().ok()?;
+    FieldLock::from_dict(doc, lock)
+}
+
+/// Field names locked by the document's existing signatures.
+fn locked_by_signatures(doc: &lopdf::Document, field: &str) -> bool {
+    fields(doc).into_iter().any(|(_, id)| {
+        let Ok(fd) = doc::dict_of(doc, id) else {
+            return false;
+        };
+        let Some(sig) = fd
+            .get(b"V")
+            .ok()
+            .and_then(|v| doc::deref(doc, v))
+            .and_then(|v| v.as_dict().ok())
+        else {
+            return false;
+        };
+        fieldmdp_of(doc, sig, Some(fd)).is_some_and(|l| l.is_locked(field))
+    })
+}
+
 /// Where the signature's widget goes.
 #[derive(Debug, Clone)]
 #[non_exhaustive]
@@ -130,6 +280,9 @@ pub struct PdfSignOptions {
     pub placement: Placement,
     /// Make this a certification signature with this DocMDP permission (first signature only).
     pub certify: Option<DocMdp>,
+    /// Lock these form fields (FieldMDP). For [`Placement::Field`] the template field's own
+    /// `/Lock` applies when present (then this must be `None` or equal to it).
+    pub lock: Option<FieldLock>,
 }
 
 impl PdfSignOptions {
@@ -146,6 +299,7 @@ impl PdfSignOptions {
             contents_reserve: DEFAULT_CONTENTS_RESERVE,
             placement: Placement::Invisible,
             certify: None,
+            lock: None,
         }
     }
 }
@@ -498,9 +652,13 @@ pub fn prepare(pdf: &[u8], opts: &PdfSignOptions) -> Result<PreparedPdf> {
             "a certification signature must be the first signature".into(),
         ));
     }
+    if let Some(l) = &opts.lock {
+        l.validate()?;
+    }
     let root = doc::root_id(doc)?;
     let pages = doc::pages(doc);
     let mut up = Update::new(&loaded);
+    let mut template_lock: Option<FieldLock> = None;
 
     // Signature dictionary: written by hand below so the placeholders' offsets are known.
     let sig_id = up.alloc();
@@ -590,10 +748,28 @@ pub fn prepare(pdf: &[u8], opts: &PdfSignOptions) -> Result<PreparedPdf> {
                     "field {name} is already signed"
                 )));
             }
-            if fd.has(b"Lock") {
-                return Err(Error::Unsupported(
-                    "signature fields with /Lock (FieldMDP) are not filled yet".into(),
-                ));
+            if locked_by_signatures(doc, name) {
+                return Err(Error::NotPermitted(format!(
+                    "field {name} is locked by an earlier signature (FieldMDP)"
+                )));
+            }
+            if let Some(l) = fd.get(b"Lock").ok().and_then(|l| doc::deref(doc, l)) {
+                let ld = l
+                    .as_dict()
+                    .map_err(|_| Error::malformed("/Lock is not a dictionary"))?;
+                if ld.has(b"P") {
+                    return Err(Error::Unsupported(
+                        "/Lock with /P (PDF 2.0 DocMDP in a field lock) is not supported".into(),
+                    ));
+                }
+                let template = FieldLock::from_dict(doc, ld)
+                    .ok_or_else(|| Error::malformed("/Lock without a known /Action or /Fields"))?;
+                if opts.lock.as_ref().is_some_and(|l| *l != template) {
+                    return Err(Error::InvalidArgument(format!(
+                        "field {name} has its own /Lock, different from the requested lock"
+                    )));
+                }
+                template_lock = Some(template);
             }
             let arr = fd
                 .get(b"Rect")
@@ -680,6 +856,9 @@ pub fn prepare(pdf: &[u8], opts: &PdfSignOptions) -> Result<PreparedPdf> {
         d.set("P", Object::Reference(widget_page));
         d.set("V", Object::Reference((sig_id, 0)));
         d.set("AP", Object::Dictionary(ap));
+        if let Some(l) = &opts.lock {
+            d.set("Lock", Object::Dictionary(l.to_dict(b"SigFieldLock")));
+        }
         up.push_to_array(widget_page, b"Annots", Object::Reference((field_id, 0)))?;
         let form = acroform_holder(&mut up, root)?;
         up.push_to_array(form, b"Fields", Object::Reference((field_id, 0)))?;
@@ -692,6 +871,9 @@ pub fn prepare(pdf: &[u8], opts: &PdfSignOptions) -> Result<PreparedPdf> {
             .map_err(|_| Error::malformed("field"))?;
         d.set("V", Object::Reference((sig_id, 0)));
         d.set("AP", Object::Dictionary(ap));
+        if let (None, Some(l)) = (&template_lock, &opts.lock) {
+            d.set("Lock", Object::Dictionary(l.to_dict(b"SigFieldLock")));
+        }
         let _ = acroform_holder(&mut up, root)?;
         d
     };
@@ -759,6 +941,7 @@ pub fn prepare(pdf: &[u8], opts: &PdfSignOptions) -> Result<PreparedPdf> {
             syntax::write_object(&mut sig, &syntax::text_string(v));
         }
     }
+    let mut references = Vec::new();
     if let Some(mdp) = opts.certify {
         let mut tp = Dictionary::new();
         tp.set("Type", Object::Name(b"TransformParams".to_vec()));
@@ -768,8 +951,22 @@ pub fn prepare(pdf: &[u8], opts: &PdfSignOptions) -> Result<PreparedPdf> {
         r.set("Type", Object::Name(b"SigRef".to_vec()));
         r.set("TransformMethod", Object::Name(b"DocMDP".to_vec()));
         r.set("TransformParams", Object::Dictionary(tp));
+        references.push(Object::Dictionary(r));
+    }
+    if let Some(lock) = template_lock.as_ref().or(opts.lock.as_ref()) {
+        let mut tp = lock.to_dict(b"TransformParams");
+        tp.set("V", Object::Name(b"1.2".to_vec()));
+        let mut r = Dictionary::new();
+        r.set("Type", Object::Name(b"SigRef".to_vec()));
+        r.set("TransformMethod", Object::Name(b"FieldMDP".to_vec()));
+        // ISO 32000-1 Table 253: /Data (required for FieldMDP) refers to the catalog.
+        r.set("Data", Object::Reference(root));
+        r.set("TransformParams", Object::Dictionary(tp));
+        references.push(Object::Dictionary(r));
+    }
+    if !references.is_empty() {
         sig.extend_from_slice(b" /Reference ");
-        syntax::write_object(&mut sig, &Object::Array(vec![Object::Dictionary(r)]));
+        syntax::write_object(&mut sig, &Object::Array(references));
     }
     sig.extend_from_slice(b">>");
 

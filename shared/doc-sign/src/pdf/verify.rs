@@ -5,7 +5,7 @@
 
 use crate::error::Result;
 use crate::pdf::doc;
-use crate::pdf::sign::{self, DocMdp};
+use crate::pdf::sign::{self, DocMdp, FieldLock};
 use crate::pdf::syntax;
 use gm_pki::ParsedCertificate;
 use lopdf::{Document, Object, ObjectId};
@@ -77,6 +77,14 @@ pub struct SignatureReport {
     pub later_changes: LaterChanges,
     /// Details of later changes.
     pub change_notes: Vec<String>,
+    /// The fields this signature locks (FieldMDP), from its `/Reference` or its field's `/Lock`.
+    pub field_lock: Option<FieldLock>,
+    /// Form fields (fully qualified names) whose value or appearance later revisions changed,
+    /// sorted; signature fields signed later are among them.
+    pub changed_fields: Vec<String>,
+    /// Those of `changed_fields` that `field_lock` locks: each is a violation (also in
+    /// `problems`).
+    pub locked_fields_changed: Vec<String>,
     /// Certificate path validation ([`verify_pdf_trusted`]); `None` from [`verify_pdf`].
     pub path: Option<PathCheck>,
     /// Problems found, in words (empty when all is well).
@@ -123,6 +131,7 @@ impl SignatureReport {
             && self.signing_certificate_ok != Some(false)
             && self.timestamp.as_ref().is_none_or(|t| t.valid)
             && self.later_changes != LaterChanges::Disallowed
+            && self.locked_fields_changed.is_empty()
             && self.path.as_ref().is_none_or(|p| p.valid)
             && !(self.certification == Some(DocMdp::NoChanges)
                 && !matches!(self.later_changes, LaterChanges::None)
@@ -214,7 +223,23 @@ pub fn verify_pdf(pdf: &[u8]) -> Result<PdfReport> {
         let Some(sig) = doc::deref(&document, v).and_then(|o| o.as_dict().ok()) else {
             continue;
         };
-        signatures.push(verify_one(pdf, &document, name, sig));
+        let mut rep = verify_one(pdf, &document, name, sig);
+        rep.field_lock = sign::fieldmdp_of(&document, sig, doc::dict_of(&document, fid).ok());
+        if let Some(lock) = &rep.field_lock {
+            rep.locked_fields_changed = rep
+                .changed_fields
+                .iter()
+                .filter(|f| lock.is_locked(f))
+                .cloned()
+                .collect();
+            for f in &rep.locked_fields_changed {
+                rep.problems.push(format!(
+                    "field {f} is locked by this signature (FieldMDP /{}) and a later revision changed it",
+                    lock.action()
+                ));
+            }
+        }
+        signatures.push(rep);
     }
     let dss = dss_info(&document);
     Ok(PdfReport {
@@ -256,6 +281,9 @@ fn verify_one(
         certification: None,
         later_changes: LaterChanges::None,
         change_notes: Vec::new(),
+        field_lock: None,
+        changed_fields: Vec::new(),
+        locked_fields_changed: Vec::new(),
         path: None,
         problems: Vec::new(),
         cms: Vec::new(),
@@ -378,9 +406,10 @@ fn verify_one(
     }
     if !rep.covers_whole_file {
         if let Some(Ok(old)) = pdf.get(..end).map(doc::parse) {
-            let (level, notes) = compare_revisions(&old, document);
+            let (level, notes, changed) = compare_revisions(&old, document);
             rep.later_changes = level;
             rep.change_notes = notes;
+            rep.changed_fields = changed;
         } else {
             rep.later_changes = LaterChanges::Disallowed;
             rep.change_notes
@@ -502,12 +531,34 @@ fn allowed_keys(role: &str) -> &'static [&'static [u8]] {
         "page" => &[b"Annots"],
         "acroform" => &[b"Fields", b"SigFlags", b"DR", b"DA", b"NeedAppearances"],
         "field" => &[b"V", b"AP", b"AS"],
+        "widget" => &[b"AP", b"AS"],
         _ => &[],
     }
 }
 
-fn compare_revisions(old: &Document, new: &Document) -> (LaterChanges, Vec<String>) {
+/// The widget annotations of a terminal field: its `/Kids` without `/T`.
+fn widget_kids(doc: &Document, field: ObjectId) -> Vec<ObjectId> {
+    doc::dict_of(doc, field)
+        .ok()
+        .and_then(|d| d.get(b"Kids").ok())
+        .and_then(|k| doc::deref(doc, k))
+        .and_then(|k| k.as_array().ok())
+        .map(|kids| {
+            kids.iter()
+                .filter_map(|k| k.as_reference().ok())
+                .filter(|k| doc::dict_of(doc, *k).is_ok_and(|d| !d.has(b"T")))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// The level of later changes, notes in words, and the names of the form fields whose
+/// value or appearance changed (sorted).
+fn compare_revisions(old: &Document, new: &Document) -> (LaterChanges, Vec<String>, Vec<String>) {
     let mut notes = Vec::new();
+    let mut changed_fields: Vec<String> = Vec::new();
+    let mut field_of: std::collections::HashMap<ObjectId, String> =
+        std::collections::HashMap::new();
     let mut disallowed = false;
     let mut annotations = false;
     let mut roles: std::collections::HashMap<ObjectId, &str> = std::collections::HashMap::new();
@@ -523,8 +574,13 @@ fn compare_revisions(old: &Document, new: &Document) -> (LaterChanges, Vec<Strin
     for p in doc::pages(old) {
         roles.insert(p, "page");
     }
-    for (_, f) in sign::fields(old) {
+    for (name, f) in sign::fields(old) {
         roles.insert(f, "field");
+        for w in widget_kids(old, f) {
+            roles.entry(w).or_insert("widget");
+            field_of.entry(w).or_insert_with(|| name.clone());
+        }
+        field_of.insert(f, name);
     }
     if doc::root_id(old).ok() != doc::root_id(new).ok() {
         notes.push("the document catalog was replaced".into());
@@ -566,6 +622,9 @@ fn compare_revisions(old: &Document, new: &Document) -> (LaterChanges, Vec<Strin
                         if allowed.contains(&k.as_slice()) {
                             if role == "catalog" && k.as_slice() == b"DSS" {
                                 notes.push("DSS added or updated".into());
+                            }
+                            if let Some(name) = field_of.get(id) {
+                                changed_fields.push(name.clone());
                             }
                         } else {
                             notes.push(format!("object {} ({role}) changed /{key}", id.0));
@@ -616,5 +675,10 @@ fn compare_revisions(old: &Document, new: &Document) -> (LaterChanges, Vec<Strin
     } else {
         LaterChanges::SignaturesAndFormsOnly
     };
-    (level, notes)
+    changed_fields.sort();
+    changed_fields.dedup();
+    for f in &changed_fields {
+        notes.push(format!("field {f} filled or changed"));
+    }
+    (level, notes, changed_fields)
 }

@@ -171,3 +171,52 @@ pub fn encode_png(w: u32, h: u32, ct: png::ColorType, px: &[u8]) -> Vec<u8> {
     }
     out
 }
+
+/// A richer AcroForm (the kind a hospital system's consent template has): text fields
+/// `patient` (filled), `diagnosis` and `remark` (empty), a hierarchical field `visit.date`, a
+/// check box `consent` (`/V` and `/AS` toggle), and two empty signature fields: `doctor`, and
+/// `nurse` whose own `/Lock` locks `patient` when it is signed.
+pub fn rich_form_doc() -> Vec<u8> {
+    let objs: Vec<String> = vec![
+        // 1 catalog, 2 pages, 3 page, 4 content
+        "<< /Type /Catalog /Pages 2 0 R /AcroForm << /Fields [5 0 R 6 0 R 7 0 R 9 0 R 10 0 R 11 0 R 12 0 R] /DA (/Helv 0 Tf 0 g) /DR << /Font << /Helv 13 0 R >> >> >> >>".into(),
+        "<< /Type /Pages /Kids [3 0 R] /Count 1 >>".into(),
+        "<< /Type /Page /Parent 2 0 R /MediaBox [0 0 595 842] /Contents 4 0 R /Annots [5 0 R 6 0 R 8 0 R 9 0 R 10 0 R 11 0 R 12 0 R] /Resources << /Font << /F1 13 0 R >> >> >>".into(),
+        stream("BT /F1 12 Tf 72 770 Td (Informed consent) Tj ET"),
+        // 5 patient, 6 diagnosis
+        "<< /Type /Annot /Subtype /Widget /FT /Tx /T (patient) /V (Li Si) /DA (/Helv 10 Tf 0 g) /Rect [72 700 300 720] /P 3 0 R >>".into(),
+        "<< /Type /Annot /Subtype /Widget /FT /Tx /T (diagnosis) /DA (/Helv 10 Tf 0 g) /Rect [72 670 300 690] /P 3 0 R >>".into(),
+        // 7 visit (non-terminal), 8 visit.date
+        "<< /T (visit) /Kids [8 0 R] >>".into(),
+        "<< /Type /Annot /Subtype /Widget /FT /Tx /T (date) /Parent 7 0 R /DA (/Helv 10 Tf 0 g) /Rect [72 640 300 660] /P 3 0 R >>".into(),
+        // 9 consent (check box), 10 remark
+        "<< /Type /Annot /Subtype /Widget /FT /Btn /T (consent) /V /Off /AS /Off /Rect [72 610 86 624] /P 3 0 R /AP << /N << /Yes 14 0 R /Off 15 0 R >> >> >>".into(),
+        "<< /Type /Annot /Subtype /Widget /FT /Tx /T (remark) /DA (/Helv 10 Tf 0 g) /Rect [72 580 300 600] /P 3 0 R >>".into(),
+        // 11 doctor, 12 nurse (with a field lock)
+        "<< /Type /Annot /Subtype /Widget /FT /Sig /T (doctor) /Rect [350 80 520 160] /F 4 /P 3 0 R >>".into(),
+        "<< /Type /Annot /Subtype /Widget /FT /Sig /T (nurse) /Rect [350 180 520 260] /F 4 /P 3 0 R /Lock << /Type /SigFieldLock /Action /Include /Fields [(patient)] >> >>".into(),
+        // 13 font, 14/15 check box appearances
+        "<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>".into(),
+        stream("0 g 2 2 10 10 re f 0 0 14 14 re S").replacen("<<", "<< /Type /XObject /Subtype /Form /BBox [0 0 14 14]", 1),
+        stream("0 0 14 14 re S").replacen("<<", "<< /Type /XObject /Subtype /Form /BBox [0 0 14 14]", 1),
+    ];
+    raw_pdf(&objs)
+}
+
+/// A form whose check box `consent` has its widget as a kid (`/Kids` without `/T`: ticking it
+/// changes the field's `/V` and the kid's `/AS`), beside a text field `patient`.
+pub fn kid_widget_form_doc() -> Vec<u8> {
+    let objs: Vec<String> = vec![
+        "<< /Type /Catalog /Pages 2 0 R /AcroForm << /Fields [5 0 R 6 0 R] /DA (/Helv 0 Tf 0 g) >> >>".into(),
+        "<< /Type /Pages /Kids [3 0 R] /Count 1 >>".into(),
+        "<< /Type /Page /Parent 2 0 R /MediaBox [0 0 595 842] /Contents 4 0 R /Annots [5 0 R 7 0 R] /Resources << /Font << /F1 8 0 R >> >> >>".into(),
+        stream("BT /F1 12 Tf 72 770 Td (Consent) Tj ET"),
+        "<< /Type /Annot /Subtype /Widget /FT /Tx /T (patient) /V (Li Si) /DA (/Helv 10 Tf 0 g) /Rect [72 700 300 720] /P 3 0 R >>".into(),
+        "<< /FT /Btn /T (consent) /V /Off /Kids [7 0 R] >>".into(),
+        "<< /Type /Annot /Subtype /Widget /Parent 6 0 R /AS /Off /Rect [72 610 86 624] /P 3 0 R /AP << /N << /Yes 9 0 R /Off 10 0 R >> >> >>".into(),
+        "<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>".into(),
+        stream("0 g 2 2 10 10 re f 0 0 14 14 re S").replacen("<<", "<< /Type /XObject /Subtype /Form /BBox [0 0 14 14]", 1),
+        stream("0 0 14 14 re S").replacen("<<", "<< /Type /XObject /Subtype /Form /BBox [0 0 14 14]", 1),
+    ];
+    raw_pdf(&objs)
+}

@@ -20,6 +20,7 @@
 #[allow(missing_debug_implementations)]
 mod testca;
 
+mod fieldmdp;
 mod fixtures;
 mod fuzz;
 mod sign;
