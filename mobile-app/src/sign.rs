@@ -188,28 +188,46 @@ impl OpenRound {
     /// [`Self::complete`] with the two steps sent through different clients (e.g. two server
     /// instances behind a load balancer).
     pub async fn complete_via(
-        mut self,
+        self,
         commit_client: &Client,
         result_client: &Client,
     ) -> Result<RoundOutcome> {
+        let partial = self.send_commit(commit_client).await?;
+        let (round_id, result) = self.finish(&partial)?;
+        send_result(result_client, &round_id, &result).await
+    }
+
+    /// Step 3: sends the commitments. Safe to repeat after a lost reply: the server answers
+    /// the same commitments with the same partial signatures.
+    pub async fn send_commit(&self, client: &Client) -> Result<SignPartial> {
         let commit = self
             .commit
-            .take()
+            .clone()
             .ok_or_else(|| PhoneError::State("round already committed".into()))?;
-        let partial: SignPartial = commit_client
+        client
             .post(
                 &format!("/api/v1/phone/rounds/{}/commit", self.round_id),
                 &RoundCommit { commit },
             )
-            .await?;
-        let (_, result) = self.session.finish(&self.share, &partial)?;
-        result_client
-            .post(
-                &format!("/api/v1/phone/rounds/{}/result", self.round_id),
-                &RoundResult { result },
-            )
             .await
     }
+
+    /// Completes the signatures locally (every one verified against the phone's own key).
+    pub fn finish(self, partial: &SignPartial) -> Result<(String, RoundResult)> {
+        let (_, result) = self.session.finish(&self.share, partial)?;
+        Ok((self.round_id, RoundResult { result }))
+    }
+}
+
+/// Step 4: sends the finished signatures. Safe to repeat after a lost reply.
+pub async fn send_result(
+    client: &Client,
+    round_id: &str,
+    result: &RoundResult,
+) -> Result<RoundOutcome> {
+    client
+        .post(&format!("/api/v1/phone/rounds/{round_id}/result"), result)
+        .await
 }
 
 /// Signs `items` (one or a batch) in one round after one PIN entry.

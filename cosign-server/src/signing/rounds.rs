@@ -343,51 +343,66 @@ pub async fn start(
 }
 
 struct Round {
+    state: String,
     request: SignRequest,
     items: Vec<StoredItem>,
+    commit_hash: Option<String>,
+    partial_json: Option<String>,
+    result_hash: Option<String>,
+    outcome_json: Option<String>,
 }
 
-/// Moves round `round_id` of device `d` from `from` to `to` (once), returning its content.
-async fn claim(
-    db: &Db,
-    d: &Device,
-    round_id: &str,
-    from: &str,
-    to: &str,
-    now_ms: i64,
-) -> Result<Round, ApiFailure> {
+/// SM3 of a phone message, to recognise a repeat (the phone lost the answer and resends).
+fn message_hash<T: Serialize>(msg: &T) -> Result<String, ApiFailure> {
+    use sm3::Digest;
+    let bytes = serde_json::to_vec(msg).map_err(|_| ApiFailure::new(ErrorCode::Internal))?;
+    Ok(hex::encode(sm3::Sm3::digest(bytes)))
+}
+
+fn step_done() -> ApiFailure {
+    ApiFailure::with(
+        ErrorCode::ProtocolViolation,
+        "该轮签名已用另一条消息完成此步骤，请重新发起签名。",
+        "This round already passed that step with another message; start signing again.",
+    )
+}
+
+fn internal<E>(_: E) -> ApiFailure {
+    ApiFailure::new(ErrorCode::Internal)
+}
+
+/// Loads round `round_id` of device `d` (`NOT_FOUND` for another device's round).
+async fn load_round(db: &Db, d: &Device, round_id: &str, now_ms: i64) -> Result<Round, ApiFailure> {
     let row = sqlx::query(
-        "SELECT request_json, items_json, expires_at FROM sign_rounds WHERE round_id = $1 AND device_id = $2",
+        "SELECT state, request_json, items_json, commit_hash, partial_json, result_hash, \
+         outcome_json, expires_at FROM sign_rounds WHERE round_id = $1 AND device_id = $2",
     )
     .bind(round_id)
     .bind(&d.device_id)
     .fetch_optional(db.pool())
     .await?
     .ok_or_else(|| ApiFailure::new(ErrorCode::NotFound))?;
-    if row.try_get::<i64, _>("expires_at")? < now_ms {
+    let state: String = row.try_get("state")?;
+    // A finished round still answers a repeated result after its expiry.
+    if state != "finished" && row.try_get::<i64, _>("expires_at")? < now_ms {
         return Err(ApiFailure::new(ErrorCode::RequestExpired));
     }
-    let moved = sqlx::query("UPDATE sign_rounds SET state = $1 WHERE round_id = $2 AND state = $3")
-        .bind(to)
-        .bind(round_id)
-        .bind(from)
-        .execute(db.pool())
-        .await?;
-    if moved.rows_affected() != 1 {
-        return Err(ApiFailure::with(
-            ErrorCode::ProtocolViolation,
-            "该轮签名已处理过此步骤，请重新发起签名。",
-            "This round already passed that step; start signing again.",
-        ));
-    }
-    let bad = |_| ApiFailure::new(ErrorCode::Internal);
     Ok(Round {
-        request: serde_json::from_str(&row.try_get::<String, _>("request_json")?).map_err(bad)?,
-        items: serde_json::from_str(&row.try_get::<String, _>("items_json")?).map_err(bad)?,
+        state,
+        request: serde_json::from_str(&row.try_get::<String, _>("request_json")?)
+            .map_err(internal)?,
+        items: serde_json::from_str(&row.try_get::<String, _>("items_json")?).map_err(internal)?,
+        commit_hash: row.try_get("commit_hash")?,
+        partial_json: row.try_get("partial_json")?,
+        result_hash: row.try_get("result_hash")?,
+        outcome_json: row.try_get("outcome_json")?,
     })
 }
 
-/// Answers the phone's nonce commitments with the partial signatures (once per round).
+/// Answers the phone's nonce commitments with the partial signatures. The answer is stored
+/// with the commitment's hash, so the same commitment sent again (a lost reply, a reconnect)
+/// gets the same answer; a different one is refused. Fresh server nonces are never used for
+/// two different commitments.
 pub async fn commit(
     db: &Db,
     device: &dyn CryptoDevice,
@@ -397,23 +412,49 @@ pub async fn commit(
     now_ms: i64,
 ) -> Result<SignPartial, ApiFailure> {
     active(d)?;
-    let round = claim(db, d, round_id, "started", "answered", now_ms).await?;
+    let hash = message_hash(&req.commit)?;
+    let round = load_round(db, d, round_id, now_ms).await?;
+    if round.state != "started" {
+        return match (&round.commit_hash, &round.partial_json) {
+            (Some(h), Some(p)) if *h == hash => serde_json::from_str(p).map_err(internal),
+            _ => Err(step_done()),
+        };
+    }
     let share_key = KeyId(
         d.share_key
             .clone()
             .ok_or_else(|| ApiFailure::new(ErrorCode::Internal))?,
     );
     let commit = req.commit.clone();
-    with_secret(device, &share_key, move |bytes| {
+    let request = round.request;
+    let partial = with_secret(device, &share_key, move |bytes| {
         let share = ServerKeyShare::from_bytes(bytes)
             .map_err(|_| crypto_device::Error::Internal("stored share unreadable"))?;
-        Ok(ServerSignSession::resume(&round.request)
+        Ok(ServerSignSession::resume(&request)
             .and_then(|s| s.respond_os(&share, &commit))
             .map(|(_, partial)| partial))
     })
     .await
     .map_err(dev)?
-    .map_err(|e| protocol(&e))
+    .map_err(|e| protocol(&e))?;
+    let stored = sqlx::query(
+        "UPDATE sign_rounds SET state = 'answered', commit_hash = $1, partial_json = $2 \
+         WHERE round_id = $3 AND state = 'started'",
+    )
+    .bind(&hash)
+    .bind(serde_json::to_string(&partial).map_err(internal)?)
+    .bind(round_id)
+    .execute(db.pool())
+    .await?;
+    if stored.rows_affected() == 1 {
+        return Ok(partial);
+    }
+    // Another instance answered first: only an identical commitment gets that answer.
+    let again = load_round(db, d, round_id, now_ms).await?;
+    match (again.commit_hash, again.partial_json) {
+        (Some(h), Some(p)) if h == hash => serde_json::from_str(&p).map_err(internal),
+        _ => Err(step_done()),
+    }
 }
 
 /// Requests touched by a finished round (for notifications).
@@ -431,7 +472,24 @@ pub async fn finish(
     now_ms: i64,
 ) -> Result<(RoundOutcome, Touched), ApiFailure> {
     active(d)?;
-    let round = claim(db, d, round_id, "answered", "finished", now_ms).await?;
+    let hash = message_hash(&req.result)?;
+    let round = load_round(db, d, round_id, now_ms).await?;
+    if round.state == "finished" {
+        // The phone resends a result whose answer it lost: same result, same outcome.
+        return match (&round.result_hash, &round.outcome_json) {
+            (Some(h), Some(o)) if *h == hash => {
+                Ok((serde_json::from_str(o).map_err(internal)?, Vec::new()))
+            }
+            _ => Err(step_done()),
+        };
+    }
+    if round.state != "answered" {
+        return Err(ApiFailure::with(
+            ErrorCode::ProtocolViolation,
+            "请先提交承诺值再提交签名结果。",
+            "Send the commitments before the result.",
+        ));
+    }
     let signatures = ServerAwaitingResult::resume(&round.request)
         .and_then(|s| s.finish(&req.result))
         .map_err(|e| protocol(&e))?;
@@ -449,6 +507,26 @@ pub async fn finish(
     }
     let cert_serial = signer.cert.serial_hex();
     let mut tx = db.pool().begin().await?;
+    // Claim the round first: the row lock makes a concurrent duplicate wait here, then find
+    // the round finished and answer from the stored outcome, never inserting twice.
+    let moved = sqlx::query(
+        "UPDATE sign_rounds SET state = 'finished', result_hash = $1 \
+         WHERE round_id = $2 AND state = 'answered'",
+    )
+    .bind(&hash)
+    .bind(round_id)
+    .execute(&mut *tx)
+    .await?;
+    if moved.rows_affected() != 1 {
+        drop(tx);
+        let again = load_round(db, d, round_id, now_ms).await?;
+        return match (again.result_hash, again.outcome_json) {
+            (Some(h), Some(o)) if h == hash => {
+                Ok((serde_json::from_str(&o).map_err(internal)?, Vec::new()))
+            }
+            _ => Err(step_done()),
+        };
+    }
     let mut outcomes = Vec::with_capacity(made.len());
     let mut touched: Touched = Vec::new();
     for (item, cms) in round.items.iter().zip(made) {
@@ -492,19 +570,22 @@ pub async fn finish(
     for request_id in &touched {
         settle(&mut tx, request_id, &d.staff_id, now_ms).await?;
     }
+    let outcome = RoundOutcome {
+        round_id: round_id.to_owned(),
+        items: outcomes,
+    };
+    sqlx::query("UPDATE sign_rounds SET outcome_json = $1 WHERE round_id = $2")
+        .bind(serde_json::to_string(&outcome).map_err(internal)?)
+        .bind(round_id)
+        .execute(&mut *tx)
+        .await?;
     sqlx::query("UPDATE staff SET pin_failures = 0, updated_at = $1 WHERE staff_id = $2")
         .bind(now_ms)
         .bind(&d.staff_id)
         .execute(&mut *tx)
         .await?;
     tx.commit().await?;
-    Ok((
-        RoundOutcome {
-            round_id: round_id.to_owned(),
-            items: outcomes,
-        },
-        touched,
-    ))
+    Ok((outcome, touched))
 }
 
 /// Marks the signer done when every document carries their signature, and the request

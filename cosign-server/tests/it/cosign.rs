@@ -954,3 +954,156 @@ async fn staff_csv_import_reports_each_bad_row() {
     assert_api_error(r, 400, "INVALID_ARGUMENT").await;
     s.stop().await;
 }
+
+/// The phone loses replies and resends; the server restarts between protocol messages; a
+/// tampered or out-of-step message is refused without harm. Every path ends with exactly one
+/// stored signature.
+async fn lost_replies_restarts_and_bad_messages_end_in_one_signature(backend: Backend) {
+    let s = TestServer::start(backend).await;
+    let token = s.admin_token().await;
+    let terminal = Terminal::register(
+        &s,
+        &token,
+        &["sign_request:create", "sign_request:read"],
+        None,
+    )
+    .await;
+    let phone = enrolled(&s, &token, "D001", "张医生").await;
+    let client = sign::client(&phone).unwrap();
+    let created = terminal
+        .create(&json!({"signers": ["D001"], "title": "检验报告",
+            "documents": [{"name": "血常规", "digest_sm3": hex::encode(Sm3::digest(b"CBC"))}]}))
+        .await;
+    let id = created["request_id"].as_str().unwrap().to_owned();
+    let items = vec![RoundItem {
+        request_id: id.clone(),
+        document: 0,
+    }];
+
+    let round = sign::begin_round(&client, &phone, PIN, items.clone(), None)
+        .await
+        .unwrap();
+    let round_id = round.id().to_owned();
+    // A result before the commitments is out of step.
+    let early = cosign_proto::v1::cosign::RoundResult {
+        result: sm2_cosign::sign::SignResult {
+            version: 1,
+            session: sm2_cosign::SessionId::random_os().unwrap(),
+            signatures: vec![],
+        },
+    };
+    let e = sign::send_result(&client, &round_id, &early)
+        .await
+        .unwrap_err();
+    assert_eq!(code(&e), ErrorCode::ProtocolViolation);
+    // The commitments twice (the first reply was lost): the same answer both times.
+    let p1 = round.send_commit(&client).await.unwrap();
+    let p2 = round.send_commit(&client).await.unwrap();
+    assert_eq!(p1, p2);
+    // Different commitments for an answered round are refused (no second set of nonces).
+    let other = sign::begin_round(&client, &phone, PIN, items.clone(), None)
+        .await
+        .unwrap();
+    let stray = other.send_commit(&client).await.unwrap();
+    let wrong = cosign_proto::v1::cosign::RoundCommit {
+        commit: sm2_cosign::sign::SignCommit {
+            version: 1,
+            session: p1.session,
+            items: vec![],
+        },
+    };
+    let e = client
+        .post::<_, sm2_cosign::sign::SignPartial>(
+            &format!("/api/v1/phone/rounds/{round_id}/commit"),
+            &wrong,
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(code(&e), ErrorCode::ProtocolViolation);
+    let (_, mut result) = round.finish(&p1).unwrap();
+
+    // The server restarts between the commitments and the result.
+    let config = s.config();
+    let (restarted, addr) = {
+        let (server, _) = cosign_server::serve::Server::bind(config.clone())
+            .await
+            .unwrap();
+        let addr = server.local_addr().unwrap();
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let handle = tokio::spawn(server.run(async move {
+            let _ = rx.await;
+        }));
+        ((tx, handle), format!("http://{addr}"))
+    };
+    let there = sign::client_at(&phone, &addr).unwrap();
+
+    // A tampered signature is refused and changes nothing; the genuine one then stores.
+    let good = result.clone();
+    result.result.signatures[0].0[40] ^= 1;
+    let e = sign::send_result(&there, &round_id, &result)
+        .await
+        .unwrap_err();
+    assert_eq!(code(&e), ErrorCode::ProtocolViolation);
+    assert_eq!(terminal.view(&id).await["status"], "pending");
+    let o1 = sign::send_result(&there, &round_id, &good).await.unwrap();
+    assert!(o1.items[0].ok);
+    // Sent again (lost reply): the same outcome, nothing stored twice.
+    let o2 = sign::send_result(&client, &round_id, &good).await.unwrap();
+    assert_eq!(o1, o2);
+    // A different result for the finished round is refused.
+    let e = sign::send_result(&client, &round_id, &result)
+        .await
+        .unwrap_err();
+    assert_eq!(code(&e), ErrorCode::ProtocolViolation);
+    let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM signatures")
+        .fetch_one(s.db.pool())
+        .await
+        .unwrap();
+    assert_eq!(n, 1);
+    assert_eq!(terminal.view(&id).await["status"], "completed");
+    // The other round, answered but never finished, cannot store a second signature.
+    let (other_id, other_result) = other.finish(&stray).unwrap();
+    let late = sign::send_result(&client, &other_id, &other_result)
+        .await
+        .unwrap();
+    assert!(!late.items[0].ok);
+    assert_eq!(late.items[0].code, Some(ErrorCode::RequestClosed));
+    let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM signatures")
+        .fetch_one(s.db.pool())
+        .await
+        .unwrap();
+    assert_eq!(n, 1);
+    let (stop, handle) = restarted;
+    let _ = stop.send(());
+    handle.await.unwrap().unwrap();
+
+    // An expired request refuses to start a round.
+    let created = terminal
+        .create(
+            &json!({"signers": ["D001"], "title": "过期", "expires_in": 60,
+            "documents": [{"name": "x", "digest_sm3": hex::encode(Sm3::digest(b"x"))}]}),
+        )
+        .await;
+    let old = created["request_id"].as_str().unwrap().to_owned();
+    sqlx::query("UPDATE sign_requests SET expires_at = 1 WHERE request_id = $1")
+        .bind(&old)
+        .execute(s.db.pool())
+        .await
+        .unwrap();
+    let e = sign::sign_items(
+        &client,
+        &phone,
+        PIN,
+        vec![RoundItem {
+            request_id: old.clone(),
+            document: 0,
+        }],
+        None,
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(code(&e), ErrorCode::RequestExpired);
+    assert_eq!(terminal.view(&old).await["status"], "expired");
+    s.stop().await;
+}
+both_backends!(lost_replies_restarts_and_bad_messages_end_in_one_signature);
