@@ -288,6 +288,9 @@ pub struct Config {
     pub body_limit: usize,
     /// Request timeout.
     pub request_timeout: Duration,
+    /// How often a terminal WebSocket re-reads its request besides the announcements
+    /// (`hub::POLL_INTERVAL`; tests lengthen it to prove the announcements arrive).
+    pub hub_poll_interval: Duration,
     /// Security settings.
     pub security: SecurityConfig,
     /// Crypto device.
@@ -536,6 +539,7 @@ impl Config {
             log_level,
             body_limit,
             request_timeout: Duration::from_secs(timeout_secs),
+            hub_poll_interval: crate::hub::POLL_INTERVAL,
             security,
             keys,
             pki,

@@ -99,10 +99,18 @@ impl Server {
     /// Serves until `shutdown` resolves, then drains in-flight requests and closes the database.
     pub async fn run(self, shutdown: impl Future<Output = ()> + Send + 'static) -> Result<()> {
         let db = self.state.db.clone();
+        let relay = (db.kind() == crate::store::DbKind::Postgres).then(|| {
+            self.state
+                .hub
+                .listen_postgres(self.state.config.database_url.clone())
+        });
         let app = router(self.state);
         let served = axum::serve(self.listener, app)
             .with_graceful_shutdown(shutdown)
             .await;
+        if let Some(relay) = relay {
+            relay.abort();
+        }
         db.close().await;
         tracing::info!("database closed; shut down cleanly");
         served.map_err(|e| Error::io("http server", e))

@@ -452,7 +452,8 @@ async fn watch(
 
 async fn watch_loop(state: AppState, id: String, mut socket: WebSocket) {
     let mut announcements = state.hub.subscribe();
-    let mut poll = tokio::time::interval(crate::hub::POLL_INTERVAL);
+    let mut poll = tokio::time::interval(state.config.hub_poll_interval);
+    poll.tick().await;
     let mut last = String::new();
     loop {
         let Ok(view) = requests::view(&state.db, &id, now_ms()).await else {
@@ -699,7 +700,7 @@ async fn finish_round(
     )
     .await?;
     for r in &touched {
-        state.hub.notify(r);
+        state.hub.announce(&state.db, r).await;
     }
     Ok(Json(outcome))
 }

@@ -1107,3 +1107,74 @@ async fn lost_replies_restarts_and_bad_messages_end_in_one_signature(backend: Ba
     s.stop().await;
 }
 both_backends!(lost_replies_restarts_and_bad_messages_end_in_one_signature);
+
+/// A terminal watching on instance B hears a signature made through instance A at once: the
+/// announcement crosses instances by PostgreSQL LISTEN/NOTIFY (the fallback poll is set to a
+/// minute here, so only the notification can deliver it in time).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_terminal_on_another_instance_hears_the_signature() {
+    let slow_poll = |c: &mut cosign_server::config::Config| {
+        c.hub_poll_interval = Duration::from_secs(60);
+    };
+    let a = TestServer::start_with(Backend::Postgres, slow_poll).await;
+    let token = a.admin_token().await;
+    let terminal = Terminal::register(
+        &a,
+        &token,
+        &["sign_request:create", "sign_request:read"],
+        None,
+    )
+    .await;
+    let phone = enrolled(&a, &token, "D001", "张医生").await;
+    let mut config = a.config();
+    slow_poll(&mut config);
+    let (server, _) = cosign_server::serve::Server::bind(config).await.unwrap();
+    let b = format!("ws://{}", server.local_addr().unwrap());
+    let (stop_b, rx) = tokio::sync::oneshot::channel::<()>();
+    let handle_b = tokio::spawn(server.run(async move {
+        let _ = rx.await;
+    }));
+    // Give B's listener a moment to subscribe.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+
+    for round in 0..2 {
+        let created = terminal
+            .create(
+                &json!({"signers": ["D001"], "title": format!("处方 {round}"),
+                "documents": [{"name": "处方", "digest_sm3": hex::encode(Sm3::digest([round]))}]}),
+            )
+            .await;
+        let id = created["request_id"].as_str().unwrap();
+        let url = format!(
+            "{b}/api/v1/sign-requests/{id}/events?token={}",
+            created["watch_token"].as_str().unwrap()
+        );
+        let (mut ws, _) = tokio_tungstenite::connect_async(&url).await.unwrap();
+        let first: Value =
+            serde_json::from_str(ws.next().await.unwrap().unwrap().to_text().unwrap()).unwrap();
+        assert_eq!(first["request"]["status"], "pending");
+        let outcome = sign::sign_link(&phone, created["qr_payload"].as_str().unwrap(), PIN)
+            .await
+            .unwrap();
+        assert!(outcome.items[0].ok);
+        let done: Value = tokio::time::timeout(Duration::from_secs(10), async {
+            loop {
+                let msg = ws.next().await.unwrap().unwrap();
+                if let Ok(t) = msg.to_text()
+                    && !t.is_empty()
+                {
+                    let v: Value = serde_json::from_str(t).unwrap();
+                    if v["request"]["status"] == "completed" {
+                        return v;
+                    }
+                }
+            }
+        })
+        .await
+        .expect("instance B must relay A's announcement well before its 60 s poll");
+        assert_eq!(done["request"]["request_id"], id);
+    }
+    let _ = stop_b.send(());
+    handle_b.await.unwrap().unwrap();
+    a.stop().await;
+}
