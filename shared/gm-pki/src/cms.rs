@@ -621,9 +621,12 @@ pub(crate) fn verify_signer_info(
         return rep;
     };
     rep.signer_cert = Some(cert.clone());
-    let Ok(pk) = cert.public_key() else {
-        rep.error = Some("signer certificate has no SM2 key".into());
-        return rep;
+    let pk = match cert.signer_key() {
+        Ok(k) => k,
+        Err(e) => {
+            rep.error = Some(format!("signer certificate key: {e}"));
+            return rep;
+        }
     };
     let Some(digest_alg) = HashAlg::from_oid(&si.digest_alg.oid).filter(|h| *h != HashAlg::Sha1)
     else {
@@ -633,17 +636,14 @@ pub(crate) fn verify_signer_info(
         ));
         return rep;
     };
-    if !(si.signature_algorithm.oid == oid::SM2_SIGN
-        || si.signature_algorithm.oid == oid::SM3_WITH_SM2
-        || si.signature_algorithm.oid == oid::SM2)
-    {
-        rep.error = Some(format!(
-            "unsupported signature algorithm {}",
-            si.signature_algorithm.oid
-        ));
+    let sig = si.signature.as_bytes();
+    let check = |msg: &[u8]| {
+        crate::sigalg::verify_cms_signature(&pk, &si.signature_algorithm, digest_alg, msg, sig)
+    };
+    if let Err(e) = crate::sigalg::check_cms_algorithms(&pk, &si.signature_algorithm, digest_alg) {
+        rep.error = Some(e.to_string());
         return rep;
     }
-    let sig = si.signature.as_bytes();
     match (&si.signed_attrs, raw_attrs) {
         (Some(attrs), Some(raw)) => {
             let md = single_attr(attrs, oid::ATTR_MESSAGE_DIGEST)
@@ -661,7 +661,7 @@ pub(crate) fn verify_signer_info(
             rep.signing_time = single_attr(attrs, oid::ATTR_SIGNING_TIME)
                 .and_then(|a| a.decode_as::<Time>().ok())
                 .map(|t| t.to_system_time());
-            rep.signature_ok = signer::verify_der(&pk, signer::DEFAULT_DISTID, raw, sig).is_ok();
+            rep.signature_ok = check(raw).is_ok();
             if let Some(v) = single_attr(attrs, oid::ATTR_SIGNING_CERTIFICATE_V2) {
                 rep.signing_certificate_ok =
                     Some(v.decode_as::<SigningCertificateV2>().ok().is_some_and(|s| {
@@ -678,8 +678,7 @@ pub(crate) fn verify_signer_info(
         (None, _) => {
             // No signed attributes: the signature is directly over the content (GB/T 35275 allows it).
             rep.digest_ok = true;
-            rep.signature_ok =
-                signer::verify_der(&pk, signer::DEFAULT_DISTID, content, sig).is_ok();
+            rep.signature_ok = check(content).is_ok();
         }
         (Some(_), None) => {
             rep.error = Some("signed attributes could not be located".into());
