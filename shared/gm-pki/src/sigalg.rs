@@ -154,3 +154,56 @@ pub(crate) fn verify_cms_signature(
         }
     }
 }
+
+/// A holder of an ECDSA P-256 private key (software here; a device could implement it too):
+/// the PDF signing variant for relying parties outside the ShangMi world.
+pub trait P256Signer {
+    /// The public key matching the private key.
+    fn public_key(&self) -> p256::PublicKey;
+
+    /// Sign `tbs`: ECDSA over SHA-256(`tbs`) (ecdsa-with-SHA256).
+    fn sign(&self, tbs: &[u8]) -> Result<p256::ecdsa::Signature>;
+}
+
+/// A software P-256 key (RustCrypto `p256`, RFC 6979 nonces; the key is zeroized on drop).
+#[derive(Clone)]
+pub struct SoftwareP256Signer {
+    key: p256::ecdsa::SigningKey,
+}
+
+impl std::fmt::Debug for SoftwareP256Signer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SoftwareP256Signer")
+            .field("public", &self.public_key())
+            .finish_non_exhaustive()
+    }
+}
+
+impl SoftwareP256Signer {
+    /// Load from PKCS#8 PEM (`-----BEGIN PRIVATE KEY-----`, as `openssl genpkey -algorithm EC
+    /// -pkeyopt ec_paramgen_curve:P-256` or `openssl req -newkey ec ... -nodes` writes).
+    pub fn from_pkcs8_pem(pem: &str) -> Result<Self> {
+        use p256::pkcs8::DecodePrivateKey;
+        let key = p256::ecdsa::SigningKey::from_pkcs8_pem(pem)
+            .map_err(|e| Error::malformed("PKCS#8 P-256 private key", e))?;
+        Ok(Self { key })
+    }
+}
+
+impl P256Signer for SoftwareP256Signer {
+    fn public_key(&self) -> p256::PublicKey {
+        p256::PublicKey::from(self.key.verifying_key())
+    }
+
+    fn sign(&self, tbs: &[u8]) -> Result<p256::ecdsa::Signature> {
+        use p256::ecdsa::signature::hazmat::PrehashSigner;
+        self.key
+            .sign_prehash(&HashAlg::Sha256.digest(tbs))
+            .map_err(|_| Error::Signer("software ECDSA P-256 signing failed".into()))
+    }
+}
+
+/// Sign with a P-256 key and return the DER `SEQUENCE { r, s }` CMS carries.
+pub fn p256_sign_der(signer: &dyn P256Signer, tbs: &[u8]) -> Result<Vec<u8>> {
+    Ok(signer.sign(tbs)?.to_der().as_bytes().to_vec())
+}

@@ -110,3 +110,172 @@ fn pyhanko_rsa2048_signed_pdf_verifies_and_tampering_is_reported() {
     let (pdf, cert) = pyhanko_signed("pyhanko-rsa", &["-newkey", "rsa:2048"], cn);
     check_intact_then_flip(&pdf, &cert, cn, "RSA");
 }
+
+/// An ECDSA P-256 TSA run by pyHanko's (subclassed) DummyTimeStamper: `tests/py/ecdsa_tsa.py`.
+struct PyEcdsaTsa {
+    dir: std::path::PathBuf,
+}
+
+impl doc_sign::TimestampAuthority for PyEcdsaTsa {
+    fn timestamp(&self, _imprint_sm3: &[u8; 32]) -> doc_sign::Result<Vec<u8>> {
+        Err(doc_sign::Error::Timestamp("SHA-256 only".into()))
+    }
+
+    fn timestamp_sha256(&self, imprint: &[u8; 32]) -> doc_sign::Result<Vec<u8>> {
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/py/ecdsa_tsa.py");
+        let h = hex::encode(imprint);
+        let o = run(
+            &self.dir,
+            &python(),
+            &[script.to_str().unwrap(), "tsa.key", "tsa.pem", &h],
+        );
+        assert!(o.ok, "ecdsa_tsa.py: {}", o.text);
+        Ok(hex::decode(String::from_utf8(o.stdout).unwrap().trim()).unwrap())
+    }
+}
+
+/// OpenSSL CLI: an ECDSA P-256 root, a signer and a TSA certificate issued by it.
+fn openssl_p256_pki(dir: &Path) {
+    let ok = |args: &[&str]| {
+        let o = run(dir, "openssl", args);
+        assert!(o.ok, "openssl {args:?}: {}", o.text);
+    };
+    let ec = [
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:P-256",
+        "-nodes",
+    ];
+    let mut root = vec!["req", "-x509"];
+    root.extend_from_slice(&ec);
+    root.extend_from_slice(&[
+        "-keyout",
+        "root.key",
+        "-out",
+        "root.pem",
+        "-days",
+        "3650",
+        "-subj",
+        "/CN=Test ECDSA Root CA/O=Yiqian Test",
+        "-addext",
+        "basicConstraints=critical,CA:TRUE",
+        "-addext",
+        "keyUsage=critical,keyCertSign,cRLSign",
+    ]);
+    ok(&root);
+    for (name, cn, ext) in [
+        (
+            "signer",
+            "/CN=ECDSA Doctor/O=Yiqian Test",
+            "basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature,nonRepudiation\nsubjectKeyIdentifier=hash\nauthorityKeyIdentifier=keyid\n",
+        ),
+        (
+            "tsa",
+            "/CN=ECDSA TSA/O=Yiqian Test",
+            "basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=critical,timeStamping\nsubjectKeyIdentifier=hash\nauthorityKeyIdentifier=keyid\n",
+        ),
+    ] {
+        let (key, csr, pem, extf) = (
+            format!("{name}.key"),
+            format!("{name}.csr"),
+            format!("{name}.pem"),
+            format!("{name}.ext"),
+        );
+        std::fs::write(dir.join(&extf), ext).unwrap();
+        let mut req = vec!["req", "-new"];
+        req.extend_from_slice(&ec);
+        req.extend_from_slice(&["-keyout", &key, "-out", &csr, "-subj", cn]);
+        ok(&req);
+        ok(&[
+            "x509",
+            "-req",
+            "-in",
+            &csr,
+            "-CA",
+            "root.pem",
+            "-CAkey",
+            "root.key",
+            "-CAcreateserial",
+            "-days",
+            "365",
+            "-sha256",
+            "-extfile",
+            &extf,
+            "-out",
+            &pem,
+        ]);
+    }
+}
+
+#[test]
+fn ecdsa_p256_pdf_signed_by_us_validated_by_pyhanko_with_timestamp() {
+    let dir = tmpdir("ecdsa-sign");
+    openssl_p256_pki(&dir);
+    let read = |f: &str| std::fs::read_to_string(dir.join(f)).unwrap();
+    let cert = ParsedCertificate::from_pem(&read("signer.pem")).unwrap();
+    let root = ParsedCertificate::from_pem(&read("root.pem")).unwrap();
+    let key = gm_pki::sigalg::SoftwareP256Signer::from_pkcs8_pem(&read("signer.key")).unwrap();
+    let signer = doc_sign::P256SignerIdentity {
+        cert: &cert,
+        chain: std::slice::from_ref(&root),
+        key: &key,
+    };
+    let tsa = PyEcdsaTsa { dir: dir.clone() };
+    // Real time: the OpenSSL certificates are valid from now, and pyHanko validates now.
+    let mut opts = doc_sign::PdfSignOptions::new(std::time::SystemTime::now());
+    opts.field_name = Some("DoctorECDSA".into());
+    let pdf =
+        doc_sign::sign_pdf_p256(&fixtures::pdf_writer_doc(2), &signer, &opts, Some(&tsa)).unwrap();
+    std::fs::write(dir.join("signed.pdf"), &pdf).unwrap();
+
+    // Our verifier: intact, signer, ESS, ECDSA time stamp valid.
+    let rep = verify_pdf(&pdf).unwrap();
+    let s = &rep.signatures[0];
+    assert!(s.ok(), "{s:#?}");
+    assert_eq!(s.signer_cert.as_ref().unwrap().der(), cert.der());
+    assert_eq!(s.signing_certificate_ok, Some(true));
+    let ts = s.timestamp.as_ref().expect("time stamp");
+    assert!(ts.valid, "{ts:#?}");
+    assert!(
+        ts.tsa.as_deref().unwrap_or("").contains("ECDSA TSA"),
+        "{ts:#?}"
+    );
+
+    // pyHanko: intact + valid + trusted (chain to the OpenSSL root) + time stamp valid/trusted.
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/py/pyhanko_validate.py");
+    let o = run(
+        &dir,
+        &python(),
+        &[script.to_str().unwrap(), "signed.pdf", "root.pem"],
+    );
+    assert!(o.ok, "pyHanko validation failed:\n{}", o.text);
+    eprintln!("pyHanko: {}", o.text);
+    for want in [
+        "\"intact\": true",
+        "\"trusted\": true",
+        "\"md_algorithm\": \"sha256\"",
+        "ecdsa",
+        "ECDSA Doctor",
+        "ECDSA TSA",
+        "ENTIRE_FILE",
+        "INTACT:TRUSTED,TIMESTAMP_TOKEN<INTACT:TRUSTED>,UNTOUCHED",
+    ] {
+        assert!(o.text.contains(want), "{want} not in {}", o.text);
+    }
+
+    // The same check fails when a signed byte changes: pyHanko agrees the file is broken.
+    let mut t = pdf.clone();
+    let pos = b"%PDF-1.".len();
+    t[pos] = b'0' + (t[pos] - b'0' + 1) % 10;
+    std::fs::write(dir.join("tampered.pdf"), &t).unwrap();
+    let o = run(
+        &dir,
+        &python(),
+        &[script.to_str().unwrap(), "tampered.pdf", "root.pem"],
+    );
+    assert!(!o.ok, "pyHanko accepted a tampered file:\n{}", o.text);
+    assert!(o.text.contains("\"intact\": false"), "{}", o.text);
+    assert!(!verify_pdf(&t).unwrap().ok());
+    let _ = std::fs::remove_dir_all(&dir);
+}
