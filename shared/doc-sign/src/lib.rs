@@ -26,6 +26,7 @@ pub use pdf::sign::{
     DocMdp, FieldLock, PdfSignOptions, Placement, PreparedPdf, SignerIdentity, SubFilter,
     build_cms_with, complete_cms, external_cms, prepare, sign_pdf,
 };
+pub use pdf::sign::{P256SignerIdentity, build_cms_p256, sign_pdf_p256};
 pub use pdf::verify::{
     PathCheck, PdfReport, SignatureReport, TrustOptions, verify_pdf, verify_pdf_trusted,
 };

@@ -7,6 +7,15 @@ use std::time::SystemTime;
 pub trait TimestampAuthority {
     /// Time-stamp `imprint` (SM3 of the signature value, for CAdES-T).
     fn timestamp(&self, imprint_sm3: &[u8; 32]) -> Result<Vec<u8>>;
+
+    /// Time-stamp a SHA-256 `imprint` (of an ECDSA signature value: the P-256 signing
+    /// variant, for verifiers without SM3). By default refused.
+    fn timestamp_sha256(&self, imprint_sha256: &[u8; 32]) -> Result<Vec<u8>> {
+        let _ = imprint_sha256;
+        Err(Error::Timestamp(
+            "this time-stamp authority takes SM3 imprints only".into(),
+        ))
+    }
 }
 
 /// A TSA in this process (`gm_pki::tsp::Tsa`), with the trusted time and serial passed in.

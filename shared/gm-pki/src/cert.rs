@@ -404,6 +404,10 @@ impl ParsedCertificate {
     pub fn public_key(&self) -> Result<PublicKey> {
         signer::public_key_from_spki(self.cert.tbs_certificate().subject_public_key_info())
     }
+    /// The public key in any algorithm CMS verification accepts (SM2, ECDSA P-256, RSA).
+    pub fn signer_key(&self) -> Result<crate::sigalg::SignerKey> {
+        crate::sigalg::SignerKey::from_spki(self.cert.tbs_certificate().subject_public_key_info())
+    }
     /// All extensions.
     pub fn extensions(&self) -> &[Extension] {
         self.cert

@@ -158,7 +158,7 @@ pub(crate) fn sign_spec(spec: &SignSpec<'_>, signer: &dyn Sm2Signer) -> Result<V
             "signer key does not match the signer certificate".into(),
         ));
     }
-    let prepared = prepare_spec(spec, &signer::sm3(spec.content), &[])?;
+    let prepared = prepare_spec(spec, &signer::sm3(spec.content), &[], HashAlg::Sm3)?;
     let signature = signer::sign_der(signer, prepared.to_be_signed())?;
     // Our own signer: no need to verify what it just made (the TSA signs thousands a second).
     prepared.assemble(&signature)
@@ -180,7 +180,10 @@ pub struct ExtraAttribute {
 pub struct PreparedSignature {
     attrs: SetOfVec<Attribute>,
     attrs_der: Vec<u8>,
-    public_key: sm2::PublicKey,
+    /// SM2 (SM3 digests, the default) or ECDSA P-256 (SHA-256 digests).
+    key: crate::sigalg::SignerKey,
+    hash: HashAlg,
+    signature_alg: ObjectIdentifier,
     signer_info_sid: IssuerAndSerialNumber,
     econtent_type: ObjectIdentifier,
     content_type: ObjectIdentifier,
@@ -197,9 +200,25 @@ impl PreparedSignature {
 
     /// Completes the SignedData with the DER SM2 signature over [`Self::to_be_signed`]; the
     /// signature is verified against the signer certificate first (SM2 ID `distid`, normally
-    /// [`signer::DEFAULT_DISTID`]), so a wrong or forged signature is never embedded.
+    /// [`signer::DEFAULT_DISTID`]), so a wrong or forged signature is never embedded. For a
+    /// [`prepare_detached_p256`] signature: the DER ECDSA signature over SHA-256 of
+    /// [`Self::to_be_signed`] (`distid` is not used).
     pub fn finish(self, signature_der: &[u8], distid: &str) -> Result<Vec<u8>> {
-        signer::verify_der(&self.public_key, distid, &self.attrs_der, signature_der)?;
+        match &self.key {
+            crate::sigalg::SignerKey::Sm2(pk) => {
+                signer::verify_der(pk, distid, &self.attrs_der, signature_der)?;
+            }
+            key => crate::sigalg::verify_cms_signature(
+                key,
+                &AlgorithmIdentifierOwned {
+                    oid: self.signature_alg,
+                    parameters: None,
+                },
+                self.hash,
+                &self.attrs_der,
+                signature_der,
+            )?,
+        }
         self.assemble(signature_der)
     }
 
@@ -207,10 +226,10 @@ impl PreparedSignature {
         let signer_info = SignerInfo {
             version: CmsVersion::V1,
             sid: SignerIdentifier::IssuerAndSerialNumber(self.signer_info_sid),
-            digest_alg: HashAlg::Sm3.alg_id(),
+            digest_alg: self.hash.alg_id(),
             signed_attrs: Some(self.attrs),
             signature_algorithm: AlgorithmIdentifierOwned {
-                oid: oid::SM2_SIGN,
+                oid: self.signature_alg,
                 parameters: None,
             },
             signature: OctetString::new(signature_der)?,
@@ -228,7 +247,7 @@ impl PreparedSignature {
         };
         let sd = SignedData {
             version,
-            digest_algorithms: SetOfVec::try_from(vec![HashAlg::Sm3.alg_id()])?,
+            digest_algorithms: SetOfVec::try_from(vec![self.hash.alg_id()])?,
             encap_content_info: EncapsulatedContentInfo {
                 econtent_type: self.econtent_type,
                 econtent: match self.econtent {
@@ -254,9 +273,28 @@ impl PreparedSignature {
 
 fn prepare_spec(
     spec: &SignSpec<'_>,
-    digest_sm3: &[u8; 32],
+    digest: &[u8; 32],
     extra: &[ExtraAttribute],
+    hash: HashAlg,
 ) -> Result<PreparedSignature> {
+    let (key, signature_alg) = match hash {
+        HashAlg::Sm3 => (
+            crate::sigalg::SignerKey::Sm2(spec.signer_cert.public_key()?),
+            oid::SM2_SIGN,
+        ),
+        HashAlg::Sha256 => match spec.signer_cert.signer_key()? {
+            k @ crate::sigalg::SignerKey::P256(_) => (k, oid::ECDSA_WITH_SHA256),
+            other => {
+                return Err(Error::UnsupportedAlgorithm(format!(
+                    "SHA-256 signing needs a P-256 certificate, not {}",
+                    other.algorithm_name()
+                )));
+            }
+        },
+        HashAlg::Sha1 => {
+            return Err(Error::UnsupportedAlgorithm("SHA-1 signatures".into()));
+        }
+    };
     let tbs = spec.signer_cert.certificate().tbs_certificate();
     let mut attrs = SetOfVec::new();
     attrs.insert(attr(
@@ -271,12 +309,12 @@ fn prepare_spec(
     }
     attrs.insert(attr(
         oid::ATTR_MESSAGE_DIGEST,
-        der::Any::encode_from(&OctetString::new(digest_sm3.to_vec())?)?,
+        der::Any::encode_from(&OctetString::new(digest.to_vec())?)?,
     )?)?;
     let ess = SigningCertificateV2 {
         certs: vec![EssCertIdV2 {
-            hash_algorithm: Some(HashAlg::Sm3.alg_id()),
-            cert_hash: OctetString::new(signer::sm3(spec.signer_cert.der()).to_vec())?,
+            hash_algorithm: Some(hash.alg_id()),
+            cert_hash: OctetString::new(hash.digest(spec.signer_cert.der()))?,
             issuer_serial: Some(IssuerSerial {
                 issuer: vec![GeneralName::DirectoryName(tbs.issuer().clone())],
                 serial_number: tbs.serial_number().clone(),
@@ -302,7 +340,9 @@ fn prepare_spec(
     Ok(PreparedSignature {
         attrs,
         attrs_der,
-        public_key: spec.signer_cert.public_key()?,
+        key,
+        hash,
+        signature_alg,
         signer_info_sid: IssuerAndSerialNumber {
             issuer: tbs.issuer().clone(),
             serial_number: tbs.serial_number().clone(),
@@ -340,6 +380,36 @@ pub fn prepare_detached(
         },
         digest_sm3,
         extra,
+        HashAlg::Sm3,
+    )
+}
+
+/// As [`prepare_detached`] for an ECDSA P-256 signer certificate: SHA-256 messageDigest
+/// (`digest_sha256`) and signingCertificateV2, signatureAlgorithm ecdsa-with-SHA256. Sign
+/// [`PreparedSignature::to_be_signed`] with [`crate::sigalg::P256Signer`], then
+/// [`PreparedSignature::finish`].
+pub fn prepare_detached_p256(
+    digest_sha256: &[u8; 32],
+    signer_cert: &ParsedCertificate,
+    chain: &[ParsedCertificate],
+    opts: &SignOptions,
+    extra: &[ExtraAttribute],
+) -> Result<PreparedSignature> {
+    let mut certs = vec![signer_cert];
+    certs.extend(chain.iter());
+    prepare_spec(
+        &SignSpec {
+            econtent_type: opts.flavor.data(),
+            content_type: opts.flavor.signed_data(),
+            content: &[],
+            attach: false,
+            signer_cert,
+            certs,
+            signing_time: opts.signing_time,
+        },
+        digest_sha256,
+        extra,
+        HashAlg::Sha256,
     )
 }
 
@@ -621,9 +691,12 @@ pub(crate) fn verify_signer_info(
         return rep;
     };
     rep.signer_cert = Some(cert.clone());
-    let Ok(pk) = cert.public_key() else {
-        rep.error = Some("signer certificate has no SM2 key".into());
-        return rep;
+    let pk = match cert.signer_key() {
+        Ok(k) => k,
+        Err(e) => {
+            rep.error = Some(format!("signer certificate key: {e}"));
+            return rep;
+        }
     };
     let Some(digest_alg) = HashAlg::from_oid(&si.digest_alg.oid).filter(|h| *h != HashAlg::Sha1)
     else {
@@ -633,17 +706,14 @@ pub(crate) fn verify_signer_info(
         ));
         return rep;
     };
-    if !(si.signature_algorithm.oid == oid::SM2_SIGN
-        || si.signature_algorithm.oid == oid::SM3_WITH_SM2
-        || si.signature_algorithm.oid == oid::SM2)
-    {
-        rep.error = Some(format!(
-            "unsupported signature algorithm {}",
-            si.signature_algorithm.oid
-        ));
+    let sig = si.signature.as_bytes();
+    let check = |msg: &[u8]| {
+        crate::sigalg::verify_cms_signature(&pk, &si.signature_algorithm, digest_alg, msg, sig)
+    };
+    if let Err(e) = crate::sigalg::check_cms_algorithms(&pk, &si.signature_algorithm, digest_alg) {
+        rep.error = Some(e.to_string());
         return rep;
     }
-    let sig = si.signature.as_bytes();
     match (&si.signed_attrs, raw_attrs) {
         (Some(attrs), Some(raw)) => {
             let md = single_attr(attrs, oid::ATTR_MESSAGE_DIGEST)
@@ -661,7 +731,7 @@ pub(crate) fn verify_signer_info(
             rep.signing_time = single_attr(attrs, oid::ATTR_SIGNING_TIME)
                 .and_then(|a| a.decode_as::<Time>().ok())
                 .map(|t| t.to_system_time());
-            rep.signature_ok = signer::verify_der(&pk, signer::DEFAULT_DISTID, raw, sig).is_ok();
+            rep.signature_ok = check(raw).is_ok();
             if let Some(v) = single_attr(attrs, oid::ATTR_SIGNING_CERTIFICATE_V2) {
                 rep.signing_certificate_ok =
                     Some(v.decode_as::<SigningCertificateV2>().ok().is_some_and(|s| {
@@ -678,8 +748,7 @@ pub(crate) fn verify_signer_info(
         (None, _) => {
             // No signed attributes: the signature is directly over the content (GB/T 35275 allows it).
             rep.digest_ok = true;
-            rep.signature_ok =
-                signer::verify_der(&pk, signer::DEFAULT_DISTID, content, sig).is_ok();
+            rep.signature_ok = check(content).is_ok();
         }
         (Some(_), None) => {
             rep.error = Some("signed attributes could not be located".into());

@@ -20,6 +20,7 @@ pub mod oid;
 pub mod path;
 pub mod profile;
 pub mod seal;
+pub mod sigalg;
 pub mod signer;
 pub mod tsp;
 mod util;

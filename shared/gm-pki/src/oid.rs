@@ -119,3 +119,12 @@ pub const AT_SERIAL_NUMBER: Oid = Oid::new_unwrap("2.5.4.5");
 pub const AT_TITLE: Oid = Oid::new_unwrap("2.5.4.12");
 /// userId (RFC 4519 uid): carries the patient signing-event id / device id.
 pub const AT_UID: Oid = Oid::new_unwrap("0.9.2342.19200300.100.1.1");
+
+/// ecdsa-with-SHA256 (RFC 5758).
+pub const ECDSA_WITH_SHA256: Oid = Oid::new_unwrap("1.2.840.10045.4.3.2");
+/// prime256v1 / secp256r1 (NIST P-256) named curve.
+pub const P256: Oid = Oid::new_unwrap("1.2.840.10045.3.1.7");
+/// rsaEncryption (PKCS#1): the RSA SPKI algorithm, also used as a CMS signatureAlgorithm.
+pub const RSA_ENCRYPTION: Oid = Oid::new_unwrap("1.2.840.113549.1.1.1");
+/// sha256WithRSAEncryption (PKCS#1 v1.5 with SHA-256).
+pub const SHA256_WITH_RSA: Oid = Oid::new_unwrap("1.2.840.113549.1.1.11");

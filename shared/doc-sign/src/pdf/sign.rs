@@ -359,6 +359,14 @@ impl PreparedPdf {
         gm_pki::signer::sm3(&self.signed_content())
     }
 
+    /// SHA-256 of [`Self::signed_content`] (the messageDigest of the ECDSA P-256 variant).
+    pub fn digest_sha256(&self) -> [u8; 32] {
+        let d = gm_pki::cms::HashAlg::Sha256.digest(&self.signed_content());
+        let mut out = [0u8; 32];
+        out.copy_from_slice(d.get(..32).unwrap_or(&[0u8; 32]));
+        out
+    }
+
     /// Bytes available for the DER CMS.
     pub fn capacity(&self) -> usize {
         (self.contents_end - self.contents_start).saturating_sub(2) / 2
@@ -1047,6 +1055,82 @@ pub fn build_cms_with(
     let pending = external_cms(prepared, signer.cert, signer.chain, extra)?;
     let signature = gm_pki::signer::sign_der(signer.key, pending.to_be_signed())?;
     complete_cms(pending, &signature, signer.key.distid(), tsa)
+}
+
+/// An ECDSA P-256 signer (the variant for relying parties without SM2: certificate issued by
+/// a non-GM CA, verified by e.g. Adobe or pyHanko).
+#[derive(Clone, Copy)]
+pub struct P256SignerIdentity<'a> {
+    /// Signer certificate (P-256 key).
+    pub cert: &'a ParsedCertificate,
+    /// Issuing CA certificates to include (may be empty).
+    pub chain: &'a [ParsedCertificate],
+    /// The key.
+    pub key: &'a dyn gm_pki::sigalg::P256Signer,
+}
+
+impl std::fmt::Debug for P256SignerIdentity<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("P256SignerIdentity")
+            .field("cert", &self.cert.subject_string())
+            .finish_non_exhaustive()
+    }
+}
+
+/// [`sign_pdf`] with ECDSA P-256: SHA-256 messageDigest and signingCertificateV2,
+/// ecdsa-with-SHA256, and the signature time stamp over SHA-256(signature value) from
+/// [`TimestampAuthority::timestamp_sha256`] when `tsa` is given.
+pub fn sign_pdf_p256(
+    pdf: &[u8],
+    signer: &P256SignerIdentity<'_>,
+    opts: &PdfSignOptions,
+    tsa: Option<&dyn TimestampAuthority>,
+) -> Result<Vec<u8>> {
+    let prepared = prepare(pdf, opts)?;
+    let cms = build_cms_p256(&prepared, signer, tsa, &[])?;
+    prepared.finish(&cms)
+}
+
+/// The ECDSA P-256 CMS for a prepared PDF (see [`sign_pdf_p256`]).
+pub fn build_cms_p256(
+    prepared: &PreparedPdf,
+    signer: &P256SignerIdentity<'_>,
+    tsa: Option<&dyn TimestampAuthority>,
+    extra: &[gm_pki::cms::ExtraAttribute],
+) -> Result<Vec<u8>> {
+    let pending = gm_pki::cms::prepare_detached_p256(
+        &prepared.digest_sha256(),
+        signer.cert,
+        signer.chain,
+        &sign_options(prepared),
+        extra,
+    )?;
+    let signature = gm_pki::sigalg::p256_sign_der(signer.key, pending.to_be_signed())?;
+    let mut cms = pending.finish(&signature, gm_pki::DEFAULT_DISTID)?;
+    if let Some(t) = tsa {
+        let sig_value = gm_pki::cms::signature_value(&cms)?;
+        let mut imprint = [0u8; 32];
+        imprint.copy_from_slice(
+            gm_pki::cms::HashAlg::Sha256
+                .digest(&sig_value)
+                .get(..32)
+                .unwrap_or(&[0u8; 32]),
+        );
+        let token = t.timestamp_sha256(&imprint)?;
+        cms = gm_pki::cms::add_signature_timestamp(&cms, &token)?;
+    }
+    Ok(cms)
+}
+
+fn sign_options(prepared: &PreparedPdf) -> gm_pki::cms::SignOptions {
+    gm_pki::cms::SignOptions {
+        detached: true,
+        signing_time: match prepared.sub_filter {
+            SubFilter::AdbePkcs7Detached => Some(prepared.signing_time),
+            SubFilter::EtsiCadesDetached => None,
+        },
+        ..Default::default()
+    }
 }
 
 /// First step for a key held elsewhere (a phone, a co-signing party): the CMS signed

@@ -22,6 +22,7 @@ mod testca;
 
 mod fieldmdp;
 mod fixtures;
+mod foreign;
 mod fuzz;
 mod sign;
 mod tamper;

@@ -13,6 +13,7 @@ mod certs;
 mod cms;
 mod cosigned_csr;
 mod crl;
+mod foreign_cms;
 mod fuzz;
 mod ocsp;
 mod path;
