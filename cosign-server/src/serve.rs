@@ -104,6 +104,7 @@ impl Server {
                 .hub
                 .listen_postgres(self.state.config.database_url.clone())
         });
+        let webhooks = crate::signing::webhooks::spawn_worker(db.clone(), self.state.keys.device());
         let app = router(self.state);
         let served = axum::serve(self.listener, app)
             .with_graceful_shutdown(shutdown)
@@ -111,6 +112,7 @@ impl Server {
         if let Some(relay) = relay {
             relay.abort();
         }
+        webhooks.abort();
         db.close().await;
         tracing::info!("database closed; shut down cleanly");
         served.map_err(|e| Error::io("http server", e))

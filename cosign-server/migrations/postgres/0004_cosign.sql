@@ -9,6 +9,7 @@ CREATE TABLE IF NOT EXISTS client_apps (
     secret_key      TEXT NOT NULL,      -- crypto_keys.id of the HMAC secret
     permissions     TEXT NOT NULL,      -- space-separated
     rate_per_minute BIGINT NOT NULL,
+    webhook_url     TEXT,               -- POSTed to when a request completes (optional)
     enabled         BIGINT NOT NULL,
     created_at      BIGINT NOT NULL
 );
@@ -123,3 +124,18 @@ CREATE TABLE IF NOT EXISTS signatures (
     signed_at   BIGINT NOT NULL,
     PRIMARY KEY (request_id, doc_index, staff_id)
 );
+
+-- Webhook callbacks to client systems: written in the transaction that completes a request,
+-- sent by a background worker with HMAC-SM3 headers, retried with exponential backoff.
+CREATE TABLE IF NOT EXISTS webhook_deliveries (
+    delivery_id  TEXT PRIMARY KEY NOT NULL,
+    app_id       TEXT NOT NULL,
+    url          TEXT NOT NULL,
+    body         TEXT NOT NULL,
+    attempts     BIGINT NOT NULL,
+    next_at      BIGINT NOT NULL,
+    delivered_at BIGINT,
+    last_error   TEXT,
+    created_at   BIGINT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS webhook_deliveries_due ON webhook_deliveries (delivered_at, next_at);

@@ -180,6 +180,17 @@ impl Clients {
                 format!("Permissions must be among: {}", PERMISSIONS.join(", ")),
             ));
         }
+        if req
+            .webhook_url
+            .as_deref()
+            .is_some_and(|u| !super::webhooks::valid_url(u))
+        {
+            return Err(ApiFailure::with(
+                ErrorCode::InvalidArgument,
+                "webhook_url 须为不超过 512 字符的 http(s) 地址。",
+                "webhook_url must be an http(s) URL of at most 512 characters.",
+            ));
+        }
         let rate = req.rate_per_minute.unwrap_or(DEFAULT_RATE_PER_MINUTE);
         if !(1..=100_000).contains(&rate) {
             return Err(ApiFailure::with(
@@ -200,13 +211,14 @@ impl Clients {
         perms.dedup();
         let stored = sqlx::query(
             "INSERT INTO client_apps (app_id, name, secret_key, permissions, rate_per_minute, \
-             enabled, created_at) VALUES ($1, $2, $3, $4, $5, 1, $6)",
+             webhook_url, enabled, created_at) VALUES ($1, $2, $3, $4, $5, $6, 1, $7)",
         )
         .bind(&app_id)
         .bind(name)
         .bind(key.as_str())
         .bind(perms.join(" "))
         .bind(i64::from(rate))
+        .bind(&req.webhook_url)
         .bind(now_ms)
         .execute(db.pool())
         .await;

@@ -9,3 +9,4 @@ pub mod devices;
 pub mod requests;
 pub mod rounds;
 pub mod staff;
+pub mod webhooks;

@@ -574,6 +574,7 @@ pub async fn finish(
         round_id: round_id.to_owned(),
         items: outcomes,
     };
+    super::webhooks::enqueue_completed(&mut tx, &touched, now_ms).await?;
     sqlx::query("UPDATE sign_rounds SET outcome_json = $1 WHERE round_id = $2")
         .bind(serde_json::to_string(&outcome).map_err(internal)?)
         .bind(round_id)

@@ -1178,3 +1178,122 @@ async fn a_terminal_on_another_instance_hears_the_signature() {
     handle_b.await.unwrap().unwrap();
     a.stop().await;
 }
+
+/// The client system's webhook hears the completion, signed with its own HMAC-SM3 secret; a
+/// failing endpoint is retried.
+async fn completion_webhooks_are_signed_and_retried(backend: Backend) {
+    use std::sync::{Arc, Mutex};
+    type Seen = Arc<Mutex<Vec<(axum::http::HeaderMap, Vec<u8>)>>>;
+    let seen: Seen = Arc::default();
+    let receiver = {
+        let seen = seen.clone();
+        axum::Router::new().route(
+            "/his/callback",
+            axum::routing::post(
+                move |headers: axum::http::HeaderMap, body: axum::body::Bytes| {
+                    let seen = seen.clone();
+                    async move {
+                        let mut s = seen.lock().unwrap();
+                        s.push((headers, body.to_vec()));
+                        // The HIS is down the first time.
+                        if s.len() == 1 {
+                            axum::http::StatusCode::INTERNAL_SERVER_ERROR
+                        } else {
+                            axum::http::StatusCode::OK
+                        }
+                    }
+                },
+            ),
+        )
+    };
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let hook = format!(
+        "http://{}/his/callback?site=1",
+        listener.local_addr().unwrap()
+    );
+    tokio::spawn(async move { axum::serve(listener, receiver).await.unwrap() });
+
+    let s = TestServer::start(backend).await;
+    let token = s.admin_token().await;
+    let r = s
+        .client
+        .post(s.url("/api/v1/admin/apps"))
+        .bearer_auth(&token)
+        .json(&json!({"name": "EMR", "permissions": ["sign_request:create"], "webhook_url": hook}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let app: Value = r.json().await.unwrap();
+    let terminal = Terminal {
+        app_id: app["app_id"].as_str().unwrap().to_owned(),
+        secret: hex::decode(app["secret"].as_str().unwrap()).unwrap(),
+        base: s.base.clone(),
+        http: s.client.clone(),
+    };
+    // A bad URL is refused at registration.
+    let r = s
+        .client
+        .post(s.url("/api/v1/admin/apps"))
+        .bearer_auth(&token)
+        .json(&json!({"name": "x", "permissions": ["sign_request:create"], "webhook_url": "ftp://his"}))
+        .send()
+        .await
+        .unwrap();
+    assert_api_error(r, 400, "INVALID_ARGUMENT").await;
+
+    let phone = enrolled(&s, &token, "D001", "张医生").await;
+    let created = terminal
+        .create(&json!({"signers": ["D001"], "title": "病历",
+            "documents": [{"name": "病程记录", "digest_sm3": hex::encode(Sm3::digest(b"note"))}]}))
+        .await;
+    let id = created["request_id"].as_str().unwrap().to_owned();
+    sign::sign_link(&phone, created["qr_payload"].as_str().unwrap(), PIN)
+        .await
+        .unwrap();
+
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while seen.lock().unwrap().len() < 2 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no retry: {:?}",
+            seen.lock().unwrap().len()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let calls = seen.lock().unwrap().clone();
+    for (headers, body) in &calls {
+        let v: Value = serde_json::from_slice(body).unwrap();
+        assert_eq!(v["event"], "sign_request.completed");
+        assert_eq!(v["request_id"], id.as_str());
+        let h = |k: &str| headers.get(k).unwrap().to_str().unwrap().to_owned();
+        assert_eq!(h("x-yiqian-app-id"), terminal.app_id);
+        let canonical = canonical_request(
+            "POST",
+            "/his/callback?site=1",
+            h("x-yiqian-timestamp").parse().unwrap(),
+            &h("x-yiqian-nonce"),
+            &hex::encode(Sm3::digest(body)),
+        );
+        assert_eq!(
+            h("x-yiqian-signature"),
+            cosign_server::signing::clients::hmac_hex(&terminal.secret, &canonical)
+        );
+    }
+    assert_ne!(
+        calls[0].0.get("x-yiqian-nonce"),
+        calls[1].0.get("x-yiqian-nonce")
+    );
+    // Delivered once it succeeded: recorded, and not sent again.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(seen.lock().unwrap().len(), 2);
+    let (attempts, delivered): (i64, Option<i64>) =
+        sqlx::query_as("SELECT attempts, delivered_at FROM webhook_deliveries")
+            .fetch_one(s.db.pool())
+            .await
+            .unwrap();
+    assert_eq!(attempts, 2);
+    assert!(delivered.is_some());
+    s.stop().await;
+}
+both_backends!(completion_webhooks_are_signed_and_retried);

@@ -20,6 +20,9 @@ pub struct CreateClientApp {
     /// Signed calls allowed per minute (default 600).
     #[serde(default)]
     pub rate_per_minute: Option<u32>,
+    /// URL POSTed to (HMAC-SM3 signed) when one of the app's requests completes.
+    #[serde(default)]
+    pub webhook_url: Option<String>,
 }
 
 /// Permissions a client system may hold.
