@@ -108,6 +108,28 @@ impl Client {
         &self.base
     }
 
+    /// The device-signature headers for a call (empty before enrolment).
+    pub fn signed_headers(
+        &self,
+        method: &str,
+        path: &str,
+        body: &[u8],
+    ) -> Result<Vec<(&'static str, String)>> {
+        let Some((id, key)) = &self.device else {
+            return Ok(Vec::new());
+        };
+        let ts = now_ms();
+        let nonce = random_nonce()?;
+        let canonical =
+            canonical_request(method, path, ts, &nonce, &hex::encode(Sm3::digest(body)));
+        Ok(vec![
+            (HEADER_DEVICE_ID, id.clone()),
+            (HEADER_TIMESTAMP, ts.to_string()),
+            (HEADER_NONCE, nonce),
+            (HEADER_SIGNATURE, key.sign(&canonical)),
+        ])
+    }
+
     async fn send(
         &self,
         method: reqwest::Method,
@@ -118,21 +140,8 @@ impl Client {
             .http
             .request(method.clone(), format!("{}{path}", self.base))
             .header("content-type", "application/json");
-        if let Some((id, key)) = &self.device {
-            let ts = now_ms();
-            let nonce = random_nonce()?;
-            let canonical = canonical_request(
-                method.as_str(),
-                path,
-                ts,
-                &nonce,
-                &hex::encode(Sm3::digest(&body)),
-            );
-            req = req
-                .header(HEADER_DEVICE_ID, id)
-                .header(HEADER_TIMESTAMP, ts.to_string())
-                .header(HEADER_NONCE, nonce)
-                .header(HEADER_SIGNATURE, key.sign(&canonical));
+        for (name, value) in self.signed_headers(method.as_str(), path, &body)? {
+            req = req.header(name, value);
         }
         let resp = req
             .body(body)

@@ -56,6 +56,34 @@ pub async fn tasks(client: &Client) -> Result<Vec<PhoneTask>> {
     client.get("/api/v1/phone/tasks").await
 }
 
+/// The phone's push connection: a WebSocket whose text messages are
+/// `RequestEvent::Tasks` (the pending list, sent on connect and whenever it changes). The
+/// upgrade request is device-signed; the caller reconnects when it closes.
+pub async fn task_events(
+    client: &Client,
+) -> Result<
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>,
+> {
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    let path = "/api/v1/phone/events";
+    let url = format!("{}{path}", client.base().replacen("http", "ws", 1));
+    let mut req = url
+        .into_client_request()
+        .map_err(|e| PhoneError::Network(e.to_string()))?;
+    for (name, value) in client.signed_headers("GET", path, b"")? {
+        req.headers_mut().insert(
+            name,
+            value
+                .parse()
+                .map_err(|_| PhoneError::State("header value".into()))?,
+        );
+    }
+    let (ws, _) = tokio_tungstenite::connect_async(req)
+        .await
+        .map_err(|e| PhoneError::Network(e.to_string()))?;
+    Ok(ws)
+}
+
 /// One request, as a signer sees it.
 pub async fn request(client: &Client, request_id: &str) -> Result<SignRequestView> {
     client

@@ -45,10 +45,12 @@ pub fn routes() -> axum::Router<AppState> {
         .route("/api/v1/sign-requests/{id}/qr.svg", get(qr_svg))
         .route("/api/v1/sign-requests/{id}/qr.png", get(qr_png))
         .route("/api/v1/sign-requests/{id}/events", get(watch))
+        .route("/api/v1/sign-requests/{id}/cancel", post(cancel_request))
         .route("/api/v1/phone/enroll", post(enroll_begin))
         .route("/api/v1/phone/enroll/keygen", post(enroll_keygen))
         .route("/api/v1/phone/enroll/finish", post(enroll_finish))
         .route("/api/v1/phone/tasks", get(tasks))
+        .route("/api/v1/phone/events", get(phone_events))
         .route("/api/v1/phone/requests/{id}", get(phone_request))
         .route(
             "/api/v1/phone/requests/{id}/documents/{index}",
@@ -362,6 +364,7 @@ async fn create_request(
         now_ms(),
     )
     .await?;
+    state.hub.announce(&state.db, &created.request_id).await;
     audit(
         &state,
         &format!("app:{}", call.app.app_id),
@@ -393,6 +396,30 @@ async fn get_request(
     call: AppCall,
 ) -> Result<impl IntoResponse, ApiFailure> {
     own_request(&state, &call.app, &id).await?;
+    Ok(Json(requests::view(&state.db, &id, now_ms()).await?))
+}
+
+/// `POST /api/v1/sign-requests/{id}/cancel`: the terminal withdraws a pending request; phones
+/// can no longer sign it and watchers receive the final `cancelled` state.
+async fn cancel_request(
+    State(state): State<AppState>,
+    rid: RequestId,
+    Path(id): Path<String>,
+    call: AppCall,
+) -> Result<impl IntoResponse, ApiFailure> {
+    call.app.require("sign_request:create")?;
+    own_request(&state, &call.app, &id).await?;
+    requests::cancel(&state.db, &id, now_ms()).await?;
+    state.hub.announce(&state.db, &id).await;
+    audit(
+        &state,
+        &format!("app:{}", call.app.app_id),
+        "cosign.request.cancel",
+        &id,
+        &rid.0,
+        serde_json::json!({}),
+    )
+    .await?;
     Ok(Json(requests::view(&state.db, &id, now_ms()).await?))
 }
 
@@ -460,8 +487,10 @@ async fn watch_loop(state: AppState, id: String, mut socket: WebSocket) {
             break;
         };
         let finished = view.status != "pending";
-        let event =
-            serde_json::to_string(&RequestEvent::Status { request: view }).unwrap_or_default();
+        let event = serde_json::to_string(&RequestEvent::Status {
+            request: Box::new(view),
+        })
+        .unwrap_or_default();
         if event != last {
             if socket
                 .send(Message::Text(event.clone().into()))
@@ -569,24 +598,90 @@ async fn enroll_finish(
     Ok(Json(done))
 }
 
-async fn tasks(
-    State(state): State<AppState>,
-    call: DeviceCall,
-) -> Result<impl IntoResponse, ApiFailure> {
+async fn pending_tasks(state: &AppState, staff_id: &str) -> Result<Vec<PhoneTask>, ApiFailure> {
     let now = now_ms();
     let mut out = Vec::new();
-    for id in requests::pending_for(&state.db, &call.device.staff_id, now).await? {
+    for id in requests::pending_for(&state.db, staff_id, now).await? {
         let request = requests::view(&state.db, &id, now).await?;
         let mut my_turn = true;
         for s in &request.signers {
-            if s.staff_id == call.device.staff_id {
+            if s.staff_id == staff_id {
                 break;
             }
             my_turn &= !request.ordered || s.signed_at.is_some();
         }
         out.push(PhoneTask { request, my_turn });
     }
-    Ok(Json(out))
+    Ok(out)
+}
+
+async fn tasks(
+    State(state): State<AppState>,
+    call: DeviceCall,
+) -> Result<impl IntoResponse, ApiFailure> {
+    Ok(Json(pending_tasks(&state, &call.device.staff_id).await?))
+}
+
+/// `GET /api/v1/phone/events` (device-signed upgrade): pushes the phone's task list on connect
+/// and whenever a request announcement may change it; pings every [`PHONE_PING`].
+async fn phone_events(
+    State(state): State<AppState>,
+    ws: WebSocketUpgrade,
+    call: DeviceCall,
+) -> Result<Response, ApiFailure> {
+    if call.device.status != "active" {
+        return Err(ApiFailure::new(ErrorCode::Forbidden));
+    }
+    let staff_id = call.device.staff_id;
+    Ok(ws.on_upgrade(move |socket| phone_loop(state, staff_id, socket)))
+}
+
+/// Heartbeat towards phones (mobile networks drop idle connections).
+const PHONE_PING: std::time::Duration = std::time::Duration::from_secs(20);
+
+async fn phone_loop(state: AppState, staff_id: String, mut socket: WebSocket) {
+    let mut announcements = state.hub.subscribe();
+    let mut poll = tokio::time::interval(state.config.hub_poll_interval);
+    poll.tick().await;
+    let mut ping = tokio::time::interval(PHONE_PING);
+    ping.tick().await;
+    let mut last = String::new();
+    loop {
+        let Ok(tasks) = pending_tasks(&state, &staff_id).await else {
+            break;
+        };
+        let event = serde_json::to_string(&RequestEvent::Tasks { tasks }).unwrap_or_default();
+        if event != last {
+            if socket
+                .send(Message::Text(event.clone().into()))
+                .await
+                .is_err()
+            {
+                return;
+            }
+            last = event;
+        }
+        let keep_going = loop {
+            tokio::select! {
+                // Any announcement may concern this signer (a new request, an earlier signer
+                // done); the list is re-read and sent only if it changed.
+                _ = announcements.recv() => break true,
+                _ = poll.tick() => break true,
+                _ = ping.tick() => {
+                    if socket.send(Message::Ping(Vec::new().into())).await.is_err() {
+                        break false;
+                    }
+                }
+                incoming = socket.recv() => match incoming {
+                    None | Some(Err(_) | Ok(Message::Close(_))) => break false,
+                    Some(Ok(_)) => {}
+                },
+            }
+        };
+        if !keep_going {
+            return;
+        }
+    }
 }
 
 async fn signer_request(state: &AppState, d: &Device, id: &str) -> Result<(), ApiFailure> {

@@ -422,6 +422,33 @@ fn truthy(row: &sqlx::any::AnyRow, col: &str) -> Result<bool, sqlx::Error> {
     }
 }
 
+/// Cancels a pending request (compare-and-set, so a signature stored at the same moment wins
+/// or loses cleanly): `REQUEST_CLOSED` if it is completed or cancelled, `REQUEST_EXPIRED` if
+/// it expired.
+pub async fn cancel(db: &Db, request_id: &str, now_ms: i64) -> Result<(), ApiFailure> {
+    let done = sqlx::query(
+        "UPDATE sign_requests SET status = 'cancelled', completed_at = $1 WHERE request_id = $2 \
+         AND status = 'pending' AND expires_at >= $1",
+    )
+    .bind(now_ms)
+    .bind(request_id)
+    .execute(db.pool())
+    .await?;
+    if done.rows_affected() == 1 {
+        return Ok(());
+    }
+    let head = load(db.pool(), request_id)
+        .await?
+        .ok_or_else(|| ApiFailure::new(ErrorCode::NotFound))?;
+    Err(ApiFailure::new(
+        if head.effective_status(now_ms) == "expired" {
+            ErrorCode::RequestExpired
+        } else {
+            ErrorCode::RequestClosed
+        },
+    ))
+}
+
 /// A document's content, if it was sent inline.
 pub async fn document_content(
     db: &Db,

@@ -1073,6 +1073,52 @@ async fn lost_replies_restarts_and_bad_messages_end_in_one_signature(backend: Ba
         .await
         .unwrap();
     assert_eq!(n, 1);
+    // The terminal cancels a pending request: watchers see the final state, phones cannot
+    // sign it, and a second cancel or a cancel of a completed request is refused.
+    let created = terminal
+        .create(&json!({"signers": ["D001"], "title": "撤销",
+            "documents": [{"name": "y", "digest_sm3": hex::encode(Sm3::digest(b"y"))}]}))
+        .await;
+    let cid = created["request_id"].as_str().unwrap().to_owned();
+    let url = format!(
+        "{}/api/v1/sign-requests/{cid}/events?token={}",
+        s.base.replace("http://", "ws://"),
+        created["watch_token"].as_str().unwrap()
+    );
+    let (mut ws, _) = tokio_tungstenite::connect_async(&url).await.unwrap();
+    ws.next().await.unwrap().unwrap();
+    let r = terminal
+        .call("POST", &format!("/api/v1/sign-requests/{cid}/cancel"), None)
+        .await;
+    assert_eq!(r.status(), 200);
+    let last: Value = tokio::time::timeout(Duration::from_secs(10), async {
+        let msg = ws.next().await.unwrap().unwrap();
+        serde_json::from_str(msg.to_text().unwrap()).unwrap()
+    })
+    .await
+    .unwrap();
+    assert_eq!(last["request"]["status"], "cancelled");
+    let e = sign::sign_items(
+        &client,
+        &phone,
+        PIN,
+        vec![RoundItem {
+            request_id: cid.clone(),
+            document: 0,
+        }],
+        None,
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(code(&e), ErrorCode::RequestClosed);
+    let again = terminal
+        .call("POST", &format!("/api/v1/sign-requests/{cid}/cancel"), None)
+        .await;
+    assert_api_error(again, 409, "REQUEST_CLOSED").await;
+    let done = terminal
+        .call("POST", &format!("/api/v1/sign-requests/{id}/cancel"), None)
+        .await;
+    assert_api_error(done, 409, "REQUEST_CLOSED").await;
     let (stop, handle) = restarted;
     let _ = stop.send(());
     handle.await.unwrap().unwrap();
@@ -1297,3 +1343,56 @@ async fn completion_webhooks_are_signed_and_retried(backend: Backend) {
     s.stop().await;
 }
 both_backends!(completion_webhooks_are_signed_and_retried);
+
+/// Push: the phone's WebSocket receives a new task as soon as a terminal creates it, and the
+/// list empties once it is signed; an unsigned upgrade gets no socket.
+async fn tasks_are_pushed_to_the_phone(backend: Backend) {
+    let s = TestServer::start_with(backend, |c| {
+        c.hub_poll_interval = Duration::from_secs(60);
+    })
+    .await;
+    let token = s.admin_token().await;
+    let terminal = Terminal::register(&s, &token, &["sign_request:create"], None).await;
+    let phone = enrolled(&s, &token, "D001", "张医生").await;
+    let client = sign::client(&phone).unwrap();
+    assert!(
+        tokio_tungstenite::connect_async(format!(
+            "{}/api/v1/phone/events",
+            s.base.replace("http", "ws")
+        ))
+        .await
+        .is_err()
+    );
+    let mut ws = sign::task_events(&client).await.unwrap();
+    let mut next_tasks = async || -> Value {
+        let v = tokio::time::timeout(Duration::from_secs(10), async {
+            loop {
+                let msg = ws.next().await.unwrap().unwrap();
+                if let Ok(t) = msg.to_text()
+                    && !t.is_empty()
+                {
+                    return serde_json::from_str::<Value>(t).unwrap();
+                }
+            }
+        })
+        .await
+        .expect("pushed well before the 60 s poll");
+        assert_eq!(v["type"], "tasks");
+        v["tasks"].clone()
+    };
+    assert_eq!(next_tasks().await.as_array().unwrap().len(), 0);
+    let created = terminal
+        .create(&json!({"signers": ["D001"], "title": "会诊单",
+            "documents": [{"name": "会诊单", "digest_sm3": hex::encode(Sm3::digest(b"c"))}]}))
+        .await;
+    let tasks = next_tasks().await;
+    assert_eq!(tasks[0]["request"]["request_id"], created["request_id"]);
+    assert_eq!(tasks[0]["my_turn"], true);
+    sign::sign_link(&phone, created["qr_payload"].as_str().unwrap(), PIN)
+        .await
+        .unwrap();
+    assert_eq!(next_tasks().await.as_array().unwrap().len(), 0);
+    drop(ws);
+    s.stop().await;
+}
+both_backends!(tasks_are_pushed_to_the_phone);

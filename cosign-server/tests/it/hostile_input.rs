@@ -43,6 +43,8 @@ const ROUTES: &[(&str, &str, bool, bool)] = &[
     ("POST", "/api/v1/phone/enroll/keygen", false, false),
     ("POST", "/api/v1/phone/enroll/finish", false, false),
     ("GET", "/api/v1/phone/tasks", false, false),
+    ("GET", "/api/v1/phone/events", false, false),
+    ("POST", "/api/v1/sign-requests/req_00/cancel", false, false),
     ("POST", "/api/v1/phone/pin", false, false),
     ("POST", "/api/v1/phone/rounds", false, false),
     ("POST", "/api/v1/phone/rounds/rnd_00/commit", false, false),

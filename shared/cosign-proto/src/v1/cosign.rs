@@ -326,7 +326,12 @@ pub enum RequestEvent {
     /// The request's current state (sent first, then after each change).
     Status {
         /// The request.
-        request: SignRequestView,
+        request: Box<SignRequestView>,
+    },
+    /// The phone's pending tasks (sent on connect, then whenever they change).
+    Tasks {
+        /// Pending requests where this signer still has to sign.
+        tasks: Vec<PhoneTask>,
     },
 }
 
