@@ -24,7 +24,7 @@ setup-test:
 	@scripts/setup.sh test
 
 build: setup
-	cargo build --release -p cosign-server
+	cargo build --release -p cosign-server -p mobile-app
 
 run: build
 	$(CARGO_TARGET_DIR)/release/cosign-server serve
