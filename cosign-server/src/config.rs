@@ -101,6 +101,13 @@ convert_timeout_secs = 60
 # s3_region = "us-east-1"
 # s3_prefix = "documents"
 # s3_allow_http = false
+
+[cosign]
+# Wrong PINs before a doctor's signing key locks (an administrator unlocks it).
+max_pin_failures = 5
+# Hospital message platform (企业微信/钉钉 gateway or the hospital app's push service) told about
+# every new signing request, as JSON POSTs with a Bearer token from COSIGN_NOTIFIER_TOKEN.
+# notifier_url = "http://msg.hospital.local/api/yiqian"
 "#;
 
 /// The file format. Unknown keys are rejected.
@@ -123,6 +130,39 @@ pub struct FileConfig {
     pki: PkiFile,
     #[serde(default)]
     documents: DocumentsFile,
+    #[serde(default)]
+    cosign: CosignFile,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CosignFile {
+    max_pin_failures: Option<u32>,
+    notifier_url: Option<String>,
+}
+
+/// Doctor co-signing settings.
+#[derive(Clone)]
+pub struct CosignConfig {
+    /// Wrong PINs before the key locks (1–20).
+    pub max_pin_failures: u32,
+    /// Message platform told about new signing requests.
+    pub notifier_url: Option<String>,
+    /// Bearer token for the message platform (`COSIGN_NOTIFIER_TOKEN`, never from the file).
+    pub notifier_token: Option<zeroize::Zeroizing<String>>,
+}
+
+impl std::fmt::Debug for CosignConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CosignConfig")
+            .field("max_pin_failures", &self.max_pin_failures)
+            .field("notifier_url", &self.notifier_url)
+            .field(
+                "notifier_token",
+                &self.notifier_token.as_ref().map(|_| "***"),
+            )
+            .finish()
+    }
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -299,6 +339,8 @@ pub struct Config {
     pub pki: PkiConfig,
     /// Document archive and signing.
     pub documents: crate::documents::Settings,
+    /// Doctor co-signing.
+    pub cosign: CosignConfig,
 }
 
 impl std::fmt::Debug for Config {
@@ -530,6 +572,24 @@ impl Config {
         if documents.max_upload < 1024 {
             return Err(Error::Config("documents.max_upload must be ≥ 1024".into()));
         }
+        let max_pin_failures = file.cosign.max_pin_failures.unwrap_or(5);
+        if !(1..=20).contains(&max_pin_failures) {
+            return Err(Error::Config("cosign.max_pin_failures must be 1–20".into()));
+        }
+        let notifier_url = file.cosign.notifier_url.clone().filter(|u| !u.is_empty());
+        if notifier_url
+            .as_deref()
+            .is_some_and(|u| !crate::signing::webhooks::valid_url(u))
+        {
+            return Err(Error::Config(
+                "cosign.notifier_url must be an http(s) URL".into(),
+            ));
+        }
+        let cosign = CosignConfig {
+            max_pin_failures,
+            notifier_url,
+            notifier_token: env("COSIGN_NOTIFIER_TOKEN").map(zeroize::Zeroizing::new),
+        };
         Ok(Self {
             listen,
             data_dir,
@@ -544,6 +604,7 @@ impl Config {
             keys,
             pki,
             documents,
+            cosign,
         })
     }
 

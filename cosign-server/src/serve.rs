@@ -104,7 +104,11 @@ impl Server {
                 .hub
                 .listen_postgres(self.state.config.database_url.clone())
         });
-        let webhooks = crate::signing::webhooks::spawn_worker(db.clone(), self.state.keys.device());
+        let webhooks = crate::signing::webhooks::spawn_worker(
+            db.clone(),
+            self.state.keys.device(),
+            self.state.config.cosign.notifier_token.clone(),
+        );
         let app = router(self.state);
         let served = axum::serve(self.listener, app)
             .with_graceful_shutdown(shutdown)

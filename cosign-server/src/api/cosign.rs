@@ -359,6 +359,7 @@ async fn create_request(
         &state.db,
         &*device,
         &state.config.public_url,
+        state.config.cosign.notifier_url.as_deref(),
         &call.app.app_id,
         &req,
         now_ms(),
@@ -722,7 +723,15 @@ async fn pin(
 ) -> Result<impl IntoResponse, ApiFailure> {
     let req: PinUnlock = parse(&call.body)?;
     let device = state.keys.device();
-    let unlocked = rounds::pin(&state.db, &*device, &call.device, &req, now_ms()).await;
+    let unlocked = rounds::pin(
+        &state.db,
+        &*device,
+        &call.device,
+        &req,
+        state.config.cosign.max_pin_failures,
+        now_ms(),
+    )
+    .await;
     if let Err(e) = &unlocked
         && e.code() == ErrorCode::KeyLocked
     {

@@ -120,6 +120,7 @@ pub async fn create(
     db: &Db,
     device: &dyn CryptoDevice,
     public_url: &str,
+    notifier_url: Option<&str>,
     app_id: &str,
     req: &CreateSignRequest,
     now_ms: i64,
@@ -213,6 +214,19 @@ pub async fn create(
         .bind(s)
         .execute(&mut *tx)
         .await?;
+    }
+    if let Some(url) = notifier_url {
+        // The message platform tells the signers; queued with the request so it is never lost.
+        let body = serde_json::json!({
+            "event": "sign_request.created",
+            "request_id": request_id,
+            "title": req.title,
+            "doc_type": req.doc_type,
+            "department": req.department,
+            "signers": req.signers,
+            "expires_at": expires_at,
+        });
+        super::webhooks::enqueue(&mut tx, "", url, &body.to_string(), now_ms).await?;
     }
     tx.commit().await?;
 

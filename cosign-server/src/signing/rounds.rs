@@ -28,8 +28,6 @@ use crate::api::ApiFailure;
 use crate::pki::Pki;
 use crate::store::Db;
 
-/// Wrong PINs allowed before the key locks.
-pub const MAX_PIN_FAILURES: i64 = 5;
 /// A round must finish within this time.
 pub const ROUND_TTL_MS: i64 = 5 * 60 * 1000;
 /// Most items in one round.
@@ -59,14 +57,17 @@ fn active(d: &Device) -> Result<(), ApiFailure> {
 
 /// Charges one PIN attempt, then evaluates the blinded PIN with the staff member's OPRF key.
 /// The charge is undone only when a signature in a later round verifies (the proof that the
-/// PIN was right), so a stolen phone gets `MAX_PIN_FAILURES` online guesses in all.
+/// PIN was right), so a stolen phone gets `max_failures` (`cosign.max_pin_failures`) online
+/// guesses in all.
 pub async fn pin(
     db: &Db,
     device: &dyn CryptoDevice,
     d: &Device,
     req: &PinUnlock,
+    max_failures: u32,
     now_ms: i64,
 ) -> Result<PinUnlocked, ApiFailure> {
+    let max_failures = i64::from(max_failures);
     active(d)?;
     let charged = sqlx::query(
         "UPDATE staff SET pin_failures = pin_failures + 1, updated_at = $1 \
@@ -74,7 +75,7 @@ pub async fn pin(
     )
     .bind(now_ms)
     .bind(&d.staff_id)
-    .bind(MAX_PIN_FAILURES)
+    .bind(max_failures)
     .execute(db.pool())
     .await?;
     if charged.rows_affected() != 1 {
@@ -109,7 +110,7 @@ pub async fn pin(
     .map_err(|e| protocol(&e))?;
     Ok(PinUnlocked {
         oprf,
-        attempts_left: u32::try_from(MAX_PIN_FAILURES - failures).unwrap_or(0),
+        attempts_left: u32::try_from(max_failures - failures).unwrap_or(0),
     })
 }
 

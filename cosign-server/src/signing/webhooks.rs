@@ -54,31 +54,51 @@ pub async fn enqueue_completed(
                 "completed_at": now_ms,
             })
             .to_string();
-            sqlx::query(
-                "INSERT INTO webhook_deliveries (delivery_id, app_id, url, body, attempts, \
-                 next_at, created_at) VALUES ($1, $2, $3, $4, 0, $5, $5)",
-            )
-            .bind(format!("whd_{}", uuid::Uuid::new_v4().simple()))
-            .bind(r.try_get::<String, _>("app_id")?)
-            .bind(r.try_get::<String, _>("webhook_url")?)
-            .bind(body)
-            .bind(now_ms)
-            .execute(&mut *tx)
-            .await?;
+            let app_id: String = r.try_get("app_id")?;
+            let url: String = r.try_get("webhook_url")?;
+            enqueue(tx, &app_id, &url, &body, now_ms).await?;
         }
     }
     Ok(())
 }
 
-/// Runs the delivery worker until aborted.
-pub fn spawn_worker(db: Db, device: Arc<dyn CryptoDevice>) -> tokio::task::JoinHandle<()> {
+/// Queues one delivery: to a client system (`app_id`, signed with its secret) or, with an
+/// empty `app_id`, to the hospital message platform (Bearer token).
+pub async fn enqueue(
+    tx: &mut sqlx::AnyConnection,
+    app_id: &str,
+    url: &str,
+    body: &str,
+    now_ms: i64,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO webhook_deliveries (delivery_id, app_id, url, body, attempts, next_at, \
+         created_at) VALUES ($1, $2, $3, $4, 0, $5, $5)",
+    )
+    .bind(format!("whd_{}", uuid::Uuid::new_v4().simple()))
+    .bind(app_id)
+    .bind(url)
+    .bind(body)
+    .bind(now_ms)
+    .execute(&mut *tx)
+    .await?;
+    Ok(())
+}
+
+/// Runs the delivery worker until aborted; `notifier_token` authenticates deliveries to the
+/// message platform.
+pub fn spawn_worker(
+    db: Db,
+    device: Arc<dyn CryptoDevice>,
+    notifier_token: Option<zeroize::Zeroizing<String>>,
+) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         let http = reqwest::Client::builder()
             .timeout(ATTEMPT_TIMEOUT)
             .build()
             .unwrap_or_default();
         loop {
-            if let Err(e) = deliver_due(&db, &*device, &http).await {
+            if let Err(e) = deliver_due(&db, &*device, &http, notifier_token.as_deref()).await {
                 tracing::warn!(error = %e, "webhook worker");
             }
             tokio::time::sleep(Duration::from_millis(500)).await;
@@ -90,11 +110,12 @@ async fn deliver_due(
     db: &Db,
     device: &dyn CryptoDevice,
     http: &reqwest::Client,
+    notifier_token: Option<&String>,
 ) -> Result<(), sqlx::Error> {
     let now = now_ms();
     let due = sqlx::query(
         "SELECT d.delivery_id, d.app_id, d.url, d.body, d.attempts, d.next_at, a.secret_key \
-         FROM webhook_deliveries d JOIN client_apps a ON a.app_id = d.app_id \
+         FROM webhook_deliveries d LEFT JOIN client_apps a ON a.app_id = d.app_id \
          WHERE d.delivered_at IS NULL AND d.next_at <= $1 AND d.attempts < $2 \
          ORDER BY d.next_at LIMIT 20",
     )
@@ -123,8 +144,11 @@ async fn deliver_due(
         let app_id: String = r.try_get("app_id")?;
         let url: String = r.try_get("url")?;
         let body: String = r.try_get("body")?;
-        let key = KeyId(r.try_get("secret_key")?);
-        let outcome = send(http, device, &key, &app_id, &url, body).await;
+        let key: Option<String> = r.try_get("secret_key")?;
+        let outcome = match key {
+            Some(key) => send(http, device, &KeyId(key), &app_id, &url, body).await,
+            None => notify(http, notifier_token, &url, body).await,
+        };
         match outcome {
             Ok(()) => {
                 sqlx::query(
@@ -151,6 +175,28 @@ async fn deliver_due(
         }
     }
     Ok(())
+}
+
+/// A POST to the message platform with its Bearer token.
+async fn notify(
+    http: &reqwest::Client,
+    token: Option<&String>,
+    url: &str,
+    body: String,
+) -> Result<(), String> {
+    let mut req = http
+        .post(url)
+        .header("content-type", "application/json")
+        .body(body);
+    if let Some(t) = token {
+        req = req.bearer_auth(t.as_str());
+    }
+    let resp = req.send().await.map_err(|e| e.to_string())?;
+    if resp.status().is_success() {
+        Ok(())
+    } else {
+        Err(format!("HTTP {}", resp.status()))
+    }
 }
 
 async fn send(

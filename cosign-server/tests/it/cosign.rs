@@ -1396,3 +1396,96 @@ async fn tasks_are_pushed_to_the_phone(backend: Backend) {
     s.stop().await;
 }
 both_backends!(tasks_are_pushed_to_the_phone);
+
+/// The hospital message platform hears of every new request (Bearer token, queued with the
+/// request, retried); the PIN limit follows `cosign.max_pin_failures`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn notifier_and_configured_pin_limit() {
+    use std::sync::{Arc, Mutex};
+    type Seen = Arc<Mutex<Vec<(Option<String>, Value)>>>;
+    let seen: Seen = Arc::default();
+    let platform = {
+        let seen = seen.clone();
+        axum::Router::new().route(
+            "/wecom/notify",
+            axum::routing::post(
+                move |headers: axum::http::HeaderMap, body: axum::body::Bytes| {
+                    let seen = seen.clone();
+                    async move {
+                        let auth = headers
+                            .get("authorization")
+                            .map(|v| v.to_str().unwrap().to_owned());
+                        let mut s = seen.lock().unwrap();
+                        s.push((auth, serde_json::from_slice(&body).unwrap()));
+                        if s.len() == 1 {
+                            axum::http::StatusCode::SERVICE_UNAVAILABLE
+                        } else {
+                            axum::http::StatusCode::OK
+                        }
+                    }
+                },
+            ),
+        )
+    };
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/wecom/notify", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, platform).await.unwrap() });
+    let s = TestServer::start_with(Backend::Sqlite, |c| {
+        c.cosign.notifier_url = Some(url);
+        c.cosign.notifier_token = Some(zeroize::Zeroizing::new("wecom-token".into()));
+        c.cosign.max_pin_failures = 2;
+    })
+    .await;
+    let token = s.admin_token().await;
+    let terminal = Terminal::register(&s, &token, &["sign_request:create"], None).await;
+    let phone = enrolled(&s, &token, "D001", "张医生").await;
+    let created = terminal
+        .create(
+            &json!({"signers": ["D001"], "title": "手术记录", "department": "普外科",
+            "documents": [{"name": "手术记录", "digest_sm3": hex::encode(Sm3::digest(b"op"))}]}),
+        )
+        .await;
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while seen.lock().unwrap().len() < 2 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the platform was not retried"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    for (auth, body) in seen.lock().unwrap().iter() {
+        assert_eq!(auth.as_deref(), Some("Bearer wecom-token"));
+        assert_eq!(body["event"], "sign_request.created");
+        assert_eq!(body["request_id"], created["request_id"]);
+        assert_eq!(body["signers"], json!(["D001"]));
+        assert_eq!(body["department"], "普外科");
+    }
+
+    // Two wrong PINs lock the key with this configuration.
+    let client = sign::client(&phone).unwrap();
+    let items = || {
+        vec![RoundItem {
+            request_id: created["request_id"].as_str().unwrap().to_owned(),
+            document: 0,
+        }]
+    };
+    let e = sign::sign_items(&client, &phone, "111111", items(), None)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(e, PhoneError::WrongPin { attempts_left: 1 }),
+        "{e}"
+    );
+    let e = sign::sign_items(&client, &phone, "111111", items(), None)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(e, PhoneError::WrongPin { attempts_left: 0 }),
+        "{e}"
+    );
+    let e = sign::sign_items(&client, &phone, PIN, items(), None)
+        .await
+        .unwrap_err();
+    assert_eq!(code(&e), ErrorCode::KeyLocked);
+    s.stop().await;
+}
