@@ -620,6 +620,7 @@ async fn tasks(
     State(state): State<AppState>,
     call: DeviceCall,
 ) -> Result<impl IntoResponse, ApiFailure> {
+    rounds::active(&call.device)?;
     Ok(Json(pending_tasks(&state, &call.device.staff_id).await?))
 }
 
@@ -630,9 +631,7 @@ async fn phone_events(
     ws: WebSocketUpgrade,
     call: DeviceCall,
 ) -> Result<Response, ApiFailure> {
-    if call.device.status != "active" {
-        return Err(ApiFailure::new(ErrorCode::Forbidden));
-    }
+    rounds::active(&call.device)?;
     let staff_id = call.device.staff_id;
     Ok(ws.on_upgrade(move |socket| phone_loop(state, staff_id, socket)))
 }
@@ -686,6 +685,7 @@ async fn phone_loop(state: AppState, staff_id: String, mut socket: WebSocket) {
 }
 
 async fn signer_request(state: &AppState, d: &Device, id: &str) -> Result<(), ApiFailure> {
+    rounds::active(d)?;
     let view = requests::view(&state.db, id, now_ms()).await?;
     if view.signers.iter().any(|s| s.staff_id == d.staff_id) {
         Ok(())

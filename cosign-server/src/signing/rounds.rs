@@ -43,7 +43,8 @@ fn protocol(e: &sm2_cosign::Error) -> ApiFailure {
     )
 }
 
-fn active(d: &Device) -> Result<(), ApiFailure> {
+/// Refuses devices that have not finished enrolment.
+pub fn active(d: &Device) -> Result<(), ApiFailure> {
     if d.status == "active" {
         Ok(())
     } else {

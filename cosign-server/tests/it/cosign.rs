@@ -877,6 +877,25 @@ async fn enrolment_codes_are_single_use_and_counted() {
         .await
         .unwrap_err();
     assert_eq!(code(&e), ErrorCode::ActivationInvalid);
+    // A phone that started enrolment but did not finish it sees nothing.
+    let link = activation_link(&s, &token, "D001").await;
+    let (_, pending_code) = code_of(&link);
+    let (key, _) = yiqian_phone::client::DeviceKey::generate().unwrap();
+    let begun: cosign_proto::v1::cosign::EnrollBegun = yiqian_phone::Client::new(&s.base)
+        .post(
+            "/api/v1/phone/enroll",
+            &cosign_proto::v1::cosign::EnrollBegin {
+                staff_id: id.clone(),
+                activation_code: pending_code,
+                device_name: "半途".into(),
+                device_public_key: key.public_hex(),
+            },
+        )
+        .await
+        .unwrap();
+    let half = yiqian_phone::Client::new(&s.base).with_device(&begun.device_id, key);
+    let e = sign::tasks(&half).await.unwrap_err();
+    assert_eq!(code(&e), ErrorCode::Forbidden);
     // A short PIN never reaches the server.
     assert!(matches!(
         enroll::enroll(&s.base, &id, &code2, "p", "12").await,
