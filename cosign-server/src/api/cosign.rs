@@ -15,7 +15,7 @@ use cosign_proto::v1::auth::{
 };
 use cosign_proto::v1::cosign::{
     CreateClientApp, CreateSignRequest, CreateStaff, EnrollBegin, EnrollFinish, EnrollKeygen,
-    PhoneTask, PinUnlock, RequestEvent, RoundCommit, RoundResult, StartRound,
+    PhoneTask, PinUnlock, RequestEvent, RoundCommit, RoundResult, SignRequestView, StartRound,
 };
 use cosign_proto::v1::qr::QrLink;
 use serde::Deserialize;
@@ -176,6 +176,18 @@ async fn audit(
     rid: &str,
     detail: serde_json::Value,
 ) -> Result<(), ApiFailure> {
+    audit_outcome(state, actor, action, target, "ok", rid, detail).await
+}
+
+async fn audit_outcome(
+    state: &AppState,
+    actor: &str,
+    action: &str,
+    target: &str,
+    outcome: &str,
+    rid: &str,
+    detail: serde_json::Value,
+) -> Result<(), ApiFailure> {
     state
         .audit
         .append(
@@ -185,7 +197,7 @@ async fn audit(
                 actor,
                 action,
                 target,
-                outcome: "ok",
+                outcome,
                 detail,
                 request_id: rid,
             },
@@ -537,24 +549,19 @@ async fn enroll_begin(
     let device = state.keys.device();
     let begun = devices::begin(&state.db, &*device, &req, now_ms()).await;
     let outcome = if begun.is_ok() { "ok" } else { "denied" };
-    state
-        .audit
-        .append(
-            &state.db,
-            now_ms(),
-            &Event {
-                actor: &format!(
-                    "staff:{}",
-                    req.staff_id.chars().take(64).collect::<String>()
-                ),
-                action: "cosign.enroll.begin",
-                target: begun.as_ref().map_or("", |b| b.device_id.as_str()),
-                outcome,
-                detail: serde_json::json!({}),
-                request_id: &rid.0,
-            },
-        )
-        .await?;
+    audit_outcome(
+        &state,
+        &format!(
+            "staff:{}",
+            req.staff_id.chars().take(64).collect::<String>()
+        ),
+        "cosign.enroll.begin",
+        begun.as_ref().map_or("", |b| b.device_id.as_str()),
+        outcome,
+        &rid.0,
+        serde_json::json!({}),
+    )
+    .await?;
     Ok((StatusCode::CREATED, Json(begun?)))
 }
 
@@ -684,11 +691,16 @@ async fn phone_loop(state: AppState, staff_id: String, mut socket: WebSocket) {
     }
 }
 
-async fn signer_request(state: &AppState, d: &Device, id: &str) -> Result<(), ApiFailure> {
+/// The request as `d`'s staff member may see it: only its signers do.
+async fn signer_request(
+    state: &AppState,
+    d: &Device,
+    id: &str,
+) -> Result<SignRequestView, ApiFailure> {
     rounds::active(d)?;
     let view = requests::view(&state.db, id, now_ms()).await?;
     if view.signers.iter().any(|s| s.staff_id == d.staff_id) {
-        Ok(())
+        Ok(view)
     } else {
         Err(ApiFailure::new(ErrorCode::NotFound))
     }
@@ -699,8 +711,7 @@ async fn phone_request(
     Path(id): Path<String>,
     call: DeviceCall,
 ) -> Result<impl IntoResponse, ApiFailure> {
-    signer_request(&state, &call.device, &id).await?;
-    Ok(Json(requests::view(&state.db, &id, now_ms()).await?))
+    Ok(Json(signer_request(&state, &call.device, &id).await?))
 }
 
 async fn phone_document(
@@ -735,21 +746,16 @@ async fn pin(
     if let Err(e) = &unlocked
         && e.code() == ErrorCode::KeyLocked
     {
-        state
-            .audit
-            .append(
-                &state.db,
-                now_ms(),
-                &Event {
-                    actor: &format!("staff:{}", call.device.staff_id),
-                    action: "cosign.pin.locked",
-                    target: &call.device.device_id,
-                    outcome: "denied",
-                    detail: serde_json::json!({}),
-                    request_id: &rid.0,
-                },
-            )
-            .await?;
+        audit_outcome(
+            &state,
+            &format!("staff:{}", call.device.staff_id),
+            "cosign.pin.locked",
+            &call.device.device_id,
+            "denied",
+            &rid.0,
+            serde_json::json!({}),
+        )
+        .await?;
     }
     Ok(Json(unlocked?))
 }

@@ -176,6 +176,35 @@ pub async fn enrolled(s: &TestServer, token: &str, staff_id: &str, name: &str) -
         .unwrap()
 }
 
+/// The next JSON text message on `ws` that satisfies `wanted`, within 10 s.
+async fn next_event<S>(
+    ws: &mut S,
+    wanted: impl Fn(&Value) -> bool,
+) -> Result<Value, tokio::time::error::Elapsed>
+where
+    S: futures_util::Stream<
+            Item = Result<
+                tokio_tungstenite::tungstenite::Message,
+                tokio_tungstenite::tungstenite::Error,
+            >,
+        > + Unpin,
+{
+    tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            let msg = ws.next().await.unwrap().unwrap();
+            if let Ok(t) = msg.to_text()
+                && !t.is_empty()
+            {
+                let v: Value = serde_json::from_str(t).unwrap();
+                if wanted(&v) {
+                    return v;
+                }
+            }
+        }
+    })
+    .await
+}
+
 fn code(e: &PhoneError) -> ErrorCode {
     match e {
         PhoneError::Server(api) => api.code,
@@ -345,21 +374,9 @@ async fn scan_to_sign_end_to_end(backend: Backend) {
 
     // The terminal hears it at once (the hub), not after the 2 s poll.
     let started = std::time::Instant::now();
-    let done: Value = tokio::time::timeout(Duration::from_secs(10), async {
-        loop {
-            let msg = ws.next().await.unwrap().unwrap();
-            if let Ok(t) = msg.to_text()
-                && !t.is_empty()
-            {
-                let v: Value = serde_json::from_str(t).unwrap();
-                if v["request"]["status"] == "completed" {
-                    return v;
-                }
-            }
-        }
-    })
-    .await
-    .unwrap();
+    let done = next_event(&mut ws, |v| v["request"]["status"] == "completed")
+        .await
+        .unwrap();
     assert!(
         started.elapsed() < Duration::from_millis(1500),
         "{:?}",
@@ -1222,21 +1239,9 @@ async fn a_terminal_on_another_instance_hears_the_signature() {
             .await
             .unwrap();
         assert!(outcome.items[0].ok);
-        let done: Value = tokio::time::timeout(Duration::from_secs(10), async {
-            loop {
-                let msg = ws.next().await.unwrap().unwrap();
-                if let Ok(t) = msg.to_text()
-                    && !t.is_empty()
-                {
-                    let v: Value = serde_json::from_str(t).unwrap();
-                    if v["request"]["status"] == "completed" {
-                        return v;
-                    }
-                }
-            }
-        })
-        .await
-        .expect("instance B must relay A's announcement well before its 60 s poll");
+        let done = next_event(&mut ws, |v| v["request"]["status"] == "completed")
+            .await
+            .expect("instance B must relay A's announcement well before its 60 s poll");
         assert_eq!(done["request"]["request_id"], id);
     }
     let _ = stop_b.send(());
