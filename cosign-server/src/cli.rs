@@ -330,6 +330,8 @@ fn verify_file(args: &VerifyArgs) -> Result<()> {
             &pdf,
             &doc_sign::TrustOptions {
                 anchors: &anchors,
+                intermediates: &[],
+                crls: &[],
                 time: crate::pki::now_seconds(),
                 require_revocation: false,
             },

@@ -25,7 +25,7 @@ use tower_http::trace::TraceLayer;
 pub use auth::Admin;
 pub use error::ApiFailure;
 pub use extract::{ApiJson, RequestId};
-pub(crate) use pki::pki_failure;
+pub(crate) use pki::{external_failure, pki_failure};
 
 use crate::audit::AuditLog;
 use crate::config::Config;

@@ -512,7 +512,7 @@ fn external_routes() -> axum::Router<AppState> {
         .route("/api/v1/pki/certificates/list", get(list_certificates))
 }
 
-fn external_failure(e: ExternalError) -> ApiFailure {
+pub(crate) fn external_failure(e: ExternalError) -> ApiFailure {
     let with_detail = |code: ErrorCode, detail: &str| {
         let (zh, en) = code.messages();
         ApiFailure::with(

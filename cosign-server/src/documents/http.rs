@@ -562,8 +562,9 @@ struct VerifyQuery {
     format: Option<String>,
 }
 
-/// `POST /api/v1/documents/verify`: any PDF; signer paths are checked against this server's
-/// root CA at the time-stamp time (other producers' signatures report an unknown chain).
+/// `POST /api/v1/documents/verify`: any PDF; signer paths (SM2, ECDSA P-256 or RSA) are
+/// checked against this server's root CA and the trusted external CAs, with their uploaded
+/// CRLs and the PDF's DSS, at the time-stamp time.
 async fn verify(
     State(state): State<AppState>,
     _admin: Admin,
@@ -582,17 +583,19 @@ async fn verify(
             "the file is empty (0 bytes)".into(),
         )));
     }
-    let anchors: Vec<gm_pki::ParsedCertificate> = state
+    let trust = state
         .pki
-        .authority("root")
-        .map(|a| vec![a.cert.clone()])
-        .unwrap_or_default();
+        .verification_trust(&state.db)
+        .await
+        .map_err(crate::api::external_failure)?;
     let pdf = body.to_vec();
     let (report, pdf) = state
         .documents
         .cpu(move || {
             let trust = doc_sign::TrustOptions {
-                anchors: &anchors,
+                anchors: &trust.anchors,
+                intermediates: &trust.intermediates,
+                crls: &trust.crls,
                 time: crate::pki::now_seconds(),
                 require_revocation: false,
             };

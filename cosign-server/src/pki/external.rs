@@ -222,17 +222,18 @@ fn objects(
 }
 
 /// Parses certificates: PEM (any number of `CERTIFICATE` blocks) or DER (one certificate or
-/// several concatenated). Each must be a well-formed X.509 certificate with an SM2 key; at
-/// most [`MAX_CERTIFICATES`], at most [`MAX_UPLOAD`] bytes. Never panics.
+/// several concatenated). Each must be a well-formed X.509 certificate with a key we can verify
+/// with (SM2, ECDSA P-256 or RSA: other hospitals' CAs are not always SM2); at most
+/// [`MAX_CERTIFICATES`], at most [`MAX_UPLOAD`] bytes. Never panics.
 pub fn parse_certificates(bytes: &[u8]) -> Result<Vec<ParsedCertificate>, ExternalError> {
     objects(bytes, "CERTIFICATE", "certificate data", MAX_CERTIFICATES)?
         .iter()
         .map(|der| {
             let cert = ParsedCertificate::from_der(der)
                 .map_err(|e| ExternalError::Garbage(e.to_string()))?;
-            if cert.public_key().is_err() {
+            if let Err(e) = cert.signer_key() {
                 return Err(ExternalError::Garbage(format!(
-                    "certificate {} does not carry an SM2 public key",
+                    "certificate {}: {e}",
                     cert.subject_string()
                 )));
             }
@@ -311,6 +312,17 @@ fn parse_stored(
     Ok((anchors, intermediates))
 }
 
+/// Trust material for verifying documents ([`Pki::verification_trust`]).
+#[derive(Debug, Clone, Default)]
+pub struct VerificationTrust {
+    /// This server's root first, then the external anchors.
+    pub anchors: Vec<ParsedCertificate>,
+    /// External intermediate CAs.
+    pub intermediates: Vec<ParsedCertificate>,
+    /// CRLs uploaded for external CAs (their signatures were checked at upload).
+    pub crls: Vec<ParsedCrl>,
+}
+
 /// What an import brings: the certificate (optionally followed by its chain), more chain
 /// certificates, CRLs, and optionally the request it answers.
 #[derive(Debug, Clone, Copy)]
@@ -350,8 +362,8 @@ impl Pki {
             }
             check_current(c, now)?;
             if c.subject() == c.issuer() {
-                let own = c.public_key()?;
-                if c.verify_signature(&own).is_err() {
+                let own = c.signer_key()?;
+                if c.verify_signature_by(&own).is_err() {
                     return Err(ExternalError::BrokenChain(format!(
                         "the self-signature of {} does not verify",
                         c.subject_string()
@@ -477,8 +489,8 @@ impl Pki {
             let signer = cas.iter().find(|(_, ca)| {
                 ca.subject() == crl.issuer()
                     && ca
-                        .public_key()
-                        .is_ok_and(|k| crl.verify_signature(&k).is_ok())
+                        .signer_key()
+                        .is_ok_and(|k| crl.verify_signature_by(&k).is_ok())
             });
             let Some((fp, _)) = signer else {
                 return Err(ExternalError::UnknownAnchor(format!(
@@ -605,6 +617,26 @@ impl Pki {
         Ok(row)
     }
 
+    /// What documents are verified against: this server's root, the trusted external anchors
+    /// and intermediates, and the CRLs uploaded for them.
+    pub async fn verification_trust(&self, db: &Db) -> Result<VerificationTrust, ExternalError> {
+        let (mut anchors, intermediates) = parse_stored(&db.external_cas().await?)?;
+        if let Some(root) = self.authority("root") {
+            anchors.insert(0, root.cert.clone());
+        }
+        let crls = db
+            .external_crls()
+            .await?
+            .iter()
+            .map(|r| ParsedCrl::from_der(&r.der))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(VerificationTrust {
+            anchors,
+            intermediates,
+            crls,
+        })
+    }
+
     /// Imports a certificate an external CA issued for one of our requests: validates the path
     /// to a configured anchor now (for document signing, with the supplied CRLs), checks the key
     /// is a recorded request's key still held in the device, and records the certificate with
@@ -634,6 +666,15 @@ impl Pki {
             crls.push(ParsedCrl::from_der(&stored.der)?);
         }
         let leaf = supplied.remove(0);
+        // Certificates we sign with must be SM2 (the key is in our device); the CAs above may
+        // use any algorithm the path validation knows.
+        if leaf.public_key().is_err() {
+            return Err(ExternalError::Garbage(format!(
+                "certificate {} does not carry an SM2 public key: only SM2 certificates can be \
+                 imported for signing",
+                leaf.subject_string()
+            )));
+        }
         let (anchors, stored_intermediates) = parse_stored(&db.external_cas().await?)?;
         if anchors.is_empty() {
             return Err(ExternalError::UnknownAnchor(

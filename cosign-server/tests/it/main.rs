@@ -12,6 +12,7 @@ mod auth;
 mod cli;
 mod cosign;
 mod documents;
+mod foreign_trust;
 mod hostile_input;
 mod http_basics;
 mod keys;

@@ -537,6 +537,28 @@ impl ParsedCertificate {
         signer::verify_der(issuer_key, distid, self.tbs_der()?, sig)
     }
 
+    /// Verify this certificate's signature with an issuer key of any supported algorithm (SM2,
+    /// ECDSA P-256, RSA): certificates from external CAs are not always SM2.
+    pub fn verify_signature_by(&self, issuer_key: &crate::sigalg::SignerKey) -> Result<()> {
+        if let crate::sigalg::SignerKey::Sm2(pk) = issuer_key {
+            return self.verify_signature(pk);
+        }
+        if self.cert.signature_algorithm() != self.cert.tbs_certificate().signature() {
+            return Err(Error::BadSignature("signature algorithm fields differ"));
+        }
+        let sig = self
+            .cert
+            .signature()
+            .as_bytes()
+            .ok_or(Error::BadSignature("signature BIT STRING has unused bits"))?;
+        crate::sigalg::verify_x509_signature(
+            issuer_key,
+            self.cert.signature_algorithm(),
+            self.tbs_der()?,
+            sig,
+        )
+    }
+
     /// Whether `issuer` names and keys match as this certificate's issuer (no signature check).
     pub fn issuer_matches(&self, issuer: &ParsedCertificate) -> bool {
         if self.issuer() != issuer.subject() {

@@ -260,17 +260,21 @@ impl ParsedCrl {
             .into_iter()
             .find(|e| util::strip_int(&e.serial) == want))
     }
-    /// Verify the CRL signature with the issuer's key.
+    /// Verify the CRL signature with the issuer's SM2 key.
     pub fn verify_signature(&self, issuer_key: &PublicKey) -> Result<()> {
-        signer::check_sm2_sig_alg(&self.list.signature_algorithm)?;
+        self.verify_signature_by(&crate::sigalg::SignerKey::Sm2(*issuer_key))
+    }
+    /// Verify the CRL signature with the issuer's key of any supported algorithm (SM2, ECDSA
+    /// P-256, RSA).
+    pub fn verify_signature_by(&self, issuer_key: &crate::sigalg::SignerKey) -> Result<()> {
         let sig = self
             .list
             .signature
             .as_bytes()
             .ok_or(Error::BadSignature("CRL signature has unused bits"))?;
-        signer::verify_der(
+        crate::sigalg::verify_x509_signature(
             issuer_key,
-            signer::DEFAULT_DISTID,
+            &self.list.signature_algorithm,
             first_inner_tlv(&self.der)?,
             sig,
         )

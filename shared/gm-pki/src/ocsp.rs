@@ -537,6 +537,7 @@ pub struct ParsedOcspResponse {
     /// Certificates carried.
     pub certs: Vec<ParsedCertificate>,
     basic_der: Vec<u8>,
+    signature_algorithm: Option<AlgorithmIdentifierOwned>,
     signature: Vec<u8>,
     responder_key_hash: Option<Vec<u8>>,
     responder_name: Option<Name>,
@@ -553,6 +554,7 @@ pub fn parse_response(der_bytes: &[u8]) -> Result<ParsedOcspResponse> {
         produced_at: None,
         certs: Vec::new(),
         basic_der: Vec::new(),
+        signature_algorithm: None,
         signature: Vec::new(),
         responder_key_hash: None,
         responder_name: None,
@@ -575,7 +577,7 @@ pub fn parse_response(der_bytes: &[u8]) -> Result<ParsedOcspResponse> {
     let basic_der = bytes.response.as_bytes();
     let basic = BasicOcspResponseAsn::from_der(basic_der)
         .map_err(|e| Error::malformed("BasicOCSPResponse", e))?;
-    signer::check_sm2_sig_alg(&basic.signature_algorithm)?;
+    out.signature_algorithm = Some(basic.signature_algorithm.clone());
     for s in &basic.tbs_response_data.responses {
         let status = match &s.cert_status {
             CertStatusAsn::Good(_) => CertStatus::Good,
@@ -626,18 +628,22 @@ impl ParsedOcspResponse {
             ));
         }
         let tbs = first_inner_tlv(&self.basic_der)?;
+        let alg = self
+            .signature_algorithm
+            .as_ref()
+            .ok_or(Error::BadSignature("OCSP response without a signature"))?;
         let mut candidates = vec![issuer.clone()];
         candidates.extend(self.certs.iter().cloned());
         for c in candidates {
             if !self.responder_matches(&c) {
                 continue;
             }
-            let Ok(pk) = c.public_key() else { continue };
-            signer::verify_der(&pk, signer::DEFAULT_DISTID, tbs, &self.signature)?;
+            let Ok(pk) = c.signer_key() else { continue };
+            crate::sigalg::verify_x509_signature(&pk, alg, tbs, &self.signature)?;
             if c.der() == issuer.der() {
                 return Ok(c);
             }
-            if !c.issuer_matches(issuer) || c.verify_signature(&issuer.public_key()?).is_err() {
+            if !c.issuer_matches(issuer) || c.verify_signature_by(&issuer.signer_key()?).is_err() {
                 return Err(Error::BadSignature(
                     "OCSP responder certificate not issued by the CA",
                 ));

@@ -175,12 +175,12 @@ fn build_chain(
             });
         }
         let subject = current.subject_string();
-        if current.public_key().is_err() {
+        if current.signer_key().is_err() {
             return Err(PathError::UnsupportedAlgorithm { subject });
         }
         let next = candidates.into_iter().find(|c| {
-            c.public_key()
-                .is_ok_and(|pk| current.verify_signature(&pk).is_ok())
+            c.signer_key()
+                .is_ok_and(|pk| current.verify_signature_by(&pk).is_ok())
         });
         match next {
             Some(n) => chain.push(n.clone()),
@@ -203,7 +203,7 @@ fn check_cert(c: &ParsedCertificate, time: SystemTime) -> Result<(), PathError> 
             not_after: c.not_after(),
         });
     }
-    if c.public_key().is_err() {
+    if c.signer_key().is_err() {
         return Err(PathError::UnsupportedAlgorithm { subject });
     }
     for e in c.extensions() {
@@ -260,13 +260,13 @@ fn check_revocation(
     time: SystemTime,
 ) -> Result<(), PathError> {
     let mut covered = false;
-    let Ok(issuer_key) = issuer.public_key() else {
+    let Ok(issuer_key) = issuer.signer_key() else {
         return Err(PathError::UnsupportedAlgorithm {
             subject: issuer.subject_string(),
         });
     };
     for crl in rev.crls {
-        if crl.issuer() != issuer.subject() || crl.verify_signature(&issuer_key).is_err() {
+        if crl.issuer() != issuer.subject() || crl.verify_signature_by(&issuer_key).is_err() {
             continue;
         }
         if crl.this_update() > time || crl.next_update().is_some_and(|n| n < time) {

@@ -131,6 +131,37 @@ pub(crate) fn verify_cms_signature(
     sig: &[u8],
 ) -> Result<()> {
     check_cms_algorithms(key, signature_alg, digest_alg)?;
+    verify_with_key(key, msg, sig)
+}
+
+/// Verify the signature of an X.509 structure (certificate, CRL, OCSP response) whose
+/// `signatureAlgorithm` is `alg` over its DER `tbs` part: SM3withSM2, ecdsa-with-SHA256 or
+/// sha256WithRSAEncryption, each accepted only with a key of its own kind.
+pub(crate) fn verify_x509_signature(
+    key: &SignerKey,
+    alg: &AlgorithmIdentifierOwned,
+    tbs: &[u8],
+    sig: &[u8],
+) -> Result<()> {
+    let ok = match key {
+        SignerKey::Sm2(_) => alg.oid == oid::SM3_WITH_SM2 || alg.oid == oid::SM2_SIGN,
+        SignerKey::P256(_) => alg.oid == oid::ECDSA_WITH_SHA256,
+        SignerKey::Rsa(_) => alg.oid == oid::SHA256_WITH_RSA,
+    };
+    if !ok {
+        return Err(Error::UnsupportedAlgorithm(format!(
+            "signature algorithm {} for a {} key (SM3withSM2, ecdsa-with-SHA256 or \
+             sha256WithRSAEncryption)",
+            alg.oid,
+            key.algorithm_name()
+        )));
+    }
+    verify_with_key(key, tbs, sig)
+}
+
+/// The signature check itself: SM2 with the default distinguishing ID over SM3, ECDSA P-256
+/// and RSA PKCS#1 v1.5 over SHA-256.
+fn verify_with_key(key: &SignerKey, msg: &[u8], sig: &[u8]) -> Result<()> {
     match key {
         SignerKey::Sm2(pk) => {
             crate::signer::verify_der(pk, crate::signer::DEFAULT_DISTID, msg, sig)

@@ -113,6 +113,10 @@ pub struct PathCheck {
 pub struct TrustOptions<'a> {
     /// Trust anchors (root CA certificates).
     pub anchors: &'a [ParsedCertificate],
+    /// More intermediate CA certificates the caller knows (besides the CMS and DSS ones).
+    pub intermediates: &'a [ParsedCertificate],
+    /// More CRLs the caller holds (besides the DSS ones), e.g. uploaded for external CAs.
+    pub crls: &'a [gm_pki::crl::ParsedCrl],
     /// Validation time for signatures without a valid time stamp (passed in: no clock here).
     pub time: SystemTime,
     /// Require revocation information (from the DSS) for every certificate of the path.
@@ -427,8 +431,9 @@ fn verify_one(
 
 /// [`verify_pdf`], then validate each signer's certificate path to `trust.anchors` with
 /// `gm_pki::path` (purpose document signing), using the CMS certificates and the DSS
-/// certificates as intermediates and the DSS CRLs and OCSP responses for revocation, at the
-/// signature time stamp's time when it is valid.
+/// certificates (and `trust.intermediates`) as intermediates and the DSS CRLs and OCSP
+/// responses (and `trust.crls`) for revocation, at the signature time stamp's time when it is
+/// valid. Paths may be SM2, ECDSA P-256 or RSA (other producers' PDFs).
 pub fn verify_pdf_trusted(pdf: &[u8], trust: &TrustOptions<'_>) -> Result<PdfReport> {
     use gm_pki::path::{Options, Purpose, Revocation, validate_path};
     let mut rep = verify_pdf(pdf)?;
@@ -442,6 +447,7 @@ pub fn verify_pdf_trusted(pdf: &[u8], trust: &TrustOptions<'_>) -> Result<PdfRep
         .crls
         .iter()
         .filter_map(|d| gm_pki::crl::ParsedCrl::from_der(d).ok())
+        .chain(trust.crls.iter().cloned())
         .collect();
     let ocsps: Vec<gm_pki::ocsp::ParsedOcspResponse> = dss
         .ocsps
@@ -460,6 +466,7 @@ pub fn verify_pdf_trusted(pdf: &[u8], trust: &TrustOptions<'_>) -> Result<PdfRep
             .unwrap_or(trust.time);
         let mut inter = s.certificates.clone();
         inter.extend(dss_certs.iter().cloned());
+        inter.extend(trust.intermediates.iter().cloned());
         let opts = Options::new(at, Purpose::DocumentSigning).with_revocation(Revocation {
             crls: &crls,
             ocsp: &ocsps,

@@ -134,21 +134,33 @@ impl doc_sign::TimestampAuthority for PyEcdsaTsa {
     }
 }
 
+const P256_KEY: &[&str] = &[
+    "-newkey",
+    "ec",
+    "-pkeyopt",
+    "ec_paramgen_curve:P-256",
+    "-nodes",
+];
+const RSA_KEY: &[&str] = &["-newkey", "rsa:2048", "-nodes"];
+
+/// `openssl` in `dir`, which must succeed.
+fn openssl_ok(dir: &Path, args: &[&str]) {
+    let o = run(dir, "openssl", args);
+    assert!(o.ok, "openssl {args:?}: {}", o.text);
+}
+
 /// OpenSSL CLI: an ECDSA P-256 root, a signer and a TSA certificate issued by it.
 fn openssl_p256_pki(dir: &Path) {
-    let ok = |args: &[&str]| {
-        let o = run(dir, "openssl", args);
-        assert!(o.ok, "openssl {args:?}: {}", o.text);
-    };
-    let ec = [
-        "-newkey",
-        "ec",
-        "-pkeyopt",
-        "ec_paramgen_curve:P-256",
-        "-nodes",
-    ];
+    openssl_pki(dir, P256_KEY);
+}
+
+/// OpenSSL CLI: a root with keys made by `newkey` (P-256 or RSA), and a signer and a TSA
+/// certificate issued by it.
+fn openssl_pki(dir: &Path, newkey: &[&str]) {
+    let ok = |args: &[&str]| openssl_ok(dir, args);
+    let ec = newkey;
     let mut root = vec!["req", "-x509"];
-    root.extend_from_slice(&ec);
+    root.extend_from_slice(ec);
     root.extend_from_slice(&[
         "-keyout",
         "root.key",
@@ -157,7 +169,7 @@ fn openssl_p256_pki(dir: &Path) {
         "-days",
         "3650",
         "-subj",
-        "/CN=Test ECDSA Root CA/O=Yiqian Test",
+        "/CN=Test Foreign Root CA/O=Yiqian Test",
         "-addext",
         "basicConstraints=critical,CA:TRUE",
         "-addext",
@@ -184,7 +196,7 @@ fn openssl_p256_pki(dir: &Path) {
         );
         std::fs::write(dir.join(&extf), ext).unwrap();
         let mut req = vec!["req", "-new"];
-        req.extend_from_slice(&ec);
+        req.extend_from_slice(ec);
         req.extend_from_slice(&["-keyout", &key, "-out", &csr, "-subj", cn]);
         ok(&req);
         ok(&[
@@ -278,4 +290,215 @@ fn ecdsa_p256_pdf_signed_by_us_validated_by_pyhanko_with_timestamp() {
     assert!(o.text.contains("\"intact\": false"), "{}", o.text);
     assert!(!verify_pdf(&t).unwrap().ok());
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// `openssl ca`'s minimal state in `dir` for the root made by [`openssl_pki`]: revoke
+/// `revoke` (a certificate file) if given, then write a DER CRL and a DER OCSP response about
+/// `signer.pem`, both signed by the root itself.
+fn openssl_revocation(dir: &Path, revoke: Option<&str>) -> (Vec<u8>, Vec<u8>) {
+    std::fs::write(
+        dir.join("ca.cnf"),
+        "[ca]\ndefault_ca = d\n[d]\ndatabase = index.txt\ncrlnumber = crlnumber\n\
+         default_md = sha256\ndefault_crl_days = 30\n",
+    )
+    .unwrap();
+    if !dir.join("index.txt").exists() {
+        std::fs::write(dir.join("index.txt"), "").unwrap();
+        std::fs::write(dir.join("crlnumber"), "01\n").unwrap();
+    }
+    let ca = [
+        "-config", "ca.cnf", "-keyfile", "root.key", "-cert", "root.pem",
+    ];
+    if !dir.join("index.txt.attr").exists() {
+        // Known to the CA as valid, so its OCSP answer is "good" rather than "unknown".
+        let mut args = vec!["ca", "-valid", "signer.pem"];
+        args.extend_from_slice(&ca);
+        openssl_ok(dir, &args);
+    }
+    if let Some(cert) = revoke {
+        let mut args = vec!["ca", "-revoke", cert, "-crl_reason", "keyCompromise"];
+        args.extend_from_slice(&ca);
+        openssl_ok(dir, &args);
+    }
+    let mut args = vec!["ca", "-gencrl", "-out", "crl.pem"];
+    args.extend_from_slice(&ca);
+    openssl_ok(dir, &args);
+    openssl_ok(
+        dir,
+        &[
+            "crl", "-in", "crl.pem", "-outform", "DER", "-out", "crl.der",
+        ],
+    );
+    openssl_ok(
+        dir,
+        &[
+            "ocsp",
+            "-issuer",
+            "root.pem",
+            "-cert",
+            "signer.pem",
+            "-no_nonce",
+            "-reqout",
+            "req.der",
+        ],
+    );
+    openssl_ok(
+        dir,
+        &[
+            "ocsp",
+            "-index",
+            "index.txt",
+            "-rsigner",
+            "root.pem",
+            "-rkey",
+            "root.key",
+            "-CA",
+            "root.pem",
+            "-reqin",
+            "req.der",
+            "-respout",
+            "resp.der",
+            "-ndays",
+            "7",
+        ],
+    );
+    (
+        std::fs::read(dir.join("crl.der")).unwrap(),
+        std::fs::read(dir.join("resp.der")).unwrap(),
+    )
+}
+
+/// A PDF signed by pyHanko with an OpenSSL-made `newkey` PKI validates to its root with the
+/// root's own CRL and OCSP response in the DSS; once the root revokes the signer, both say so;
+/// another root does not anchor it.
+fn foreign_path_and_revocation(tag: &str, newkey: &[&str]) {
+    let dir = tmpdir(tag);
+    openssl_pki(&dir, newkey);
+    let read = |f: &str| std::fs::read_to_string(dir.join(f)).unwrap();
+    let root = ParsedCertificate::from_pem(&read("root.pem")).unwrap();
+    std::fs::write(dir.join("in.pdf"), fixtures::pdf_writer_doc(1)).unwrap();
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/py/pyhanko_sign.py");
+    let o = run(
+        &dir,
+        &python(),
+        &[
+            script.to_str().unwrap(),
+            "in.pdf",
+            "out.pdf",
+            "signer.key",
+            "signer.pem",
+        ],
+    );
+    assert!(o.ok, "pyhanko_sign.py: {}", o.text);
+    let signed = std::fs::read(dir.join("out.pdf")).unwrap();
+    let strict = doc_sign::TrustOptions {
+        anchors: std::slice::from_ref(&root),
+        intermediates: &[],
+        crls: &[],
+        time: std::time::SystemTime::now(),
+        require_revocation: true,
+    };
+    let with_dss = |crl: Vec<u8>, ocsp: Vec<u8>| {
+        doc_sign::add_dss(
+            &signed,
+            &doc_sign::LtvMaterial {
+                certs: vec![],
+                ocsps: vec![ocsp],
+                crls: vec![crl],
+            },
+        )
+        .unwrap()
+    };
+    // Validated now: the CRLs made during the test are newer than the test's start.
+    let path_of = |pdf: &[u8], trust: &doc_sign::TrustOptions<'_>| {
+        let now = doc_sign::TrustOptions {
+            time: std::time::SystemTime::now(),
+            ..*trust
+        };
+        let rep = doc_sign::verify_pdf_trusted(pdf, &now).unwrap();
+        rep.signatures[0].path.clone().expect("path checked")
+    };
+
+    // No revocation data while it is required: not valid, and the reason says so.
+    let p = path_of(&signed, &strict);
+    assert!(!p.valid, "{p:?}");
+    assert!(
+        p.error.as_deref().unwrap_or("").contains("revocation"),
+        "{p:?}"
+    );
+
+    // The root's CRL and OCSP response (both "good"): a valid path to the root.
+    let (crl, ocsp) = openssl_revocation(&dir, None);
+    let good = with_dss(crl.clone(), ocsp.clone());
+    let p = path_of(&good, &strict);
+    assert!(p.valid, "{tag}: {p:?}");
+    assert_eq!(p.chain.len(), 2, "{p:?}");
+    assert!(p.chain[1].contains("Test Foreign Root CA"), "{p:?}");
+    assert!(
+        doc_sign::verify_pdf_trusted(&good, &strict)
+            .unwrap()
+            .signatures[0]
+            .ok()
+    );
+    // Each source alone covers the signer.
+    for (source, crls, ocsps) in [("CRL", vec![crl], vec![]), ("OCSP", vec![], vec![ocsp])] {
+        let pdf = doc_sign::add_dss(
+            &signed,
+            &doc_sign::LtvMaterial {
+                certs: vec![],
+                ocsps,
+                crls,
+            },
+        )
+        .unwrap();
+        let p = path_of(&pdf, &strict);
+        assert!(p.valid, "{tag}, {source} alone: {p:?}");
+    }
+
+    // A root with the same name but another key does not anchor it.
+    let other = tmpdir(&format!("{tag}-other"));
+    openssl_pki(&other, newkey);
+    let impostor =
+        ParsedCertificate::from_pem(&std::fs::read_to_string(other.join("root.pem")).unwrap())
+            .unwrap();
+    let p = path_of(
+        &good,
+        &doc_sign::TrustOptions {
+            anchors: std::slice::from_ref(&impostor),
+            ..strict
+        },
+    );
+    assert!(!p.valid, "{p:?}");
+
+    // Revoked by the root: the CRL alone and the OCSP response alone each report it.
+    let (crl, ocsp) = openssl_revocation(&dir, Some("signer.pem"));
+    for (crls, ocsps) in [(vec![crl], vec![]), (vec![], vec![ocsp])] {
+        let pdf = doc_sign::add_dss(
+            &signed,
+            &doc_sign::LtvMaterial {
+                certs: vec![],
+                ocsps,
+                crls,
+            },
+        )
+        .unwrap();
+        let p = path_of(&pdf, &strict);
+        assert!(!p.valid, "{p:?}");
+        assert!(
+            p.error.as_deref().unwrap_or("").contains("revoked"),
+            "{p:?}"
+        );
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+    let _ = std::fs::remove_dir_all(&other);
+}
+
+#[test]
+fn pyhanko_ecdsa_p256_signer_path_and_revocation_from_openssl_ca() {
+    foreign_path_and_revocation("path-p256", P256_KEY);
+}
+
+#[test]
+fn pyhanko_rsa2048_signer_path_and_revocation_from_openssl_ca() {
+    foreign_path_and_revocation("path-rsa", RSA_KEY);
 }

@@ -342,6 +342,8 @@ fn trusted_verification_validates_the_path() {
     let anchors = [ca.root.cert.clone()];
     let trust = doc_sign::TrustOptions {
         anchors: &anchors,
+        intermediates: &[],
+        crls: &[],
         time: now(),
         require_revocation: false,
     };
@@ -427,6 +429,8 @@ fn tampered_ca_certificate_inside_cms_fails_path_validation() {
     let anchors = [ca.root.cert.clone()];
     let trust = doc_sign::TrustOptions {
         anchors: &anchors,
+        intermediates: &[],
+        crls: &[],
         time: now(),
         require_revocation: false,
     };
