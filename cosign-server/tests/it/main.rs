@@ -8,6 +8,8 @@
 mod support;
 mod tools;
 
+mod activation_sms;
+mod audit_mac;
 mod auth;
 mod cli;
 mod cosign;
