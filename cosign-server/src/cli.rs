@@ -234,6 +234,9 @@ async fn run(cli: Cli) -> Result<()> {
             println!("  证书 PKI:           {public}/pki");
             println!("  时间戳 TSA:         {public}/tsa");
             println!("  OCSP:               {public}/ocsp");
+            if config.cosign.demo_terminal {
+                println!("  终端演示 demo:      {public}/terminal/demo");
+            }
             println!("  按 Ctrl-C 停止 / press Ctrl-C to stop");
             server.run(shutdown_signal()).await
         }
@@ -329,7 +332,9 @@ async fn run(cli: Cli) -> Result<()> {
             println!(
                 "  时间戳锚点 / anchors: {} (last at entry {})",
                 report.anchors,
-                report.last_anchor.map_or_else(|| "-".to_owned(), |s| s.to_string())
+                report
+                    .last_anchor
+                    .map_or_else(|| "-".to_owned(), |s| s.to_string())
             );
             Ok(())
         }

@@ -682,7 +682,9 @@ impl Config {
         }
         let sign_name = file.sms.sign_name.clone().unwrap_or_else(|| "医签".into());
         if sign_name.chars().count() > 16 {
-            return Err(Error::Config("sms.sign_name must have at most 16 characters".into()));
+            return Err(Error::Config(
+                "sms.sign_name must have at most 16 characters".into(),
+            ));
         }
         let sms = SmsConfig {
             url: sms_url,
@@ -690,9 +692,8 @@ impl Config {
             token: env("COSIGN_SMS_TOKEN").map(zeroize::Zeroizing::new),
         };
         let activation_second_factor = match file.cosign.activation_second_factor.as_deref() {
-            None if sms.url.is_some() => SecondFactor::Sms,
+            None | Some("sms") if sms.url.is_some() => SecondFactor::Sms,
             None | Some("none") => SecondFactor::None,
-            Some("sms") if sms.url.is_some() => SecondFactor::Sms,
             Some("sms") => {
                 return Err(Error::Config(
                     "cosign.activation_second_factor = \"sms\" needs [sms] url".into(),
@@ -727,12 +728,15 @@ impl Config {
             || !(1..=1440).contains(&anchor_every_minutes)
         {
             return Err(Error::Config(
-                "audit.anchor_every_entries must be 1–1000000 and anchor_every_minutes 1–1440".into(),
+                "audit.anchor_every_entries must be 1–1000000 and anchor_every_minutes 1–1440"
+                    .into(),
             ));
         }
         let audit = AuditConfig {
             anchor_every_entries,
-            anchor_every: Duration::from_secs(u64::try_from(anchor_every_minutes).unwrap_or(10) * 60),
+            anchor_every: Duration::from_secs(
+                u64::try_from(anchor_every_minutes).unwrap_or(10) * 60,
+            ),
         };
         Ok(Self {
             listen,

@@ -2,8 +2,7 @@
 //! the share sealed under the PIN.
 
 use cosign_proto::v1::cosign::{
-    EnrollBegin, EnrollBegun, EnrollFinish, EnrollFinished, EnrollKeygen, EnrollSms,
-    EnrollSmsSent,
+    EnrollBegin, EnrollBegun, EnrollFinish, EnrollFinished, EnrollKeygen, EnrollSms, EnrollSmsSent,
 };
 use sm2_cosign::OsRng;
 use sm2_cosign::keygen::{ClientKeygen, KeygenResponse};

@@ -14,8 +14,9 @@ use cosign_proto::v1::auth::{
     HEADER_APP_ID, HEADER_DEVICE_ID, HEADER_NONCE, HEADER_SIGNATURE, HEADER_TIMESTAMP,
 };
 use cosign_proto::v1::cosign::{
-    CreateClientApp, CreateSignRequest, CreateStaff, EnrollBegin, EnrollFinish, EnrollKeygen, EnrollSms,
-    PhoneTask, PinUnlock, RequestEvent, RoundCommit, RoundResult, SignRequestView, StartRound,
+    CreateClientApp, CreateSignRequest, CreateStaff, EnrollBegin, EnrollFinish, EnrollKeygen,
+    EnrollSms, PhoneTask, PinUnlock, RequestEvent, RoundCommit, RoundResult, SignRequestView,
+    StartRound,
 };
 use cosign_proto::v1::qr::QrLink;
 use serde::Deserialize;
@@ -563,7 +564,7 @@ async fn enroll_begin(
         &rid.0,
         serde_json::json!({
             "second_factor": format!("{second_factor:?}").to_lowercase(),
-            "refused": begun.as_ref().err().map(|e| e.code()),
+            "refused": begun.as_ref().err().map(ApiFailure::code),
         }),
     )
     .await?;
@@ -595,7 +596,7 @@ async fn enroll_sms(
         &rid.0,
         serde_json::json!({
             "phone": sent.as_ref().ok().map(|s| s.phone_masked.clone()),
-            "refused": sent.as_ref().err().map(|e| e.code()),
+            "refused": sent.as_ref().err().map(ApiFailure::code),
         }),
     )
     .await?;

@@ -220,28 +220,27 @@ impl AuditLog {
     /// is recorded; if another instance records one first, ours is destroyed) and MACs every
     /// later entry with it.
     pub async fn attach_mac_key(&self, db: &Db, device: Arc<dyn CryptoDevice>) -> Result<()> {
-        let key = match mac_key_id(db).await? {
-            Some(k) => k,
-            None => {
-                let bytes = zeroize::Zeroizing::new(device.random(32).await?);
-                let ours = device.import_secret(MAC_KEY_NAME, bytes).await?;
-                sqlx::query(
-                    "INSERT INTO audit_keys (name, key_id, created_at) VALUES ($1, $2, $3) \
-                     ON CONFLICT (name) DO NOTHING",
-                )
-                .bind(MAC_KEY_NAME)
-                .bind(ours.as_str())
-                .bind(crate::clock::now_ms())
-                .execute(db.pool())
-                .await?;
-                let recorded = mac_key_id(db)
-                    .await?
-                    .ok_or(Error::Internal("audit MAC key not recorded"))?;
-                if recorded != ours {
-                    device.destroy(&ours).await?;
-                }
-                recorded
+        let key = if let Some(k) = mac_key_id(db).await? {
+            k
+        } else {
+            let bytes = zeroize::Zeroizing::new(device.random(32).await?);
+            let ours = device.import_secret(MAC_KEY_NAME, bytes).await?;
+            sqlx::query(
+                "INSERT INTO audit_keys (name, key_id, created_at) VALUES ($1, $2, $3) \
+                 ON CONFLICT (name) DO NOTHING",
+            )
+            .bind(MAC_KEY_NAME)
+            .bind(ours.as_str())
+            .bind(crate::clock::now_ms())
+            .execute(db.pool())
+            .await?;
+            let recorded = mac_key_id(db)
+                .await?
+                .ok_or(Error::Internal("audit MAC key not recorded"))?;
+            if recorded != ours {
+                device.destroy(&ours).await?;
             }
+            recorded
         };
         // Fails now, not at the first append, if the key is unusable.
         with_secret(&*device, &key, |_| Ok(())).await?;
@@ -460,11 +459,8 @@ impl AuditLog {
             }
             match (&e.mac, &macs) {
                 (Some(stored), Some(macs)) => {
-                    let ok: bool = subtle::ConstantTimeEq::ct_eq(
-                        stored.as_bytes(),
-                        macs[i].as_bytes(),
-                    )
-                    .into();
+                    let ok: bool =
+                        subtle::ConstantTimeEq::ct_eq(stored.as_bytes(), macs[i].as_bytes()).into();
                     if !ok {
                         report.broken = Some(broken(
                             e.seq,
@@ -520,13 +516,8 @@ impl AuditLog {
         };
         let (seq, hash): (i64, String) = (row.try_get(0)?, row.try_get(1)?);
         let imprint = gm_pki::signer::sm3(&anchor_data(seq, &hash));
-        let query = gm_pki::tsp::build_request(
-            gm_pki::cms::HashAlg::Sm3,
-            &imprint,
-            None,
-            None,
-            true,
-        )?;
+        let query =
+            gm_pki::tsp::build_request(gm_pki::cms::HashAlg::Sm3, &imprint, None, None, true)?;
         let reply = pki.timestamp(query).await;
         let token = doc_sign::timestamp::token_from_response(&reply)
             .map_err(|_| Error::Internal("the local TSA refused an audit anchor"))?;
@@ -544,24 +535,27 @@ impl AuditLog {
     }
 
     /// Anchors when `every_entries` entries were added since the last anchor, or
-    /// `every_ms` passed and the head moved.
+    /// `every_ms` passed and the head moved. Without any anchor yet, time counts from
+    /// `started_ms` (this instance's start), so a fresh server does not anchor at once.
     pub async fn anchor_if_due(
         db: &Db,
         pki: &crate::pki::Pki,
         every_entries: i64,
         every_ms: i64,
         now_ms: i64,
+        started_ms: i64,
     ) -> Result<Option<i64>> {
         let head: Option<i64> = sqlx::query("SELECT MAX(seq) FROM audit_log")
             .fetch_one(db.pool())
             .await?
             .try_get(0)?;
         let Some(head) = head else { return Ok(None) };
-        let last = sqlx::query("SELECT seq, created_at FROM audit_anchors ORDER BY seq DESC LIMIT 1")
-            .fetch_optional(db.pool())
-            .await?;
+        let last =
+            sqlx::query("SELECT seq, created_at FROM audit_anchors ORDER BY seq DESC LIMIT 1")
+                .fetch_optional(db.pool())
+                .await?;
         let due = match last {
-            None => true,
+            None => head >= every_entries || now_ms - started_ms >= every_ms,
             Some(r) => {
                 let (seq, at): (i64, i64) = (r.try_get(0)?, r.try_get(1)?);
                 head > seq && (head - seq >= every_entries || now_ms - at >= every_ms)
@@ -582,13 +576,18 @@ pub fn spawn_anchoring(
     every_entries: i64,
     every_ms: i64,
 ) -> tokio::task::JoinHandle<()> {
-    let tick = std::time::Duration::from_millis(u64::try_from(every_ms.clamp(200, 15_000)).unwrap_or(15_000));
+    let tick = std::time::Duration::from_millis(
+        u64::try_from(every_ms.clamp(200, 15_000)).unwrap_or(15_000),
+    );
+    let started = crate::clock::now_ms();
     tokio::spawn(async move {
         let mut interval = tokio::time::interval(tick);
         loop {
             interval.tick().await;
             let now = crate::clock::now_ms();
-            if let Err(e) = AuditLog::anchor_if_due(&db, &pki, every_entries, every_ms, now).await {
+            if let Err(e) =
+                AuditLog::anchor_if_due(&db, &pki, every_entries, every_ms, now, started).await
+            {
                 tracing::warn!(error = %e, "audit anchoring failed; retrying later");
             }
         }
@@ -626,9 +625,7 @@ async fn check_anchors(
             .and_then(|v| v.tsa_cert)
             .is_some_and(|c| c.verify_signature(&root_key).is_ok());
         let entry = usize::try_from(seq - 1).ok().and_then(|i| entries.get(i));
-        let reason = if !token_ok {
-            Some("the anchor's time-stamp token does not verify (TSA of our root)".to_owned())
-        } else {
+        let reason = if token_ok {
             match entry {
                 None => Some(format!(
                     "anchored entry {seq} is gone: the log was truncated after it was anchored"
@@ -638,6 +635,8 @@ async fn check_anchors(
                 }
                 Some(_) => None,
             }
+        } else {
+            Some("the anchor's time-stamp token does not verify (TSA of our root)".to_owned())
         };
         if let Some(reason) = reason {
             report.broken = Some(Broken {

@@ -212,8 +212,7 @@ pub async fn send_sms(
     now_ms: i64,
 ) -> Result<EnrollSmsSent, ApiFailure> {
     let a = check_activation(db, &req.staff_id, &req.activation_code, now_ms).await?;
-    if a.sms_sends >= MAX_SMS_SENDS || a.sms_sent_at.is_some_and(|t| now_ms < t + SMS_RESEND_MS)
-    {
+    if a.sms_sends >= MAX_SMS_SENDS || a.sms_sent_at.is_some_and(|t| now_ms < t + SMS_RESEND_MS) {
         return Err(ApiFailure::new(ErrorCode::RateLimited));
     }
     let random = Zeroizing::new(device.random(8).await.map_err(dev)?);

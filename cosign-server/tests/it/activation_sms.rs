@@ -99,17 +99,26 @@ async fn activation_needs_the_sms_code(backend: Backend) {
         assert_eq!(body["phone"], "13812345678");
         assert_eq!(body["template"], "staff.activation");
         let c = body["params"]["code"].as_str().unwrap();
-        assert!(c.len() == 6 && c.bytes().all(|b| b.is_ascii_digit()), "{body}");
+        assert!(
+            c.len() == 6 && c.bytes().all(|b| b.is_ascii_digit()),
+            "{body}"
+        );
         let text = body["text"].as_str().unwrap();
         assert!(text.starts_with("【医签】") && text.contains(c), "{text}");
     }
     // At most one code a minute.
-    let e = enroll::request_sms_code(&s.base, &id, &act).await.unwrap_err();
+    let e = enroll::request_sms_code(&s.base, &id, &act)
+        .await
+        .unwrap_err();
     assert_eq!(code(&e), ErrorCode::RateLimited);
 
     // Five wrong codes void it: the right one then fails too.
     let right = last_code(&seen);
-    let wrong = if right == "000000" { "111111" } else { "000000" };
+    let wrong = if right == "000000" {
+        "111111"
+    } else {
+        "000000"
+    };
     for _ in 0..5 {
         let e = enroll::enroll_with_sms(&s.base, &id, &act, Some(wrong), "手机", "246810")
             .await
@@ -124,7 +133,9 @@ async fn activation_needs_the_sms_code(backend: Backend) {
     // A gateway failure is a clear 503 and voids nothing but that send.
     allow_resend(&s, &id).await;
     *failing.lock().unwrap() = true;
-    let e = enroll::request_sms_code(&s.base, &id, &act).await.unwrap_err();
+    let e = enroll::request_sms_code(&s.base, &id, &act)
+        .await
+        .unwrap_err();
     assert_eq!(code(&e), ErrorCode::Unavailable);
     *failing.lock().unwrap() = false;
 
@@ -152,7 +163,9 @@ async fn activation_needs_the_sms_code(backend: Backend) {
         enroll::request_sms_code(&s.base, &id, &act2).await.unwrap();
     }
     allow_resend(&s, &id).await;
-    let e = enroll::request_sms_code(&s.base, &id, &act2).await.unwrap_err();
+    let e = enroll::request_sms_code(&s.base, &id, &act2)
+        .await
+        .unwrap_err();
     assert_eq!(code(&e), ErrorCode::RateLimited);
 
     // Every attempt is in the audit log.
@@ -171,8 +184,14 @@ async fn activation_needs_the_sms_code(backend: Backend) {
             })
             .count()
     };
-    assert_eq!(count("cosign.enroll.begin", "denied", "SMS_CODE_INVALID"), 6);
-    assert_eq!(count("cosign.enroll.begin", "denied", "SMS_CODE_REQUIRED"), 1);
+    assert_eq!(
+        count("cosign.enroll.begin", "denied", "SMS_CODE_INVALID"),
+        6
+    );
+    assert_eq!(
+        count("cosign.enroll.begin", "denied", "SMS_CODE_REQUIRED"),
+        1
+    );
     assert_eq!(count("cosign.enroll.begin", "ok", "sms"), 1);
     assert_eq!(count("cosign.enroll.sms", "ok", "138****5678"), 7);
     assert!(count("cosign.enroll.sms", "denied", "RATE_LIMITED") >= 2);
@@ -188,7 +207,9 @@ async fn without_a_gateway_activation_needs_the_code_only() {
     let token = s.admin_token().await;
     let link = add_staff(&s, &token, "S002", "无短信").await;
     let (id, act) = code_of(&link);
-    let e = enroll::request_sms_code(&s.base, &id, &act).await.unwrap_err();
+    let e = enroll::request_sms_code(&s.base, &id, &act)
+        .await
+        .unwrap_err();
     assert_eq!(code(&e), ErrorCode::NotFound);
     enroll::enroll(&s.base, &id, &act, "手机", "246810")
         .await

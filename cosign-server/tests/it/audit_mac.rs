@@ -175,7 +175,10 @@ async fn audit_macs_and_anchors_name_the_first_forged_entry(backend: Backend) {
         if anchors(&s).await.last() == Some(&head) {
             break head;
         }
-        assert!(tokio::time::Instant::now() < deadline, "no anchor at the head");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no anchor at the head"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     };
 
@@ -188,7 +191,10 @@ async fn audit_macs_and_anchors_name_the_first_forged_entry(backend: Backend) {
     assert!(v["legacy_unauthenticated"].as_i64().unwrap() >= 1, "{v}");
     assert!(v["anchors"].as_i64().unwrap() >= 1, "{v}");
     let (ok, out) = verify_cli(&s);
-    assert!(ok && out.contains("audit log intact") && out.contains("anchors"), "{out}");
+    assert!(
+        ok && out.contains("audit log intact") && out.contains("anchors"),
+        "{out}"
+    );
 
     let original = entries(&s).await;
     let first_mac = original.iter().position(|e| e.mac.is_some()).unwrap();
@@ -211,7 +217,9 @@ async fn audit_macs_and_anchors_name_the_first_forged_entry(backend: Backend) {
     let (ok, out) = verify_cli(&s);
     assert!(!ok, "{out}");
     assert!(
-        out.contains(&format!("entry {victim}")) && out.contains("mac_mismatch") && out.contains("MAC 不符"),
+        out.contains(&format!("entry {victim}"))
+            && out.contains("mac_mismatch")
+            && out.contains("MAC 不符"),
         "{out}"
     );
 
@@ -219,7 +227,11 @@ async fn audit_macs_and_anchors_name_the_first_forged_entry(backend: Backend) {
     forged[usize::try_from(victim - 1).unwrap()].mac = None;
     rewrite_chain(&s, &mut forged).await;
     let v = verify_api(&s, &token).await;
-    assert_eq!((v["first_bad_entry"].as_i64(), v["problem"].as_str()), (Some(victim), Some("mac_missing")), "{v}");
+    assert_eq!(
+        (v["first_bad_entry"].as_i64(), v["problem"].as_str()),
+        (Some(victim), Some("mac_missing")),
+        "{v}"
+    );
 
     // 3. Restored, the log verifies again.
     let mut restored = entries(&s).await;
@@ -237,9 +249,16 @@ async fn audit_macs_and_anchors_name_the_first_forged_entry(backend: Backend) {
         .await
         .unwrap();
     let v = verify_api(&s, &token).await;
-    assert_eq!((v["first_bad_entry"].as_i64(), v["problem"].as_str()), (Some(victim), Some("gap")), "{v}");
+    assert_eq!(
+        (v["first_bad_entry"].as_i64(), v["problem"].as_str()),
+        (Some(victim), Some("gap")),
+        "{v}"
+    );
     let (ok, out) = verify_cli(&s);
-    assert!(!ok && out.contains(&format!("entry {victim}")) && out.contains("gap"), "{out}");
+    assert!(
+        !ok && out.contains(&format!("entry {victim}")) && out.contains("gap"),
+        "{out}"
+    );
 
     // 5. Truncating the tail leaves a consistent chain, but the anchor over the old head
     //    names it.
@@ -269,7 +288,11 @@ async fn audit_macs_and_anchors_name_the_first_forged_entry(backend: Backend) {
         .await
         .unwrap();
     let v = verify_api(&s, &token).await;
-    assert_eq!((v["first_bad_entry"].as_i64(), v["problem"].as_str()), (Some(head), Some("anchor_mismatch")), "{v}");
+    assert_eq!(
+        (v["first_bad_entry"].as_i64(), v["problem"].as_str()),
+        (Some(head), Some("anchor_mismatch")),
+        "{v}"
+    );
     assert!(v["reason"].as_str().unwrap().contains("truncated"), "{v}");
     s.stop().await;
 }

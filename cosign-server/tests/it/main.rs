@@ -22,3 +22,4 @@ mod pki_external;
 mod pki_rollover;
 mod s3;
 mod store;
+mod terminal_demo;
