@@ -26,8 +26,9 @@ setup-test:
 build: setup
 	cargo build --release -p cosign-server -p mobile-app
 
+# The terminal demo page (/terminal/demo) is on for `make run` only; production config keeps it off.
 run: build
-	$(CARGO_TARGET_DIR)/release/cosign-server serve
+	COSIGN_DEMO_TERMINAL=true $(CARGO_TARGET_DIR)/release/cosign-server serve
 
 fmt:
 	cargo fmt --all -- --check

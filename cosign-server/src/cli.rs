@@ -234,6 +234,9 @@ async fn run(cli: Cli) -> Result<()> {
             println!("  证书 PKI:           {public}/pki");
             println!("  时间戳 TSA:         {public}/tsa");
             println!("  OCSP:               {public}/ocsp");
+            if config.cosign.demo_terminal {
+                println!("  终端演示 demo:      {public}/terminal/demo");
+            }
             println!("  按 Ctrl-C 停止 / press Ctrl-C to stop");
             server.run(shutdown_signal()).await
         }
@@ -293,11 +296,46 @@ async fn run(cli: Cli) -> Result<()> {
         }
         Command::Audit(AuditCommand::Verify(data)) => {
             let config = load(&cli.config, None, data)?;
-            let (db, _, _) = open(&config).await?;
-            let verified = crate::audit::AuditLog::verify(&db).await;
+            let (db, audit, _) = open(&config).await?;
+            // The device checks the MACs, the root CA certificate the anchors' TSA.
+            let report = match crate::serve::open_services(&config, &db, &audit, "cli").await {
+                Ok((keys, pki)) => {
+                    let root = pki.authority("root").map(|a| a.cert.clone());
+                    crate::audit::AuditLog::check(&db, Some(&*keys.device()), root.as_ref()).await
+                }
+                Err(e) => Err(e),
+            };
             db.close().await;
-            let (entries, head) = verified?;
-            println!("审计日志完整 / audit log intact: {entries} entries, head {head}");
+            let report = report?;
+            if let Some(b) = &report.broken {
+                return Err(Error::AuditBroken {
+                    seq: b.seq,
+                    reason: format!(
+                        "{} / {} — {}",
+                        b.problem.zh(),
+                        serde_json::to_value(b.problem)
+                            .ok()
+                            .and_then(|v| v.as_str().map(str::to_owned))
+                            .unwrap_or_default(),
+                        b.reason
+                    ),
+                });
+            }
+            println!(
+                "审计日志完整 / audit log intact: {} entries, head {}",
+                report.entries, report.head
+            );
+            println!(
+                "  MAC 已验证 / authenticated: {}; 未认证旧记录 / unauthenticated legacy: {}; 设备锁定时记录 / written while the device was locked: {}",
+                report.authenticated, report.legacy, report.unauthenticated
+            );
+            println!(
+                "  时间戳锚点 / anchors: {} (last at entry {})",
+                report.anchors,
+                report
+                    .last_anchor
+                    .map_or_else(|| "-".to_owned(), |s| s.to_string())
+            );
             Ok(())
         }
     }

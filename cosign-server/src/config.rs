@@ -108,6 +108,25 @@ max_pin_failures = 5
 # Hospital message platform (企业微信/钉钉 gateway or the hospital app's push service) told about
 # every new signing request, as JSON POSTs with a Bearer token from COSIGN_NOTIFIER_TOKEN.
 # notifier_url = "http://msg.hospital.local/api/yiqian"
+# The terminal demo page /terminal/demo (hospital IT staff try a signature in a browser; it
+# needs an administrator login and signs requests as the built-in "demo terminal" app). Off
+# unless set here or by COSIGN_DEMO_TERMINAL=true (`make run` sets it).
+# demo_terminal = false
+# Second factor when a phone is activated: "sms" (a one-time code to the staff member's
+# phone on record through [sms]) or "none". Default: "sms" when an SMS gateway is configured.
+# activation_second_factor = "sms"
+
+[audit]
+# Anchor the audit chain head with a token from the local TSA every N entries or T minutes.
+anchor_every_entries = 1000
+anchor_every_minutes = 10
+
+[sms]
+# The hospital's SMS gateway (HTTP adapter: JSON POST {phone, template, params, text} with a
+# Bearer token from COSIGN_SMS_TOKEN; any 2xx means accepted). Unset: no SMS.
+# url = "http://sms.hospital.local/api/send"
+# Signature (签名) put in front of every text.
+sign_name = "医签"
 "#;
 
 /// The file format. Unknown keys are rejected.
@@ -132,6 +151,10 @@ pub struct FileConfig {
     documents: DocumentsFile,
     #[serde(default)]
     cosign: CosignFile,
+    #[serde(default)]
+    audit: AuditFile,
+    #[serde(default)]
+    sms: SmsFile,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -139,6 +162,61 @@ pub struct FileConfig {
 struct CosignFile {
     max_pin_failures: Option<u32>,
     notifier_url: Option<String>,
+    demo_terminal: Option<bool>,
+    activation_second_factor: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AuditFile {
+    anchor_every_entries: Option<i64>,
+    anchor_every_minutes: Option<i64>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SmsFile {
+    url: Option<String>,
+    sign_name: Option<String>,
+}
+
+/// Audit anchoring (`[audit]`).
+#[derive(Debug, Clone)]
+pub struct AuditConfig {
+    /// Anchor after this many new entries (1–1 000 000).
+    pub anchor_every_entries: i64,
+    /// …or after this long when the head moved.
+    pub anchor_every: Duration,
+}
+
+/// The SMS gateway (`[sms]`); the token comes from `COSIGN_SMS_TOKEN` only.
+#[derive(Clone)]
+pub struct SmsConfig {
+    /// Gateway URL; `None`: no SMS.
+    pub url: Option<String>,
+    /// Signature put in front of texts (【医签】).
+    pub sign_name: String,
+    /// Bearer token.
+    pub token: Option<zeroize::Zeroizing<String>>,
+}
+
+impl std::fmt::Debug for SmsConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SmsConfig")
+            .field("url", &self.url)
+            .field("sign_name", &self.sign_name)
+            .field("token", &self.token.as_ref().map(|_| "***"))
+            .finish()
+    }
+}
+
+/// The second factor asked at phone activation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SecondFactor {
+    /// A one-time code sent by SMS to the phone on record.
+    Sms,
+    /// The activation code alone.
+    None,
 }
 
 /// Doctor co-signing settings.
@@ -150,6 +228,10 @@ pub struct CosignConfig {
     pub notifier_url: Option<String>,
     /// Bearer token for the message platform (`COSIGN_NOTIFIER_TOKEN`, never from the file).
     pub notifier_token: Option<zeroize::Zeroizing<String>>,
+    /// Serve `/terminal/demo` (`demo_terminal`, `COSIGN_DEMO_TERMINAL`).
+    pub demo_terminal: bool,
+    /// Second factor at activation.
+    pub activation_second_factor: SecondFactor,
 }
 
 impl std::fmt::Debug for CosignConfig {
@@ -161,6 +243,8 @@ impl std::fmt::Debug for CosignConfig {
                 "notifier_token",
                 &self.notifier_token.as_ref().map(|_| "***"),
             )
+            .field("demo_terminal", &self.demo_terminal)
+            .field("activation_second_factor", &self.activation_second_factor)
             .finish()
     }
 }
@@ -341,6 +425,10 @@ pub struct Config {
     pub documents: crate::documents::Settings,
     /// Doctor co-signing.
     pub cosign: CosignConfig,
+    /// Audit anchoring.
+    pub audit: AuditConfig,
+    /// SMS gateway.
+    pub sms: SmsConfig,
 }
 
 impl std::fmt::Debug for Config {
@@ -585,10 +673,70 @@ impl Config {
                 "cosign.notifier_url must be an http(s) URL".into(),
             ));
         }
+        let sms_url = file.sms.url.clone().filter(|u| !u.is_empty());
+        if sms_url
+            .as_deref()
+            .is_some_and(|u| !crate::signing::webhooks::valid_url(u))
+        {
+            return Err(Error::Config("sms.url must be an http(s) URL".into()));
+        }
+        let sign_name = file.sms.sign_name.clone().unwrap_or_else(|| "医签".into());
+        if sign_name.chars().count() > 16 {
+            return Err(Error::Config(
+                "sms.sign_name must have at most 16 characters".into(),
+            ));
+        }
+        let sms = SmsConfig {
+            url: sms_url,
+            sign_name,
+            token: env("COSIGN_SMS_TOKEN").map(zeroize::Zeroizing::new),
+        };
+        let activation_second_factor = match file.cosign.activation_second_factor.as_deref() {
+            None | Some("sms") if sms.url.is_some() => SecondFactor::Sms,
+            None | Some("none") => SecondFactor::None,
+            Some("sms") => {
+                return Err(Error::Config(
+                    "cosign.activation_second_factor = \"sms\" needs [sms] url".into(),
+                ));
+            }
+            Some(other) => {
+                return Err(Error::Config(format!(
+                    "cosign.activation_second_factor must be \"sms\" or \"none\", not {other:?}"
+                )));
+            }
+        };
+        let demo_terminal = match env("COSIGN_DEMO_TERMINAL").as_deref() {
+            Some("1" | "true" | "yes") => true,
+            Some("0" | "false" | "no") => false,
+            Some(other) => {
+                return Err(Error::Config(format!(
+                    "COSIGN_DEMO_TERMINAL must be true or false, not {other:?}"
+                )));
+            }
+            None => file.cosign.demo_terminal.unwrap_or(false),
+        };
         let cosign = CosignConfig {
             max_pin_failures,
             notifier_url,
             notifier_token: env("COSIGN_NOTIFIER_TOKEN").map(zeroize::Zeroizing::new),
+            demo_terminal,
+            activation_second_factor,
+        };
+        let anchor_every_entries = file.audit.anchor_every_entries.unwrap_or(1000);
+        let anchor_every_minutes = file.audit.anchor_every_minutes.unwrap_or(10);
+        if !(1..=1_000_000).contains(&anchor_every_entries)
+            || !(1..=1440).contains(&anchor_every_minutes)
+        {
+            return Err(Error::Config(
+                "audit.anchor_every_entries must be 1–1000000 and anchor_every_minutes 1–1440"
+                    .into(),
+            ));
+        }
+        let audit = AuditConfig {
+            anchor_every_entries,
+            anchor_every: Duration::from_secs(
+                u64::try_from(anchor_every_minutes).unwrap_or(10) * 60,
+            ),
         };
         Ok(Self {
             listen,
@@ -605,6 +753,8 @@ impl Config {
             pki,
             documents,
             cosign,
+            audit,
+            sms,
         })
     }
 

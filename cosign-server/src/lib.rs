@@ -15,6 +15,7 @@ pub mod config;
 pub mod documents;
 pub mod error;
 pub mod hub;
+pub mod identity;
 pub mod init;
 pub mod keys;
 pub mod metrics;

@@ -70,6 +70,8 @@ impl Server {
             &config.data_dir,
             config.documents.clone(),
         )?);
+        let sms = crate::identity::sms::HttpSmsGateway::from_config(&config.sms)
+            .map(|g| Arc::new(g) as Arc<dyn crate::identity::sms::SmsGateway>);
         let state = AppState {
             db,
             audit,
@@ -80,6 +82,7 @@ impl Server {
             documents,
             clients: Arc::new(crate::signing::clients::Clients::default()),
             hub: crate::hub::Hub::new(),
+            sms,
         };
         Ok((Self { listener, state }, created))
     }
@@ -109,6 +112,12 @@ impl Server {
             self.state.keys.device(),
             self.state.config.cosign.notifier_token.clone(),
         );
+        let anchoring = crate::audit::spawn_anchoring(
+            db.clone(),
+            self.state.pki.clone(),
+            self.state.config.audit.anchor_every_entries,
+            i64::try_from(self.state.config.audit.anchor_every.as_millis()).unwrap_or(i64::MAX),
+        );
         let app = router(self.state);
         let served = axum::serve(self.listener, app)
             .with_graceful_shutdown(shutdown)
@@ -117,6 +126,7 @@ impl Server {
             relay.abort();
         }
         webhooks.abort();
+        anchoring.abort();
         db.close().await;
         tracing::info!("database closed; shut down cleanly");
         served.map_err(|e| Error::io("http server", e))

@@ -2,7 +2,7 @@
 //! the share sealed under the PIN.
 
 use cosign_proto::v1::cosign::{
-    EnrollBegin, EnrollBegun, EnrollFinish, EnrollFinished, EnrollKeygen,
+    EnrollBegin, EnrollBegun, EnrollFinish, EnrollFinished, EnrollKeygen, EnrollSms, EnrollSmsSent,
 };
 use sm2_cosign::OsRng;
 use sm2_cosign::keygen::{ClientKeygen, KeygenResponse};
@@ -15,11 +15,44 @@ use crate::{PhoneError, Result};
 /// Shortest PIN accepted.
 pub const MIN_PIN_LEN: usize = 6;
 
-/// Enrols this phone for `staff_id` with an activation code and a new PIN.
+/// Asks the server to text the activation SMS code to the staff member's phone on record (the
+/// second factor, when the server requires one; the code is then given to
+/// [`enroll_with_sms`]).
+pub async fn request_sms_code(
+    server: &str,
+    staff_id: &str,
+    activation_code: &str,
+) -> Result<EnrollSmsSent> {
+    Client::new(server)
+        .post(
+            "/api/v1/phone/enroll/sms",
+            &EnrollSms {
+                staff_id: staff_id.to_owned(),
+                activation_code: activation_code.to_owned(),
+            },
+        )
+        .await
+}
+
+/// Enrols this phone for `staff_id` with an activation code and a new PIN (servers without a
+/// second factor).
 pub async fn enroll(
     server: &str,
     staff_id: &str,
     activation_code: &str,
+    device_name: &str,
+    pin: &str,
+) -> Result<PhoneState> {
+    enroll_with_sms(server, staff_id, activation_code, None, device_name, pin).await
+}
+
+/// Enrols this phone with an activation code, the SMS code from [`request_sms_code`] when the
+/// server asks for one (`SMS_CODE_REQUIRED` otherwise), and a new PIN.
+pub async fn enroll_with_sms(
+    server: &str,
+    staff_id: &str,
+    activation_code: &str,
+    sms_code: Option<&str>,
     device_name: &str,
     pin: &str,
 ) -> Result<PhoneState> {
@@ -37,6 +70,7 @@ pub async fn enroll(
                 activation_code: activation_code.to_owned(),
                 device_name: device_name.to_owned(),
                 device_public_key: device_key.public_hex(),
+                sms_code: sms_code.map(str::to_owned),
             },
         )
         .await?;

@@ -281,22 +281,32 @@ pub async fn logout(
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// `GET /api/v1/audit/verify`: recomputes the audit hash chain. Reveals only the entry count
-/// and head hash, so every administrative role may ask (reading entries is the auditor's).
+/// `GET /api/v1/audit/verify`: recomputes the audit hash chain, checks every entry's HMAC-SM3
+/// in the crypto device and every time-stamp anchor. Reveals only counts, the head hash and the
+/// first broken entry, so every administrative role may ask (reading entries is the auditor's).
 pub async fn audit_verify(
     State(state): State<AppState>,
     Admin(_session): Admin,
 ) -> Result<Json<serde_json::Value>, ApiFailure> {
-    match crate::audit::AuditLog::verify(&state.db).await {
-        Ok((entries, head)) => Ok(Json(
-            serde_json::json!({ "intact": true, "entries": entries, "head": head }),
-        )),
-        Err(crate::error::Error::AuditBroken { seq, reason }) => {
-            tracing::error!(seq, %reason, "audit chain broken");
-            Ok(Json(
-                serde_json::json!({ "intact": false, "first_bad_entry": seq, "reason": reason }),
-            ))
-        }
-        Err(e) => Err(e.into()),
+    let device = state.keys.device();
+    let root = state.pki.authority("root").map(|a| a.cert.clone());
+    let r = crate::audit::AuditLog::check(&state.db, Some(&*device), root.as_ref()).await?;
+    let mut out = serde_json::json!({
+        "intact": r.intact(),
+        "entries": r.entries,
+        "head": r.head,
+        "authenticated": r.authenticated,
+        "legacy_unauthenticated": r.legacy,
+        "unauthenticated_locked_device": r.unauthenticated,
+        "anchors": r.anchors,
+        "last_anchor": r.last_anchor,
+    });
+    if let Some(b) = &r.broken {
+        tracing::error!(seq = b.seq, problem = ?b.problem, reason = %b.reason, "audit log broken");
+        out["first_bad_entry"] = b.seq.into();
+        out["problem"] = serde_json::to_value(b.problem).unwrap_or_default();
+        out["reason"] = b.reason.clone().into();
+        out["reason_zh"] = b.problem.zh().into();
     }
+    Ok(Json(out))
 }

@@ -15,7 +15,8 @@ use cosign_proto::v1::auth::{
 };
 use cosign_proto::v1::cosign::{
     CreateClientApp, CreateSignRequest, CreateStaff, EnrollBegin, EnrollFinish, EnrollKeygen,
-    PhoneTask, PinUnlock, RequestEvent, RoundCommit, RoundResult, SignRequestView, StartRound,
+    EnrollSms, PhoneTask, PinUnlock, RequestEvent, RoundCommit, RoundResult, SignRequestView,
+    StartRound,
 };
 use cosign_proto::v1::qr::QrLink;
 use serde::Deserialize;
@@ -47,6 +48,7 @@ pub fn routes() -> axum::Router<AppState> {
         .route("/api/v1/sign-requests/{id}/events", get(watch))
         .route("/api/v1/sign-requests/{id}/cancel", post(cancel_request))
         .route("/api/v1/phone/enroll", post(enroll_begin))
+        .route("/api/v1/phone/enroll/sms", post(enroll_sms))
         .route("/api/v1/phone/enroll/keygen", post(enroll_keygen))
         .route("/api/v1/phone/enroll/finish", post(enroll_finish))
         .route("/api/v1/phone/tasks", get(tasks))
@@ -206,7 +208,7 @@ async fn audit_outcome(
     Ok(())
 }
 
-fn require_manager(admin: &Admin) -> Result<String, ApiFailure> {
+pub(super) fn require_manager(admin: &Admin) -> Result<String, ApiFailure> {
     // 三权分立: the system and security administrators manage apps and staff; auditors read.
     if matches!(admin.0.role(), "sysadmin" | "secadmin") {
         Ok(format!("admin:{}", admin.0.username()))
@@ -547,7 +549,8 @@ async fn enroll_begin(
     ApiJson(req): ApiJson<EnrollBegin>,
 ) -> Result<impl IntoResponse, ApiFailure> {
     let device = state.keys.device();
-    let begun = devices::begin(&state.db, &*device, &req, now_ms()).await;
+    let second_factor = state.config.cosign.activation_second_factor;
+    let begun = devices::begin(&state.db, &*device, &req, second_factor, now_ms()).await;
     let outcome = if begun.is_ok() { "ok" } else { "denied" };
     audit_outcome(
         &state,
@@ -559,10 +562,45 @@ async fn enroll_begin(
         begun.as_ref().map_or("", |b| b.device_id.as_str()),
         outcome,
         &rid.0,
-        serde_json::json!({}),
+        serde_json::json!({
+            "second_factor": format!("{second_factor:?}").to_lowercase(),
+            "refused": begun.as_ref().err().map(ApiFailure::code),
+        }),
     )
     .await?;
     Ok((StatusCode::CREATED, Json(begun?)))
+}
+
+/// `POST /api/v1/phone/enroll/sms`: the second factor of activation, a one-time code sent to
+/// the staff member's phone on record (only when the server asks for one).
+async fn enroll_sms(
+    State(state): State<AppState>,
+    rid: RequestId,
+    ApiJson(req): ApiJson<EnrollSms>,
+) -> Result<impl IntoResponse, ApiFailure> {
+    let gateway = match (&state.sms, state.config.cosign.activation_second_factor) {
+        (Some(g), crate::config::SecondFactor::Sms) => g.clone(),
+        _ => return Err(ApiFailure::new(ErrorCode::NotFound)),
+    };
+    let device = state.keys.device();
+    let sent = devices::send_sms(&state.db, &*device, &*gateway, &req, now_ms()).await;
+    audit_outcome(
+        &state,
+        &format!(
+            "staff:{}",
+            req.staff_id.chars().take(64).collect::<String>()
+        ),
+        "cosign.enroll.sms",
+        &req.staff_id.chars().take(64).collect::<String>(),
+        if sent.is_ok() { "ok" } else { "denied" },
+        &rid.0,
+        serde_json::json!({
+            "phone": sent.as_ref().ok().map(|s| s.phone_masked.clone()),
+            "refused": sent.as_ref().err().map(ApiFailure::code),
+        }),
+    )
+    .await?;
+    Ok((StatusCode::CREATED, Json(sent?)))
 }
 
 async fn enroll_keygen(

@@ -3,6 +3,7 @@
 
 mod auth;
 mod cosign;
+mod demo;
 mod error;
 mod extract;
 mod middleware;
@@ -53,6 +54,8 @@ pub struct AppState {
     pub clients: Arc<crate::signing::clients::Clients>,
     /// Signing-request announcements to terminal WebSockets (issue 6).
     pub hub: crate::hub::Hub,
+    /// The SMS gateway (`[sms] url`), if configured.
+    pub sms: Option<Arc<dyn crate::identity::sms::SmsGateway>>,
 }
 
 /// Builds the router with all middleware.
@@ -72,6 +75,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/audit/verify", get(auth::audit_verify))
         .merge(pki::routes())
         .merge(cosign::routes())
+        .merge(demo::routes())
         // The body limit wraps the routes above only; routes merged after it set their own.
         .layer(DefaultBodyLimit::max(body_limit))
         .layer(RequestBodyLimitLayer::new(body_limit))

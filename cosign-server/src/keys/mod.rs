@@ -127,34 +127,42 @@ impl Keys {
         audit: Arc<AuditLog>,
         actor: &str,
     ) -> Result<Self> {
-        if let DeviceKind::Sdf { .. } = &config.keys.device {
-            return Self::open_sdf(config, db, audit, actor);
-        }
-        let fresh = !master_key_path(config).exists();
-        let unlock = unlock(config, &|k| std::env::var(k).ok(), fresh)?;
-        let cfg = device_config(config, db, audit, actor, unlock);
-        let soft = SoftDevice::open_or_init(cfg).await?;
-        Ok(Self {
-            device: Device::Soft(Arc::new(soft)),
-        })
+        let keys = if let DeviceKind::Sdf { .. } = &config.keys.device {
+            Self::open_sdf(config, db, audit.clone(), actor)?
+        } else {
+            let fresh = !master_key_path(config).exists();
+            let unlock = unlock(config, &|k| std::env::var(k).ok(), fresh)?;
+            let cfg = device_config(config, db, audit.clone(), actor, unlock);
+            let soft = SoftDevice::open_or_init(cfg).await?;
+            Self {
+                device: Device::Soft(Arc::new(soft)),
+            }
+        };
+        audit.attach_mac_key(db, keys.device()).await?;
+        Ok(keys)
     }
 
     /// Opens an existing device (the `keys` commands never create one).
     pub async fn open(config: &Config, db: &Db, audit: Arc<AuditLog>, actor: &str) -> Result<Self> {
-        if let DeviceKind::Sdf { .. } = &config.keys.device {
-            return Self::open_sdf(config, db, audit, actor);
-        }
-        let path = master_key_path(config);
-        if !path.exists() {
-            return Err(Error::Device(crypto_device::Error::NotInitialised(
-                path.display().to_string(),
-            )));
-        }
-        let unlock = unlock(config, &|k| std::env::var(k).ok(), false)?;
-        let soft = SoftDevice::open(device_config(config, db, audit, actor, unlock)).await?;
-        Ok(Self {
-            device: Device::Soft(Arc::new(soft)),
-        })
+        let keys = if let DeviceKind::Sdf { .. } = &config.keys.device {
+            Self::open_sdf(config, db, audit.clone(), actor)?
+        } else {
+            let path = master_key_path(config);
+            if !path.exists() {
+                return Err(Error::Device(crypto_device::Error::NotInitialised(
+                    path.display().to_string(),
+                )));
+            }
+            let unlock = unlock(config, &|k| std::env::var(k).ok(), false)?;
+            let soft =
+                SoftDevice::open(device_config(config, db, audit.clone(), actor, unlock)).await?;
+            Self {
+                device: Device::Soft(Arc::new(soft)),
+            }
+        };
+        // Every entry from here on carries an HMAC-SM3 under the audit key (crate::audit).
+        audit.attach_mac_key(db, keys.device()).await?;
+        Ok(keys)
     }
 
     /// Opens a GM/T 0018 device through its vendor library: keys are generated and used inside

@@ -9,7 +9,9 @@
 use std::time::Duration;
 
 use cosign_proto::v1::ErrorCode;
-use cosign_proto::v1::cosign::{EnrollBegin, EnrollBegun, EnrollFinish, EnrollFinished};
+use cosign_proto::v1::cosign::{
+    EnrollBegin, EnrollBegun, EnrollFinish, EnrollFinished, EnrollSms, EnrollSmsSent,
+};
 use crypto_device::{CryptoDevice, KeyId, with_secret};
 use sm2::dsa::{Signature, VerifyingKey, signature::Verifier};
 use sm2_cosign::keygen::{KeygenRequest, KeygenResponse, ServerKeygen};
@@ -22,6 +24,8 @@ use zeroize::Zeroizing;
 use super::clients::{SignedCall, consume_nonce, dev};
 use super::staff;
 use crate::api::ApiFailure;
+use crate::config::SecondFactor;
+use crate::identity::sms::{self, SmsGateway, SmsMessage};
 use crate::pki::{Actor, IssueProfile, Pki};
 use crate::store::Db;
 
@@ -124,11 +128,178 @@ pub async fn verify_call(
     Ok(device)
 }
 
-/// Step 1: the activation code (single use, counted) and the device key → a pending device.
+/// Lifetime of an activation SMS code.
+pub const SMS_TTL_MS: i64 = 5 * 60 * 1000;
+/// Least time between two SMS codes for one staff member.
+pub const SMS_RESEND_MS: i64 = 60 * 1000;
+/// SMS codes sent per activation code (a new activation code resets the count).
+pub const MAX_SMS_SENDS: i64 = 5;
+/// Wrong SMS codes before the code is void (a new one must be sent).
+pub const MAX_SMS_FAILURES: i64 = 5;
+
+/// The activation state of a staff member whose activation code was just checked.
+struct Activation {
+    hash: String,
+    phone: String,
+    sms_hash: Option<String>,
+    sms_expires: Option<i64>,
+    sms_failures: i64,
+    sms_sent_at: Option<i64>,
+    sms_sends: i64,
+}
+
+/// Checks the activation code (valid, unexpired, not voided by failures); a wrong code is
+/// counted.
+async fn check_activation(
+    db: &Db,
+    staff_id: &str,
+    code: &str,
+    now_ms: i64,
+) -> Result<Activation, ApiFailure> {
+    let row = sqlx::query(
+        "SELECT status, phone, activation_hash, activation_expires, activation_failures, \
+         sms_code_hash, sms_expires, sms_failures, sms_sent_at, sms_sends FROM staff \
+         WHERE staff_id = $1",
+    )
+    .bind(staff_id)
+    .fetch_optional(db.pool())
+    .await?;
+    let Some(row) = row else {
+        return Err(ApiFailure::new(ErrorCode::ActivationInvalid));
+    };
+    let status: String = row.try_get("status")?;
+    let hash: Option<String> = row.try_get("activation_hash")?;
+    let expires: Option<i64> = row.try_get("activation_expires")?;
+    let failures: i64 = row.try_get("activation_failures")?;
+    let Some(hash) = hash else {
+        return Err(ApiFailure::new(ErrorCode::ActivationInvalid));
+    };
+    if status == "disabled"
+        || expires.is_none_or(|e| e < now_ms)
+        || failures >= staff::MAX_ACTIVATION_FAILURES
+    {
+        return Err(ApiFailure::new(ErrorCode::ActivationInvalid));
+    }
+    let given = staff::code_hash(code);
+    if !bool::from(given.as_bytes().ct_eq(hash.as_bytes())) {
+        sqlx::query(
+            "UPDATE staff SET activation_failures = activation_failures + 1 WHERE staff_id = $1",
+        )
+        .bind(staff_id)
+        .execute(db.pool())
+        .await?;
+        return Err(ApiFailure::new(ErrorCode::ActivationInvalid));
+    }
+    Ok(Activation {
+        hash,
+        phone: row.try_get("phone")?,
+        sms_hash: row.try_get("sms_code_hash")?,
+        sms_expires: row.try_get("sms_expires")?,
+        sms_failures: row.try_get("sms_failures")?,
+        sms_sent_at: row.try_get("sms_sent_at")?,
+        sms_sends: row.try_get("sms_sends")?,
+    })
+}
+
+/// Sends the activation SMS code to the staff member's phone on record, after checking the
+/// activation code. At most one code a minute and [`MAX_SMS_SENDS`] per activation code; a
+/// new code replaces the previous one.
+pub async fn send_sms(
+    db: &Db,
+    device: &dyn CryptoDevice,
+    gateway: &dyn SmsGateway,
+    req: &EnrollSms,
+    now_ms: i64,
+) -> Result<EnrollSmsSent, ApiFailure> {
+    let a = check_activation(db, &req.staff_id, &req.activation_code, now_ms).await?;
+    if a.sms_sends >= MAX_SMS_SENDS || a.sms_sent_at.is_some_and(|t| now_ms < t + SMS_RESEND_MS) {
+        return Err(ApiFailure::new(ErrorCode::RateLimited));
+    }
+    let random = Zeroizing::new(device.random(8).await.map_err(dev)?);
+    let code = Zeroizing::new(sms::new_code(&random));
+    let expires_at = now_ms + SMS_TTL_MS;
+    // Claim the send first (compare-and-set on the count), so two racing calls send one code.
+    let claimed = sqlx::query(
+        "UPDATE staff SET sms_code_hash = $1, sms_expires = $2, sms_failures = 0, \
+         sms_sent_at = $3, sms_sends = sms_sends + 1 WHERE staff_id = $4 AND sms_sends = $5 \
+         AND activation_hash = $6",
+    )
+    .bind(sms::code_hash(&req.staff_id, &code))
+    .bind(expires_at)
+    .bind(now_ms)
+    .bind(&req.staff_id)
+    .bind(a.sms_sends)
+    .bind(&a.hash)
+    .execute(db.pool())
+    .await?;
+    if claimed.rows_affected() != 1 {
+        return Err(ApiFailure::new(ErrorCode::RateLimited));
+    }
+    let message = SmsMessage {
+        phone: a.phone.clone(),
+        template: "staff.activation",
+        params: serde_json::json!({ "code": code.as_str(), "minutes": SMS_TTL_MS / 60_000 }),
+        text: format!(
+            "您的医签激活验证码为 {}，{} 分钟内有效。请勿告诉他人。",
+            code.as_str(),
+            SMS_TTL_MS / 60_000
+        ),
+    };
+    if let Err(e) = gateway.send(&message).await {
+        tracing::warn!(error = %e, "activation SMS not sent");
+        // The code never reached the phone: void it, but keep the send counted.
+        sqlx::query("UPDATE staff SET sms_code_hash = NULL WHERE staff_id = $1")
+            .bind(&req.staff_id)
+            .execute(db.pool())
+            .await?;
+        return Err(ApiFailure::with(
+            ErrorCode::Unavailable,
+            "短信网关暂不可用，请稍后重试或联系信息科。",
+            "The SMS gateway is unavailable; retry later or contact IT.",
+        ));
+    }
+    Ok(EnrollSmsSent {
+        phone_masked: staff::mask_phone(&a.phone),
+        expires_at,
+        resend_after: now_ms + SMS_RESEND_MS,
+    })
+}
+
+/// Checks the SMS code of an activation (counted; [`MAX_SMS_FAILURES`] wrong codes void it).
+async fn check_sms(
+    db: &Db,
+    staff_id: &str,
+    a: &Activation,
+    given: Option<&str>,
+    now_ms: i64,
+) -> Result<(), ApiFailure> {
+    let Some(given) = given.filter(|g| !g.trim().is_empty()) else {
+        return Err(ApiFailure::new(ErrorCode::SmsCodeRequired));
+    };
+    let Some(stored) = &a.sms_hash else {
+        return Err(ApiFailure::new(ErrorCode::SmsCodeInvalid));
+    };
+    if a.sms_expires.is_none_or(|e| e < now_ms) || a.sms_failures >= MAX_SMS_FAILURES {
+        return Err(ApiFailure::new(ErrorCode::SmsCodeInvalid));
+    }
+    let hash = sms::code_hash(staff_id, given);
+    if !bool::from(hash.as_bytes().ct_eq(stored.as_bytes())) {
+        sqlx::query("UPDATE staff SET sms_failures = sms_failures + 1 WHERE staff_id = $1")
+            .bind(staff_id)
+            .execute(db.pool())
+            .await?;
+        return Err(ApiFailure::new(ErrorCode::SmsCodeInvalid));
+    }
+    Ok(())
+}
+
+/// Step 1: the activation code (single use, counted), the SMS code when `second_factor` asks
+/// for one (counted), and the device key → a pending device.
 pub async fn begin(
     db: &Db,
     device: &dyn CryptoDevice,
     req: &EnrollBegin,
+    second_factor: SecondFactor,
     now_ms: i64,
 ) -> Result<EnrollBegun, ApiFailure> {
     let pk = hex::decode(&req.device_public_key)
@@ -150,39 +321,11 @@ pub async fn begin(
             "device_name must have 1–64 characters.",
         ));
     }
-    let row = sqlx::query(
-        "SELECT status, activation_hash, activation_expires, activation_failures FROM staff \
-         WHERE staff_id = $1",
-    )
-    .bind(&req.staff_id)
-    .fetch_optional(db.pool())
-    .await?;
-    let Some(row) = row else {
-        return Err(ApiFailure::new(ErrorCode::ActivationInvalid));
-    };
-    let status: String = row.try_get("status")?;
-    let hash: Option<String> = row.try_get("activation_hash")?;
-    let expires: Option<i64> = row.try_get("activation_expires")?;
-    let failures: i64 = row.try_get("activation_failures")?;
-    let Some(hash) = hash else {
-        return Err(ApiFailure::new(ErrorCode::ActivationInvalid));
-    };
-    if status == "disabled"
-        || expires.is_none_or(|e| e < now_ms)
-        || failures >= staff::MAX_ACTIVATION_FAILURES
-    {
-        return Err(ApiFailure::new(ErrorCode::ActivationInvalid));
+    let a = check_activation(db, &req.staff_id, &req.activation_code, now_ms).await?;
+    if second_factor == SecondFactor::Sms {
+        check_sms(db, &req.staff_id, &a, req.sms_code.as_deref(), now_ms).await?;
     }
-    let given = staff::code_hash(&req.activation_code);
-    if !bool::from(given.as_bytes().ct_eq(hash.as_bytes())) {
-        sqlx::query(
-            "UPDATE staff SET activation_failures = activation_failures + 1 WHERE staff_id = $1",
-        )
-        .bind(&req.staff_id)
-        .execute(db.pool())
-        .await?;
-        return Err(ApiFailure::new(ErrorCode::ActivationInvalid));
-    }
+    let hash = a.hash;
     let device_id = format!("dev_{}", hex::encode(device.random(12).await.map_err(dev)?));
     let session_bytes: [u8; 16] = device
         .random(16)
@@ -195,8 +338,8 @@ pub async fn begin(
     // enrolment only, even when two phones race.
     let mut tx = db.pool().begin().await?;
     let consumed = sqlx::query(
-        "UPDATE staff SET activation_hash = NULL, updated_at = $1 WHERE staff_id = $2 \
-         AND activation_hash = $3",
+        "UPDATE staff SET activation_hash = NULL, sms_code_hash = NULL, updated_at = $1 \
+         WHERE staff_id = $2 AND activation_hash = $3",
     )
     .bind(now_ms)
     .bind(&req.staff_id)

@@ -286,7 +286,8 @@ pub async fn view(db: &Db, staff_id: &str) -> Result<StaffView, ApiFailure> {
     })
 }
 
-fn mask_phone(p: &str) -> String {
+/// `138****5678`.
+pub fn mask_phone(p: &str) -> String {
     if p.len() == 11 && p.is_ascii() {
         format!("{}****{}", &p[..3], &p[7..])
     } else {
@@ -350,6 +351,7 @@ pub async fn issue_activation(
     let expires_at = now_ms + ACTIVATION_TTL_MS;
     sqlx::query(
         "UPDATE staff SET activation_hash = $1, activation_expires = $2, activation_failures = 0, \
+         sms_code_hash = NULL, sms_failures = 0, sms_sent_at = NULL, sms_sends = 0, \
          updated_at = $3 WHERE staff_id = $4",
     )
     .bind(code_hash(&code))

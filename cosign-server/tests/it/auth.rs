@@ -111,9 +111,9 @@ async fn first_login_forces_password_change(backend: Backend) {
         .unwrap();
     assert_eq!(v["intact"], true, "{v}");
     // init, 2 denied logins, login, denied change, change, denied login, login = 8, after the
-    // 11 first-start key/PKI entries (master.init, key.generate × 8, pki.init, secret.import of
-    // the resident-ID key)
-    assert_eq!(v["entries"], 19, "{v}");
+    // 12 first-start key/PKI entries (master.init, secret.import of the audit MAC key,
+    // key.generate × 8, pki.init, secret.import of the resident-ID key)
+    assert_eq!(v["entries"], 20, "{v}");
 
     assert_eq!(
         s.client

@@ -112,8 +112,9 @@ fn serve_initialises_prints_urls_and_stops_cleanly_on_sigint() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(
-        // system.init, master.init, key.generate × 8, pki.init, secret.import (resident-ID key)
-        String::from_utf8_lossy(&out.stdout).contains("intact: 12 entries"),
+        // system.init, master.init, secret.import (audit MAC key), key.generate × 8, pki.init,
+        // secret.import (resident-ID key)
+        String::from_utf8_lossy(&out.stdout).contains("intact: 13 entries"),
         "{}",
         String::from_utf8_lossy(&out.stdout)
     );

@@ -148,7 +148,7 @@ pub async fn add_staff(s: &TestServer, token: &str, staff_id: &str, name: &str) 
     activation_link(s, token, staff_id).await
 }
 
-async fn activation_link(s: &TestServer, token: &str, staff_id: &str) -> String {
+pub async fn activation_link(s: &TestServer, token: &str, staff_id: &str) -> String {
     let r = s
         .client
         .post(s.url(&format!("/api/v1/admin/staff/{staff_id}/activation")))
@@ -161,7 +161,7 @@ async fn activation_link(s: &TestServer, token: &str, staff_id: &str) -> String 
     v["qr_payload"].as_str().unwrap().to_owned()
 }
 
-fn code_of(link: &str) -> (String, String) {
+pub fn code_of(link: &str) -> (String, String) {
     match link.parse().unwrap() {
         cosign_proto::v1::qr::QrLink::Activate { staff_id, code, .. } => (staff_id, code),
         other @ cosign_proto::v1::qr::QrLink::Sign { .. } => panic!("{other:?}"),
@@ -205,7 +205,7 @@ where
     .await
 }
 
-fn code(e: &PhoneError) -> ErrorCode {
+pub fn code(e: &PhoneError) -> ErrorCode {
     match e {
         PhoneError::Server(api) => api.code,
         other => panic!("expected a server refusal, got {other}"),
@@ -906,6 +906,7 @@ async fn enrolment_codes_are_single_use_and_counted() {
                 activation_code: pending_code,
                 device_name: "半途".into(),
                 device_public_key: key.public_hex(),
+                sms_code: None,
             },
         )
         .await

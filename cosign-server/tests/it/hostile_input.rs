@@ -35,6 +35,11 @@ const ROUTES: &[(&str, &str, bool, bool)] = &[
     ("POST", "/api/v1/admin/staff/D001/activation", false, true),
     ("POST", "/api/v1/admin/staff/D001/unlock", false, true),
     ("POST", "/api/v1/phone/enroll", true, false),
+    ("POST", "/api/v1/phone/enroll/sms", true, false),
+    ("GET", "/terminal/demo", false, false),
+    ("GET", "/terminal/demo/demo.js", false, false),
+    ("GET", "/api/v1/demo/staff", false, true),
+    ("POST", "/api/v1/demo/sign-requests", true, true),
     // Signed routes (HMAC or device signature) answer garbage with BAD_SIGNATURE: cosign.rs.
     ("POST", "/api/v1/sign-requests", false, false),
     ("GET", "/api/v1/sign-requests/req_00", false, false),

@@ -61,8 +61,8 @@ async fn device_and_hierarchy_survive_reopen_and_rotation(backend: Backend) {
     let again: Vec<String> = pki.authorities().map(|a| a.cert.serial_hex()).collect();
     assert_eq!(serials, again);
     let report = keys.soft().unwrap().rotate_kek().await.unwrap();
-    // The 8 authority keys and the resident-ID HMAC secret.
-    assert_eq!(report.rewrapped, 9);
+    // The 8 authority keys, the resident-ID HMAC secret and the audit MAC key.
+    assert_eq!(report.rewrapped, 10);
     let crl = pki.crl(&db, "staff").await.unwrap().unwrap();
     let parsed = gm_pki::crl::ParsedCrl::from_der(&crl).unwrap();
     parsed
@@ -158,7 +158,7 @@ fn keys_commands_through_the_binary() {
 
     let (ok, out) = cli(d, &["keys", "rotate-kek"]);
     assert!(
-        ok && out.contains("kek-000002") && out.contains("re-wrapped 9"),
+        ok && out.contains("kek-000002") && out.contains("re-wrapped 10"),
         "{out}"
     );
 

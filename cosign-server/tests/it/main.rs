@@ -8,6 +8,8 @@
 mod support;
 mod tools;
 
+mod activation_sms;
+mod audit_mac;
 mod auth;
 mod cli;
 mod cosign;
@@ -21,3 +23,4 @@ mod pki_external;
 mod pki_rollover;
 mod s3;
 mod store;
+mod terminal_demo;

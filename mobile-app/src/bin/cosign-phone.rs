@@ -29,6 +29,15 @@ enum Command {
         /// Device name shown to administrators.
         #[arg(long, default_value = "cosign-phone")]
         name: String,
+        /// 短信验证码 / the SMS code (when the server asks for a second factor; get it with
+        /// `cosign-phone sms-code LINK`).
+        #[arg(long)]
+        sms_code: Option<String>,
+    },
+    /// 获取激活短信验证码 / text the activation SMS code to the phone on record.
+    SmsCode {
+        /// The activation link from the administrator.
+        link: String,
     },
     /// 扫码签名 / sign the request of a `yiqian://sign` link; reads the PIN from stdin.
     Sign {
@@ -50,21 +59,44 @@ fn read_pin() -> Result<String, String> {
     Ok(line.trim().to_owned())
 }
 
+/// (server, staff id, activation code) of a `yiqian://activate` link.
+fn activation(link: &str) -> Result<(String, String, String), String> {
+    match link.parse::<QrLink>() {
+        Ok(QrLink::Activate {
+            server,
+            staff_id,
+            code,
+        }) => Ok((server, staff_id, code)),
+        _ => Err("not a yiqian://activate link".into()),
+    }
+}
+
 async fn run(cli: Cli) -> Result<String, String> {
     match cli.command {
-        Command::Enroll { link, name } => {
-            let Ok(QrLink::Activate {
-                server,
-                staff_id,
-                code,
-            }) = link.parse::<QrLink>()
-            else {
-                return Err("not a yiqian://activate link".into());
-            };
-            let pin = read_pin()?;
-            let state = enroll::enroll(&server, &staff_id, &code, &name, &pin)
+        Command::SmsCode { link } => {
+            let (server, staff_id, code) = activation(&link)?;
+            let sent = enroll::request_sms_code(&server, &staff_id, &code)
                 .await
                 .map_err(|e| e.to_string())?;
+            serde_json::to_string(&sent).map_err(|e| e.to_string())
+        }
+        Command::Enroll {
+            link,
+            name,
+            sms_code,
+        } => {
+            let (server, staff_id, code) = activation(&link)?;
+            let pin = read_pin()?;
+            let state = enroll::enroll_with_sms(
+                &server,
+                &staff_id,
+                &code,
+                sms_code.as_deref(),
+                &name,
+                &pin,
+            )
+            .await
+            .map_err(|e| e.to_string())?;
             state.save(&cli.state).map_err(|e| e.to_string())?;
             Ok(
                 serde_json::json!({ "device_id": state.device_id, "serial": state.serial })

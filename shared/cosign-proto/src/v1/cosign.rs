@@ -137,6 +137,32 @@ pub struct EnrollBegin {
     pub device_name: String,
     /// Device public key, uncompressed SEC1, hex (130 characters).
     pub device_public_key: String,
+    /// The SMS code sent to the phone on record (`POST /api/v1/phone/enroll/sms`), when the
+    /// server asks for a second factor.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sms_code: Option<String>,
+}
+
+/// `POST /api/v1/phone/enroll/sms`: send the activation SMS code to the staff member's phone
+/// on record (the activation code proves the caller got it from an administrator).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EnrollSms {
+    /// Staff number.
+    pub staff_id: String,
+    /// Activation code.
+    pub activation_code: String,
+}
+
+/// The answer: where the code went and how long it works.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EnrollSmsSent {
+    /// The phone number, masked (`138****5678`).
+    pub phone_masked: String,
+    /// Unix ms after which the code no longer works.
+    pub expires_at: i64,
+    /// Unix ms before which no new code is sent.
+    pub resend_after: i64,
 }
 
 /// The server's answer: the device id to sign with and the key-generation session.

@@ -109,6 +109,10 @@ pub enum ErrorCode {
     KeyMismatch,
     /// The certificate (or trust anchor) is already imported.
     AlreadyImported,
+    /// Activation needs the SMS code sent to the phone on record (ask for it first).
+    SmsCodeRequired,
+    /// The SMS code is wrong, expired or used up; ask for a new one.
+    SmsCodeInvalid,
 }
 
 impl ErrorCode {
@@ -125,7 +129,9 @@ impl ErrorCode {
             | Self::ActivationInvalid
             | Self::ProtocolViolation
             | Self::InvalidCertificate
-            | Self::NotACaCertificate => 400,
+            | Self::NotACaCertificate
+            | Self::SmsCodeRequired
+            | Self::SmsCodeInvalid => 400,
             Self::Unauthenticated | Self::BadCredentials | Self::BadSignature | Self::Replayed => {
                 401
             }
@@ -269,6 +275,14 @@ impl ErrorCode {
             Self::ActivationInvalid => (
                 "激活码错误、已使用或已过期，请联系管理员重新获取。",
                 "The activation code is wrong, used or expired; ask an administrator for a new one.",
+            ),
+            Self::SmsCodeRequired => (
+                "激活需要短信验证码：请先获取发送到您登记手机号的验证码，再填写后激活。",
+                "Activation needs the SMS code sent to your phone on record: request it, then enter it.",
+            ),
+            Self::SmsCodeInvalid => (
+                "短信验证码错误或已过期，请重新获取。",
+                "The SMS code is wrong or expired; request a new one.",
             ),
             Self::KeyLocked => (
                 "PIN 码错误次数过多，签名密钥已锁定，请联系管理员解锁。",
@@ -442,6 +456,8 @@ mod tests {
             ErrorCode::CertificateRevoked,
             ErrorCode::KeyMismatch,
             ErrorCode::AlreadyImported,
+            ErrorCode::SmsCodeRequired,
+            ErrorCode::SmsCodeInvalid,
         ] {
             assert!((400..500).contains(&code.status()), "{code:?}");
         }
