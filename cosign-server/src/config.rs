@@ -108,6 +108,12 @@ max_pin_failures = 5
 # Hospital message platform (企业微信/钉钉 gateway or the hospital app's push service) told about
 # every new signing request, as JSON POSTs with a Bearer token from COSIGN_NOTIFIER_TOKEN.
 # notifier_url = "http://msg.hospital.local/api/yiqian"
+
+[autosign]
+# Longest time window a doctor may authorise for auto-sign (hours; 1–8760).
+max_window_hours = 168
+# Certificate policy OID marking delegated (auto-sign) certificates (project arc).
+policy_oid = "1.2.156.112233.3.1"
 "#;
 
 /// The file format. Unknown keys are rejected.
@@ -132,6 +138,24 @@ pub struct FileConfig {
     documents: DocumentsFile,
     #[serde(default)]
     cosign: CosignFile,
+    #[serde(default)]
+    autosign: AutosignFile,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AutosignFile {
+    max_window_hours: Option<u32>,
+    policy_oid: Option<String>,
+}
+
+/// Auto-sign settings (`[autosign]`).
+#[derive(Debug, Clone)]
+pub struct AutosignConfig {
+    /// Longest authorised window.
+    pub max_window: Duration,
+    /// Certificate policy OID of delegated certificates (dotted).
+    pub policy_oid: String,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -341,6 +365,8 @@ pub struct Config {
     pub documents: crate::documents::Settings,
     /// Doctor co-signing.
     pub cosign: CosignConfig,
+    /// Auto-sign with delegated keys.
+    pub autosign: AutosignConfig,
 }
 
 impl std::fmt::Debug for Config {
@@ -585,6 +611,20 @@ impl Config {
                 "cosign.notifier_url must be an http(s) URL".into(),
             ));
         }
+        let max_window_hours = file.autosign.max_window_hours.unwrap_or(168);
+        if !(1..=8760).contains(&max_window_hours) {
+            return Err(Error::Config(
+                "autosign.max_window_hours must be 1–8760".into(),
+            ));
+        }
+        let autosign = AutosignConfig {
+            max_window: Duration::from_secs(u64::from(max_window_hours) * 3600),
+            policy_oid: dotted_oid(
+                file.autosign.policy_oid.clone(),
+                "1.2.156.112233.3.1",
+                "autosign.policy_oid",
+            )?,
+        };
         let cosign = CosignConfig {
             max_pin_failures,
             notifier_url,
@@ -605,6 +645,7 @@ impl Config {
             pki,
             documents,
             cosign,
+            autosign,
         })
     }
 

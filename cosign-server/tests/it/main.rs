@@ -9,6 +9,7 @@ mod support;
 mod tools;
 
 mod auth;
+mod autosign;
 mod cli;
 mod cosign;
 mod documents;

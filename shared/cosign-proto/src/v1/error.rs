@@ -109,6 +109,9 @@ pub enum ErrorCode {
     KeyMismatch,
     /// The certificate (or trust anchor) is already imported.
     AlreadyImported,
+    /// Auto-sign was required but no active authorisation of the signer covers the request
+    /// (document type, department, time), or it was revoked.
+    AutoSignNotAuthorised,
 }
 
 impl ErrorCode {
@@ -129,7 +132,10 @@ impl ErrorCode {
             Self::Unauthenticated | Self::BadCredentials | Self::BadSignature | Self::Replayed => {
                 401
             }
-            Self::Forbidden | Self::PasswordChangeRequired | Self::NotASigner => 403,
+            Self::Forbidden
+            | Self::PasswordChangeRequired
+            | Self::NotASigner
+            | Self::AutoSignNotAuthorised => 403,
             Self::NotFound => 404,
             Self::MethodNotAllowed => 405,
             Self::Timeout => 408,
@@ -338,6 +344,10 @@ impl ErrorCode {
                 "该证书已导入，无需重复操作。",
                 "The certificate is already imported; nothing to do.",
             ),
+            Self::AutoSignNotAuthorised => (
+                "该医师没有覆盖此文书类型、科室和时间的有效自动签名授权（或授权已撤销），请改为扫码签名。",
+                "No active auto-sign authorisation of the signer covers this document type, department and time (or it was revoked); use normal signing.",
+            ),
         }
     }
 }
@@ -442,6 +452,7 @@ mod tests {
             ErrorCode::CertificateRevoked,
             ErrorCode::KeyMismatch,
             ErrorCode::AlreadyImported,
+            ErrorCode::AutoSignNotAuthorised,
         ] {
             assert!((400..500).contains(&code.status()), "{code:?}");
         }
