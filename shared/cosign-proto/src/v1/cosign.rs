@@ -68,24 +68,20 @@ pub fn permission_is_known(grant: &str) -> bool {
 }
 
 /// `POST /api/v1/admin/apps/{app_id}/update`: change a client system's permissions, rate limit or
-/// enabled flag (fields left out stay as they are).
+/// enabled flag (fields left out stay as they are). A JSON object only (no `#[serde(default)]`,
+/// so an array is refused rather than read as "change nothing").
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateClientApp {
     /// The complete new permission set.
-    #[serde(default)]
     pub permissions: Option<Vec<String>>,
     /// Refill in calls per minute.
-    #[serde(default)]
     pub rate_per_minute: Option<u32>,
     /// Refill in calls per second.
-    #[serde(default)]
     pub rate_per_second: Option<u32>,
     /// Bucket size.
-    #[serde(default)]
     pub burst: Option<u32>,
     /// Whether the app may call at all.
-    #[serde(default)]
     pub enabled: Option<bool>,
 }
 
@@ -672,6 +668,5 @@ pub struct AuthorisationView {
 #[serde(deny_unknown_fields)]
 pub struct RevokeAuthorisation {
     /// Reason, kept in the audit log.
-    #[serde(default)]
     pub reason: Option<String>,
 }
