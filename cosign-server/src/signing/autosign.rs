@@ -235,6 +235,13 @@ pub async fn create(
     super::rounds::active(d)?;
     let doc_types = check_list("doc_types", &req.doc_types)?;
     let departments = check_list("departments", &req.departments)?;
+    if doc_types.iter().any(|t| t == AUTHORISATION_DOC_TYPE) {
+        // Authorisations are signed by the doctor on the phone, never by a delegated key.
+        return Err(invalid(
+            format!("自动签名授权不能包含文书类型“{AUTHORISATION_DOC_TYPE}”。"),
+            format!("An authorisation cannot cover the document type {AUTHORISATION_DOC_TYPE:?}."),
+        ));
+    }
     // Whole seconds, as the certificate carries them.
     let not_before = req.not_before.unwrap_or(now_ms) / 1000 * 1000;
     let not_after = req.not_after / 1000 * 1000;

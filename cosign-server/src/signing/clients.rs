@@ -523,4 +523,52 @@ mod tests {
         );
         assert_ne!(mac, hmac_hex(&[0x12; 32], &canonical));
     }
+
+    #[test]
+    fn wildcards_cover_one_resource_only() {
+        let granted = vec!["documents:*".to_owned(), "sign_request:read".to_owned()];
+        assert!(permission_granted(&granted, "documents:read"));
+        assert!(permission_granted(&granted, "documents:write"));
+        assert!(permission_granted(&granted, "sign_request:read"));
+        assert!(!permission_granted(&granted, "sign_request:create"));
+        assert!(!permission_granted(&granted, "auto_sign"));
+        // A resource whose name merely starts like the granted one is not covered.
+        assert!(!permission_granted(&["sign:*".to_owned()], "sign_request:read"));
+        assert!(permission_is_known("sign_request:*"));
+        assert!(!permission_is_known("auto_sign:*"));
+        assert!(!permission_is_known("*"));
+        assert!(!permission_is_known("sign_request:delete"));
+    }
+
+    #[test]
+    fn bucket_allows_a_burst_then_refills_at_the_rate() {
+        // 2 a second, burst 3.
+        let mut b = Bucket {
+            tokens: 3.0,
+            at_ms: 0,
+        };
+        for _ in 0..3 {
+            assert_eq!(b.take(120, 3, 0), Ok(()));
+        }
+        assert_eq!(b.take(120, 3, 0), Err(1));
+        // 0.6 s later one token is back, not two.
+        assert_eq!(b.take(120, 3, 600), Ok(()));
+        assert_eq!(b.take(120, 3, 600), Err(1));
+        // A long pause refills to the burst only.
+        for _ in 0..3 {
+            assert_eq!(b.take(120, 3, 60_000), Ok(()));
+        }
+        assert!(b.take(120, 3, 60_000).is_err());
+        // A slow refill (1 a minute) asks to wait up to a minute.
+        let mut slow = Bucket {
+            tokens: 0.0,
+            at_ms: 0,
+        };
+        assert_eq!(slow.take(1, 1, 0), Err(60));
+        assert_eq!(checked_rate(None, Some(2), Some(3)).unwrap(), (Some(120), Some(3)));
+        assert!(checked_rate(Some(60), Some(1), None).is_err());
+        assert!(checked_rate(None, None, Some(0)).is_err());
+        assert_eq!(default_burst(3000), 100);
+        assert_eq!(default_burst(4), 4);
+    }
 }
