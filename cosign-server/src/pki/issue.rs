@@ -311,6 +311,7 @@ impl Pki {
     /// doctor), and the serial the caller reserved (named in the authorisation the doctor
     /// co-signed), valid for exactly `period` (the authorised window). Recorded with profile
     /// `auto_sign` and audited as `pki.issue`.
+    #[allow(clippy::too_many_arguments)] // the parts of one issuance
     pub async fn issue_delegated(
         &self,
         db: &Db,

@@ -483,56 +483,52 @@ pub async fn activate(
         return view(ctx.db, id, now_ms).await;
     }
     // 1. The delegated key, recorded before anything is certified for it.
-    let key = match &a.key_id {
-        Some(k) => KeyId(k.clone()),
-        None => {
-            let (key, _) = ctx
-                .device
-                .generate_sm2(&format!("autosign:{id}"))
-                .await
-                .map_err(dev)?;
-            let kept = sqlx::query(
-                "UPDATE autosign_authorisations SET key_id = $1 WHERE authorisation_id = $2 \
-                 AND key_id IS NULL AND state = 'pending'",
-            )
-            .bind(key.as_str())
-            .bind(id)
-            .execute(ctx.db.pool())
-            .await?;
-            if kept.rows_affected() != 1 {
-                let _ = ctx.device.destroy(&key).await;
-                return view(ctx.db, id, now_ms).await;
-            }
-            key
+    let key = if let Some(k) = &a.key_id {
+        KeyId(k.clone())
+    } else {
+        let (key, _) = ctx
+            .device
+            .generate_sm2(&format!("autosign:{id}"))
+            .await
+            .map_err(dev)?;
+        let kept = sqlx::query(
+            "UPDATE autosign_authorisations SET key_id = $1 WHERE authorisation_id = $2 \
+             AND key_id IS NULL AND state = 'pending'",
+        )
+        .bind(key.as_str())
+        .bind(id)
+        .execute(ctx.db.pool())
+        .await?;
+        if kept.rows_affected() != 1 {
+            let _ = ctx.device.destroy(&key).await;
+            return view(ctx.db, id, now_ms).await;
         }
+        key
     };
     let signer = DeviceSigner::new(ctx.device.clone(), key.clone()).await?;
     let public = gm_pki::Sm2Signer::public_key(&signer);
     // 2. The certificate with the reserved serial (kept if an earlier attempt issued it).
     let existing = ctx.db.certificate_by_serial(&a.cert_serial).await?;
-    match existing {
-        Some(row) => {
-            let cert = ParsedCertificate::from_der(&row.der).map_err(internal)?;
-            if cert.public_key().map_err(internal)? != public {
-                return Err(ApiFailure::new(ErrorCode::Internal));
-            }
+    if let Some(row) = existing {
+        let cert = ParsedCertificate::from_der(&row.der).map_err(internal)?;
+        if cert.public_key().map_err(internal)? != public {
+            return Err(ApiFailure::new(ErrorCode::Internal));
         }
-        None => {
-            let staff = super::staff::load(ctx.db, &a.staff_id)
-                .await?
-                .ok_or_else(|| ApiFailure::new(ErrorCode::NotFound))?;
-            let info = super::staff::certificate_info(&**ctx.device, ctx.hospital, &staff).await?;
-            let policy: const_oid::ObjectIdentifier = ctx.policy_oid.parse().map_err(internal)?;
-            let serial = hex::decode(&a.cert_serial).map_err(internal)?;
-            let period = gm_pki::profile::Period {
-                not_before: crate::pki::system_time(a.not_before),
-                not_after: crate::pki::system_time(a.not_after),
-            };
-            ctx.pki
-                .issue_delegated(ctx.db, &public, &info, policy, &serial, period, actor)
-                .await
-                .map_err(crate::api::pki_failure)?;
-        }
+    } else {
+        let staff = super::staff::load(ctx.db, &a.staff_id)
+            .await?
+            .ok_or_else(|| ApiFailure::new(ErrorCode::NotFound))?;
+        let info = super::staff::certificate_info(&**ctx.device, ctx.hospital, &staff).await?;
+        let policy: const_oid::ObjectIdentifier = ctx.policy_oid.parse().map_err(internal)?;
+        let serial = hex::decode(&a.cert_serial).map_err(internal)?;
+        let period = gm_pki::profile::Period {
+            not_before: crate::pki::system_time(a.not_before),
+            not_after: crate::pki::system_time(a.not_after),
+        };
+        ctx.pki
+            .issue_delegated(ctx.db, &public, &info, policy, &serial, period, actor)
+            .await
+            .map_err(crate::api::pki_failure)?;
     }
     // 3. The switch; a revocation that came meanwhile wins and takes key and certificate.
     let switched = sqlx::query(

@@ -533,7 +533,10 @@ mod tests {
         assert!(!permission_granted(&granted, "sign_request:create"));
         assert!(!permission_granted(&granted, "auto_sign"));
         // A resource whose name merely starts like the granted one is not covered.
-        assert!(!permission_granted(&["sign:*".to_owned()], "sign_request:read"));
+        assert!(!permission_granted(
+            &["sign:*".to_owned()],
+            "sign_request:read"
+        ));
         assert!(permission_is_known("sign_request:*"));
         assert!(!permission_is_known("auto_sign:*"));
         assert!(!permission_is_known("*"));
@@ -565,7 +568,10 @@ mod tests {
             at_ms: 0,
         };
         assert_eq!(slow.take(1, 1, 0), Err(60));
-        assert_eq!(checked_rate(None, Some(2), Some(3)).unwrap(), (Some(120), Some(3)));
+        assert_eq!(
+            checked_rate(None, Some(2), Some(3)).unwrap(),
+            (Some(120), Some(3))
+        );
         assert!(checked_rate(Some(60), Some(1), None).is_err());
         assert!(checked_rate(None, None, Some(0)).is_err());
         assert_eq!(default_burst(3000), 100);

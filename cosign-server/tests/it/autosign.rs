@@ -593,7 +593,7 @@ async fn app_permissions_and_rate_limits(backend: Backend) {
     );
 
     // A burst over the limit (3 at once, 2 a second) gets 429 with Retry-After.
-    tokio::time::sleep(Duration::from_millis(2000)).await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
     let calls = (0..12).map(|_| lis.call("GET", "/api/v1/sign-requests/req_none", None));
     let answers = futures_util::future::join_all(calls).await;
     let mut limited = 0;
