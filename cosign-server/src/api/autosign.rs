@@ -162,8 +162,9 @@ async fn phone_list(
     call: DeviceCall,
 ) -> Result<impl IntoResponse, ApiFailure> {
     rounds::active(&call.device)?;
+    let device = state.keys.device();
     Ok(Json(
-        autosign::list(&state.db, Some(&call.device.staff_id), now_ms()).await?,
+        autosign::list(&state.db, &*device, Some(&call.device.staff_id), now_ms()).await?,
     ))
 }
 
@@ -263,8 +264,9 @@ async fn admin_list(
     if q.staff_id.as_ref().is_some_and(|s| s.len() > 64) {
         return Err(ApiFailure::new(ErrorCode::InvalidArgument));
     }
+    let device = state.keys.device();
     Ok(Json(
-        autosign::list(&state.db, q.staff_id.as_deref(), now_ms()).await?,
+        autosign::list(&state.db, &*device, q.staff_id.as_deref(), now_ms()).await?,
     ))
 }
 

@@ -380,9 +380,11 @@ pub async fn view(db: &Db, id: &str, now_ms: i64) -> Result<AuthorisationView, A
 /// Authorisations, newest first: of one staff member, or all (at most 500).
 pub async fn list(
     db: &Db,
+    device: &dyn CryptoDevice,
     staff_id: Option<&str>,
     now_ms: i64,
 ) -> Result<Vec<AuthorisationView>, ApiFailure> {
+    retire_expired(db, device, staff_id, now_ms).await?;
     let rows =
         match staff_id {
             Some(s) => {
@@ -614,6 +616,45 @@ pub async fn revoke(
     view(ctx.db, id, now_ms).await
 }
 
+/// Destroys the delegated keys of active authorisations whose window has ended (of one staff
+/// member, or any; at most 50 per call), so an expired authorisation leaves no usable key in
+/// the device. The certificate simply expires; the destruction is audited by the device sink.
+/// Runs opportunistically (listings, auto-sign decisions); each key is claimed by a
+/// compare-and-set, so concurrent sweeps destroy it once.
+pub async fn retire_expired(
+    db: &Db,
+    device: &dyn CryptoDevice,
+    staff_id: Option<&str>,
+    now_ms: i64,
+) -> Result<usize, ApiFailure> {
+    let rows = sqlx::query(
+        "SELECT authorisation_id, key_id FROM autosign_authorisations WHERE state = 'active' \
+         AND not_after < $1 AND key_id IS NOT NULL AND ($2 = '' OR staff_id = $2) LIMIT 50",
+    )
+    .bind(now_ms)
+    .bind(staff_id.unwrap_or(""))
+    .fetch_all(db.pool())
+    .await?;
+    let mut retired = 0;
+    for r in &rows {
+        let id: String = r.try_get("authorisation_id")?;
+        let key: String = r.try_get("key_id")?;
+        let claimed = sqlx::query(
+            "UPDATE autosign_authorisations SET key_id = NULL WHERE authorisation_id = $1 \
+             AND key_id = $2",
+        )
+        .bind(&id)
+        .bind(&key)
+        .execute(db.pool())
+        .await?;
+        if claimed.rows_affected() == 1 {
+            device.destroy(&KeyId(key)).await.map_err(dev)?;
+            retired += 1;
+        }
+    }
+    Ok(retired)
+}
+
 // ---------------------------------------------------------------------------------------
 // signing under an authorisation
 
@@ -783,6 +824,7 @@ pub async fn decide(
     }
     let mut covers = Vec::with_capacity(req.signers.len());
     for s in &req.signers {
+        retire_expired(db, &**device, Some(s), now_ms).await?;
         match cover_for(
             db,
             s,

@@ -457,6 +457,30 @@ async fn autosign_inside_outside_and_revoked(backend: Backend) {
     // privilegeWithdrawn (9): OpenSSL 3.0 names reasons up to 8 only and prints "(UNKNOWN)".
     assert!(out.contains("Reason:"), "{out}");
 
+    // A window that has ended (moved into the past here): listed as expired, its key destroyed.
+    let later_key: String = sqlx::query_scalar(
+        "SELECT key_id FROM autosign_authorisations WHERE authorisation_id = $1",
+    )
+    .bind(&later.authorisation_id)
+    .fetch_one(s.db.pool())
+    .await
+    .unwrap();
+    sqlx::query("UPDATE autosign_authorisations SET not_after = $1 WHERE authorisation_id = $2")
+        .bind(now_ms() - 1000)
+        .bind(&later.authorisation_id)
+        .execute(s.db.pool())
+        .await
+        .unwrap();
+    let listed = autosign::list(&client).await.unwrap();
+    assert_eq!(listed[0].authorisation_id, later.authorisation_id);
+    assert_eq!(listed[0].state, "expired");
+    let later_state: String = sqlx::query_scalar("SELECT state FROM crypto_keys WHERE id = $1")
+        .bind(&later_key)
+        .fetch_one(s.db.pool())
+        .await
+        .unwrap();
+    assert_eq!(later_state, "destroyed");
+
     // An administrator revokes the other one; a doctor cannot touch someone else's.
     let other = enrolled(&s, &token, "D102", "孙医生").await;
     let other_client = sign::client(&other).unwrap();
