@@ -596,6 +596,15 @@ pub async fn revoke(
             "This authorisation is already revoked; nothing to do.",
         ));
     }
+    // The update above waited for any auto-sign transaction holding the row; those committed
+    // with a signing time read before now. Record the revocation time after them, so no stored
+    // auto-signature is dated after its authorisation's revocation (same for the CA's
+    // revocation time, read later still).
+    sqlx::query("UPDATE autosign_authorisations SET revoked_at = $1 WHERE authorisation_id = $2")
+        .bind(crate::clock::now_ms().max(now_ms))
+        .bind(id)
+        .execute(ctx.db.pool())
+        .await?;
     if a.state == "pending" {
         // The document can no longer be signed.
         let _ = requests::cancel(ctx.db, &a.request_id, now_ms).await;

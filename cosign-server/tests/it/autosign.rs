@@ -664,3 +664,95 @@ async fn app_permissions_and_rate_limits(backend: Backend) {
 }
 
 both_backends!(app_permissions_and_rate_limits);
+
+/// Auto-signs racing a revocation: every auto-signature stored was made before the revocation
+/// took effect, and every request after it is refused; nothing half-stored.
+async fn revocation_races_auto_signs(backend: Backend) {
+    let s = TestServer::start(backend).await;
+    let token = s.admin_token().await;
+    let his = Terminal::register(&s, &token, &["sign_request:*", "auto_sign"], None).await;
+    let phone = enrolled(&s, &token, "D101", "王医生").await;
+    let client = sign::client(&phone).unwrap();
+    let auth = autosign::authorise(
+        &client,
+        &phone,
+        PIN,
+        &CreateAuthorisation {
+            doc_types: vec!["处方".into()],
+            departments: vec!["心内科".into()],
+            not_before: None,
+            not_after: now_ms() + HOUR,
+        },
+    )
+    .await
+    .unwrap();
+    let bodies: Vec<Value> = (0..12)
+        .map(|i| request("处方", "心内科", Some(true), format!("Rx {i}").as_bytes()))
+        .collect();
+    let signs = futures_util::future::join_all(
+        bodies
+            .iter()
+            .map(|b| his.call("POST", "/api/v1/sign-requests", Some(b))),
+    );
+    let revoke = async {
+        tokio::time::sleep(Duration::from_millis(30)).await;
+        autosign::revoke(&client, &auth.authorisation_id, None).await
+    };
+    let (answers, revoked) = tokio::join!(signs, revoke);
+    let revoked = revoked.unwrap();
+    let revoked_at = revoked.revoked_at.unwrap();
+    let mut made = 0;
+    for a in answers {
+        match a.status().as_u16() {
+            201 => made += 1,
+            403 => {
+                let v: Value = a.json().await.unwrap();
+                assert_eq!(v["code"], "AUTO_SIGN_NOT_AUTHORISED", "{v}");
+            }
+            other => panic!("unexpected {other}: {}", a.text().await.unwrap()),
+        }
+    }
+    eprintln!("{made} of 12 auto-signed before the revocation");
+    let rows: Vec<(i64,)> =
+        sqlx::query_as("SELECT signed_at FROM autosign_signatures WHERE authorisation_id = $1")
+            .bind(&auth.authorisation_id)
+            .fetch_all(s.db.pool())
+            .await
+            .unwrap();
+    assert_eq!(rows.len(), made, "one stored signature per 201");
+    assert!(
+        rows.iter().all(|(t,)| *t <= revoked_at),
+        "{rows:?} vs {revoked_at}"
+    );
+    let completed: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM sign_requests WHERE app_id = $1 AND status = 'completed'",
+    )
+    .bind(&his.app_id)
+    .fetch_one(s.db.pool())
+    .await
+    .unwrap();
+    assert_eq!(
+        usize::try_from(completed).unwrap(),
+        made,
+        "no request without its signature"
+    );
+    let uses = autosign::get(&client, &auth.authorisation_id)
+        .await
+        .unwrap()
+        .uses;
+    assert_eq!(usize::try_from(uses).unwrap(), made);
+    assert_api_error(
+        his.call(
+            "POST",
+            "/api/v1/sign-requests",
+            Some(&request("处方", "心内科", Some(true), b"after")),
+        )
+        .await,
+        403,
+        "AUTO_SIGN_NOT_AUTHORISED",
+    )
+    .await;
+    s.stop().await;
+}
+
+both_backends!(revocation_races_auto_signs);
