@@ -127,6 +127,12 @@ anchor_every_minutes = 10
 # url = "http://sms.hospital.local/api/send"
 # Signature (签名) put in front of every text.
 sign_name = "医签"
+
+[autosign]
+# Longest time window a doctor may authorise for auto-sign (hours; 1–8760).
+max_window_hours = 168
+# Certificate policy OID marking delegated (auto-sign) certificates (project arc).
+policy_oid = "1.2.156.112233.3.1"
 "#;
 
 /// The file format. Unknown keys are rejected.
@@ -155,6 +161,24 @@ pub struct FileConfig {
     audit: AuditFile,
     #[serde(default)]
     sms: SmsFile,
+    #[serde(default)]
+    autosign: AutosignFile,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AutosignFile {
+    max_window_hours: Option<u32>,
+    policy_oid: Option<String>,
+}
+
+/// Auto-sign settings (`[autosign]`).
+#[derive(Debug, Clone)]
+pub struct AutosignConfig {
+    /// Longest authorised window.
+    pub max_window: Duration,
+    /// Certificate policy OID of delegated certificates (dotted).
+    pub policy_oid: String,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -429,6 +453,8 @@ pub struct Config {
     pub audit: AuditConfig,
     /// SMS gateway.
     pub sms: SmsConfig,
+    /// Auto-sign with delegated keys.
+    pub autosign: AutosignConfig,
 }
 
 impl std::fmt::Debug for Config {
@@ -715,6 +741,20 @@ impl Config {
             }
             None => file.cosign.demo_terminal.unwrap_or(false),
         };
+        let max_window_hours = file.autosign.max_window_hours.unwrap_or(168);
+        if !(1..=8760).contains(&max_window_hours) {
+            return Err(Error::Config(
+                "autosign.max_window_hours must be 1–8760".into(),
+            ));
+        }
+        let autosign = AutosignConfig {
+            max_window: Duration::from_secs(u64::from(max_window_hours) * 3600),
+            policy_oid: dotted_oid(
+                file.autosign.policy_oid.clone(),
+                "1.2.156.112233.3.1",
+                "autosign.policy_oid",
+            )?,
+        };
         let cosign = CosignConfig {
             max_pin_failures,
             notifier_url,
@@ -755,6 +795,7 @@ impl Config {
             cosign,
             audit,
             sms,
+            autosign,
         })
     }
 

@@ -7,9 +7,11 @@
 //! * [`client::Client`]: API calls signed with the device key (`cosign_proto::v1::auth`);
 //! * [`enroll`]: activation code → two-party key generation → certificate → sealing;
 //! * [`sign`]: PIN unlock → check every item (the digest inside the signed attributes is the
-//!   document's, recomputed from the content when the phone has it) → co-signing round.
+//!   document's, recomputed from the content when the phone has it) → co-signing round;
+//! * [`autosign`]: auto-sign authorisations (create by co-signing the document, list, revoke).
 #![forbid(unsafe_code)]
 
+pub mod autosign;
 pub mod client;
 pub mod enroll;
 pub mod sign;

@@ -117,9 +117,9 @@ impl Raw {
 }
 
 /// A call from a client system, verified; the body is parsed by the handler.
-struct AppCall {
-    app: ClientApp,
-    body: Bytes,
+pub(super) struct AppCall {
+    pub(super) app: ClientApp,
+    pub(super) body: Bytes,
 }
 
 impl FromRequest<AppState> for AppCall {
@@ -141,9 +141,9 @@ impl FromRequest<AppState> for AppCall {
 }
 
 /// A call from an enrolled (or enrolling) phone, verified.
-struct DeviceCall {
-    device: Device,
-    body: Bytes,
+pub(super) struct DeviceCall {
+    pub(super) device: Device,
+    pub(super) body: Bytes,
 }
 
 impl FromRequest<AppState> for DeviceCall {
@@ -160,7 +160,7 @@ impl FromRequest<AppState> for DeviceCall {
     }
 }
 
-fn parse<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiFailure> {
+pub(super) fn parse<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiFailure> {
     serde_json::from_slice(body).map_err(|e| {
         ApiFailure::with(
             ErrorCode::MalformedJson,
@@ -170,7 +170,7 @@ fn parse<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiFailure> {
     })
 }
 
-async fn audit(
+pub(super) async fn audit(
     state: &AppState,
     actor: &str,
     action: &str,
@@ -181,7 +181,7 @@ async fn audit(
     audit_outcome(state, actor, action, target, "ok", rid, detail).await
 }
 
-async fn audit_outcome(
+pub(super) async fn audit_outcome(
     state: &AppState,
     actor: &str,
     action: &str,
@@ -369,6 +369,30 @@ async fn create_request(
     call.app.require("sign_request:create")?;
     let req: CreateSignRequest = parse(&call.body)?;
     let device = state.keys.device();
+    let now = now_ms();
+    let actor = format!("app:{}", call.app.app_id);
+    let plan = match crate::signing::autosign::decide(
+        &state.db, &device, &state.pki, &call.app, &req, now,
+    )
+    .await
+    {
+        Ok(plan) => plan,
+        Err(e) => {
+            if e.code() == ErrorCode::AutoSignNotAuthorised {
+                audit_outcome(
+                    &state,
+                    &actor,
+                    "autosign.sign",
+                    "",
+                    "denied",
+                    &rid.0,
+                    serde_json::json!({ "signers": req.signers, "reason": e.message_zh() }),
+                )
+                .await?;
+            }
+            return Err(e);
+        }
+    };
     let created = requests::create(
         &state.db,
         &*device,
@@ -376,19 +400,38 @@ async fn create_request(
         state.config.cosign.notifier_url.as_deref(),
         &call.app.app_id,
         &req,
-        now_ms(),
+        now,
+        plan.as_ref(),
     )
     .await?;
     state.hub.announce(&state.db, &created.request_id).await;
+    let authorisations = plan
+        .as_ref()
+        .map(crate::signing::autosign::Plan::authorisations);
     audit(
         &state,
-        &format!("app:{}", call.app.app_id),
+        &actor,
         "cosign.request.create",
         &created.request_id,
         &rid.0,
-        serde_json::json!({ "documents": req.documents.len(), "signers": req.signers }),
+        serde_json::json!({
+            "documents": req.documents.len(),
+            "signers": req.signers,
+            "auto_signed": authorisations.is_some(),
+        }),
     )
     .await?;
+    if let Some(used) = authorisations {
+        audit(
+            &state,
+            &actor,
+            "autosign.sign",
+            &created.request_id,
+            &rid.0,
+            serde_json::json!({ "authorisations": used, "documents": req.documents.len() }),
+        )
+        .await?;
+    }
     Ok((StatusCode::CREATED, Json(created)))
 }
 
@@ -849,6 +892,8 @@ async fn finish_round(
     .await?;
     for r in &touched {
         state.hub.announce(&state.db, r).await;
+        // A co-signed auto-sign authorisation becomes active now (the phone may also ask).
+        super::autosign::activate_carried(&state, r, &call.device.staff_id, &rid.0).await;
     }
     Ok(Json(outcome))
 }

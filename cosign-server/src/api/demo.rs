@@ -210,6 +210,7 @@ async fn create(
         doc_type: Some(req.doc_type.clone()),
         department: None,
         expires_in: Some(600),
+        auto_sign: Some(false),
     };
     let device = state.keys.device();
     let created = requests::create(
@@ -220,6 +221,7 @@ async fn create(
         DEMO_APP_ID,
         &create,
         now_ms(),
+        None,
     )
     .await?;
     state.hub.announce(&state.db, &created.request_id).await;

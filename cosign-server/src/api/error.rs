@@ -11,6 +11,8 @@ use cosign_proto::v1::{ApiError, ErrorCode};
 pub struct ApiFailure {
     body: ApiError,
     cause: Option<String>,
+    /// Seconds for a `Retry-After` header (rate limits).
+    retry_after: Option<u64>,
 }
 
 impl ApiFailure {
@@ -19,7 +21,15 @@ impl ApiFailure {
         Self {
             body: ApiError::new(code),
             cause: None,
+            retry_after: None,
         }
+    }
+
+    /// Adds a `Retry-After: seconds` header to the response.
+    #[must_use]
+    pub fn retry_after(mut self, seconds: u64) -> Self {
+        self.retry_after = Some(seconds);
+        self
     }
 
     /// A failure with specific texts, e.g. naming the field at fault.
@@ -27,6 +37,7 @@ impl ApiFailure {
         Self {
             body: ApiError::with_messages(code, zh, en),
             cause: None,
+            retry_after: None,
         }
     }
 
@@ -53,7 +64,12 @@ impl IntoResponse for ApiFailure {
         if let Some(cause) = &self.cause {
             tracing::error!(code = ?self.body.code, %cause, "request failed");
         }
-        (status, Json(self.body)).into_response()
+        let mut resp = (status, Json(self.body)).into_response();
+        if let Some(s) = self.retry_after {
+            resp.headers_mut()
+                .insert(axum::http::header::RETRY_AFTER, s.into());
+        }
+        resp
     }
 }
 
@@ -68,6 +84,7 @@ impl From<crate::error::Error> for ApiFailure {
         Self {
             body: ApiError::new(code),
             cause: Some(e.to_string()),
+            retry_after: None,
         }
     }
 }

@@ -2,6 +2,7 @@
 //! [`ApiFailure`] (the one place errors become HTTP responses).
 
 mod auth;
+mod autosign;
 mod cosign;
 mod demo;
 mod error;
@@ -76,6 +77,7 @@ pub fn router(state: AppState) -> Router {
         .merge(pki::routes())
         .merge(cosign::routes())
         .merge(demo::routes())
+        .merge(autosign::routes())
         // The body limit wraps the routes above only; routes merged after it set their own.
         .layer(DefaultBodyLimit::max(body_limit))
         .layer(RequestBodyLimitLayer::new(body_limit))

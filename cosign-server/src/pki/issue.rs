@@ -305,6 +305,59 @@ impl Pki {
         Ok(issued)
     }
 
+    /// Issues a delegated (auto-sign) certificate from the staff CA: the staff profile's
+    /// subject and extensions for `info`, plus a certificatePolicies extension with
+    /// `policy` alone (which marks the certificate as one whose key the server holds for the
+    /// doctor), and the serial the caller reserved (named in the authorisation the doctor
+    /// co-signed), valid for exactly `period` (the authorised window). Recorded with profile
+    /// `auto_sign` and audited as `pki.issue`.
+    #[allow(clippy::too_many_arguments)] // the parts of one issuance
+    pub async fn issue_delegated(
+        &self,
+        db: &Db,
+        public_key: &sm2::PublicKey,
+        info: &StaffInfo,
+        policy: const_oid::ObjectIdentifier,
+        serial: &[u8],
+        period: Period,
+        actor: &Actor<'_>,
+    ) -> Result<IssuedCertificate, PkiError> {
+        let validity = period
+            .not_after
+            .duration_since(period.not_before)
+            .unwrap_or_default();
+        check_validity(validity, MAX_VALIDITY, "auto_sign")?;
+        let urls = urls_for(&self.public_url, "staff");
+        let mut params = profile::staff(info, self.licence_oid, *public_key, period, &urls)?;
+        params.serial = Some(serial.to_vec());
+        let policies = x509_cert::ext::pkix::CertificatePolicies(vec![
+            x509_cert::ext::pkix::certpolicy::PolicyInformation {
+                policy_identifier: policy,
+                policy_qualifiers: None,
+            },
+        ]);
+        params.extra_extensions.push(x509_cert::ext::Extension {
+            extn_id: const_oid::db::rfc5280::ID_CE_CERTIFICATE_POLICIES,
+            critical: false,
+            extn_value: der::asn1::OctetString::new(
+                der::Encode::to_der(&policies).map_err(gm_pki::Error::from)?,
+            )
+            .map_err(gm_pki::Error::from)?,
+        });
+        let issued = self
+            .sign_and_record(db, "staff", "auto_sign", params)
+            .await?;
+        self.audit_issue(
+            db,
+            "pki.issue",
+            &issued,
+            actor,
+            serde_json::json!({ "policy": policy.to_string() }),
+        )
+        .await?;
+        Ok(issued)
+    }
+
     /// Issues from a PKCS#10 request: its signature (proof of possession) is verified and its
     /// key certified with `profile`; the CSR's own subject is not used (the profile's fields
     /// make the subject). Audited like [`Pki::issue_for_key`].

@@ -115,7 +115,10 @@ fn documents_of(req: &CreateSignRequest) -> Result<Vec<NewDocument>, ApiFailure>
         .collect()
 }
 
-/// Creates a request for `app_id` (validated; stored in one transaction).
+/// Creates a request for `app_id` (validated; stored in one transaction). With `auto` (see
+/// `autosign::decide`) every signer's signatures are made with the delegated keys first and
+/// stored in the same transaction, which completes the request at once.
+#[allow(clippy::too_many_arguments)] // services and inputs of one step
 pub async fn create(
     db: &Db,
     device: &dyn CryptoDevice,
@@ -124,6 +127,7 @@ pub async fn create(
     app_id: &str,
     req: &CreateSignRequest,
     now_ms: i64,
+    auto: Option<&super::autosign::Plan>,
 ) -> Result<SignRequestCreated, ApiFailure> {
     check_text("title", &req.title, 128)?;
     for (field, v) in [
@@ -170,12 +174,20 @@ pub async fn create(
     let qr_nonce = hex::encode(&random[12..24]);
     let watch_token = hex::encode(&random[24..48]);
     let expires_at = now_ms + expires_in * 1000;
+    let auto_signatures = match auto {
+        Some(plan) => {
+            let digests: Vec<String> = docs.iter().map(|d| d.digest.clone()).collect();
+            Some(plan.sign(&digests, now_ms).await?)
+        }
+        None => None,
+    };
+    let completed_at = auto.map(|_| now_ms);
 
     let mut tx = db.pool().begin().await?;
     sqlx::query(
         "INSERT INTO sign_requests (request_id, app_id, qr_nonce, watch_token_hash, title, \
-         ordered, status, patient_id, visit_id, doc_type, department, created_at, expires_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, 'pending', $7, $8, $9, $10, $11, $12)",
+         ordered, status, patient_id, visit_id, doc_type, department, created_at, expires_at, \
+         completed_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
     )
     .bind(&request_id)
     .bind(app_id)
@@ -183,12 +195,18 @@ pub async fn create(
     .bind(hex::encode(Sm3::digest(watch_token.as_bytes())))
     .bind(&req.title)
     .bind(i64::from(req.ordered))
+    .bind(if auto.is_some() {
+        "completed"
+    } else {
+        "pending"
+    })
     .bind(&req.patient_id)
     .bind(&req.visit_id)
     .bind(&req.doc_type)
     .bind(&req.department)
     .bind(now_ms)
     .bind(expires_at)
+    .bind(completed_at)
     .execute(&mut *tx)
     .await?;
     for (i, d) in docs.iter().enumerate() {
@@ -207,15 +225,22 @@ pub async fn create(
     }
     for (i, s) in req.signers.iter().enumerate() {
         sqlx::query(
-            "INSERT INTO sign_request_signers (request_id, position, staff_id) VALUES ($1, $2, $3)",
+            "INSERT INTO sign_request_signers (request_id, position, staff_id, signed_at) \
+             VALUES ($1, $2, $3, $4)",
         )
         .bind(&request_id)
         .bind(i64::try_from(i).unwrap_or(i64::MAX))
         .bind(s)
+        .bind(completed_at)
         .execute(&mut *tx)
         .await?;
     }
-    if let Some(url) = notifier_url {
+    if let (Some(plan), Some(signatures)) = (auto, &auto_signatures) {
+        plan.record(&mut tx, &request_id, signatures, now_ms)
+            .await?;
+        super::webhooks::enqueue_completed(&mut tx, std::slice::from_ref(&request_id), now_ms)
+            .await?;
+    } else if let Some(url) = notifier_url {
         // The message platform tells the signers; queued with the request so it is never lost.
         let body = serde_json::json!({
             "event": "sign_request.created",
@@ -395,8 +420,10 @@ pub async fn view(db: &Db, request_id: &str, now_ms: i64) -> Result<SignRequestV
     })
     .collect::<Result<Vec<_>, sqlx::Error>>()?;
     let signatures = sqlx::query(
-        "SELECT doc_index, staff_id, cms, cert_serial, signed_at FROM signatures \
-         WHERE request_id = $1 ORDER BY signed_at, doc_index",
+        "SELECT s.doc_index, s.staff_id, s.cms, s.cert_serial, s.signed_at, a.authorisation_id \
+         FROM signatures s LEFT JOIN autosign_signatures a ON a.request_id = s.request_id \
+         AND a.doc_index = s.doc_index AND a.staff_id = s.staff_id \
+         WHERE s.request_id = $1 ORDER BY s.signed_at, s.doc_index",
     )
     .bind(request_id)
     .fetch_all(db.pool())
@@ -409,6 +436,7 @@ pub async fn view(db: &Db, request_id: &str, now_ms: i64) -> Result<SignRequestV
             cms: B64.encode(s.try_get::<Vec<u8>, _>("cms")?),
             certificate_serial: s.try_get("cert_serial")?,
             signed_at: s.try_get("signed_at")?,
+            authorisation_id: s.try_get("authorisation_id")?,
         })
     })
     .collect::<Result<Vec<_>, sqlx::Error>>()?;

@@ -622,7 +622,7 @@ async fn settle(
 }
 
 /// Adds the local TSA's token over the signature value (CAdES-T).
-async fn timestamped(pki: &Pki, cms: Vec<u8>) -> Result<Vec<u8>, ApiFailure> {
+pub(crate) async fn timestamped(pki: &Pki, cms: Vec<u8>) -> Result<Vec<u8>, ApiFailure> {
     let internal = || ApiFailure::new(ErrorCode::Internal);
     let value = gm_pki::cms::signature_value(&cms).map_err(|_| internal())?;
     let imprint = gm_pki::signer::sm3(&value);

@@ -222,21 +222,9 @@ impl Db {
         at: i64,
         reason: i64,
     ) -> Result<RevokeOutcome> {
+        // Write first: on SQLite a deferred transaction that reads before it writes fails at
+        // once (SQLITE_BUSY, no busy wait) when another connection wrote in between.
         let mut tx = self.pool().begin().await?;
-        let row = sqlx::query("SELECT issuer, revoked_at FROM pki_certificates WHERE serial = $1")
-            .bind(serial)
-            .fetch_optional(&mut *tx)
-            .await?;
-        let Some(row) = row else {
-            tx.rollback().await?;
-            return Ok(RevokeOutcome::NotFound);
-        };
-        let issuer: String = row.try_get(0)?;
-        let revoked_at: Option<i64> = row.try_get(1)?;
-        if revoked_at.is_some() {
-            tx.rollback().await?;
-            return Ok(RevokeOutcome::AlreadyRevoked);
-        }
         let changed = sqlx::query(
             "UPDATE pki_certificates SET revoked_at = $1, revocation_reason = $2 WHERE serial = $3 AND revoked_at IS NULL",
         )
@@ -248,8 +236,21 @@ impl Db {
         .rows_affected();
         if changed != 1 {
             tx.rollback().await?;
-            return Ok(RevokeOutcome::AlreadyRevoked);
+            let exists = sqlx::query("SELECT 1 FROM pki_certificates WHERE serial = $1")
+                .bind(serial)
+                .fetch_optional(self.pool())
+                .await?;
+            return Ok(if exists.is_some() {
+                RevokeOutcome::AlreadyRevoked
+            } else {
+                RevokeOutcome::NotFound
+            });
         }
+        let issuer: String = sqlx::query("SELECT issuer FROM pki_certificates WHERE serial = $1")
+            .bind(serial)
+            .fetch_one(&mut *tx)
+            .await?
+            .try_get(0)?;
         sqlx::query("UPDATE pki_crls SET stale = stale + 1 WHERE issuer = $1")
             .bind(&issuer)
             .execute(&mut *tx)

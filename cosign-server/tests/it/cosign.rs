@@ -58,6 +58,11 @@ impl Terminal {
             .unwrap();
         assert_eq!(r.status(), 201);
         let v: Value = r.json().await.unwrap();
+        Self::from_created(s, &v)
+    }
+
+    /// The terminal of an app registered by the caller (`POST /api/v1/admin/apps` answer).
+    pub fn from_created(s: &TestServer, v: &Value) -> Self {
         Self {
             app_id: v["app_id"].as_str().unwrap().to_owned(),
             secret: hex::decode(v["secret"].as_str().unwrap()).unwrap(),
@@ -226,7 +231,7 @@ async fn staff_view(s: &TestServer, token: &str, id: &str) -> Value {
 
 /// Writes the CMS, the document and the signer's public key, and checks the signature with
 /// asn1crypto + `openssl pkeyutl` (tests/py/check_cms.py).
-fn check_independently(
+pub fn check_independently(
     dir: &std::path::Path,
     stem: &str,
     cms_b64: &str,

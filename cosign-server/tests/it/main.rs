@@ -11,6 +11,7 @@ mod tools;
 mod activation_sms;
 mod audit_mac;
 mod auth;
+mod autosign;
 mod cli;
 mod cosign;
 mod documents;

@@ -7,8 +7,9 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use cosign_proto::v1::cosign::CreateAuthorisation;
 use cosign_proto::v1::qr::QrLink;
-use yiqian_phone::{PhoneState, enroll, sign};
+use yiqian_phone::{PhoneState, autosign, enroll, sign};
 
 #[derive(Parser)]
 #[command(name = "cosign-phone", about = "医签手机端命令行 / Yiqian phone CLI")]
@@ -48,6 +49,35 @@ enum Command {
     Tasks,
     /// 批量签名 / sign every pending task whose turn it is, in one round; PIN from stdin.
     SignAll,
+    /// 自动签名授权 / auto-sign authorisations.
+    #[command(subcommand)]
+    Autosign(AutosignCommand),
+}
+
+#[derive(Subcommand)]
+enum AutosignCommand {
+    /// 授权 / authorise a scope by co-signing its document; PIN from stdin.
+    Create {
+        /// Document type covered (repeat for several), e.g. 处方.
+        #[arg(long = "doc-type", required = true)]
+        doc_types: Vec<String>,
+        /// Department covered (repeat for several).
+        #[arg(long = "department", required = true)]
+        departments: Vec<String>,
+        /// Window length in hours from now.
+        #[arg(long, default_value_t = 24)]
+        hours: u32,
+    },
+    /// 授权列表 / list this doctor's authorisations as JSON.
+    List,
+    /// 撤销授权 / revoke an authorisation at once.
+    Revoke {
+        /// Authorisation id (asa_...).
+        id: String,
+        /// Reason, kept in the audit log.
+        #[arg(long)]
+        reason: Option<String>,
+    },
 }
 
 fn read_pin() -> Result<String, String> {
@@ -138,6 +168,46 @@ async fn run(cli: Cli) -> Result<String, String> {
                 .await
                 .map_err(|e| e.to_string())?;
             serde_json::to_string(&outcome).map_err(|e| e.to_string())
+        }
+        Command::Autosign(cmd) => {
+            let state = PhoneState::load(&cli.state).map_err(|e| e.to_string())?;
+            let client = sign::client(&state).map_err(|e| e.to_string())?;
+            let out = match cmd {
+                AutosignCommand::Create {
+                    doc_types,
+                    departments,
+                    hours,
+                } => {
+                    let now = i64::try_from(
+                        std::time::SystemTime::now()
+                            .duration_since(std::time::UNIX_EPOCH)
+                            .map_err(|e| e.to_string())?
+                            .as_millis(),
+                    )
+                    .map_err(|e| e.to_string())?;
+                    let req = CreateAuthorisation {
+                        doc_types,
+                        departments,
+                        not_before: Some(now),
+                        not_after: now + i64::from(hours) * 3_600_000,
+                    };
+                    let pin = read_pin()?;
+                    serde_json::to_value(
+                        autosign::authorise(&client, &state, &pin, &req)
+                            .await
+                            .map_err(|e| e.to_string())?,
+                    )
+                }
+                AutosignCommand::List => {
+                    serde_json::to_value(autosign::list(&client).await.map_err(|e| e.to_string())?)
+                }
+                AutosignCommand::Revoke { id, reason } => serde_json::to_value(
+                    autosign::revoke(&client, &id, reason)
+                        .await
+                        .map_err(|e| e.to_string())?,
+                ),
+            };
+            out.map(|v| v.to_string()).map_err(|e| e.to_string())
         }
     }
 }

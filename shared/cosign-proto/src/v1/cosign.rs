@@ -17,16 +17,94 @@ pub struct CreateClientApp {
     pub name: String,
     /// Granted permissions ([`PERMISSIONS`]).
     pub permissions: Vec<String>,
-    /// Signed calls allowed per minute (default 600).
+    /// Token-bucket refill in calls per minute (the older way to say the rate; give at most
+    /// one of this and `rate_per_second`). Default: 50 per second.
     #[serde(default)]
     pub rate_per_minute: Option<u32>,
+    /// Token-bucket refill in calls per second (default 50).
+    #[serde(default)]
+    pub rate_per_second: Option<u32>,
+    /// Token-bucket size: calls allowed at once after a quiet spell (default: the smaller of
+    /// 100 and one minute's refill).
+    #[serde(default)]
+    pub burst: Option<u32>,
     /// URL POSTed to (HMAC-SM3 signed) when one of the app's requests completes.
     #[serde(default)]
     pub webhook_url: Option<String>,
 }
 
-/// Permissions a client system may hold.
-pub const PERMISSIONS: [&str; 2] = ["sign_request:create", "sign_request:read"];
+/// Permissions a client system may hold. A grant `<resource>:*` (e.g. `documents:*`) holds
+/// every permission of that resource.
+pub const PERMISSIONS: [&str; 7] = [
+    "auto_sign",
+    "documents:read",
+    "documents:write",
+    "patient_task:create",
+    "patient_task:read",
+    "sign_request:create",
+    "sign_request:read",
+];
+
+/// Whether `granted` (as stored) includes `permission`, wildcards included.
+pub fn permission_granted(granted: &[String], permission: &str) -> bool {
+    granted.iter().any(|g| {
+        g == permission
+            || g.strip_suffix(":*").is_some_and(|resource| {
+                permission
+                    .strip_prefix(resource)
+                    .is_some_and(|rest| rest.starts_with(':'))
+            })
+    })
+}
+
+/// Whether `grant` may be stored: a known permission, or `<resource>:*` for a known resource.
+pub fn permission_is_known(grant: &str) -> bool {
+    PERMISSIONS.contains(&grant)
+        || grant.strip_suffix(":*").is_some_and(|resource| {
+            PERMISSIONS
+                .iter()
+                .any(|p| p.split_once(':').is_some_and(|(r, _)| r == resource))
+        })
+}
+
+/// `POST /api/v1/admin/apps/{app_id}/update`: change a client system's permissions, rate limit or
+/// enabled flag (fields left out stay as they are). A JSON object only (no `#[serde(default)]`,
+/// so an array is refused rather than read as "change nothing").
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateClientApp {
+    /// The complete new permission set.
+    pub permissions: Option<Vec<String>>,
+    /// Refill in calls per minute.
+    pub rate_per_minute: Option<u32>,
+    /// Refill in calls per second.
+    pub rate_per_second: Option<u32>,
+    /// Bucket size.
+    pub burst: Option<u32>,
+    /// Whether the app may call at all.
+    pub enabled: Option<bool>,
+}
+
+/// A client system as administrators see it (never its secret).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClientAppView {
+    /// App id.
+    pub app_id: String,
+    /// Name.
+    pub name: String,
+    /// Permissions.
+    pub permissions: Vec<String>,
+    /// Token-bucket refill per minute.
+    pub rate_per_minute: u32,
+    /// Token-bucket size.
+    pub burst: u32,
+    /// Whether it may call.
+    pub enabled: bool,
+    /// Completion callback URL.
+    pub webhook_url: Option<String>,
+    /// Unix ms.
+    pub created_at: i64,
+}
 
 /// The registered app; `secret` is shown this once and never again.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -39,8 +117,10 @@ pub struct ClientAppCreated {
     pub name: String,
     /// Permissions.
     pub permissions: Vec<String>,
-    /// Rate limit per minute.
+    /// Token-bucket refill per minute.
     pub rate_per_minute: u32,
+    /// Token-bucket size.
+    pub burst: u32,
 }
 
 /// `POST /api/v1/admin/staff`: one staff member (also one CSV row of a HIS export).
@@ -257,6 +337,12 @@ pub struct CreateSignRequest {
     /// Seconds until the request expires (60 to 86 400, default 600).
     #[serde(default)]
     pub expires_in: Option<u32>,
+    /// Auto-sign: `true` requires the server to sign at once with the signers' delegated
+    /// keys (refused with `AUTO_SIGN_NOT_AUTHORISED` when an authorisation does not cover
+    /// it); `false` never; absent: the server auto-signs when the app holds `auto_sign` and
+    /// every signer's active authorisation covers the request, else it stays pending.
+    #[serde(default)]
+    pub auto_sign: Option<bool>,
 }
 
 /// The created request.
@@ -301,6 +387,9 @@ pub struct SignatureView {
     pub certificate_serial: String,
     /// Unix ms.
     pub signed_at: i64,
+    /// Set for an auto-signature: the authorisation whose delegated key made it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub authorisation_id: Option<String>,
 }
 
 /// A request's status.
@@ -479,4 +568,131 @@ pub struct PhoneTask {
     pub request: SignRequestView,
     /// Whether it is this signer's turn.
     pub my_turn: bool,
+}
+
+// ---------------------------------------------------------------------------------------
+// auto-sign authorisations
+
+/// `POST /api/v1/phone/autosign` (device-signed): ask for an auto-sign authorisation. The
+/// server answers with the authorisation document inside a signing request for this doctor;
+/// the phone co-signs it like any document, and the server then creates the delegated key.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateAuthorisation {
+    /// Document types covered (1–32, each 1–64 characters), as terminals send `doc_type`.
+    pub doc_types: Vec<String>,
+    /// Departments covered (1–32), as terminals send `department`.
+    pub departments: Vec<String>,
+    /// Start, unix ms (default: now; at most 5 minutes in the past).
+    #[serde(default)]
+    pub not_before: Option<i64>,
+    /// End, unix ms (the window is at most `[autosign] max_window_hours` long).
+    pub not_after: i64,
+}
+
+/// The authorisation document the doctor co-signs: canonical JSON (RFC 8785 form: keys
+/// sorted, no whitespace, UTF-8). Field order here is the sorted order.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuthorisationDocument {
+    /// Authorisation id.
+    pub authorisation_id: String,
+    /// Unix ms.
+    pub created_at: i64,
+    /// Serial (hex) of the delegated certificate the server will issue on acceptance.
+    pub delegated_certificate_serial: String,
+    /// The doctor.
+    pub doctor: AuthorisationDoctor,
+    /// Hospital (O of the certificates).
+    pub hospital: String,
+    /// What is covered.
+    pub scope: AuthorisationScope,
+    /// Always `yiqian.autosign.authorisation`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// Format version (1).
+    pub version: u32,
+    /// When.
+    pub window: AuthorisationWindow,
+}
+
+/// The doctor of an authorisation.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuthorisationDoctor {
+    /// Department.
+    pub department: String,
+    /// Name.
+    pub name: String,
+    /// Signing certificate serial (the co-signing key's).
+    pub signing_certificate_serial: String,
+    /// Staff number.
+    pub staff_id: String,
+}
+
+/// Scope of an authorisation.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuthorisationScope {
+    /// Departments, sorted.
+    pub departments: Vec<String>,
+    /// Document types, sorted.
+    pub doc_types: Vec<String>,
+}
+
+/// Time window of an authorisation.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuthorisationWindow {
+    /// End, unix ms.
+    pub not_after: i64,
+    /// Start, unix ms.
+    pub not_before: i64,
+}
+
+/// An authorisation as the doctor, administrators and relying parties see it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuthorisationView {
+    /// Authorisation id.
+    pub authorisation_id: String,
+    /// Doctor.
+    pub staff_id: String,
+    /// `pending` (waiting for the co-signature), `active`, `expired` or `revoked`.
+    pub state: String,
+    /// Document types covered.
+    pub doc_types: Vec<String>,
+    /// Departments covered.
+    pub departments: Vec<String>,
+    /// Unix ms.
+    pub not_before: i64,
+    /// Unix ms.
+    pub not_after: i64,
+    /// Serial of the delegated certificate.
+    pub delegated_certificate_serial: String,
+    /// The delegated certificate, DER base64 (once active).
+    pub delegated_certificate: Option<String>,
+    /// The signing request that carries the document.
+    pub request_id: String,
+    /// The canonical JSON document.
+    pub document: String,
+    /// SM3 of the document, hex.
+    pub document_sm3: String,
+    /// Auto-signatures made under it.
+    pub uses: u64,
+    /// Unix ms.
+    pub created_at: i64,
+    /// Unix ms.
+    pub activated_at: Option<i64>,
+    /// Unix ms.
+    pub revoked_at: Option<i64>,
+    /// Who revoked it (`staff:<id>`, `admin:<name>`).
+    pub revoked_by: Option<String>,
+}
+
+/// `POST /api/v1/admin/autosign/{id}/revoke`: why (optional, at most 200 characters).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RevokeAuthorisation {
+    /// Reason, kept in the audit log.
+    pub reason: Option<String>,
 }

@@ -113,6 +113,9 @@ pub enum ErrorCode {
     SmsCodeRequired,
     /// The SMS code is wrong, expired or used up; ask for a new one.
     SmsCodeInvalid,
+    /// Auto-sign was required but no active authorisation of the signer covers the request
+    /// (document type, department, time), or it was revoked.
+    AutoSignNotAuthorised,
 }
 
 impl ErrorCode {
@@ -135,7 +138,10 @@ impl ErrorCode {
             Self::Unauthenticated | Self::BadCredentials | Self::BadSignature | Self::Replayed => {
                 401
             }
-            Self::Forbidden | Self::PasswordChangeRequired | Self::NotASigner => 403,
+            Self::Forbidden
+            | Self::PasswordChangeRequired
+            | Self::NotASigner
+            | Self::AutoSignNotAuthorised => 403,
             Self::NotFound => 404,
             Self::MethodNotAllowed => 405,
             Self::Timeout => 408,
@@ -352,6 +358,10 @@ impl ErrorCode {
                 "该证书已导入，无需重复操作。",
                 "The certificate is already imported; nothing to do.",
             ),
+            Self::AutoSignNotAuthorised => (
+                "该医师没有覆盖此文书类型、科室和时间的有效自动签名授权（或授权已撤销），请改为扫码签名。",
+                "No active auto-sign authorisation of the signer covers this document type, department and time (or it was revoked); use normal signing.",
+            ),
         }
     }
 }
@@ -458,6 +468,7 @@ mod tests {
             ErrorCode::AlreadyImported,
             ErrorCode::SmsCodeRequired,
             ErrorCode::SmsCodeInvalid,
+            ErrorCode::AutoSignNotAuthorised,
         ] {
             assert!((400..500).contains(&code.status()), "{code:?}");
         }
