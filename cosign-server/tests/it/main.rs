@@ -15,6 +15,7 @@ mod documents;
 mod hostile_input;
 mod http_basics;
 mod keys;
+mod patient;
 mod pki;
 mod pki_external;
 mod pki_rollover;
