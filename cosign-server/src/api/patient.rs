@@ -9,8 +9,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use cosign_proto::v1::ErrorCode;
 use cosign_proto::v1::patient::{
-    CreatePatientTask, H5Session, HEADER_H5_SESSION, ProxyDetails, SmsSent, Submission,
-    VerifyCode,
+    CreatePatientTask, H5Session, HEADER_H5_SESSION, ProxyDetails, SmsSent, Submission, VerifyCode,
 };
 use tower_http::limit::RequestBodyLimitLayer;
 
@@ -96,8 +95,7 @@ async fn create(
 ) -> Result<impl IntoResponse, ApiFailure> {
     call.app.require("patient_task:create")?;
     let req: CreatePatientTask = parse(&call.body)?;
-    let (created, document_id) =
-        tasks::create(&state, &call.app.app_id, &req, now_ms()).await?;
+    let (created, document_id) = tasks::create(&state, &call.app.app_id, &req, now_ms()).await?;
     audit(
         &state,
         &format!("app:{}", call.app.app_id),

@@ -318,7 +318,12 @@ impl Converter {
 
     /// Page `page` (from 1) of `pdf` as a PNG `width` pixels wide (height to scale), rendered
     /// by `pdftoppm` (waits for a free renderer; killed after `render_timeout`).
-    pub async fn pdf_page_png(&self, pdf: &[u8], page: u32, width: u32) -> Result<Vec<u8>, DocError> {
+    pub async fn pdf_page_png(
+        &self,
+        pdf: &[u8],
+        page: u32,
+        width: u32,
+    ) -> Result<Vec<u8>, DocError> {
         let _permit = self
             .render_slots
             .acquire()
@@ -344,11 +349,20 @@ impl Converter {
         std::fs::write(&src, pdf).map_err(|e| Error::io(&src, e))?;
         let mut cmd = tokio::process::Command::new(&self.settings.pdftoppm);
         let (page, width) = (page.to_string(), width.to_string());
-        cmd.args(["-png", "-singlefile", "-f", &page, "-l", &page, "-scale-to-x", &width])
-            .args(["-scale-to-y", "-1"])
-            .arg(&src)
-            .arg(job.join("out"))
-            .env("HOME", job);
+        cmd.args([
+            "-png",
+            "-singlefile",
+            "-f",
+            &page,
+            "-l",
+            &page,
+            "-scale-to-x",
+            &width,
+        ])
+        .args(["-scale-to-y", "-1"])
+        .arg(&src)
+        .arg(job.join("out"))
+        .env("HOME", job);
         run_bounded(cmd, self.settings.render_timeout, "pdftoppm").await?;
         let out = job.join("out.png");
         let len = std::fs::metadata(&out)

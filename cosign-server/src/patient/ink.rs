@@ -73,8 +73,14 @@ fn line(alpha: &mut [u8], w: usize, h: usize, a: (f64, f64), b: (f64, f64)) {
     for k in 0..=steps {
         let t = k as f64 / steps as f64;
         let (cx, cy) = (a.0 + (b.0 - a.0) * t, a.1 + (b.1 - a.1) * t);
-        let (xa, xb) = ((cx - PEN).floor().max(0.0) as usize, (cx + PEN).ceil() as usize);
-        let (ya, yb) = ((cy - PEN).floor().max(0.0) as usize, (cy + PEN).ceil() as usize);
+        let (xa, xb) = (
+            (cx - PEN).floor().max(0.0) as usize,
+            (cx + PEN).ceil() as usize,
+        );
+        let (ya, yb) = (
+            (cy - PEN).floor().max(0.0) as usize,
+            (cy + PEN).ceil() as usize,
+        );
         for y in ya..=yb.min(h - 1) {
             for x in xa..=xb.min(w - 1) {
                 let d = ((x as f64 - cx).powi(2) + (y as f64 - cy).powi(2)).sqrt();

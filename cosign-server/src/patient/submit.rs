@@ -113,9 +113,12 @@ fn check_png(b64: &str, budget: &mut usize) -> Result<Vec<u8>, ApiFailure> {
     if b64.len() > MAX_PNG_BYTES / 3 * 4 + 8 {
         return Err(too_large());
     }
-    let bytes = B64
-        .decode(b64.as_bytes())
-        .map_err(|_| strokes_bad("签名图片不是有效的 Base64", "the signature image is not base64"))?;
+    let bytes = B64.decode(b64.as_bytes()).map_err(|_| {
+        strokes_bad(
+            "签名图片不是有效的 Base64",
+            "the signature image is not base64",
+        )
+    })?;
     if bytes.len() > *budget {
         return Err(too_large());
     }
@@ -133,7 +136,10 @@ fn too_large() -> ApiFailure {
     ApiFailure::with(
         ErrorCode::PayloadTooLarge,
         format!("签名图片过大（最多 {} KiB）。", MAX_PNG_BYTES / 1024),
-        format!("The signature image is too large (at most {} KiB).", MAX_PNG_BYTES / 1024),
+        format!(
+            "The signature image is too large (at most {} KiB).",
+            MAX_PNG_BYTES / 1024
+        ),
     )
 }
 
@@ -179,7 +185,12 @@ pub fn check(task: &TaskRow, s: &Submission) -> Result<(), ApiFailure> {
             check_png(png, &mut budget)?;
         }
         SignMode::Copy => {
-            let text: Vec<char> = task.copy_text.as_deref().unwrap_or_default().chars().collect();
+            let text: Vec<char> = task
+                .copy_text
+                .as_deref()
+                .unwrap_or_default()
+                .chars()
+                .collect();
             if s.copy_chars.len() != text.len() || text.len() > MAX_COPY_CHARS {
                 return Err(strokes_bad(
                     &format!("须逐字抄录 {} 个字", text.len()),
@@ -255,7 +266,13 @@ pub async fn submit(
     let evidence_sm3 = sm3_hex(&plain);
     let device = state.keys.device();
     let key = data_key(&state.db, &*device).await?;
-    let (nonce, ct) = seal(&*device, &key, &format!("evidence:{}", task.task_id), &plain).await?;
+    let (nonce, ct) = seal(
+        &*device,
+        &key,
+        &format!("evidence:{}", task.task_id),
+        &plain,
+    )
+    .await?;
     let mut tx = state.db.pool().begin().await?;
     let moved = sqlx::query(
         "UPDATE patient_tasks SET status = 'signing', submission_id = $1, lease_until = $2, \
@@ -409,8 +426,8 @@ async fn run(state: &AppState, task_id: &str, rid: &str) -> Result<Submitted, Ap
         .generate_sm2(&format!("patient:event:{}", task.task_id))
         .await
         .map_err(dev)?;
-    let signed = sign_with_event_key(state, &task, &evidence, &cn, resident_id, &key, public, rid)
-        .await;
+    let signed =
+        sign_with_event_key(state, &task, &evidence, &cn, resident_id, &key, public, rid).await;
     // The event key signs once: destroyed whatever happened.
     if let Err(e) = device.destroy(&key).await {
         tracing::error!(error = %e, task = %task.task_id, "the event key could not be destroyed");
@@ -441,7 +458,17 @@ async fn run(state: &AppState, task_id: &str, rid: &str) -> Result<Submitted, Ap
         // Another attempt archived first; finish with its signature.
         return finish_archived(state, &task, rid).await;
     }
-    finish(state, &task, task.base_version + 1, &serial, &cn, &sm3, at, rid).await
+    finish(
+        state,
+        &task,
+        task.base_version + 1,
+        &serial,
+        &cn,
+        &sm3,
+        at,
+        rid,
+    )
+    .await
 }
 
 /// Finishes with the signed version already in the archive.
@@ -478,10 +505,7 @@ async fn finish_archived(
     .await
 }
 
-async fn load_evidence(
-    state: &AppState,
-    task: &TaskRow,
-) -> Result<serde_json::Value, ApiFailure> {
+async fn load_evidence(state: &AppState, task: &TaskRow) -> Result<serde_json::Value, ApiFailure> {
     let r = sqlx::query(
         "SELECT key_id, nonce, ciphertext, plain_sm3 FROM patient_evidence WHERE task_id = $1",
     )
@@ -556,8 +580,8 @@ fn layers(
                 serde_json::from_value(evidence["copy_chars"].clone())
                     .map_err(|_| ApiFailure::new(ErrorCode::Internal))?;
             let strokes: Vec<&[Stroke]> = chars.iter().map(|c| c.strokes.as_slice()).collect();
-            let png = super::ink::row_png(&strokes)
-                .map_err(|_| ApiFailure::new(ErrorCode::Internal))?;
+            let png =
+                super::ink::row_png(&strokes).map_err(|_| ApiFailure::new(ErrorCode::Internal))?;
             vec![image(&png)?]
         }
         SignMode::Button | SignMode::LongPress => {
@@ -653,7 +677,10 @@ async fn sign_with_event_key(
         crate::documents::sm3_attribute(EVIDENCE_SM3_OID, &evidence_sm3)?,
     ];
     let time = crate::documents::signing_time();
-    let placement = with_layers(tasks::doc_placement(task)?, layers(task, evidence, &cert, time)?);
+    let placement = with_layers(
+        tasks::doc_placement(task)?,
+        layers(task, evidence, &cert, time)?,
+    );
     let mut opts = doc_sign::PdfSignOptions::new(time);
     opts.placement = placement;
     opts.signer_name = Some(cn.to_owned());

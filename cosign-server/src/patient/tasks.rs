@@ -227,10 +227,7 @@ pub async fn load(db: &crate::store::Db, task_id: &str) -> Result<Option<TaskRow
     Ok(r.as_ref().map(row_of).transpose()?)
 }
 
-async fn load_by_token(
-    db: &crate::store::Db,
-    token: &str,
-) -> Result<Option<TaskRow>, ApiFailure> {
+async fn load_by_token(db: &crate::store::Db, token: &str) -> Result<Option<TaskRow>, ApiFailure> {
     if token.is_empty() || token.len() > 128 {
         return Ok(None);
     }
@@ -301,8 +298,7 @@ fn placement_of(p: &TaskPlacement) -> Result<(), ApiFailure> {
             width,
             height,
         } => {
-            if *page == 0 || !sane(&[*x, *y, *width, *height]) || *width <= 0.0 || *height <= 0.0
-            {
+            if *page == 0 || !sane(&[*x, *y, *width, *height]) || *width <= 0.0 || *height <= 0.0 {
                 return Err(bad(
                     "placement",
                     "页码从 1 起，坐标为有限数，宽高为正",
@@ -316,8 +312,8 @@ fn placement_of(p: &TaskPlacement) -> Result<(), ApiFailure> {
 
 /// The signature placement for doc-sign (layers filled in by the signer).
 pub fn doc_placement(task: &TaskRow) -> Result<crate::documents::Placement, ApiFailure> {
-    let p: TaskPlacement = serde_json::from_str(&task.placement)
-        .map_err(|_| ApiFailure::new(ErrorCode::Internal))?;
+    let p: TaskPlacement =
+        serde_json::from_str(&task.placement).map_err(|_| ApiFailure::new(ErrorCode::Internal))?;
     Ok(match p {
         TaskPlacement::Keyword { keyword } => crate::documents::Placement::Keyword {
             keyword,
@@ -432,7 +428,13 @@ pub async fn create(
     let expires_in = check_request(req)?;
     let pdf = base64::engine::general_purpose::STANDARD
         .decode(req.document.pdf_base64.as_bytes())
-        .map_err(|_| bad("document.pdf_base64", "不是有效的 Base64", "is not valid base64"))?;
+        .map_err(|_| {
+            bad(
+                "document.pdf_base64",
+                "不是有效的 Base64",
+                "is not valid base64",
+            )
+        })?;
     if pdf.len() > state.config.documents.max_upload {
         return Err(ApiFailure::new(ErrorCode::PayloadTooLarge));
     }
@@ -489,7 +491,8 @@ pub async fn create(
     let task_id = uuid::Uuid::new_v4().to_string();
     let token = Zeroizing::new(random_token(&*device).await?);
     let key = data_key(&state.db, &*device).await?;
-    let (nonce, sealed) = seal(&*device, &key, &format!("link:{task_id}"), token.as_bytes()).await?;
+    let (nonce, sealed) =
+        seal(&*device, &key, &format!("link:{task_id}"), token.as_bytes()).await?;
     let mut token_sealed = nonce;
     token_sealed.extend_from_slice(&sealed);
 
@@ -707,14 +710,13 @@ pub async fn send_code(state: &AppState, task: &TaskRow, now_ms: i64) -> Result<
             format!("A code was just sent; ask again in {s} s."),
         ));
     }
-    let hour: i64 = sqlx::query(
-        "SELECT COUNT(*) AS n FROM patient_sms WHERE task_id = $1 AND sent_at > $2",
-    )
-    .bind(&task.task_id)
-    .bind(now_ms - 3_600_000)
-    .fetch_one(state.db.pool())
-    .await?
-    .try_get("n")?;
+    let hour: i64 =
+        sqlx::query("SELECT COUNT(*) AS n FROM patient_sms WHERE task_id = $1 AND sent_at > $2")
+            .bind(&task.task_id)
+            .bind(now_ms - 3_600_000)
+            .fetch_one(state.db.pool())
+            .await?
+            .try_get("n")?;
     if hour >= OTP_PER_HOUR {
         return Err(ApiFailure::with(
             ErrorCode::RateLimited,

@@ -287,7 +287,18 @@ impl Kit {
             .try_get("der")
             .unwrap();
         std::fs::write(dir.join("event.der"), der).unwrap();
-        let text = openssl(dir, &["x509", "-inform", "DER", "-in", "event.der", "-noout", "-text"]);
+        let text = openssl(
+            dir,
+            &[
+                "x509",
+                "-inform",
+                "DER",
+                "-in",
+                "event.der",
+                "-noout",
+                "-text",
+            ],
+        );
         assert!(text.contains("1.2.156.112233.3.1"), "{text}");
         assert!(text.contains(task_id), "{text}");
         // The event key was destroyed after signing.
@@ -312,7 +323,18 @@ fn ink_in(dir: &Path, file: &str, (x, y, w, h): (u32, u32, u32, u32)) -> usize {
     let o = run(
         dir,
         "pdftoppm",
-        &["-r", "72", "-png", "-f", "1", "-l", "1", "-singlefile", file, "page"],
+        &[
+            "-r",
+            "72",
+            "-png",
+            "-f",
+            "1",
+            "-l",
+            "1",
+            "-singlefile",
+            file,
+            "page",
+        ],
     );
     assert!(o.ok, "{}", o.text);
     let bytes = std::fs::read(dir.join("page.png")).unwrap();
@@ -393,7 +415,11 @@ async fn handwriting_end_to_end(backend: Backend) {
     // The QR code carries the link (terminal-signed GET).
     let r = k
         .term
-        .call("GET", &format!("/api/v1/patient-tasks/{task_id}/qr.svg"), None)
+        .call(
+            "GET",
+            &format!("/api/v1/patient-tasks/{task_id}/qr.svg"),
+            None,
+        )
         .await;
     assert_eq!(r.status(), 200);
     assert!(r.text().await.unwrap().contains("<svg"));
@@ -422,7 +448,12 @@ async fn handwriting_end_to_end(backend: Backend) {
     assert_eq!(pv["require_read_to_end"], true);
 
     // Pages and submission need the session.
-    let r = k.page("GET", &token, "/pages/1.png").await.send().await.unwrap();
+    let r = k
+        .page("GET", &token, "/pages/1.png")
+        .await
+        .send()
+        .await
+        .unwrap();
     assert_api_error(r, 401, "SESSION_REQUIRED").await;
     let r = k.submit(&token, "forged", &handwriting(&uuid())).await;
     assert_api_error(r, 401, "SESSION_REQUIRED").await;
@@ -540,6 +571,12 @@ async fn handwriting_end_to_end(backend: Backend) {
     }
     assert_eq!(k.rows().await, before, "nothing stored on refusal");
 
+    // The app's webhook is queued with the signature (in the finishing transaction).
+    sqlx::query("UPDATE client_apps SET webhook_url = 'http://127.0.0.1:9/hook' WHERE app_id = $1")
+        .bind(&k.term.app_id)
+        .execute(k.s.db.pool())
+        .await
+        .unwrap();
     // The submission, twice with the same id: one signature, the same answer.
     let id = uuid();
     let r = k.submit(&token, &session, &handwriting(&id)).await;
@@ -562,7 +599,21 @@ async fn handwriting_end_to_end(backend: Backend) {
     assert_api_error(r, 409, "TASK_USED").await;
     assert_eq!(k.rows().await, after);
 
+    let hooks = k
+        .count("SELECT COUNT(*) FROM webhook_deliveries WHERE body LIKE '%patient_task.signed%'")
+        .await;
+    assert_eq!(hooks, 1);
+
     let pdf = k.check_signed(dir.path(), &task_id, "张三").await;
+    // The evidence's SM3 is inside the signed CMS (a signed attribute; our verifier found the
+    // signature intact, so it is covered by the signature).
+    let evidence_sm3 = k.view(&task_id).await["signature"]["evidence_sm3"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(evidence_sm3.len(), 64);
+    let text = String::from_utf8_lossy(&pdf).to_ascii_lowercase();
+    assert!(text.contains(&evidence_sm3), "evidence SM3 in the CMS");
     // The handwriting is on the page where the task put it, and nowhere else was blank before.
     std::fs::write(dir.path().join("orig.pdf"), test_pdf()).unwrap();
     assert_eq!(ink_in(dir.path(), "orig.pdf", (100, 100, 160, 80)), 0);
@@ -594,14 +645,13 @@ async fn handwriting_end_to_end(backend: Backend) {
             .await;
         assert!(n >= 1, "{action} audited");
     }
-    let r = k
-        .s
-        .client
-        .get(k.s.url("/api/v1/audit/verify"))
-        .bearer_auth(&k.token)
-        .send()
-        .await
-        .unwrap();
+    let r =
+        k.s.client
+            .get(k.s.url("/api/v1/audit/verify"))
+            .bearer_auth(&k.token)
+            .send()
+            .await
+            .unwrap();
     assert_eq!(r.status(), 200);
     k.s.stop().await;
 }
@@ -621,9 +671,18 @@ async fn long_press_copy_and_proxy(backend: Backend) {
         .await;
     let session = k.verify(&token, "13800000000").await;
     let short = json!({"submission_id": uuid(), "held_ms": 1200});
-    assert_api_error(k.submit(&token, &session, &short).await, 400, "INVALID_ARGUMENT").await;
+    assert_api_error(
+        k.submit(&token, &session, &short).await,
+        400,
+        "INVALID_ARGUMENT",
+    )
+    .await;
     let r = k
-        .submit(&token, &session, &json!({"submission_id": uuid(), "held_ms": 3200}))
+        .submit(
+            &token,
+            &session,
+            &json!({"submission_id": uuid(), "held_ms": 3200}),
+        )
         .await;
     assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
     k.check_signed(dir.path(), &task_id, "张三").await;
@@ -645,10 +704,21 @@ async fn long_press_copy_and_proxy(backend: Backend) {
     };
     let before = k.rows().await;
     let missing = json!({"submission_id": uuid(), "read_to_end": true, "copy_chars": chars(5)});
-    assert_api_error(k.submit(&token, &session, &missing).await, 400, "BAD_STROKES").await;
-    let mut wrong_char = json!({"submission_id": uuid(), "read_to_end": true, "copy_chars": chars(6)});
+    assert_api_error(
+        k.submit(&token, &session, &missing).await,
+        400,
+        "BAD_STROKES",
+    )
+    .await;
+    let mut wrong_char =
+        json!({"submission_id": uuid(), "read_to_end": true, "copy_chars": chars(6)});
     wrong_char["copy_chars"][2]["char"] = json!("不");
-    assert_api_error(k.submit(&token, &session, &wrong_char).await, 400, "BAD_STROKES").await;
+    assert_api_error(
+        k.submit(&token, &session, &wrong_char).await,
+        400,
+        "BAD_STROKES",
+    )
+    .await;
     let mut empty = json!({"submission_id": uuid(), "read_to_end": true, "copy_chars": chars(6)});
     empty["copy_chars"][3]["strokes"] = json!([]);
     assert_api_error(k.submit(&token, &session, &empty).await, 400, "BAD_STROKES").await;
@@ -668,7 +738,12 @@ async fn long_press_copy_and_proxy(backend: Backend) {
         .await;
     let session = k.verify(&token, "13700000002").await;
     let consent = json!({"submission_id": uuid(), "consent": true});
-    assert_api_error(k.submit(&token, &session, &consent).await, 400, "PROXY_REQUIRED").await;
+    assert_api_error(
+        k.submit(&token, &session, &consent).await,
+        400,
+        "PROXY_REQUIRED",
+    )
+    .await;
     let proxy = |id: &str| json!({"relationship": "spouse", "name": "赵六", "id_number": id, "reason": "患者术前镇静，无法签字"});
     for bad in ["110105194912310021", "11010519491331002X", "1234"] {
         let r = k
@@ -700,7 +775,12 @@ async fn long_press_copy_and_proxy(backend: Backend) {
         .unwrap();
     assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
     let no_consent = json!({"submission_id": uuid(), "consent": false});
-    assert_api_error(k.submit(&token, &session, &no_consent).await, 400, "INVALID_ARGUMENT").await;
+    assert_api_error(
+        k.submit(&token, &session, &no_consent).await,
+        400,
+        "INVALID_ARGUMENT",
+    )
+    .await;
     let r = k.submit(&token, &session, &consent).await;
     assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
     k.check_signed(dir.path(), &task_id, "赵六").await;
@@ -760,7 +840,12 @@ async fn locks_expiry_and_refusals(backend: Backend) {
         .await
         .unwrap();
     assert_api_error(r, 423, "OTP_LOCKED").await;
-    assert_api_error(k.page("GET", &token, "").await.send().await.unwrap(), 423, "OTP_LOCKED").await;
+    assert_api_error(
+        k.page("GET", &token, "").await.send().await.unwrap(),
+        423,
+        "OTP_LOCKED",
+    )
+    .await;
     let denied = k
         .count("SELECT COUNT(*) FROM audit_log WHERE action = 'patient.sms.verify' AND outcome = 'denied'")
         .await;
@@ -771,11 +856,13 @@ async fn locks_expiry_and_refusals(backend: Backend) {
     for _ in 0..5 {
         let r = k.page("POST", &token, "/sms").await.send().await.unwrap();
         assert_eq!(r.status(), 200);
-        sqlx::query("UPDATE patient_tasks SET otp_sent_at = otp_sent_at - 61000 WHERE task_id = $1")
-            .bind(&task_id)
-            .execute(k.s.db.pool())
-            .await
-            .unwrap();
+        sqlx::query(
+            "UPDATE patient_tasks SET otp_sent_at = otp_sent_at - 61000 WHERE task_id = $1",
+        )
+        .bind(&task_id)
+        .execute(k.s.db.pool())
+        .await
+        .unwrap();
     }
     let e = assert_api_error(
         k.page("POST", &token, "/sms").await.send().await.unwrap(),
@@ -786,48 +873,107 @@ async fn locks_expiry_and_refusals(backend: Backend) {
     assert!(e["message"].as_str().unwrap().contains("一小时"), "{e}");
 
     // Expired link.
-    let (task_id, token) = k.create(&task_body("button", &json!({"expires_in_s": 60}))).await;
+    let (task_id, token) = k
+        .create(&task_body("button", &json!({"expires_in_s": 60})))
+        .await;
     sqlx::query("UPDATE patient_tasks SET expires_at = 1 WHERE task_id = $1")
         .bind(&task_id)
         .execute(k.s.db.pool())
         .await
         .unwrap();
-    assert_api_error(k.page("GET", &token, "").await.send().await.unwrap(), 410, "TASK_EXPIRED").await;
-    assert_api_error(k.page("POST", &token, "/sms").await.send().await.unwrap(), 410, "TASK_EXPIRED").await;
+    assert_api_error(
+        k.page("GET", &token, "").await.send().await.unwrap(),
+        410,
+        "TASK_EXPIRED",
+    )
+    .await;
+    assert_api_error(
+        k.page("POST", &token, "/sms").await.send().await.unwrap(),
+        410,
+        "TASK_EXPIRED",
+    )
+    .await;
     assert_eq!(k.view(&task_id).await["status"], "expired");
 
     // Cancelled by the terminal.
     let (task_id, token) = k.create(&task_body("button", &json!({}))).await;
     let r = k
         .term
-        .call("POST", &format!("/api/v1/patient-tasks/{task_id}/cancel"), None)
+        .call(
+            "POST",
+            &format!("/api/v1/patient-tasks/{task_id}/cancel"),
+            None,
+        )
         .await;
     assert_eq!(r.status(), 200);
-    assert_api_error(k.page("GET", &token, "").await.send().await.unwrap(), 410, "TASK_CANCELLED").await;
+    assert_api_error(
+        k.page("GET", &token, "").await.send().await.unwrap(),
+        410,
+        "TASK_CANCELLED",
+    )
+    .await;
     let r = k
         .term
-        .call("POST", &format!("/api/v1/patient-tasks/{task_id}/cancel"), None)
+        .call(
+            "POST",
+            &format!("/api/v1/patient-tasks/{task_id}/cancel"),
+            None,
+        )
         .await;
     assert_api_error(r, 410, "TASK_CANCELLED").await;
 
     // Unknown or malformed links.
-    for t in ["AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA", "x", &"y".repeat(300)] {
-        assert_api_error(k.page("GET", t, "").await.send().await.unwrap(), 404, "NOT_FOUND").await;
+    for t in [
+        "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
+        "x",
+        &"y".repeat(300),
+    ] {
+        assert_api_error(
+            k.page("GET", t, "").await.send().await.unwrap(),
+            404,
+            "NOT_FOUND",
+        )
+        .await;
     }
 
     // Refused creations store nothing.
     let before = k.rows().await;
-    let not_pdf = json!({"document": {"title": "t", "pdf_base64": B64.encode(b"hello, not a PDF")}});
+    let not_pdf =
+        json!({"document": {"title": "t", "pdf_base64": B64.encode(b"hello, not a PDF")}});
     let broken = json!({"document": {"title": "t", "pdf_base64": B64.encode(b"%PDF-1.7\nbroken")}});
     for (extra, status, code) in [
-        (json!({"signer": {"role": "patient", "name": "张三", "phone": "13800000000", "id_number": "110105194912310021"}}), 400, "INVALID_ID_NUMBER"),
-        (json!({"signer": {"role": "patient", "name": "张三", "phone": "12345"}}), 400, "INVALID_ARGUMENT"),
+        (
+            json!({"signer": {"role": "patient", "name": "张三", "phone": "13800000000", "id_number": "110105194912310021"}}),
+            400,
+            "INVALID_ID_NUMBER",
+        ),
+        (
+            json!({"signer": {"role": "patient", "name": "张三", "phone": "12345"}}),
+            400,
+            "INVALID_ARGUMENT",
+        ),
         (json!({"sign_mode": "copy"}), 400, "INVALID_ARGUMENT"),
         (json!({"copy_text": "本人同意"}), 400, "INVALID_ARGUMENT"),
-        (json!({"sign_mode": "copy", "copy_text": "字".repeat(65)}), 400, "INVALID_ARGUMENT"),
-        (json!({"placement": {"keyword": "no such words"}}), 400, "INVALID_ARGUMENT"),
-        (json!({"placement": {"page": 3, "x": 1, "y": 1, "width": 10, "height": 10}}), 400, "INVALID_ARGUMENT"),
-        (json!({"placement": {"page": 1, "x": 1, "y": 1, "width": -10, "height": 10}}), 400, "INVALID_ARGUMENT"),
+        (
+            json!({"sign_mode": "copy", "copy_text": "字".repeat(65)}),
+            400,
+            "INVALID_ARGUMENT",
+        ),
+        (
+            json!({"placement": {"keyword": "no such words"}}),
+            400,
+            "INVALID_ARGUMENT",
+        ),
+        (
+            json!({"placement": {"page": 3, "x": 1, "y": 1, "width": 10, "height": 10}}),
+            400,
+            "INVALID_ARGUMENT",
+        ),
+        (
+            json!({"placement": {"page": 1, "x": 1, "y": 1, "width": -10, "height": 10}}),
+            400,
+            "INVALID_ARGUMENT",
+        ),
         (json!({"expires_in_s": 10}), 400, "INVALID_ARGUMENT"),
         (json!({"identity": ["face"]}), 400, "INVALID_ARGUMENT"),
         (json!({"sign_mode": "stamp"}), 400, "MALFORMED_JSON"),
@@ -837,7 +983,11 @@ async fn locks_expiry_and_refusals(backend: Backend) {
     ] {
         let r = k
             .term
-            .call("POST", "/api/v1/patient-tasks", Some(&task_body("handwriting", &extra)))
+            .call(
+                "POST",
+                "/api/v1/patient-tasks",
+                Some(&task_body("handwriting", &extra)),
+            )
             .await;
         assert_api_error(r, status, code).await;
     }
@@ -845,7 +995,11 @@ async fn locks_expiry_and_refusals(backend: Backend) {
     // Without the permission.
     let reader = Terminal::register(&k.s, &k.token, &["patient_task:read"], None).await;
     let r = reader
-        .call("POST", "/api/v1/patient-tasks", Some(&task_body("button", &json!({}))))
+        .call(
+            "POST",
+            "/api/v1/patient-tasks",
+            Some(&task_body("button", &json!({}))),
+        )
         .await;
     assert_api_error(r, 403, "FORBIDDEN").await;
     assert_eq!(k.rows().await, before);

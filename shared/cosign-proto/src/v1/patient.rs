@@ -496,9 +496,7 @@ pub fn validate_id_number(id: &str) -> Result<(), IdNumberError> {
 pub fn mask_name(name: &str) -> String {
     let mut chars = name.chars();
     match chars.next() {
-        Some(first) => std::iter::once(first)
-            .chain(chars.map(|_| '*'))
-            .collect(),
+        Some(first) => std::iter::once(first).chain(chars.map(|_| '*')).collect(),
         None => String::new(),
     }
 }
@@ -534,7 +532,10 @@ mod tests {
             validate_id_number("11010519491331002X"),
             Err(IdNumberError::BirthDate)
         );
-        assert_eq!(validate_id_number("1101051949123"), Err(IdNumberError::Length));
+        assert_eq!(
+            validate_id_number("1101051949123"),
+            Err(IdNumberError::Length)
+        );
         assert_eq!(
             validate_id_number("1101051949123100AX"),
             Err(IdNumberError::Characters)
