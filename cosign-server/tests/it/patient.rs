@@ -1031,6 +1031,39 @@ async fn resend_and_recovery(backend: Backend) {
     assert_eq!(versions2, 2, "still one signed version");
     let dir = tempfile::tempdir().unwrap();
     k.check_signed(dir.path(), &task_id, "张三").await;
+
+    // A failure after the submission was accepted (here: the archived PDF is unreadable for a
+    // moment) leaves the task `signing`; once the lease has passed, the resend redoes the
+    // steps from the stored evidence with a new event certificate: one signature in the end,
+    // every event key destroyed.
+    let (task_id, token) = k.create(&task_body("handwriting", &json!({}))).await;
+    let session = k.verify(&token, "13800000000").await;
+    let blob =
+        k.s.data_dir()
+            .join("documents")
+            .join(&cosign_server::documents::sm3_hex(&test_pdf())[..2])
+            .join(cosign_server::documents::sm3_hex(&test_pdf()));
+    let aside = blob.with_extension("aside");
+    std::fs::rename(&blob, &aside).unwrap();
+    let body = handwriting(&uuid());
+    let r = k.submit(&token, &session, &body).await;
+    assert_eq!(r.status(), 500, "{}", r.text().await.unwrap());
+    assert_eq!(k.view(&task_id).await["status"], "signing");
+    std::fs::rename(&aside, &blob).unwrap();
+    // The failed attempt released its lease: the resend redoes the steps at once.
+    let r = k.submit(&token, &session, &body).await;
+    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+    let certs = k
+        .count(&format!(
+            "SELECT COUNT(*) FROM pki_certificates WHERE profile = 'patient_event' AND subject LIKE '%{task_id}%'"
+        ))
+        .await;
+    assert_eq!(
+        certs, 2,
+        "the interrupted attempt's certificate and the redo's"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    k.check_signed(dir.path(), &task_id, "张三").await;
     k.s.stop().await;
 }
 both_backends!(resend_and_recovery);
