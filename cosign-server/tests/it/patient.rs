@@ -401,6 +401,32 @@ fn handwriting(id: &str) -> Value {
     })
 }
 
+/// The next JSON event of a watch socket; `None` once it closes.
+async fn next_event<S>(ws: &mut S) -> Option<Value>
+where
+    S: futures_util::Stream<
+            Item = Result<
+                tokio_tungstenite::tungstenite::Message,
+                tokio_tungstenite::tungstenite::Error,
+            >,
+        > + Unpin,
+{
+    use futures_util::StreamExt;
+    tokio::time::timeout(std::time::Duration::from_secs(10), async {
+        loop {
+            match ws.next().await? {
+                Ok(tokio_tungstenite::tungstenite::Message::Text(t)) => {
+                    return Some(serde_json::from_str(&t).unwrap());
+                }
+                Ok(tokio_tungstenite::tungstenite::Message::Close(_)) | Err(_) => return None,
+                Ok(_) => {}
+            }
+        }
+    })
+    .await
+    .unwrap()
+}
+
 fn uuid() -> String {
     uuid::Uuid::new_v4().to_string()
 }
@@ -662,6 +688,29 @@ async fn long_press_copy_and_proxy(backend: Backend) {
         ))
         .await;
     let session = k.verify(&token, "13800000000").await;
+    // The terminal watches the task over a WebSocket (HMAC-signed upgrade).
+    let path = format!("/api/v1/patient-tasks/{task_id}/events");
+    let mut req = tokio_tungstenite::tungstenite::client::IntoClientRequest::into_client_request(
+        k.s.url(&path).replace("http://", "ws://"),
+    )
+    .unwrap();
+    let nonce = uuid::Uuid::new_v4().simple().to_string();
+    let ts = i64::try_from(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_millis(),
+    )
+    .unwrap();
+    for (name, value) in k.term.headers("GET", &path, b"", ts, &nonce) {
+        req.headers_mut().insert(name, value.parse().unwrap());
+    }
+    let (mut ws, _) = tokio_tungstenite::connect_async(req).await.unwrap();
+    let first = next_event(&mut ws).await.unwrap();
+    assert_eq!(first["kind"], "patient_task");
+    assert_eq!(first["task"]["status"], "verified", "{first}");
+    let unsigned = k.s.url(&path).replace("http://", "ws://");
+    assert!(tokio_tungstenite::connect_async(unsigned).await.is_err());
     let short = json!({"submission_id": uuid(), "held_ms": 1200});
     assert_api_error(
         k.submit(&token, &session, &short).await,
@@ -677,6 +726,12 @@ async fn long_press_copy_and_proxy(backend: Backend) {
         )
         .await;
     assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+    let mut last = first;
+    while let Some(v) = next_event(&mut ws).await {
+        last = v;
+    }
+    assert_eq!(last["task"]["status"], "signed", "{last}");
+    assert!(last["task"]["signature"]["certificate_serial"].is_string());
     k.check_signed(dir.path(), &task_id, "张三").await;
 
     // Handwritten copy: one entry per character, each with strokes.
