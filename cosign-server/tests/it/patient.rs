@@ -1122,3 +1122,66 @@ async fn resend_and_recovery(backend: Backend) {
     k.s.stop().await;
 }
 both_backends!(resend_and_recovery);
+
+/// The link goes out by SMS when the task says so; a gateway that refuses gives 503 and the
+/// attempt is not counted against the limits (an immediate retry is not 429).
+async fn sms_delivery_and_gateway_failure(backend: Backend) {
+    let k = kit(backend).await;
+    let (_, token) = k
+        .create(&task_body("button", &json!({"delivery": "sms"})))
+        .await;
+    {
+        let sent = k.sms.sent.lock().unwrap();
+        assert_eq!(sent.len(), 1);
+        assert_eq!(sent[0].0, "13800000000");
+        assert!(
+            sent[0].1.contains(&format!("/h5/#/t/{token}")),
+            "{}",
+            sent[0].1
+        );
+        assert!(sent[0].1.contains("手术知情同意书"));
+    }
+    k.s.stop().await;
+
+    let (sms, url) = FakeSms::start().await;
+    let s = TestServer::start_with(backend, |cfg| {
+        cfg.patient.sms_gateway_url = Some(url);
+        cfg.patient.sms_token = Some(zeroize::Zeroizing::new("wrong-token".to_owned()));
+    })
+    .await;
+    let admin = s.admin_token().await;
+    let term = Terminal::register(&s, &admin, &["patient_task:create"], None).await;
+    let r = term
+        .call(
+            "POST",
+            "/api/v1/patient-tasks",
+            Some(&task_body("button", &json!({}))),
+        )
+        .await;
+    assert_eq!(r.status(), 201);
+    let link = r.json::<Value>().await.unwrap()["link"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let token = link.rsplit_once("/h5/#/t/").unwrap().1.to_owned();
+    for _ in 0..2 {
+        let r = s
+            .client
+            .post(s.url(&format!("/api/v1/h5/tasks/{token}/sms")))
+            .send()
+            .await
+            .unwrap();
+        assert_api_error(r, 503, "UNAVAILABLE").await;
+    }
+    assert_eq!(sms.count(), 0);
+    use sqlx::Row;
+    let n: i64 = sqlx::query("SELECT COUNT(*) FROM patient_sms")
+        .fetch_one(s.db.pool())
+        .await
+        .unwrap()
+        .try_get(0)
+        .unwrap();
+    assert_eq!(n, 0);
+    s.stop().await;
+}
+both_backends!(sms_delivery_and_gateway_failure);
