@@ -792,7 +792,18 @@ async fn long_press_copy_and_proxy(backend: Backend) {
     )
     .await;
     let proxy = |id: &str| json!({"relationship": "spouse", "name": "赵六", "id_number": id, "reason": "患者术前镇静，无法签字"});
-    for bad in ["110105194912310021", "11010519491331002X", "1234"] {
+    // A birth date in the future (2090-01-01) with a correct check digit.
+    let first = "11010520900101001";
+    let future = format!(
+        "{first}{}",
+        cosign_proto::v1::patient::id_check_char(first.as_bytes()).unwrap() as char
+    );
+    for bad in [
+        "110105194912310021",
+        "11010519491331002X",
+        "1234",
+        future.as_str(),
+    ] {
         let r = k
             .page("POST", &token, "/proxy")
             .header(SESSION, &session)
