@@ -65,13 +65,14 @@ pub fn check_id_number(field: &str, id: &str) -> Result<(), ApiFailure> {
     };
     validate_id_number(id).map_err(refuse)?;
     let birth: u32 = id.get(6..14).and_then(|d| d.parse().ok()).unwrap_or(0);
-    let today = time::OffsetDateTime::from_unix_timestamp(crate::clock::now_ms() / 1000)
-        .map(|t| {
+    let today = time::OffsetDateTime::from_unix_timestamp(crate::clock::now_ms() / 1000).map_or(
+        u32::MAX,
+        |t| {
             t.year().unsigned_abs() * 10_000
                 + u32::from(u8::from(t.month())) * 100
                 + u32::from(t.day())
-        })
-        .unwrap_or(u32::MAX);
+        },
+    );
     if birth > today {
         return Err(refuse(cosign_proto::v1::patient::IdNumberError::BirthDate));
     }
