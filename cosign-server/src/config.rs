@@ -123,7 +123,8 @@ anchor_every_minutes = 10
 
 [sms]
 # The hospital's SMS gateway (HTTP adapter: JSON POST {phone, template, params, text} with a
-# Bearer token from COSIGN_SMS_TOKEN; any 2xx means accepted). Unset: no SMS.
+# Bearer token from COSIGN_SMS_TOKEN; any 2xx means accepted). Unset: no SMS. Used for staff
+# activation codes and for patients (links, codes). [COSIGN_SMS_GATEWAY_URL]
 # url = "http://sms.hospital.local/api/send"
 # Signature (签名) put in front of every text.
 sign_name = "医签"
@@ -133,6 +134,10 @@ sign_name = "医签"
 max_window_hours = 168
 # Certificate policy OID marking delegated (auto-sign) certificates (project arc).
 policy_oid = "1.2.156.112233.3.1"
+
+[patient]
+# Patient texts (links, codes) go through [sms]. Print SMS codes to the console when no gateway is configured (local trials only, never in production).
+sms_dev_echo = false
 "#;
 
 /// The file format. Unknown keys are rejected.
@@ -163,6 +168,8 @@ pub struct FileConfig {
     sms: SmsFile,
     #[serde(default)]
     autosign: AutosignFile,
+    #[serde(default)]
+    patient: PatientFile,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -179,6 +186,19 @@ pub struct AutosignConfig {
     pub max_window: Duration,
     /// Certificate policy OID of delegated certificates (dotted).
     pub policy_oid: String,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PatientFile {
+    sms_dev_echo: Option<bool>,
+}
+
+/// Patient signing settings (`[patient]`, issue 8; texts go through `[sms]`).
+#[derive(Debug, Clone, Default)]
+pub struct PatientConfig {
+    /// Without an `[sms]` gateway, print codes to the console (local trials only).
+    pub sms_dev_echo: bool,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -455,6 +475,8 @@ pub struct Config {
     pub sms: SmsConfig,
     /// Auto-sign with delegated keys.
     pub autosign: AutosignConfig,
+    /// Patient signing.
+    pub patient: PatientConfig,
 }
 
 impl std::fmt::Debug for Config {
@@ -699,7 +721,9 @@ impl Config {
                 "cosign.notifier_url must be an http(s) URL".into(),
             ));
         }
-        let sms_url = file.sms.url.clone().filter(|u| !u.is_empty());
+        let sms_url = env("COSIGN_SMS_GATEWAY_URL")
+            .or_else(|| file.sms.url.clone())
+            .filter(|u| !u.is_empty());
         if sms_url
             .as_deref()
             .is_some_and(|u| !crate::signing::webhooks::valid_url(u))
@@ -778,6 +802,9 @@ impl Config {
                 u64::try_from(anchor_every_minutes).unwrap_or(10) * 60,
             ),
         };
+        let patient = PatientConfig {
+            sms_dev_echo: file.patient.sms_dev_echo.unwrap_or(false),
+        };
         Ok(Self {
             listen,
             data_dir,
@@ -796,6 +823,7 @@ impl Config {
             audit,
             sms,
             autosign,
+            patient,
         })
     }
 
@@ -872,6 +900,29 @@ mod tests {
 
     fn no_env(_: &str) -> Option<String> {
         None
+    }
+
+    #[test]
+    fn patient_settings() {
+        let o = Overrides::default();
+        let cfg = Config::from_parts("", &no_env, &o).unwrap();
+        assert!(cfg.sms.url.is_none() && !cfg.patient.sms_dev_echo);
+        let file = "[sms]\nurl = \"http://sms.local/send\"\n[patient]\nsms_dev_echo = true\n";
+        let token = |k: &str| (k == "COSIGN_SMS_TOKEN").then(|| "sms-secret".to_owned());
+        let cfg = Config::from_parts(file, &token, &o).unwrap();
+        assert_eq!(cfg.sms.url.as_deref(), Some("http://sms.local/send"));
+        assert!(cfg.patient.sms_dev_echo);
+        assert_eq!(
+            cfg.sms.token.as_deref().map(String::as_str),
+            Some("sms-secret")
+        );
+        assert!(!format!("{:?}", cfg.sms).contains("sms-secret"));
+        let url = |k: &str| (k == "COSIGN_SMS_GATEWAY_URL").then(|| "http://gw.local/".to_owned());
+        let cfg = Config::from_parts("", &url, &o).unwrap();
+        assert_eq!(cfg.sms.url.as_deref(), Some("http://gw.local/"));
+        let bad = "[sms]\nurl = \"ftp://x\"\n";
+        assert!(Config::from_parts(bad, &no_env, &o).is_err());
+        assert!(Config::from_parts("[patient]\nsurprise = 1\n", &no_env, &o).is_err());
     }
 
     #[test]

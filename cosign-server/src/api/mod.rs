@@ -8,6 +8,7 @@ mod demo;
 mod error;
 mod extract;
 mod middleware;
+mod patient;
 mod pki;
 mod system;
 
@@ -57,6 +58,8 @@ pub struct AppState {
     pub hub: crate::hub::Hub,
     /// The SMS gateway (`[sms] url`), if configured.
     pub sms: Option<Arc<dyn crate::identity::sms::SmsGateway>>,
+    /// Patient signing: the SMS gateway (issue 8).
+    pub patient: crate::patient::Patient,
 }
 
 /// Builds the router with all middleware.
@@ -82,6 +85,7 @@ pub fn router(state: AppState) -> Router {
         .layer(DefaultBodyLimit::max(body_limit))
         .layer(RequestBodyLimitLayer::new(body_limit))
         .merge(crate::documents::http::routes(upload_limit))
+        .merge(patient::routes(upload_limit))
         .fallback(system::not_found);
 
     // Each `Router::layer` call wraps the previous result, so the last one is outermost:

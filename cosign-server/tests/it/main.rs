@@ -19,6 +19,7 @@ mod foreign_trust;
 mod hostile_input;
 mod http_basics;
 mod keys;
+mod patient;
 mod pki;
 mod pki_external;
 mod pki_rollover;
