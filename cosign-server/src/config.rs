@@ -108,6 +108,12 @@ max_pin_failures = 5
 # Hospital message platform (企业微信/钉钉 gateway or the hospital app's push service) told about
 # every new signing request, as JSON POSTs with a Bearer token from COSIGN_NOTIFIER_TOKEN.
 # notifier_url = "http://msg.hospital.local/api/yiqian"
+
+[web]
+# Directory of the built patient signing page served at /h5/ (scripts/build-h5.sh writes it;
+# `make run` builds it) [COSIGN_WEB_H5_DIR]. Empty means web-h5/dist of the source tree this
+# server was built from.
+h5_dir = ""
 "#;
 
 /// The file format. Unknown keys are rejected.
@@ -132,6 +138,28 @@ pub struct FileConfig {
     documents: DocumentsFile,
     #[serde(default)]
     cosign: CosignFile,
+    #[serde(default)]
+    web: WebFile,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct WebFile {
+    h5_dir: Option<PathBuf>,
+}
+
+/// Web pages served by this server.
+#[derive(Debug, Clone)]
+pub struct WebConfig {
+    /// The built patient signing page (web-h5/dist), served at `/h5/`.
+    pub h5_dir: PathBuf,
+}
+
+impl WebConfig {
+    /// The web-h5/dist of the source tree this binary was built from.
+    pub fn default_h5_dir() -> PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../web-h5/dist")
+    }
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -341,6 +369,8 @@ pub struct Config {
     pub documents: crate::documents::Settings,
     /// Doctor co-signing.
     pub cosign: CosignConfig,
+    /// Web pages (the H5 signing page).
+    pub web: WebConfig,
 }
 
 impl std::fmt::Debug for Config {
@@ -590,6 +620,13 @@ impl Config {
             notifier_url,
             notifier_token: env("COSIGN_NOTIFIER_TOKEN").map(zeroize::Zeroizing::new),
         };
+        let web = WebConfig {
+            h5_dir: env("COSIGN_WEB_H5_DIR")
+                .map(PathBuf::from)
+                .or(file.web.h5_dir)
+                .filter(|p| !p.as_os_str().is_empty())
+                .unwrap_or_else(WebConfig::default_h5_dir),
+        };
         Ok(Self {
             listen,
             data_dir,
@@ -605,6 +642,7 @@ impl Config {
             pki,
             documents,
             cosign,
+            web,
         })
     }
 

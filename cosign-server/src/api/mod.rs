@@ -7,6 +7,7 @@ mod error;
 mod extract;
 mod middleware;
 mod pki;
+mod static_h5;
 mod system;
 
 use std::sync::Arc;
@@ -76,6 +77,7 @@ pub fn router(state: AppState) -> Router {
         .layer(DefaultBodyLimit::max(body_limit))
         .layer(RequestBodyLimitLayer::new(body_limit))
         .merge(crate::documents::http::routes(upload_limit))
+        .merge(static_h5::routes())
         .fallback(system::not_found);
 
     // Each `Router::layer` call wraps the previous result, so the last one is outermost:

@@ -12,6 +12,7 @@ mod auth;
 mod cli;
 mod cosign;
 mod documents;
+mod h5_page;
 mod hostile_input;
 mod http_basics;
 mod keys;
