@@ -109,6 +109,13 @@ max_pin_failures = 5
 # every new signing request, as JSON POSTs with a Bearer token from COSIGN_NOTIFIER_TOKEN.
 # notifier_url = "http://msg.hospital.local/api/yiqian"
 
+[patient]
+# The hospital's on-premises SMS gateway: JSON POSTs {"phone", "text"} with a Bearer token from
+# COSIGN_SMS_TOKEN. Without it no SMS is sent (the log says so).
+# sms_gateway_url = "http://sms.hospital.local/api/send"
+# Print SMS codes to the console when no gateway is configured (local trials only, never in production).
+sms_dev_echo = false
+
 [web]
 # Directory of the built patient signing page served at /h5/ (scripts/build-h5.sh writes it;
 # `make run` builds it) [COSIGN_WEB_H5_DIR]. Empty means web-h5/dist of the source tree this
@@ -139,7 +146,36 @@ pub struct FileConfig {
     #[serde(default)]
     cosign: CosignFile,
     #[serde(default)]
+    patient: PatientFile,
     web: WebFile,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PatientFile {
+    sms_gateway_url: Option<String>,
+    sms_dev_echo: Option<bool>,
+}
+
+/// Patient signing settings (`[patient]`, issue 8).
+#[derive(Clone, Default)]
+pub struct PatientConfig {
+    /// The SMS gateway (JSON POST `{phone, text}`), if any.
+    pub sms_gateway_url: Option<String>,
+    /// Bearer token for the gateway (`COSIGN_SMS_TOKEN`, never from the file).
+    pub sms_token: Option<zeroize::Zeroizing<String>>,
+    /// Without a gateway, print codes to the console (local trials only).
+    pub sms_dev_echo: bool,
+}
+
+impl std::fmt::Debug for PatientConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PatientConfig")
+            .field("sms_gateway_url", &self.sms_gateway_url)
+            .field("sms_token", &self.sms_token.as_ref().map(|_| "***"))
+            .field("sms_dev_echo", &self.sms_dev_echo)
+            .finish()
+    }
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -369,6 +405,8 @@ pub struct Config {
     pub documents: crate::documents::Settings,
     /// Doctor co-signing.
     pub cosign: CosignConfig,
+    /// Patient signing.
+    pub patient: PatientConfig,
     /// Web pages (the H5 signing page).
     pub web: WebConfig,
 }
@@ -620,6 +658,24 @@ impl Config {
             notifier_url,
             notifier_token: env("COSIGN_NOTIFIER_TOKEN").map(zeroize::Zeroizing::new),
         };
+        let sms_gateway_url = file
+            .patient
+            .sms_gateway_url
+            .clone()
+            .filter(|u| !u.is_empty());
+        if sms_gateway_url
+            .as_deref()
+            .is_some_and(|u| !crate::signing::webhooks::valid_url(u))
+        {
+            return Err(Error::Config(
+                "patient.sms_gateway_url must be an http(s) URL".into(),
+            ));
+        }
+        let patient = PatientConfig {
+            sms_gateway_url,
+            sms_token: env("COSIGN_SMS_TOKEN").map(zeroize::Zeroizing::new),
+            sms_dev_echo: file.patient.sms_dev_echo.unwrap_or(false),
+        };
         let web = WebConfig {
             h5_dir: env("COSIGN_WEB_H5_DIR")
                 .map(PathBuf::from)
@@ -642,6 +698,7 @@ impl Config {
             pki,
             documents,
             cosign,
+            patient,
             web,
         })
     }

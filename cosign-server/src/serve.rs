@@ -70,7 +70,9 @@ impl Server {
             &config.data_dir,
             config.documents.clone(),
         )?);
+        let patient = crate::patient::Patient::from_config(&config.patient);
         let state = AppState {
+            patient,
             db,
             audit,
             config: Arc::new(config),

@@ -115,9 +115,9 @@ impl Raw {
 }
 
 /// A call from a client system, verified; the body is parsed by the handler.
-struct AppCall {
-    app: ClientApp,
-    body: Bytes,
+pub(super) struct AppCall {
+    pub(super) app: ClientApp,
+    pub(super) body: Bytes,
 }
 
 impl FromRequest<AppState> for AppCall {
@@ -158,7 +158,7 @@ impl FromRequest<AppState> for DeviceCall {
     }
 }
 
-fn parse<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiFailure> {
+pub(super) fn parse<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiFailure> {
     serde_json::from_slice(body).map_err(|e| {
         ApiFailure::with(
             ErrorCode::MalformedJson,
@@ -179,7 +179,7 @@ async fn audit(
     audit_outcome(state, actor, action, target, "ok", rid, detail).await
 }
 
-async fn audit_outcome(
+pub(super) async fn audit_outcome(
     state: &AppState,
     actor: &str,
     action: &str,

@@ -6,6 +6,7 @@ mod cosign;
 mod error;
 mod extract;
 mod middleware;
+mod patient;
 mod pki;
 mod static_h5;
 mod system;
@@ -54,6 +55,8 @@ pub struct AppState {
     pub clients: Arc<crate::signing::clients::Clients>,
     /// Signing-request announcements to terminal WebSockets (issue 6).
     pub hub: crate::hub::Hub,
+    /// Patient signing: the SMS gateway (issue 8).
+    pub patient: crate::patient::Patient,
 }
 
 /// Builds the router with all middleware.
@@ -77,6 +80,7 @@ pub fn router(state: AppState) -> Router {
         .layer(DefaultBodyLimit::max(body_limit))
         .layer(RequestBodyLimitLayer::new(body_limit))
         .merge(crate::documents::http::routes(upload_limit))
+        .merge(patient::routes(upload_limit))
         .merge(static_h5::routes())
         .fallback(system::not_found);
 

@@ -6,6 +6,9 @@
 //!   when it exceeds the timeout. DOCX files are checked for zip bombs first: the central
 //!   directory's sizes and compression ratios, then every entry is inflated with a hard cap
 //!   (a directory that lies about sizes is caught too).
+//! * PDF page → PNG (the patient page's document view): poppler's `pdftoppm` (Debian
+//!   `poppler-utils`) in the same kind of bounded pool (own semaphore, process group killed on
+//!   timeout, output size capped), see [`Converter::pdf_page_png`].
 //! * JPEG/PNG: a one-page PDF whose page is the image at its own resolution (dpi from the
 //!   file, 96 if it has none); JPEG is embedded as is (DCTDecode), PNG losslessly.
 
@@ -35,6 +38,12 @@ pub struct ConvertSettings {
     pub max_entries: usize,
     /// Largest PDF a conversion may produce.
     pub max_output: u64,
+    /// poppler's page renderer.
+    pub pdftoppm: PathBuf,
+    /// Page renderings at once.
+    pub renderers: usize,
+    /// Per-rendering limit.
+    pub render_timeout: Duration,
 }
 
 impl Default for ConvertSettings {
@@ -47,6 +56,9 @@ impl Default for ConvertSettings {
             max_ratio: 200,
             max_entries: 5000,
             max_output: 256 * 1024 * 1024,
+            pdftoppm: PathBuf::from("pdftoppm"),
+            renderers: 2,
+            render_timeout: Duration::from_secs(30),
         }
     }
 }
@@ -58,6 +70,7 @@ pub struct Converter {
     work: PathBuf,
     free: Mutex<Vec<PathBuf>>,
     slots: tokio::sync::Semaphore,
+    render_slots: tokio::sync::Semaphore,
 }
 
 fn bad(m: impl Into<String>) -> DocError {
@@ -214,6 +227,7 @@ impl Converter {
             free.push(dir);
         }
         Ok(Self {
+            render_slots: tokio::sync::Semaphore::new(settings.renderers.max(1)),
             slots: tokio::sync::Semaphore::new(n),
             free: Mutex::new(free),
             work: work.to_owned(),
@@ -288,36 +302,8 @@ impl Converter {
         ])
         .arg(job)
         .arg(&src)
-        .env("HOME", job)
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .process_group(0)
-        .kill_on_drop(true);
-        let mut child = cmd.spawn().map_err(|e| {
-            tracing::error!(error = %e, soffice = %self.settings.soffice.display(), "cannot start LibreOffice");
-            DocError::Server(Error::Internal("the document converter (LibreOffice) cannot be started"))
-        })?;
-        let pid = child.id();
-        match tokio::time::timeout(self.settings.timeout, child.wait()).await {
-            Ok(Ok(_)) => {}
-            Ok(Err(e)) => {
-                tracing::error!(error = %e, "waiting for LibreOffice failed");
-                return Err(DocError::Server(Error::Internal(
-                    "document converter failed",
-                )));
-            }
-            Err(_) => {
-                kill_group(pid).await;
-                let _ = child.kill().await;
-                return Err(bad(format!(
-                    "conversion timed out after {} s",
-                    self.settings.timeout.as_secs()
-                )));
-            }
-        }
-        // oosplash may leave soffice.bin behind in the group; make sure nothing survives.
-        kill_group(pid).await;
+        .env("HOME", job);
+        run_bounded(cmd, self.settings.timeout, "LibreOffice").await?;
         let out = job.join("in.pdf");
         let len = std::fs::metadata(&out)
             .map_err(|_| {
@@ -329,6 +315,103 @@ impl Converter {
         }
         std::fs::read(&out).map_err(|e| DocError::Server(Error::io(&out, e)))
     }
+
+    /// Page `page` (from 1) of `pdf` as a PNG `width` pixels wide (height to scale), rendered
+    /// by `pdftoppm` (waits for a free renderer; killed after `render_timeout`).
+    pub async fn pdf_page_png(
+        &self,
+        pdf: &[u8],
+        page: u32,
+        width: u32,
+    ) -> Result<Vec<u8>, DocError> {
+        let _permit = self
+            .render_slots
+            .acquire()
+            .await
+            .map_err(|_| DocError::Server(Error::Internal("renderer pool closed")))?;
+        let job = self
+            .work
+            .join(format!("render-{}", uuid::Uuid::new_v4().simple()));
+        std::fs::create_dir_all(&job).map_err(|e| Error::io(&job, e))?;
+        let result = self.render_in(&job, pdf, page, width).await;
+        let _ = std::fs::remove_dir_all(&job);
+        result
+    }
+
+    async fn render_in(
+        &self,
+        job: &Path,
+        pdf: &[u8],
+        page: u32,
+        width: u32,
+    ) -> Result<Vec<u8>, DocError> {
+        let src = job.join("in.pdf");
+        std::fs::write(&src, pdf).map_err(|e| Error::io(&src, e))?;
+        let mut cmd = tokio::process::Command::new(&self.settings.pdftoppm);
+        let (page, width) = (page.to_string(), width.to_string());
+        cmd.args([
+            "-png",
+            "-singlefile",
+            "-f",
+            &page,
+            "-l",
+            &page,
+            "-scale-to-x",
+            &width,
+        ])
+        .args(["-scale-to-y", "-1"])
+        .arg(&src)
+        .arg(job.join("out"))
+        .env("HOME", job);
+        run_bounded(cmd, self.settings.render_timeout, "pdftoppm").await?;
+        let out = job.join("out.png");
+        let len = std::fs::metadata(&out)
+            .map_err(|_| bad("the page could not be rendered"))?
+            .len();
+        if len > 64 * 1024 * 1024 {
+            return Err(bad("the rendered page is too large"));
+        }
+        std::fs::read(&out).map_err(|e| DocError::Server(Error::io(&out, e)))
+    }
+}
+
+/// Runs an external tool in its own process group with no stdio, killing the whole group when
+/// it exceeds `timeout` (a refusal: the input made it hang) and after it exits (helpers it
+/// left behind). Its output files are the caller's business.
+async fn run_bounded(
+    mut cmd: tokio::process::Command,
+    timeout: Duration,
+    what: &'static str,
+) -> Result<(), DocError> {
+    cmd.stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .process_group(0)
+        .kill_on_drop(true);
+    let mut child = cmd.spawn().map_err(|e| {
+        tracing::error!(error = %e, tool = what, "cannot start a converter");
+        DocError::Server(Error::Internal("a document converter cannot be started"))
+    })?;
+    let pid = child.id();
+    match tokio::time::timeout(timeout, child.wait()).await {
+        Ok(Ok(_)) => {}
+        Ok(Err(e)) => {
+            tracing::error!(error = %e, tool = what, "waiting for a converter failed");
+            return Err(DocError::Server(Error::Internal(
+                "document converter failed",
+            )));
+        }
+        Err(_) => {
+            kill_group(pid).await;
+            let _ = child.kill().await;
+            return Err(bad(format!(
+                "conversion timed out after {} s ({what})",
+                timeout.as_secs()
+            )));
+        }
+    }
+    kill_group(pid).await;
+    Ok(())
 }
 
 /// Kills the process group `pid` (the converter and anything it started).

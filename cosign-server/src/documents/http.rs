@@ -59,7 +59,7 @@ pub fn routes(max_upload: usize) -> axum::Router<AppState> {
     files.merge(small)
 }
 
-fn failure(e: DocError) -> ApiFailure {
+pub(crate) fn failure(e: DocError) -> ApiFailure {
     match e {
         DocError::Invalid(m) => ApiFailure::with(
             ErrorCode::InvalidDocument,

@@ -341,6 +341,17 @@ impl Documents {
             .ok_or(DocError::Server(Error::Internal("document vanished")))
     }
 
+    /// Page `page` (from 1) of a PDF as a PNG `width` pixels wide, rendered by poppler's
+    /// `pdftoppm` in the converter's bounded pool.
+    pub async fn render_page(
+        &self,
+        pdf: &[u8],
+        page: u32,
+        width: u32,
+    ) -> std::result::Result<Vec<u8>, DocError> {
+        self.converter.pdf_page_png(pdf, page, width).await
+    }
+
     /// LibreOffice's PDF of a DOC/DOCX, checked to be a readable PDF.
     async fn converted_pdf(
         &self,
@@ -717,14 +728,17 @@ async fn make_org_seseal(
 
 /// The original-file SM3 as a CMS signed attribute.
 pub fn original_file_attribute(sm3: &[u8; 32]) -> Result<gm_pki::cms::ExtraAttribute> {
+    sm3_attribute(ORIGINAL_FILE_SM3_OID, sm3)
+}
+
+/// A CMS signed attribute `oid` whose one value is `OCTET STRING` of a 32-byte SM3.
+pub fn sm3_attribute(oid: &str, sm3: &[u8; 32]) -> Result<gm_pki::cms::ExtraAttribute> {
     use der::Encode;
     let value = der::asn1::OctetString::new(sm3.to_vec())
         .and_then(|o| o.to_der())
         .map_err(|_| Error::Internal("octet string"))?;
     Ok(gm_pki::cms::ExtraAttribute {
-        oid: ORIGINAL_FILE_SM3_OID
-            .parse()
-            .map_err(|_| Error::Internal("original-file OID"))?,
+        oid: oid.parse().map_err(|_| Error::Internal("attribute OID"))?,
         value_der: value,
     })
 }

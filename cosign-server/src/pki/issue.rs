@@ -294,9 +294,12 @@ impl Pki {
             }
             IssueProfile::Device(info) => profile::device(info, *public_key, period, &urls)?,
             IssueProfile::PatientEvent(info) => {
-                let mac = self.resident_id_mac(&info.resident_id).await?;
+                let mac = match &info.resident_id {
+                    Some(id) => Some(self.resident_id_mac(id).await?),
+                    None => None,
+                };
                 let minutes = u32::try_from(validity.as_secs() / 60).unwrap_or(u32::MAX);
-                profile::patient_event(info, &mac, *public_key, not_before, minutes, &urls)?
+                profile::patient_event(info, mac.as_ref(), *public_key, not_before, minutes, &urls)?
             }
         };
         let issued = self.sign_and_record(db, ca, profile.name(), params).await?;

@@ -88,6 +88,40 @@ const ROUTES: &[(&str, &str, bool, bool)] = &[
         true,
         true,
     ),
+    // Patient signing (issue 8): terminal routes are HMAC-signed (BAD_SIGNATURE); page routes
+    // take the link token in the path (unknown: NOT_FOUND) and the page session; submit's
+    // own 4 MiB limit is checked in patient.rs.
+    ("POST", "/api/v1/patient-tasks", false, false),
+    (
+        "GET",
+        "/api/v1/patient-tasks/00000000-0000-0000-0000-000000000000",
+        false,
+        false,
+    ),
+    (
+        "GET",
+        "/api/v1/patient-tasks/00000000-0000-0000-0000-000000000000/qr.svg",
+        false,
+        false,
+    ),
+    (
+        "GET",
+        "/api/v1/patient-tasks/00000000-0000-0000-0000-000000000000/signed.pdf",
+        false,
+        false,
+    ),
+    (
+        "POST",
+        "/api/v1/patient-tasks/00000000-0000-0000-0000-000000000000/cancel",
+        false,
+        false,
+    ),
+    ("GET", "/api/v1/h5/tasks/AAAA", false, false),
+    ("POST", "/api/v1/h5/tasks/AAAA/sms", false, false),
+    ("POST", "/api/v1/h5/tasks/AAAA/verify", true, false),
+    ("GET", "/api/v1/h5/tasks/AAAA/pages/1.png", false, false),
+    ("POST", "/api/v1/h5/tasks/AAAA/proxy", true, false),
+    ("POST", "/api/v1/h5/tasks/AAAA/submit", false, false),
 ];
 
 /// Protocol endpoints: garbage gets an answer in the protocol's own format (200 with a

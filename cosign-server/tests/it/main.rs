@@ -16,6 +16,7 @@ mod h5_page;
 mod hostile_input;
 mod http_basics;
 mod keys;
+mod patient;
 mod pki;
 mod pki_external;
 mod pki_rollover;

@@ -1019,7 +1019,7 @@ async fn issue_for_key_is_audited_and_typed(backend: Backend) {
     // A patient event certificate carries the keyed hash the server reports for the ID.
     let event = PatientEventInfo {
         name: "张三".into(),
-        resident_id: RESIDENT_ID.to_lowercase(),
+        resident_id: Some(RESIDENT_ID.to_lowercase()),
         event_id: "EV-1".into(),
         hospital: "第一人民医院".into(),
     };

@@ -20,6 +20,7 @@ pub mod timestamp;
 
 pub use error::{Error, Result};
 pub use pdf::appearance::{Appearance, Layer, Rect, SignatureImage, TextBlock};
+pub use pdf::doc::page_count;
 pub use pdf::dss::{LtvMaterial, add_dss};
 pub use pdf::keyword::{KeywordHit, find_keyword};
 pub use pdf::sign::{

@@ -92,6 +92,10 @@ pub const PKCS9_EXTENSION_REQUEST: Oid = Oid::new_unwrap("1.2.840.113549.1.9.14"
 
 /// GM/T 0015 individual identity code: resident ID number (身份证号).
 pub const GM_RESIDENT_ID: Oid = Oid::new_unwrap("1.2.156.10260.4.1.1");
+/// Certificate policy of one-event patient certificates (project arc 1.2.156.112233, like the
+/// default TSA policy 1.2.156.112233.2.1): a relying party can tell an event certificate
+/// (key generated for one signing and destroyed after it) from any other.
+pub const PATIENT_EVENT_POLICY: Oid = Oid::new_unwrap("1.2.156.112233.3.1");
 /// GM/T 0015 social insurance number.
 pub const GM_SOCIAL_INSURANCE_NO: Oid = Oid::new_unwrap("1.2.156.10260.4.1.2");
 /// GM/T 0015 business registration number.

@@ -350,8 +350,11 @@ pub fn organisation(
 pub struct PatientEventInfo {
     /// Patient's name (CN).
     pub name: String,
-    /// Resident ID number: validated, then only a keyed hash of it goes into the certificate.
-    pub resident_id: String,
+    /// Resident ID number: validated, then only a keyed hash of it goes into the certificate
+    /// (subject serialNumber). `None` when the signer's number is not known (the patient
+    /// signing flow may identify by SMS only); the subject then has no serialNumber.
+    #[cfg_attr(feature = "serde", serde(default))]
+    pub resident_id: Option<String>,
     /// Signing event id (UID).
     pub event_id: String,
     /// Hospital (O).
@@ -362,7 +365,9 @@ impl PatientEventInfo {
     /// Checks every field (lengths, characters, the ID number's check digit).
     pub fn validate(&self) -> Result<()> {
         check_text("name", &self.name, MAX_NAME_CHARS)?;
-        check_resident_id(&self.resident_id)?;
+        if let Some(id) = &self.resident_id {
+            check_resident_id(id)?;
+        }
         check_code("event_id", &self.event_id, MAX_NAME_CHARS)?;
         check_text("hospital", &self.hospital, MAX_NAME_CHARS)
     }
@@ -383,10 +388,11 @@ pub fn keyed_resident_id(key: &[u8], id: &str) -> Result<[u8; 32]> {
 
 /// Patient event certificate: one signing event, validity of `minutes`. Subject:
 /// C=CN, O=hospital, CN=name, UID=event id, serialNumber=hex of `resident_id_mac` (from
-/// [`keyed_resident_id`] over `info.resident_id`) — never the ID itself.
+/// [`keyed_resident_id`] over `info.resident_id`, when there is one) — never the ID itself;
+/// certificatePolicies [`oid::PATIENT_EVENT_POLICY`] (not critical).
 pub fn patient_event(
     info: &PatientEventInfo,
-    resident_id_mac: &[u8; 32],
+    resident_id_mac: Option<&[u8; 32]>,
     public_key: PublicKey,
     not_before: SystemTime,
     minutes: u32,
@@ -399,15 +405,32 @@ pub fn patient_event(
         ));
     }
     info.validate()?;
-    let subject = DnBuilder::new()
+    if info.resident_id.is_some() != resident_id_mac.is_some() {
+        return Err(bad(
+            "resident_id",
+            "give the keyed hash exactly when there is an ID number",
+        ));
+    }
+    let mut dn = DnBuilder::new()
         .country("CN")
         .organization(&info.hospital)
         .common_name(&info.name)
-        .uid(&info.event_id)
-        .serial_number(util::hex(resident_id_mac))
-        .build()?;
+        .uid(&info.event_id);
+    if let Some(mac) = resident_id_mac {
+        dn = dn.serial_number(util::hex(mac));
+    }
+    let subject = dn.build()?;
     let period = Period::starting(not_before, Duration::from_secs(u64::from(minutes) * 60))?;
-    Ok(end_entity(subject, public_key, period, urls))
+    let mut p = end_entity(subject, public_key, period, urls);
+    let policies = x509_cert::ext::pkix::CertificatePolicies(vec![
+        x509_cert::ext::pkix::certpolicy::PolicyInformation {
+            policy_identifier: oid::PATIENT_EVENT_POLICY,
+            policy_qualifiers: None,
+        },
+    ]);
+    p.extra_extensions
+        .push(extension(oid::EXT_CERTIFICATE_POLICIES, false, &policies)?);
+    Ok(p)
 }
 
 /// A device (bedside pad) that authenticates to the server and countersigns captures.

@@ -26,7 +26,13 @@ pub struct CreateClientApp {
 }
 
 /// Permissions a client system may hold.
-pub const PERMISSIONS: [&str; 2] = ["sign_request:create", "sign_request:read"];
+pub const PERMISSIONS: [&str; 4] = [
+    "sign_request:create",
+    "sign_request:read",
+    // patient signing tasks (issue 8)
+    "patient_task:create",
+    "patient_task:read",
+];
 
 /// The registered app; `secret` is shown this once and never again.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -109,6 +109,26 @@ pub enum ErrorCode {
     KeyMismatch,
     /// The certificate (or trust anchor) is already imported.
     AlreadyImported,
+    /// Patient signing (issue 8): the task's link has expired.
+    TaskExpired,
+    /// Patient signing: the task is already signed (or another submission was accepted).
+    TaskUsed,
+    /// Patient signing: the task was cancelled by the hospital system.
+    TaskCancelled,
+    /// Patient signing: the SMS code is wrong or expired (`attempts_left` in the body).
+    OtpInvalid,
+    /// Patient signing: too many wrong SMS codes; the task is locked.
+    OtpLocked,
+    /// Patient signing: the call needs the session from SMS verification.
+    SessionRequired,
+    /// Patient signing: the document must be read to the end first.
+    ReadRequired,
+    /// Patient signing: handwriting strokes or the signature image are malformed or too many.
+    BadStrokes,
+    /// Patient signing: a proxy task needs the proxy's details before submission.
+    ProxyRequired,
+    /// Patient signing: an ID number fails GB 11643 (length, birth date or check digit).
+    InvalidIdNumber,
 }
 
 impl ErrorCode {
@@ -125,10 +145,17 @@ impl ErrorCode {
             | Self::ActivationInvalid
             | Self::ProtocolViolation
             | Self::InvalidCertificate
-            | Self::NotACaCertificate => 400,
-            Self::Unauthenticated | Self::BadCredentials | Self::BadSignature | Self::Replayed => {
-                401
-            }
+            | Self::NotACaCertificate
+            | Self::OtpInvalid
+            | Self::ReadRequired
+            | Self::BadStrokes
+            | Self::ProxyRequired
+            | Self::InvalidIdNumber => 400,
+            Self::Unauthenticated
+            | Self::BadCredentials
+            | Self::BadSignature
+            | Self::Replayed
+            | Self::SessionRequired => 401,
             Self::Forbidden | Self::PasswordChangeRequired | Self::NotASigner => 403,
             Self::NotFound => 404,
             Self::MethodNotAllowed => 405,
@@ -141,8 +168,9 @@ impl ErrorCode {
             | Self::AlreadyExists
             | Self::RequestClosed
             | Self::NotYourTurn
-            | Self::AlreadyImported => 409,
-            Self::RequestExpired => 410,
+            | Self::AlreadyImported
+            | Self::TaskUsed => 409,
+            Self::RequestExpired | Self::TaskExpired | Self::TaskCancelled => 410,
             Self::InvalidDocument
             | Self::CertificateExpired
             | Self::CertificateNotYetValid
@@ -151,7 +179,7 @@ impl ErrorCode {
             | Self::WrongKeyUsage
             | Self::CertificateRevoked
             | Self::KeyMismatch => 422,
-            Self::AccountLocked | Self::KeyLocked => 423,
+            Self::AccountLocked | Self::KeyLocked | Self::OtpLocked => 423,
             Self::RateLimited => 429,
             Self::Internal => 500,
             Self::Unavailable => 503,
@@ -337,6 +365,46 @@ impl ErrorCode {
             Self::AlreadyImported => (
                 "该证书已导入，无需重复操作。",
                 "The certificate is already imported; nothing to do.",
+            ),
+            Self::TaskExpired => (
+                "签署链接已过期，请联系医护人员重新发送。",
+                "The signing link has expired; ask the ward staff to send a new one.",
+            ),
+            Self::TaskUsed => (
+                "该文书已签署完成，链接不能再次使用。",
+                "This document is already signed; the link cannot be used again.",
+            ),
+            Self::TaskCancelled => (
+                "该签署任务已被医院撤销，无需签署。",
+                "The hospital has withdrawn this signing task; nothing to sign.",
+            ),
+            Self::OtpInvalid => (
+                "短信验证码错误或已过期，请核对后重新输入。",
+                "The SMS code is wrong or has expired; check it and try again.",
+            ),
+            Self::OtpLocked => (
+                "验证码错误次数过多，签署任务已锁定，请联系医护人员重新发起。",
+                "Too many wrong codes: the signing task is locked. Ask the ward staff to start it again.",
+            ),
+            Self::SessionRequired => (
+                "请先完成短信验证后再继续。",
+                "Verify with the SMS code first.",
+            ),
+            Self::ReadRequired => (
+                "请先完整阅读文书（滑动到最后一页）后再签署。",
+                "Read the whole document (scroll to the last page) before signing.",
+            ),
+            Self::BadStrokes => (
+                "签名笔迹数据无效或过多，请清除后重新签名。",
+                "The handwriting data is invalid or too large; clear it and sign again.",
+            ),
+            Self::ProxyRequired => (
+                "代签须先填写代签人信息（关系、姓名、身份证号、原因）。",
+                "A proxy must give their details (relationship, name, ID number, reason) first.",
+            ),
+            Self::InvalidIdNumber => (
+                "身份证号码无效：须为 18 位，出生日期有效，且校验码正确。",
+                "The ID number is invalid: it needs 18 characters, a valid birth date and a correct check digit.",
             ),
         }
     }

@@ -130,3 +130,14 @@ pub(crate) fn pages(doc: &Document) -> Vec<ObjectId> {
     let res = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| doc.get_pages()));
     res.map(|m| m.into_values().collect()).unwrap_or_default()
 }
+
+/// Number of pages of a PDF (untrusted bytes: an error, never a panic; a PDF without pages is
+/// malformed).
+pub fn page_count(bytes: &[u8]) -> Result<u32> {
+    let doc = parse(bytes)?;
+    let n = u32::try_from(pages(&doc).len()).unwrap_or(u32::MAX);
+    if n == 0 {
+        return Err(Error::malformed("the PDF has no pages"));
+    }
+    Ok(n)
+}

@@ -165,14 +165,14 @@ fn patient_device_seal_profiles_verify_with_openssl() {
     let key = SoftwareSigner::generate(&mut rng).unwrap();
     let info = profile::PatientEventInfo {
         name: "李四".into(),
-        resident_id: testca::RESIDENT_ID.into(),
+        resident_id: Some(testca::RESIDENT_ID.into()),
         event_id: "EV-2026-000042".into(),
         hospital: "示例医院".into(),
     };
     let mac = profile::keyed_resident_id(b"hospital secret", testca::RESIDENT_ID).unwrap();
     let p = profile::patient_event(
         &info,
-        &mac,
+        Some(&mac),
         key.public_key(),
         SystemTime::now(),
         30,
@@ -285,14 +285,14 @@ fn bad_resident_id_is_refused() {
     let key = SoftwareSigner::generate(&mut testca::rng()).unwrap();
     let info = profile::PatientEventInfo {
         name: "王五".into(),
-        resident_id: "110105194912310021".into(),
+        resident_id: Some("110105194912310021".into()),
         event_id: "E1".into(),
         hospital: "H".into(),
     };
     assert!(matches!(
         profile::patient_event(
             &info,
-            &[0; 32],
+            Some(&[0; 32]),
             key.public_key(),
             SystemTime::now(),
             10,
