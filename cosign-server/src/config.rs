@@ -147,6 +147,7 @@ pub struct FileConfig {
     cosign: CosignFile,
     #[serde(default)]
     patient: PatientFile,
+    #[serde(default)]
     web: WebFile,
 }
 

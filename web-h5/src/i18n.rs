@@ -105,10 +105,6 @@ texts! {
     NeedRelationship => "请选择与患者的关系。", "Please choose the relationship.";
     NeedName => "请填写姓名。", "Please enter your name.";
     NeedReason => "请填写代签原因。", "Please enter the reason.";
-    IdLength => "身份证号应为18位。", "The ID number must have 18 characters.";
-    IdCharacters => "身份证号前17位应为数字，最后一位为数字或X。", "The first 17 characters must be digits, the last a digit or X.";
-    IdBirthDate => "身份证号中的出生日期无效。", "The birth date in the ID number is not valid.";
-    IdChecksum => "身份证号校验位不正确，请核对。", "The ID number's check digit is wrong; please check it.";
     Consent => "我已阅读并理解上述文件内容，同意签署。", "I have read and understood the document and agree to sign.";
     NeedConsent => "请先勾选同意。", "Please tick the consent box first.";
     ConfirmSign => "确认签署", "Confirm and sign";

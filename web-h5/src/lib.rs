@@ -1,12 +1,12 @@
 //! Patient and bedside-pad signing page (Leptos CSR compiled to wasm, served by cosign-server
 //! at `/h5/`). Built under issue 8; see docs/h5.md.
 //!
-//! The pure parts (ID-number check, texts, wire types) compile everywhere and are unit-tested
+//! The pure parts (texts, helpers around cosign-proto's patient wire types, whose ID-number
+//! check the page shares with the server) compile everywhere and are unit-tested
 //! on the host; the UI (`ui`) exists only in the wasm32 build made by scripts/build-h5.sh.
 #![forbid(unsafe_code)]
 
 pub mod i18n;
-pub mod idcard;
 pub mod model;
 
 #[cfg(target_arch = "wasm32")]

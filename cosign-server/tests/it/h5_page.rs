@@ -9,6 +9,7 @@
 use std::path::{Path, PathBuf};
 
 use crate::both_backends;
+use crate::patient::{FakeSms, Kit, ink_in, kit, task_body};
 use crate::support::{Backend, TestServer, assert_api_error};
 
 /// A token of the length the server issues (43 base64url characters for 256 bits).
@@ -224,4 +225,139 @@ async fn unbuilt_page_says_how_to_build_it() {
     )
     .await;
     s.stop().await;
+}
+
+// ---- The real thing: server API, fake SMS gateway, signed PDF checked afterwards. ----
+
+/// Hands the fake gateway's latest code to the browser script:
+/// `GET /code` → `{"code": "123456"}` (or `null` before any SMS reached the gateway).
+async fn code_relay(sms: FakeSms, phone: &'static str) -> String {
+    let app = axum::Router::new().route(
+        "/code",
+        axum::routing::get(move || {
+            let sms = sms.clone();
+            async move {
+                let code = (sms.count() > 0).then(|| sms.code(phone));
+                axum::Json(serde_json::json!({ "code": code }))
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    format!("http://{addr}/code")
+}
+
+/// Creates a task through the terminal API, signs it in the browser, checks the signed PDF
+/// (qpdf, our verifier, OpenSSL on the event certificate: `Kit::check_signed`) and that
+/// exactly one signature, one evidence record and one event certificate exist.
+async fn browser_signs(
+    backend: Backend,
+    name: &str,
+    task: serde_json::Value,
+    phone: &'static str,
+    signer_cn: &str,
+    extra: &[&str],
+) -> (Kit, tempfile::TempDir, serde_json::Value) {
+    dist();
+    let k = kit(backend).await;
+    let dir = tempfile::tempdir().unwrap();
+    let before = k.rows().await;
+    let (task_id, token) = k.create(&task).await;
+    let relay = code_relay(k.sms.clone(), phone).await;
+    // The link as the terminal got it, but on this test server's real port.
+    let link = k.s.url(&format!("/h5/#/t/{token}"));
+    let mut args = vec!["--sms-url", relay.as_str(), "--pages", "1"];
+    args.extend_from_slice(extra);
+    let summary = run_flow(name, &link, &args).await;
+    k.check_signed(dir.path(), &task_id, signer_cn).await;
+    let after = k.rows().await;
+    // [tasks, documents, versions, evidence, event certificates]: one task, one evidence
+    // record, one event certificate, however many times the page had to send.
+    assert_eq!(after[0] - before[0], 1, "{before:?} → {after:?}");
+    assert_eq!(
+        after[3] - before[3],
+        1,
+        "one evidence record: {before:?} → {after:?}"
+    );
+    assert_eq!(
+        after[4] - before[4],
+        1,
+        "one event certificate: {before:?} → {after:?}"
+    );
+    let view = k.view(&task_id).await;
+    assert_eq!(view["status"], "signed", "{view}");
+    // The link is spent: the page's API refuses it now.
+    let r =
+        k.s.client
+            .get(k.s.url(&format!("/api/v1/h5/tasks/{token}")))
+            .send()
+            .await
+            .unwrap();
+    assert!(
+        r.status().is_client_error(),
+        "a used link still answers {}",
+        r.status()
+    );
+    (k, dir, summary)
+}
+
+/// Handwriting with pointer events; the first submit's answer is lost (the request reaches the
+/// server, the page sees a network error), the page retries with the same id: one signature.
+async fn browser_handwriting_with_network_cut(backend: Backend) {
+    let name = match backend {
+        Backend::Sqlite => "real-handwriting-sqlite",
+        Backend::Postgres => "real-handwriting-postgres",
+    };
+    let (k, dir, v) = browser_signs(
+        backend,
+        name,
+        task_body("handwriting", &serde_json::json!({})),
+        "13800000000",
+        "张三",
+        &["--mode", "handwriting", "--cut-submit"],
+    )
+    .await;
+    assert_eq!(v["submits"], 2, "{v}");
+    // The drawn signature is on the page where the task placed it.
+    let ink = ink_in(dir.path(), "signed.pdf", (100, 100, 160, 80));
+    assert!(ink > 100, "appearance region has {ink} dark pixels");
+    k.s.stop().await;
+}
+both_backends!(browser_handwriting_with_network_cut);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn browser_long_press_by_a_proxy() {
+    let (k, _dir, v) = browser_signs(
+        Backend::Sqlite,
+        "real-long-press-proxy",
+        task_body(
+            "long_press",
+            &serde_json::json!({"signer": {"role": "proxy", "name": "王五", "phone": "13700000002"}}),
+        ),
+        "13700000002",
+        // The event certificate names the proxy who signed, as entered in the page.
+        "张小明",
+        &["--mode", "long_press", "--proxy"],
+    )
+    .await;
+    assert!(v["held_ms"].as_u64().unwrap() >= 3000, "{v}");
+    k.s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn browser_copy_character_by_character() {
+    let (k, dir, v) = browser_signs(
+        Backend::Postgres,
+        "real-copy",
+        task_body("copy", &serde_json::json!({"copy_text": "本人同意手术"})),
+        "13800000000",
+        "张三",
+        &["--mode", "copy", "--copy-text", "本人同意手术"],
+    )
+    .await;
+    assert_eq!(v["chars"], 6, "{v}");
+    let ink = ink_in(dir.path(), "signed.pdf", (100, 100, 160, 80));
+    assert!(ink > 50, "appearance region has {ink} dark pixels");
+    k.s.stop().await;
 }

@@ -13,12 +13,13 @@ use crate::model::{CopyChar, Stroke};
 #[component]
 pub fn CopyStep(consent: RwSignal<bool>, state: RwSignal<SubmitState>) -> impl IntoView {
     let ctx = AppCtx::get();
-    let chars = StoredValue::new(ctx.task_now().copy_chars());
+    let chars = StoredValue::new(crate::model::copy_chars(&ctx.task_now()));
     let count = chars.with_value(Vec::len);
     let current = RwSignal::new(0usize);
     let saved = RwSignal::new(vec![None::<CopyChar>; count]);
     let strokes = RwSignal::new(Vec::<Stroke>::new());
     let canvas = NodeRef::<Canvas>::new();
+    let t0 = StoredValue::new(None::<f64>);
     let error = RwSignal::new(None::<String>);
     let locked = Signal::derive(move || state.get().locked());
 
@@ -32,7 +33,7 @@ pub fn CopyStep(consent: RwSignal<bool>, state: RwSignal<SubmitState>) -> impl I
             png_base64(canvas).map(|png| CopyChar {
                 ch,
                 strokes: s,
-                png_base64: png,
+                png_base64: Some(png),
             })
         };
         saved.update(|v| {
@@ -72,7 +73,7 @@ pub fn CopyStep(consent: RwSignal<bool>, state: RwSignal<SubmitState>) -> impl I
         submit(
             ctx,
             Parts {
-                copy_chars: Some(copy_chars),
+                copy_chars,
                 ..Parts::default()
             },
             state,
@@ -92,7 +93,7 @@ pub fn CopyStep(consent: RwSignal<bool>, state: RwSignal<SubmitState>) -> impl I
                         class:written=move || saved.with(|v| v.get(i).is_some_and(Option::is_some))
                         on:click=move |_| select(i)>
                         {move || match saved.with(|v| v.get(i).cloned().flatten()) {
-                            Some(c) => view! { <img src=format!("data:image/png;base64,{}", c.png_base64) alt=c.ch/> }.into_any(),
+                            Some(c) => view! { <img src=format!("data:image/png;base64,{}", c.png_base64.unwrap_or_default()) alt=c.ch/> }.into_any(),
                             None => view! { <span>{ch.clone()}</span> }.into_any(),
                         }}
                     </button>
@@ -101,7 +102,7 @@ pub fn CopyStep(consent: RwSignal<bool>, state: RwSignal<SubmitState>) -> impl I
         </div>
         <p class="copy-current">{ctx.t(T::CopyCurrent)}<strong id="copy-current">{current_char}</strong>
             <span class="muted">" "{move || current.get() + 1}" / "{count}</span></p>
-        <Pad strokes canvas class="copy-pad" locked/>
+        <Pad strokes canvas class="copy-pad" locked t0/>
         <PadTools strokes locked/>
         <div class="row">
             <button class="btn secondary" id="copy-prev" disabled=move || current.get() == 0 || locked.get()

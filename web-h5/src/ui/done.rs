@@ -4,7 +4,7 @@ use leptos::prelude::*;
 
 use super::AppCtx;
 use crate::i18n::T;
-use crate::model::SubmitResult;
+use crate::model::Submitted as SubmitResult;
 
 #[component]
 pub fn DoneStep(result: SubmitResult) -> impl IntoView {

@@ -8,7 +8,7 @@ use leptos::prelude::*;
 use super::AppCtx;
 use super::pad::has_pointer_events;
 use crate::i18n::T;
-use crate::model::LONG_PRESS_MS;
+use crate::model::MIN_HOLD_MS;
 
 fn now_ms() -> f64 {
     window()
@@ -58,8 +58,8 @@ pub fn LongPress(
         let handle = set_interval_with_handle(
             move || {
                 let held = now_ms() - started.get_value();
-                progress.set((held / f64::from(LONG_PRESS_MS)).min(1.0));
-                if held >= f64::from(LONG_PRESS_MS) && holding.get_untracked() {
+                progress.set((held / (MIN_HOLD_MS as f64)).min(1.0));
+                if held >= (MIN_HOLD_MS as f64) && holding.get_untracked() {
                     holding.set(false);
                     stop_timer();
                     on_done.run(held.round() as u64);

@@ -17,7 +17,7 @@ mod submit;
 use leptos::prelude::*;
 
 use crate::i18n::{Lang, T};
-use crate::model::{SubmitResult, TaskView};
+use crate::model::{Submitted as SubmitResult, TaskView, empty_task, is_proxy, sign_mode};
 
 /// Which screen is shown.
 #[derive(Debug, Clone, PartialEq)]
@@ -73,12 +73,12 @@ impl AppCtx {
 
     /// The loaded task (a default one before loading finished).
     pub fn task_now(self) -> TaskView {
-        self.task.get_untracked().unwrap_or_default()
+        self.task.get_untracked().unwrap_or_else(empty_task)
     }
 
     /// The step after reading: the proxy form for proxy tasks, else signing.
     pub fn after_reading(self) -> Step {
-        if self.task_now().is_proxy() {
+        if is_proxy(&self.task_now()) {
             Step::Proxy
         } else {
             Step::Sign
@@ -169,7 +169,7 @@ async fn load(ctx: AppCtx, token: String) {
         "expired" => Some(T::StatusExpired),
         "locked" => Some(T::StatusLocked),
         "cancelled" => Some(T::StatusCancelled),
-        _ if task.mode().is_none() => Some(T::UnknownMode),
+        _ if sign_mode(&task).is_none() => Some(T::UnknownMode),
         _ => None,
     };
     ctx.task.set(Some(task));
@@ -193,7 +193,7 @@ fn TaskCard() -> impl IntoView {
     let ctx = AppCtx::get();
     move || {
         ctx.task.get().map(|task| {
-            let signer = if task.is_proxy() { T::SignerProxy } else { T::Signer };
+            let signer = if is_proxy(&task) { T::SignerProxy } else { T::Signer };
             let expires = task.expires_at.replace('T', " ").chars().take(16).collect::<String>();
             view! {
                 <section class="card task">
@@ -226,7 +226,7 @@ fn StepBar() -> impl IntoView {
         let current = index();
         (current < 99).then(|| {
             let mut steps = vec![(0, T::StepVerify), (1, T::StepRead)];
-            if task.is_proxy() {
+            if is_proxy(&task) {
                 steps.push((2, T::StepProxy));
             }
             steps.push((3, T::StepSign));

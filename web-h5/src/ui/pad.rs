@@ -7,7 +7,7 @@ use leptos::prelude::*;
 use wasm_bindgen::{JsCast, JsValue};
 use web_sys::CanvasRenderingContext2d;
 
-use crate::model::{Point, Stroke};
+use crate::model::{Stroke, point};
 
 /// Whether the browser has pointer events.
 pub fn has_pointer_events() -> bool {
@@ -58,7 +58,7 @@ pub fn redraw(canvas: &web_sys::HtmlCanvasElement, strokes: &[Stroke]) {
                 let _ = ctx.arc(
                     p.x * ratio,
                     p.y * ratio,
-                    (1.5 + 2.5 * p.p) * ratio,
+                    (1.5 + 2.5 * p.p.unwrap_or(0.5)) * ratio,
                     0.0,
                     std::f64::consts::TAU,
                 );
@@ -68,7 +68,7 @@ pub fn redraw(canvas: &web_sys::HtmlCanvasElement, strokes: &[Stroke]) {
                 for w in points.windows(2) {
                     let (a, b) = (w[0], w[1]);
                     ctx.begin_path();
-                    ctx.set_line_width((2.0 + 5.0 * b.p) * ratio);
+                    ctx.set_line_width((2.0 + 5.0 * b.p.unwrap_or(0.5)) * ratio);
                     ctx.move_to(a.x * ratio, a.y * ratio);
                     ctx.line_to(b.x * ratio, b.y * ratio);
                     ctx.stroke();
@@ -96,10 +96,15 @@ pub fn Pad(
     /// Drawing is refused (a submission is under way or pending).
     #[prop(into)]
     locked: Signal<bool>,
+    /// Time origin of the whole signature (the first point on any of its pads), so `t` never
+    /// goes backwards across strokes or copied characters.
+    t0: StoredValue<Option<f64>>,
 ) -> impl IntoView {
     let drawing = StoredValue::new(false);
-    // Time origin of this pad's strokes: the first point of the first stroke.
-    let t0 = StoredValue::new(0.0f64);
+    let elapsed = move || {
+        let now = now_ms();
+        now - t0.get_value().unwrap_or(now)
+    };
 
     Effect::new(move |_| {
         strokes.with(|s| {
@@ -117,11 +122,11 @@ pub fn Pad(
         if locked.get_untracked() {
             return;
         }
-        if strokes.with_untracked(Vec::is_empty) {
-            t0.set_value(now_ms());
+        if t0.get_value().is_none() {
+            t0.set_value(Some(now_ms()));
         }
         drawing.set_value(true);
-        let point = Point::rounded(x, y, now_ms() - t0.get_value(), p);
+        let point = point(x, y, elapsed(), p);
         strokes.update(|s| {
             s.push(Stroke {
                 points: vec![point],
@@ -132,7 +137,7 @@ pub fn Pad(
         if !drawing.get_value() {
             return;
         }
-        let point = Point::rounded(x, y, now_ms() - t0.get_value(), p);
+        let point = point(x, y, elapsed(), p);
         strokes.update(|s| {
             if let Some(last) = s.last_mut() {
                 // Cap points per stroke so a stuck pointer cannot grow the payload without end.

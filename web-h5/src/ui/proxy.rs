@@ -5,18 +5,9 @@ use leptos::prelude::*;
 
 use super::{AppCtx, ErrorLine, Step, api};
 use crate::i18n::T;
-use crate::idcard::{IdNumberError, validate};
-use crate::model::{ProxyBody, RELATIONSHIPS};
-
-/// The message for a refused ID number.
-pub fn id_error_text(e: IdNumberError) -> T {
-    match e {
-        IdNumberError::Length => T::IdLength,
-        IdNumberError::Characters => T::IdCharacters,
-        IdNumberError::BirthDate => T::IdBirthDate,
-        IdNumberError::Checksum => T::IdChecksum,
-    }
-}
+use crate::model::{
+    ProxyDetails, RELATIONSHIPS, relationship as parse_relationship, validate_id_number,
+};
 
 #[component]
 pub fn ProxyStep() -> impl IntoView {
@@ -32,16 +23,17 @@ pub fn ProxyStep() -> impl IntoView {
     let check_id = move || {
         let lang = ctx.lang.get_untracked();
         let value = id_number.get_untracked();
-        let verdict = validate(&value)
+        // The same check as the server's (cosign-proto), with its texts.
+        let verdict = validate_id_number(value.trim())
             .err()
-            .map(|e| id_error_text(e).get(lang).to_owned());
+            .map(|e| lang.pick(e.message_zh(), e.message_en()).to_owned());
         id_error.set(verdict.clone());
         verdict.is_none()
     };
 
     let submit = move |_| {
         let lang = ctx.lang.get_untracked();
-        let missing = if relationship.get_untracked().is_empty() {
+        let missing = if parse_relationship(&relationship.get_untracked()).is_none() {
             Some(T::NeedRelationship)
         } else if name.get_untracked().trim().is_empty() {
             Some(T::NeedName)
@@ -61,8 +53,11 @@ pub fn ProxyStep() -> impl IntoView {
         }
         error.set(None);
         busy.set(true);
-        let body = ProxyBody {
-            relationship: relationship.get_untracked(),
+        let Some(rel) = parse_relationship(&relationship.get_untracked()) else {
+            return;
+        };
+        let body = ProxyDetails {
+            relationship: rel,
             name: name.get_untracked().trim().to_owned(),
             id_number: id_number.get_untracked().trim().to_ascii_uppercase(),
             reason: reason.get_untracked().trim().to_owned(),

@@ -28,7 +28,7 @@ pub fn SignStep() -> impl IntoView {
         }
     });
 
-    let widget = match ctx.task_now().mode() {
+    let widget = match crate::model::sign_mode(&ctx.task_now()) {
         Some(SignMode::Button) => view! {
             <button class="btn primary big" id="confirm-sign" disabled=move || state.get().locked()
                 on:click=move |_| { if need_consent() { submit(ctx, Parts::default(), state); } }>
@@ -75,6 +75,7 @@ fn handwriting(
 ) -> impl IntoView {
     let strokes = RwSignal::new(Vec::<Stroke>::new());
     let canvas = NodeRef::<Canvas>::new();
+    let t0 = StoredValue::new(None::<f64>);
     let locked = Signal::derive(move || state.get().locked());
     let send = move |_| {
         let lang = ctx.lang.get_untracked();
@@ -88,7 +89,7 @@ fn handwriting(
         }
         error.set(None);
         let parts = Parts {
-            strokes: Some(strokes.get_untracked()),
+            strokes: strokes.get_untracked(),
             signature_png_base64: png_base64(canvas),
             ..Parts::default()
         };
@@ -96,7 +97,7 @@ fn handwriting(
     };
     view! {
         <p class="muted">{ctx.t(T::DrawHere)}</p>
-        <Pad strokes canvas class="sign-pad" locked/>
+        <Pad strokes canvas class="sign-pad" locked t0/>
         <PadTools strokes locked/>
         <button class="btn primary" id="submit" disabled=move || locked.get() on:click=send>{ctx.t(T::Submit)}</button>
         <SubmitStatus state/>

@@ -6,7 +6,7 @@ use leptos::prelude::*;
 
 use super::{AppCtx, ErrorLine, Step, api, store};
 use crate::i18n::T;
-use crate::model::{SmsSent, Verified, clean_code};
+use crate::model::{H5Session as Verified, SmsSent, clean_code};
 
 #[component]
 pub fn SmsStep() -> impl IntoView {

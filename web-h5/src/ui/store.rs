@@ -3,7 +3,7 @@
 //! failure sends the same submission id and the same strokes).
 
 use crate::i18n::Lang;
-use crate::model::SubmitBody;
+use crate::model::Submission as SubmitBody;
 
 fn storage() -> Option<web_sys::Storage> {
     leptos::prelude::window().local_storage().ok().flatten()

@@ -7,7 +7,7 @@ use leptos::prelude::*;
 
 use super::{AppCtx, Step, api, store};
 use crate::i18n::T;
-use crate::model::{CopyChar, Stroke, SubmitBody, SubmitResult};
+use crate::model::{CopyChar, Stroke, Submission as SubmitBody, Submitted as SubmitResult};
 
 /// What the sign widgets contribute to the body.
 #[derive(Debug, Clone, Default)]
@@ -15,11 +15,11 @@ pub struct Parts {
     /// Long press duration.
     pub held_ms: Option<u64>,
     /// Handwriting strokes.
-    pub strokes: Option<Vec<Stroke>>,
+    pub strokes: Vec<Stroke>,
     /// Handwriting PNG (base64).
     pub signature_png_base64: Option<String>,
     /// Copied characters.
-    pub copy_chars: Option<Vec<CopyChar>>,
+    pub copy_chars: Vec<CopyChar>,
 }
 
 /// Where a submission stands.
