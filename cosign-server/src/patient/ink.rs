@@ -108,6 +108,7 @@ mod tests {
         }];
         let png = row_png(&[&a, &b, &[]]).unwrap();
         let img = doc_sign::SignatureImage::from_png(&png).unwrap();
-        assert_eq!(img.size(), (3 * CELL as u32, CELL as u32));
+        let cell = u32::try_from(CELL).unwrap();
+        assert_eq!(img.size(), (3 * cell, cell));
     }
 }

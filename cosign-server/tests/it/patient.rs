@@ -3,7 +3,12 @@
 //! SMS gateway on loopback, session) are made as the H5 page makes them. Signed PDFs are
 //! checked with qpdf, poppler (pdftoppm) and OpenSSL besides our own verifier; every refusal
 //! is checked to have stored nothing.
-#![allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+#![allow(
+    clippy::cast_possible_truncation,
+    clippy::cast_sign_loss,
+    clippy::cast_precision_loss,
+    clippy::items_after_statements
+)]
 
 use std::path::Path;
 use std::sync::{Arc, Mutex};
@@ -153,7 +158,7 @@ impl Kit {
         (v["task_id"].as_str().unwrap().to_owned(), token)
     }
 
-    async fn page(&self, method: &str, token: &str, rest: &str) -> reqwest::RequestBuilder {
+    fn page(&self, method: &str, token: &str, rest: &str) -> reqwest::RequestBuilder {
         let url = self.s.url(&format!("/api/v1/h5/tasks/{token}{rest}"));
         match method {
             "GET" => self.s.client.get(url),
@@ -163,12 +168,11 @@ impl Kit {
 
     /// SMS + verify: the page session.
     async fn verify(&self, token: &str, phone: &str) -> String {
-        let r = self.page("POST", token, "/sms").await.send().await.unwrap();
+        let r = self.page("POST", token, "/sms").send().await.unwrap();
         assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
         let code = self.sms.code(phone);
         let r = self
             .page("POST", token, "/verify")
-            .await
             .json(&json!({ "code": code }))
             .send()
             .await
@@ -180,7 +184,6 @@ impl Kit {
 
     async fn submit(&self, token: &str, session: &str, body: &Value) -> reqwest::Response {
         self.page("POST", token, "/submit")
-            .await
             .header(SESSION, session)
             .header("user-agent", "Mozilla/5.0 (iPhone) MicroMessenger/8.0")
             .json(body)
@@ -437,7 +440,7 @@ async fn handwriting_end_to_end(backend: Backend) {
         .await;
     assert_eq!(plain, 0);
 
-    let r = k.page("GET", &token, "").await.send().await.unwrap();
+    let r = k.page("GET", &token, "").send().await.unwrap();
     assert_eq!(r.status(), 200);
     let pv: Value = r.json().await.unwrap();
     assert_eq!(pv["signer_name_masked"], "张*");
@@ -448,29 +451,23 @@ async fn handwriting_end_to_end(backend: Backend) {
     assert_eq!(pv["require_read_to_end"], true);
 
     // Pages and submission need the session.
-    let r = k
-        .page("GET", &token, "/pages/1.png")
-        .await
-        .send()
-        .await
-        .unwrap();
+    let r = k.page("GET", &token, "/pages/1.png").send().await.unwrap();
     assert_api_error(r, 401, "SESSION_REQUIRED").await;
     let r = k.submit(&token, "forged", &handwriting(&uuid())).await;
     assert_api_error(r, 401, "SESSION_REQUIRED").await;
 
     // SMS: one code, then 429 within the minute.
-    let r = k.page("POST", &token, "/sms").await.send().await.unwrap();
+    let r = k.page("POST", &token, "/sms").send().await.unwrap();
     assert_eq!(r.status(), 200);
     let sent: Value = r.json().await.unwrap();
     assert_eq!(sent["resend_after_s"], 60);
-    let r = k.page("POST", &token, "/sms").await.send().await.unwrap();
+    let r = k.page("POST", &token, "/sms").send().await.unwrap();
     assert_api_error(r, 429, "RATE_LIMITED").await;
     assert_eq!(k.sms.count(), 1);
     let code = k.sms.code("13800000000");
     let wrong = if code == "000000" { "111111" } else { "000000" };
     let r = k
         .page("POST", &token, "/verify")
-        .await
         .json(&json!({ "code": wrong }))
         .send()
         .await
@@ -479,7 +476,6 @@ async fn handwriting_end_to_end(backend: Backend) {
     assert_eq!(e["attempts_left"], 4);
     let r = k
         .page("POST", &token, "/verify")
-        .await
         .json(&json!({ "code": code }))
         .send()
         .await
@@ -492,7 +488,6 @@ async fn handwriting_end_to_end(backend: Backend) {
     // The code is single-use.
     let r = k
         .page("POST", &token, "/verify")
-        .await
         .json(&json!({ "code": code }))
         .send()
         .await
@@ -500,7 +495,6 @@ async fn handwriting_end_to_end(backend: Backend) {
     assert_api_error(r, 400, "OTP_INVALID").await;
     let pv: Value = k
         .page("GET", &token, "")
-        .await
         .send()
         .await
         .unwrap()
@@ -512,7 +506,6 @@ async fn handwriting_end_to_end(backend: Backend) {
     // The page image: a PNG about 1000 px wide; page 2 does not exist.
     let r = k
         .page("GET", &token, "/pages/1.png")
-        .await
         .header(SESSION, &session)
         .send()
         .await
@@ -524,7 +517,6 @@ async fn handwriting_end_to_end(backend: Backend) {
     assert_eq!(img.size().0, 1000);
     let r = k
         .page("GET", &token, "/pages/2.png")
-        .await
         .header(SESSION, &session)
         .send()
         .await
@@ -593,9 +585,9 @@ async fn handwriting_end_to_end(backend: Backend) {
     // Another submission, and the link itself, are refused now.
     let r = k.submit(&token, &session, &handwriting(&uuid())).await;
     assert_api_error(r, 409, "TASK_USED").await;
-    let r = k.page("GET", &token, "").await.send().await.unwrap();
+    let r = k.page("GET", &token, "").send().await.unwrap();
     assert_api_error(r, 409, "TASK_USED").await;
-    let r = k.page("POST", &token, "/sms").await.send().await.unwrap();
+    let r = k.page("POST", &token, "/sms").send().await.unwrap();
     assert_api_error(r, 409, "TASK_USED").await;
     assert_eq!(k.rows().await, after);
 
@@ -748,7 +740,6 @@ async fn long_press_copy_and_proxy(backend: Backend) {
     for bad in ["110105194912310021", "11010519491331002X", "1234"] {
         let r = k
             .page("POST", &token, "/proxy")
-            .await
             .header(SESSION, &session)
             .json(&proxy(bad))
             .send()
@@ -758,7 +749,6 @@ async fn long_press_copy_and_proxy(backend: Backend) {
     }
     let r = k
         .page("POST", &token, "/proxy")
-        .await
         .header(SESSION, &session)
         .json(&json!({"relationship": "cousin", "name": "赵六", "id_number": ID_NUMBER, "reason": "x"}))
         .send()
@@ -767,7 +757,6 @@ async fn long_press_copy_and_proxy(backend: Backend) {
     assert_api_error(r, 400, "MALFORMED_JSON").await;
     let r = k
         .page("POST", &token, "/proxy")
-        .await
         .header(SESSION, &session)
         .json(&proxy(ID_NUMBER))
         .send()
@@ -792,7 +781,6 @@ async fn long_press_copy_and_proxy(backend: Backend) {
     let session = k.verify(&token, "13800000000").await;
     let r = k
         .page("POST", &token, "/proxy")
-        .await
         .header(SESSION, &session)
         .json(&proxy(ID_NUMBER))
         .send()
@@ -808,14 +796,13 @@ both_backends!(long_press_copy_and_proxy);
 async fn locks_expiry_and_refusals(backend: Backend) {
     let k = kit(backend).await;
     let (_, token) = k.create(&task_body("button", &json!({}))).await;
-    let r = k.page("POST", &token, "/sms").await.send().await.unwrap();
+    let r = k.page("POST", &token, "/sms").send().await.unwrap();
     assert_eq!(r.status(), 200);
     let code = k.sms.code("13800000000");
     let wrong = if code == "000000" { "111111" } else { "000000" };
     for left in (1..=4).rev() {
         let r = k
             .page("POST", &token, "/verify")
-            .await
             .json(&json!({ "code": wrong }))
             .send()
             .await
@@ -825,7 +812,6 @@ async fn locks_expiry_and_refusals(backend: Backend) {
     }
     let r = k
         .page("POST", &token, "/verify")
-        .await
         .json(&json!({ "code": wrong }))
         .send()
         .await
@@ -834,14 +820,13 @@ async fn locks_expiry_and_refusals(backend: Backend) {
     // Locked: even the right code and the view are refused.
     let r = k
         .page("POST", &token, "/verify")
-        .await
         .json(&json!({ "code": code }))
         .send()
         .await
         .unwrap();
     assert_api_error(r, 423, "OTP_LOCKED").await;
     assert_api_error(
-        k.page("GET", &token, "").await.send().await.unwrap(),
+        k.page("GET", &token, "").send().await.unwrap(),
         423,
         "OTP_LOCKED",
     )
@@ -854,7 +839,7 @@ async fn locks_expiry_and_refusals(backend: Backend) {
     // Five codes an hour.
     let (task_id, token) = k.create(&task_body("button", &json!({}))).await;
     for _ in 0..5 {
-        let r = k.page("POST", &token, "/sms").await.send().await.unwrap();
+        let r = k.page("POST", &token, "/sms").send().await.unwrap();
         assert_eq!(r.status(), 200);
         sqlx::query(
             "UPDATE patient_tasks SET otp_sent_at = otp_sent_at - 61000 WHERE task_id = $1",
@@ -865,7 +850,7 @@ async fn locks_expiry_and_refusals(backend: Backend) {
         .unwrap();
     }
     let e = assert_api_error(
-        k.page("POST", &token, "/sms").await.send().await.unwrap(),
+        k.page("POST", &token, "/sms").send().await.unwrap(),
         429,
         "RATE_LIMITED",
     )
@@ -882,13 +867,13 @@ async fn locks_expiry_and_refusals(backend: Backend) {
         .await
         .unwrap();
     assert_api_error(
-        k.page("GET", &token, "").await.send().await.unwrap(),
+        k.page("GET", &token, "").send().await.unwrap(),
         410,
         "TASK_EXPIRED",
     )
     .await;
     assert_api_error(
-        k.page("POST", &token, "/sms").await.send().await.unwrap(),
+        k.page("POST", &token, "/sms").send().await.unwrap(),
         410,
         "TASK_EXPIRED",
     )
@@ -907,7 +892,7 @@ async fn locks_expiry_and_refusals(backend: Backend) {
         .await;
     assert_eq!(r.status(), 200);
     assert_api_error(
-        k.page("GET", &token, "").await.send().await.unwrap(),
+        k.page("GET", &token, "").send().await.unwrap(),
         410,
         "TASK_CANCELLED",
     )
@@ -928,12 +913,7 @@ async fn locks_expiry_and_refusals(backend: Backend) {
         "x",
         &"y".repeat(300),
     ] {
-        assert_api_error(
-            k.page("GET", t, "").await.send().await.unwrap(),
-            404,
-            "NOT_FOUND",
-        )
-        .await;
+        assert_api_error(k.page("GET", t, "").send().await.unwrap(), 404, "NOT_FOUND").await;
     }
 
     // Refused creations store nothing.
