@@ -3,6 +3,7 @@
 # app.js and app_bg.wasm, which cosign-server serves at /h5/ (docs/h5.md).
 # Fast when nothing changed: cargo's own check (about a second), then wasm-bindgen and the
 # static copies run only when their inputs are newer than the output.
+# `scripts/build-h5.sh --lint` runs clippy over the wasm build instead (make test does).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -21,13 +22,37 @@ if [ ! -x "$wbg" ]; then
   exit 1
 fi
 
-if rustup target list --installed 2>/dev/null | grep -qx wasm32-unknown-unknown; then
-  cargo build --release -p web-h5 --target wasm32-unknown-unknown
-else
-  # No rustup wasm target here: Debian's rustc-web rebuilds std from rust-web-src.
-  RUSTC=/usr/bin/rustc RUSTC_BOOTSTRAP=1 \
-    cargo build --release -p web-h5 --target wasm32-unknown-unknown -Zbuild-std=std,panic_abort
+build() {
+  if rustup target list --installed 2>/dev/null | grep -qx wasm32-unknown-unknown; then
+    cargo build --release -p web-h5 --target wasm32-unknown-unknown "$@"
+  else
+    # No rustup wasm target here: Debian's rustc-web rebuilds std from rust-web-src.
+    RUSTC=/usr/bin/rustc RUSTC_BOOTSTRAP=1 \
+      cargo build --release -p web-h5 --target wasm32-unknown-unknown -Zbuild-std=std,panic_abort "$@"
+  fi
+}
+
+if [ "${1:-}" = --lint ]; then
+  # The UI code exists only for wasm32, so host clippy never sees it: run Debian's clippy-driver
+  # (rust-web-clippy, same compiler as rustc-web) over the wasm build of the workspace crates
+  # and fail on any warning in web-h5 (the workspace lints apply).
+  driver=/usr/bin/clippy-driver
+  [ -x "$driver" ] || { echo "[build-h5] $driver missing (Debian rust-web-clippy)" >&2; exit 1; }
+  if rustup target list --installed 2>/dev/null | grep -qx wasm32-unknown-unknown; then driver=clippy-driver; fi
+  log=$(mktemp)
+  RUSTC_WORKSPACE_WRAPPER=$driver build 2>&1 | tee "$log" | grep -E '^(warning|error)' || true
+  if grep -qE '^(warning|error)' "$log" && grep -q 'web-h5/src' "$log"; then
+    grep -A8 -E '^(warning|error)' "$log" >&2
+    rm -f "$log"
+    echo "[build-h5] clippy: web-h5 has warnings" >&2
+    exit 1
+  fi
+  rm -f "$log"
+  echo "[build-h5] clippy (wasm32): web-h5 clean"
+  exit 0
 fi
+
+build
 
 wasm=$CARGO_TARGET_DIR/wasm32-unknown-unknown/release/web_h5.wasm
 mkdir -p "$dist"

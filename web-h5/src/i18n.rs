@@ -25,6 +25,7 @@ impl Lang {
     }
 
     /// The other language (the toggle).
+    #[must_use]
     pub fn other(self) -> Self {
         match self {
             Lang::Zh => Lang::En,

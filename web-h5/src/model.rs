@@ -8,6 +8,8 @@ pub use cosign_proto::v1::patient::{
     Relationship, SignMode, SmsSent, Stroke, StrokePoint, Submission, Submitted,
     validate_id_number,
 };
+use std::fmt::Write as _;
+
 use serde::Deserialize;
 
 /// A server error body `{code, message, message_en}` (plus `attempts_left` for OTP_INVALID).
@@ -104,7 +106,10 @@ pub fn point(x: f64, y: f64, t: f64, p: f64) -> StrokePoint {
 pub fn uuid_v4(mut b: [u8; 16]) -> String {
     b[6] = (b[6] & 0x0f) | 0x40;
     b[8] = (b[8] & 0x3f) | 0x80;
-    let hex: String = b.iter().map(|x| format!("{x:02x}")).collect();
+    let hex: String = b.iter().fold(String::with_capacity(32), |mut s, x| {
+        let _ = write!(s, "{x:02x}");
+        s
+    });
     format!(
         "{}-{}-{}-{}-{}",
         &hex[0..8],

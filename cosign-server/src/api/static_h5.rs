@@ -95,7 +95,7 @@ async fn serve(dir: &Path, name: &str, headers: &HeaderMap) -> Response {
         header::REFERRER_POLICY,
         HeaderValue::from_static("no-referrer"),
     );
-    if name.ends_with(".html") {
+    if kind.starts_with("text/html") {
         out.insert(
             header::CONTENT_SECURITY_POLICY,
             HeaderValue::from_static(CSP),

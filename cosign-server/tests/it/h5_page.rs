@@ -49,6 +49,16 @@ pub async fn run_flow(name: &str, link: &str, extra: &[&str]) -> serde_json::Val
     let python = std::env::var("YIQIAN_PYTHON").unwrap_or_else(|_| "python3".into());
     let script = repo().join("cosign-server/tests/py/h5_flow.py");
     let shots = artifacts();
+    // Screenshots of an earlier run of this flow would mix with this run's.
+    for entry in std::fs::read_dir(&shots).unwrap().flatten() {
+        if entry
+            .file_name()
+            .to_string_lossy()
+            .starts_with(&format!("{name}-"))
+        {
+            let _ = std::fs::remove_file(entry.path());
+        }
+    }
     let out = tokio::process::Command::new(&python)
         .arg(&script)
         .args(["--link", link, "--name", name])

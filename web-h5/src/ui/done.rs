@@ -7,14 +7,14 @@ use crate::i18n::T;
 use crate::model::Submitted as SubmitResult;
 
 #[component]
+#[allow(clippy::needless_pass_by_value)] // Leptos components take their props by value
 pub fn DoneStep(result: SubmitResult) -> impl IntoView {
     let ctx = AppCtx::get();
-    let when = result
-        .signed_at
-        .replace('T', " ")
-        .chars()
-        .take(19)
-        .collect::<String>();
+    let when = if result.signed_at.is_empty() {
+        String::new()
+    } else {
+        super::local_time(&result.signed_at)
+    };
     view! {
         <section class="card step-done" id="done">
             <div class="done-mark" aria-hidden="true">"✓"</div>

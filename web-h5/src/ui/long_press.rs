@@ -16,6 +16,10 @@ fn now_ms() -> f64 {
         .map_or_else(js_sys::Date::now, |p| p.now())
 }
 
+/// [`MIN_HOLD_MS`] as a float (3000 is exact).
+#[allow(clippy::cast_precision_loss)]
+const HOLD_MS: f64 = MIN_HOLD_MS as f64;
+
 /// Ring circumference for r = 54 (SVG units).
 const RING: f64 = 339.292;
 
@@ -58,10 +62,12 @@ pub fn LongPress(
         let handle = set_interval_with_handle(
             move || {
                 let held = now_ms() - started.get_value();
-                progress.set((held / (MIN_HOLD_MS as f64)).min(1.0));
-                if held >= (MIN_HOLD_MS as f64) && holding.get_untracked() {
+                progress.set((held / HOLD_MS).min(1.0));
+                if held >= HOLD_MS && holding.get_untracked() {
                     holding.set(false);
                     stop_timer();
+                    // A few thousand positive milliseconds.
+                    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
                     on_done.run(held.round() as u64);
                 }
             },

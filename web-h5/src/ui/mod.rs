@@ -194,7 +194,7 @@ fn TaskCard() -> impl IntoView {
     move || {
         ctx.task.get().map(|task| {
             let signer = if is_proxy(&task) { T::SignerProxy } else { T::Signer };
-            let expires = task.expires_at.replace('T', " ").chars().take(16).collect::<String>();
+            let expires = local_time(&task.expires_at);
             view! {
                 <section class="card task">
                     <h1 class="doc-title">{task.title.clone()}</h1>
@@ -239,6 +239,22 @@ fn StepBar() -> impl IntoView {
             }
         })
     }
+}
+
+/// An RFC 3339 time in the phone's local time zone, `YYYY-MM-DD HH:MM` (the server sends UTC).
+pub fn local_time(rfc3339: &str) -> String {
+    let d = js_sys::Date::new(&wasm_bindgen::JsValue::from_str(rfc3339));
+    if d.get_time().is_nan() {
+        return rfc3339.to_owned();
+    }
+    format!(
+        "{:04}-{:02}-{:02} {:02}:{:02}",
+        d.get_full_year(),
+        d.get_month() + 1,
+        d.get_date(),
+        d.get_hours(),
+        d.get_minutes()
+    )
 }
 
 /// A message line for errors (`role=alert` so screen readers announce it).

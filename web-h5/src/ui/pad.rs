@@ -25,6 +25,7 @@ fn context(canvas: &web_sys::HtmlCanvasElement) -> Option<CanvasRenderingContext
 }
 
 /// Makes the backing store match the displayed size times the device pixel ratio.
+#[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)] // sizes ≥ 0, a few thousand px
 fn fit(canvas: &web_sys::HtmlCanvasElement) -> f64 {
     let ratio = window().device_pixel_ratio().clamp(1.0, 3.0);
     let w = (f64::from(canvas.client_width()) * ratio).round() as u32;
@@ -89,6 +90,7 @@ pub fn png_base64(canvas: NodeRef<Canvas>) -> Option<String> {
 
 /// A pad bound to `strokes`; `canvas` lets the owner render the PNG.
 #[component]
+#[allow(clippy::needless_pass_by_value)] // Leptos components take their props by value
 pub fn Pad(
     strokes: RwSignal<Vec<Stroke>>,
     canvas: NodeRef<Canvas>,
@@ -130,7 +132,7 @@ pub fn Pad(
         strokes.update(|s| {
             s.push(Stroke {
                 points: vec![point],
-            })
+            });
         });
     };
     let extend = move |x: f64, y: f64, p: f64| {

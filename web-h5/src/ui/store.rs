@@ -88,6 +88,7 @@ pub fn new_submission_id() -> String {
     }
     if bytes == [0; 16] {
         // No Web Crypto (very old browsers): Math.random is enough for an idempotency key.
+        #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)] // 0 ≤ x < 256
         for b in &mut bytes {
             *b = (js_sys::Math::random() * 256.0) as u8;
         }
