@@ -12,6 +12,16 @@ use crate::both_backends;
 use crate::patient::{FakeSms, Kit, ink_in, kit, task_body};
 use crate::support::{Backend, TestServer, assert_api_error};
 
+/// Copy mode; the answer to the first submit is lost and the phone reloads before retrying.
+const COPY_FLOW: &[&str] = &[
+    "--mode",
+    "copy",
+    "--copy-text",
+    "本人同意手术",
+    "--cut-submit",
+    "--reload-after-cut",
+];
+
 /// A token of the length the server issues (43 base64url characters for 256 bits).
 const TOKEN: &str = "q2Jm4tV0l1b3c9YhR8sXkPzW6nA5eDfGuIoL7yT-_Qw";
 
@@ -119,12 +129,9 @@ async fn contract_long_press_by_a_proxy() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn contract_copy_character_by_character() {
-    let v = contract_flow(
-        "contract-copy",
-        &["--mode", "copy", "--copy-text", "本人同意手术"],
-    )
-    .await;
+    let v = contract_flow("contract-copy", COPY_FLOW).await;
     assert_eq!(v["chars"], 6, "{v}");
+    assert_eq!(v["submits"], 2, "{v}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -363,10 +370,11 @@ async fn browser_copy_character_by_character() {
         task_body("copy", &serde_json::json!({"copy_text": "本人同意手术"})),
         "13800000000",
         "张三",
-        &["--mode", "copy", "--copy-text", "本人同意手术"],
+        COPY_FLOW,
     )
     .await;
     assert_eq!(v["chars"], 6, "{v}");
+    assert_eq!(v["submits"], 2, "{v}");
     let ink = ink_in(dir.path(), "signed.pdf", (100, 100, 160, 80));
     assert!(ink > 50, "appearance region has {ink} dark pixels");
     k.s.stop().await;

@@ -336,6 +336,12 @@ class Flow:
             expect(page.locator("#retry")).to_be_visible(timeout=30000)
             expect(page.locator("#submit-error")).to_contain_text("网络")
             self.shot("network-cut")
+            if self.args.reload_after_cut:
+                # The phone reloads (or the patient reopens the link): the kept submission is
+                # offered again and sent with the same id and strokes.
+                page.reload()
+                expect(page.locator("#retry")).to_be_visible(timeout=20000)
+                self.shot("resume")
             # The page keeps the signature: the pad is locked and Retry re-sends it.
             page.click("#retry")
         expect(page.locator("#done")).to_be_visible(timeout=60000)
@@ -370,6 +376,7 @@ def main():
     ap.add_argument("--proxy", action="store_true")
     ap.add_argument("--mock", action="store_true")
     ap.add_argument("--cut-submit", action="store_true")
+    ap.add_argument("--reload-after-cut", action="store_true")
     ap.add_argument("--sms-url")
     ap.add_argument("--title", default="手术知情同意书")
     ap.add_argument("--pages", type=int, default=3)

@@ -156,14 +156,28 @@ fn App() -> impl IntoView {
 /// Fetches the task and picks the first screen.
 async fn load(ctx: AppCtx, token: String) {
     let lang = ctx.lang.get_untracked();
+    let pending = store::pending(&token);
     let task = match api::get_task(&token).await {
         Ok(task) => task,
+        // The link is spent (perhaps by our own submission whose answer was lost): a pending
+        // submission is sent again, and the server answers a repeat with the first result.
+        Err(e)
+            if e.code() == Some("TASK_USED")
+                && pending.is_some()
+                && ctx.session.get_untracked().is_some() =>
+        {
+            ctx.step.set(Step::Resume);
+            return;
+        }
         Err(e) => {
+            if !e.retryable() {
+                // Refused for good: nothing left to send; do not keep strokes on the phone.
+                store::clear_pending(&token);
+            }
             ctx.step.set(Step::Closed(e.text(lang)));
             return;
         }
     };
-    let pending = store::pending(&token);
     let closed = match task.status.as_str() {
         "signed" => Some(T::StatusSigned),
         "expired" => Some(T::StatusExpired),
