@@ -111,7 +111,7 @@ max_pin_failures = 5
 
 [patient]
 # The hospital's on-premises SMS gateway: JSON POSTs {"phone", "text"} with a Bearer token from
-# COSIGN_SMS_TOKEN. Without it no SMS is sent (the log says so).
+# COSIGN_SMS_TOKEN. Without it no SMS is sent (the log says so). [COSIGN_SMS_GATEWAY_URL]
 # sms_gateway_url = "http://sms.hospital.local/api/send"
 # Print SMS codes to the console when no gateway is configured (local trials only, never in production).
 sms_dev_echo = false
@@ -659,10 +659,8 @@ impl Config {
             notifier_url,
             notifier_token: env("COSIGN_NOTIFIER_TOKEN").map(zeroize::Zeroizing::new),
         };
-        let sms_gateway_url = file
-            .patient
-            .sms_gateway_url
-            .clone()
+        let sms_gateway_url = env("COSIGN_SMS_GATEWAY_URL")
+            .or_else(|| file.patient.sms_gateway_url.clone())
             .filter(|u| !u.is_empty());
         if sms_gateway_url
             .as_deref()
@@ -777,6 +775,29 @@ mod tests {
 
     fn no_env(_: &str) -> Option<String> {
         None
+    }
+
+    #[test]
+    fn patient_settings() {
+        let o = Overrides::default();
+        let cfg = Config::from_parts("", &no_env, &o).unwrap();
+        assert!(cfg.patient.sms_gateway_url.is_none() && !cfg.patient.sms_dev_echo);
+        let file = "[patient]\nsms_gateway_url = \"http://sms.local/send\"\nsms_dev_echo = true\n";
+        let token = |k: &str| (k == "COSIGN_SMS_TOKEN").then(|| "sms-secret".to_owned());
+        let cfg = Config::from_parts(file, &token, &o).unwrap();
+        assert_eq!(
+            cfg.patient.sms_gateway_url.as_deref(),
+            Some("http://sms.local/send")
+        );
+        assert!(cfg.patient.sms_dev_echo);
+        assert_eq!(
+            cfg.patient.sms_token.as_deref().map(String::as_str),
+            Some("sms-secret")
+        );
+        assert!(!format!("{:?}", cfg.patient).contains("sms-secret"));
+        let bad = "[patient]\nsms_gateway_url = \"ftp://x\"\n";
+        assert!(Config::from_parts(bad, &no_env, &o).is_err());
+        assert!(Config::from_parts("[patient]\nsurprise = 1\n", &no_env, &o).is_err());
     }
 
     #[test]

@@ -490,20 +490,36 @@ async fn watch(
     Ok(ws.on_upgrade(move |socket| watch_loop(state, id, socket)))
 }
 
-async fn watch_loop(state: AppState, id: String, mut socket: WebSocket) {
+async fn watch_loop(state: AppState, id: String, socket: WebSocket) {
+    let db = state.db.clone();
+    relay(&state, &id, socket, || async {
+        let view = requests::view(&db, &id, now_ms()).await.ok()?;
+        let finished = view.status != "pending";
+        let event = serde_json::to_string(&RequestEvent::Status {
+            request: Box::new(view),
+        })
+        .ok()?;
+        Some((event, finished))
+    })
+    .await;
+}
+
+/// Sends `render()`'s event now and after every hub announcement of `id` (or poll tick) that
+/// changes it, until it says the object is finished (then closes), `render` fails, or the
+/// other side leaves.
+pub(super) async fn relay<F, Fut>(state: &AppState, id: &str, mut socket: WebSocket, render: F)
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = Option<(String, bool)>>,
+{
     let mut announcements = state.hub.subscribe();
     let mut poll = tokio::time::interval(state.config.hub_poll_interval);
     poll.tick().await;
     let mut last = String::new();
     loop {
-        let Ok(view) = requests::view(&state.db, &id, now_ms()).await else {
+        let Some((event, finished)) = render().await else {
             break;
         };
-        let finished = view.status != "pending";
-        let event = serde_json::to_string(&RequestEvent::Status {
-            request: Box::new(view),
-        })
-        .unwrap_or_default();
         if event != last {
             if socket
                 .send(Message::Text(event.clone().into()))
@@ -517,7 +533,7 @@ async fn watch_loop(state: AppState, id: String, mut socket: WebSocket) {
         if finished {
             break;
         }
-        // Wait for an announcement of this request, the poll tick, or the terminal leaving.
+        // Wait for an announcement of this id, the poll tick, or the other side leaving.
         let keep_going = loop {
             tokio::select! {
                 msg = announcements.recv() => match msg {

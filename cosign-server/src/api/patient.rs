@@ -13,7 +13,7 @@ use cosign_proto::v1::patient::{
 };
 use tower_http::limit::RequestBodyLimitLayer;
 
-use super::cosign::{AppCall, audit_outcome, parse};
+use super::cosign::{AppCall, audit_outcome, parse, relay};
 use super::{ApiFailure, ApiJson, AppState, RequestId};
 use crate::clock::now_ms;
 use crate::patient::tasks::{self, CodeOutcome, TaskRow};
@@ -38,6 +38,7 @@ pub fn routes(max_upload: usize) -> axum::Router<AppState> {
         .route("/api/v1/patient-tasks/{id}/qr.svg", get(qr_svg))
         .route("/api/v1/patient-tasks/{id}/signed.pdf", get(signed_pdf))
         .route("/api/v1/patient-tasks/{id}/cancel", post(cancel))
+        .route("/api/v1/patient-tasks/{id}/events", get(watch))
         .route("/api/v1/h5/tasks/{token}", get(page_task))
         .route("/api/v1/h5/tasks/{token}/sms", post(sms))
         .route("/api/v1/h5/tasks/{token}/verify", post(verify))
@@ -195,6 +196,31 @@ async fn cancel(
     Ok(Json(tasks::view(&task, now_ms())))
 }
 
+/// `GET /api/v1/patient-tasks/{id}/events` (HMAC-signed upgrade): a WebSocket that sends
+/// `{"kind": "patient_task", "task": <view>}` now and after every change (hub announcements,
+/// polling as a fallback), and closes once the task is signed, expired, cancelled or locked.
+async fn watch(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    ws: axum::extract::ws::WebSocketUpgrade,
+    call: AppCall,
+) -> Result<Response, ApiFailure> {
+    let task = own_task(&state, &call, &id).await?;
+    Ok(ws.on_upgrade(move |socket| async move {
+        let id = task.task_id;
+        relay(&state, &id, socket, || async {
+            let task = tasks::load(&state.db, &id).await.ok()??;
+            let view = tasks::view(&task, now_ms());
+            let finished = !matches!(view.status.as_str(), "pending" | "verified" | "signing");
+            let event =
+                serde_json::to_string(&serde_json::json!({ "kind": "patient_task", "task": view }))
+                    .ok()?;
+            Some((event, finished))
+        })
+        .await;
+    }))
+}
+
 // ---------------------------------------------------------------------------------------
 // H5 page
 
@@ -261,6 +287,9 @@ async fn verify(
         detail,
     )
     .await?;
+    if matches!(outcome, CodeOutcome::Verified(_) | CodeOutcome::Locked) {
+        state.hub.announce(&state.db, &task.task_id).await;
+    }
     match outcome {
         CodeOutcome::Verified(session) => Ok(Json(H5Session {
             session: session.to_string(),

@@ -17,8 +17,11 @@
 //! 4. the finishing transaction marks the task `signed` and queues the webhook; then the hub
 //!    is told.
 //!
-//! A crash leaves the task `signing`: the page resends the same submission (it keeps the
-//! strokes until acknowledged); once the lease has passed, the resend redoes the steps. If the
+//! The steps run in their own task (a dropped request does not cut them). A failed attempt
+//! releases its lease; a crash leaves the task `signing` with the lease running out after
+//! [`LEASE_MS`]. The page resends the same submission (it keeps the strokes until
+//! acknowledged); a resend during a live lease waits up to 20 s and then answers 503; once the
+//! lease is free, the resend redoes the steps. If the
 //! archive already holds the signed version (crash between 3 and 4), only step 4 is redone; an
 //! event certificate of an interrupted attempt is left to expire (its key is destroyed or
 //! never used). A different submission id is refused with `TASK_USED`.
@@ -48,8 +51,12 @@ use crate::signing::clients::dev;
 pub const EVIDENCE_SM3_OID: &str = "1.2.156.112233.7.3";
 /// Validity of a patient event certificate.
 pub const EVENT_VALIDITY: Duration = Duration::from_secs(30 * 60);
-/// How long a signing attempt holds the task before a resend may redo it.
-pub const LEASE_MS: i64 = 120_000;
+/// How long a signing attempt holds the task before a resend may redo it (an attempt that
+/// fails releases it at once; only a crashed process leaves it to run out).
+pub const LEASE_MS: i64 = 60_000;
+/// How long a resend waits for the attempt holding the lease before answering 503 (below the
+/// HTTP request timeout; the page simply resends).
+const RESEND_WAIT_MS: i64 = 20_000;
 
 const B64: base64::engine::GeneralPurpose = base64::engine::general_purpose::STANDARD;
 
@@ -321,7 +328,31 @@ pub async fn submit(
     .execute(&mut *tx)
     .await?;
     tx.commit().await?;
-    run(state, &task.task_id, rid).await
+    run_detached(state, &task.task_id, rid).await
+}
+
+/// Runs the signing steps in their own task, so a client that goes away (or the request
+/// timeout) cannot cut them in the middle; a failed attempt releases its lease so the next
+/// resend redoes the steps at once.
+async fn run_detached(state: &AppState, task_id: &str, rid: &str) -> Result<Submitted, ApiFailure> {
+    let (state, task_id, rid) = (state.clone(), task_id.to_owned(), rid.to_owned());
+    tokio::spawn(async move {
+        let outcome = run(&state, &task_id, &rid).await;
+        if outcome.is_err() {
+            let released = sqlx::query(
+                "UPDATE patient_tasks SET lease_until = 0 WHERE task_id = $1 AND status = 'signing'",
+            )
+            .bind(&task_id)
+            .execute(state.db.pool())
+            .await;
+            if let Err(e) = released {
+                tracing::warn!(error = %e, task = %task_id, "could not release the signing lease");
+            }
+        }
+        outcome
+    })
+    .await
+    .map_err(|_| ApiFailure::new(ErrorCode::Internal))?
 }
 
 fn evidence_json(
@@ -366,7 +397,7 @@ fn evidence_json(
 /// The same submission again while it is being signed: waits for the attempt holding the
 /// lease, or takes over after the lease has passed (the holder crashed).
 async fn resume(state: &AppState, task_id: &str, rid: &str) -> Result<Submitted, ApiFailure> {
-    let deadline = now_ms() + LEASE_MS + 30_000;
+    let deadline = now_ms() + RESEND_WAIT_MS;
     loop {
         let task = tasks::load(&state.db, task_id)
             .await?
@@ -391,11 +422,15 @@ async fn resume(state: &AppState, task_id: &str, rid: &str) -> Result<Submitted,
             .await?
             .rows_affected();
             if took == 1 {
-                return run(state, task_id, rid).await;
+                return run_detached(state, task_id, rid).await;
             }
         }
         if now > deadline {
-            return Err(ApiFailure::new(ErrorCode::Unavailable));
+            return Err(ApiFailure::with(
+                ErrorCode::Unavailable,
+                "签署正在处理中，请稍后重新提交（签名不会重复）。",
+                "Signing is in progress; submit again shortly (it will not be signed twice).",
+            ));
         }
         tokio::time::sleep(Duration::from_millis(250)).await;
     }

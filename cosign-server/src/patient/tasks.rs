@@ -53,15 +53,30 @@ fn check_text(field: &str, v: &str, max: usize) -> Result<(), ApiFailure> {
     Ok(())
 }
 
-/// A GB 11643 number, or `INVALID_ID_NUMBER` naming the field.
+/// A GB 11643 number whose birth date is not in the future, or `INVALID_ID_NUMBER` naming
+/// the field.
 pub fn check_id_number(field: &str, id: &str) -> Result<(), ApiFailure> {
-    validate_id_number(id).map_err(|e| {
+    let refuse = |e: cosign_proto::v1::patient::IdNumberError| {
         ApiFailure::with(
             ErrorCode::InvalidIdNumber,
             format!("{field}：{}", e.message_zh()),
             format!("{field}: {}", e.message_en()),
         )
-    })
+    };
+    validate_id_number(id).map_err(refuse)?;
+    let birth: u32 = id.get(6..14).and_then(|d| d.parse().ok()).unwrap_or(0);
+    let today = time::OffsetDateTime::from_unix_timestamp(crate::clock::now_ms() / 1000).map_or(
+        u32::MAX,
+        |t| {
+            t.year().unsigned_abs() * 10_000
+                + u32::from(u8::from(t.month())) * 100
+                + u32::from(t.day())
+        },
+    );
+    if birth > today {
+        return Err(refuse(cosign_proto::v1::patient::IdNumberError::BirthDate));
+    }
+    Ok(())
 }
 
 /// A task as stored.

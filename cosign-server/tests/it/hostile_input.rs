@@ -116,6 +116,12 @@ const ROUTES: &[(&str, &str, bool, bool)] = &[
         false,
         false,
     ),
+    (
+        "GET",
+        "/api/v1/patient-tasks/00000000-0000-0000-0000-000000000000/events",
+        false,
+        false,
+    ),
     ("GET", "/api/v1/h5/tasks/AAAA", false, false),
     ("POST", "/api/v1/h5/tasks/AAAA/sms", false, false),
     ("POST", "/api/v1/h5/tasks/AAAA/verify", true, false),

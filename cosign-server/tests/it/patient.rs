@@ -401,6 +401,32 @@ fn handwriting(id: &str) -> Value {
     })
 }
 
+/// The next JSON event of a watch socket; `None` once it closes.
+async fn next_event<S>(ws: &mut S) -> Option<Value>
+where
+    S: futures_util::Stream<
+            Item = Result<
+                tokio_tungstenite::tungstenite::Message,
+                tokio_tungstenite::tungstenite::Error,
+            >,
+        > + Unpin,
+{
+    use futures_util::StreamExt;
+    tokio::time::timeout(std::time::Duration::from_secs(10), async {
+        loop {
+            match ws.next().await? {
+                Ok(tokio_tungstenite::tungstenite::Message::Text(t)) => {
+                    return Some(serde_json::from_str(&t).unwrap());
+                }
+                Ok(tokio_tungstenite::tungstenite::Message::Close(_)) | Err(_) => return None,
+                Ok(_) => {}
+            }
+        }
+    })
+    .await
+    .unwrap()
+}
+
 fn uuid() -> String {
     uuid::Uuid::new_v4().to_string()
 }
@@ -662,6 +688,29 @@ async fn long_press_copy_and_proxy(backend: Backend) {
         ))
         .await;
     let session = k.verify(&token, "13800000000").await;
+    // The terminal watches the task over a WebSocket (HMAC-signed upgrade).
+    let path = format!("/api/v1/patient-tasks/{task_id}/events");
+    let mut req = tokio_tungstenite::tungstenite::client::IntoClientRequest::into_client_request(
+        k.s.url(&path).replace("http://", "ws://"),
+    )
+    .unwrap();
+    let nonce = uuid::Uuid::new_v4().simple().to_string();
+    let ts = i64::try_from(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_millis(),
+    )
+    .unwrap();
+    for (name, value) in k.term.headers("GET", &path, b"", ts, &nonce) {
+        req.headers_mut().insert(name, value.parse().unwrap());
+    }
+    let (mut ws, _) = tokio_tungstenite::connect_async(req).await.unwrap();
+    let first = next_event(&mut ws).await.unwrap();
+    assert_eq!(first["kind"], "patient_task");
+    assert_eq!(first["task"]["status"], "verified", "{first}");
+    let unsigned = k.s.url(&path).replace("http://", "ws://");
+    assert!(tokio_tungstenite::connect_async(unsigned).await.is_err());
     let short = json!({"submission_id": uuid(), "held_ms": 1200});
     assert_api_error(
         k.submit(&token, &session, &short).await,
@@ -677,6 +726,12 @@ async fn long_press_copy_and_proxy(backend: Backend) {
         )
         .await;
     assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+    let mut last = first;
+    while let Some(v) = next_event(&mut ws).await {
+        last = v;
+    }
+    assert_eq!(last["task"]["status"], "signed", "{last}");
+    assert!(last["task"]["signature"]["certificate_serial"].is_string());
     k.check_signed(dir.path(), &task_id, "张三").await;
 
     // Handwritten copy: one entry per character, each with strokes.
@@ -737,7 +792,18 @@ async fn long_press_copy_and_proxy(backend: Backend) {
     )
     .await;
     let proxy = |id: &str| json!({"relationship": "spouse", "name": "赵六", "id_number": id, "reason": "患者术前镇静，无法签字"});
-    for bad in ["110105194912310021", "11010519491331002X", "1234"] {
+    // A birth date in the future (2090-01-01) with a correct check digit.
+    let first = "11010520900101001";
+    let future = format!(
+        "{first}{}",
+        cosign_proto::v1::patient::id_check_char(first.as_bytes()).unwrap() as char
+    );
+    for bad in [
+        "110105194912310021",
+        "11010519491331002X",
+        "1234",
+        future.as_str(),
+    ] {
         let r = k
             .page("POST", &token, "/proxy")
             .header(SESSION, &session)
@@ -1031,6 +1097,102 @@ async fn resend_and_recovery(backend: Backend) {
     assert_eq!(versions2, 2, "still one signed version");
     let dir = tempfile::tempdir().unwrap();
     k.check_signed(dir.path(), &task_id, "张三").await;
+
+    // A failure after the submission was accepted (here: the archived PDF is unreadable for a
+    // moment) leaves the task `signing`; once the lease has passed, the resend redoes the
+    // steps from the stored evidence with a new event certificate: one signature in the end,
+    // every event key destroyed.
+    let (task_id, token) = k.create(&task_body("handwriting", &json!({}))).await;
+    let session = k.verify(&token, "13800000000").await;
+    let blob =
+        k.s.data_dir()
+            .join("documents")
+            .join(&cosign_server::documents::sm3_hex(&test_pdf())[..2])
+            .join(cosign_server::documents::sm3_hex(&test_pdf()));
+    let aside = blob.with_extension("aside");
+    std::fs::rename(&blob, &aside).unwrap();
+    let body = handwriting(&uuid());
+    let r = k.submit(&token, &session, &body).await;
+    assert_eq!(r.status(), 500, "{}", r.text().await.unwrap());
+    assert_eq!(k.view(&task_id).await["status"], "signing");
+    std::fs::rename(&aside, &blob).unwrap();
+    // The failed attempt released its lease: the resend redoes the steps at once.
+    let r = k.submit(&token, &session, &body).await;
+    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+    let certs = k
+        .count(&format!(
+            "SELECT COUNT(*) FROM pki_certificates WHERE profile = 'patient_event' AND subject LIKE '%{task_id}%'"
+        ))
+        .await;
+    assert_eq!(
+        certs, 2,
+        "the interrupted attempt's certificate and the redo's"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    k.check_signed(dir.path(), &task_id, "张三").await;
     k.s.stop().await;
 }
 both_backends!(resend_and_recovery);
+
+/// The link goes out by SMS when the task says so; a gateway that refuses gives 503 and the
+/// attempt is not counted against the limits (an immediate retry is not 429).
+async fn sms_delivery_and_gateway_failure(backend: Backend) {
+    let k = kit(backend).await;
+    let (_, token) = k
+        .create(&task_body("button", &json!({"delivery": "sms"})))
+        .await;
+    {
+        let sent = k.sms.sent.lock().unwrap();
+        assert_eq!(sent.len(), 1);
+        assert_eq!(sent[0].0, "13800000000");
+        assert!(
+            sent[0].1.contains(&format!("/h5/#/t/{token}")),
+            "{}",
+            sent[0].1
+        );
+        assert!(sent[0].1.contains("手术知情同意书"));
+    }
+    k.s.stop().await;
+
+    let (sms, url) = FakeSms::start().await;
+    let s = TestServer::start_with(backend, |cfg| {
+        cfg.patient.sms_gateway_url = Some(url);
+        cfg.patient.sms_token = Some(zeroize::Zeroizing::new("wrong-token".to_owned()));
+    })
+    .await;
+    let admin = s.admin_token().await;
+    let term = Terminal::register(&s, &admin, &["patient_task:create"], None).await;
+    let r = term
+        .call(
+            "POST",
+            "/api/v1/patient-tasks",
+            Some(&task_body("button", &json!({}))),
+        )
+        .await;
+    assert_eq!(r.status(), 201);
+    let link = r.json::<Value>().await.unwrap()["link"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let token = link.rsplit_once("/h5/#/t/").unwrap().1.to_owned();
+    for _ in 0..2 {
+        let r = s
+            .client
+            .post(s.url(&format!("/api/v1/h5/tasks/{token}/sms")))
+            .send()
+            .await
+            .unwrap();
+        assert_api_error(r, 503, "UNAVAILABLE").await;
+    }
+    assert_eq!(sms.count(), 0);
+    use sqlx::Row;
+    let n: i64 = sqlx::query("SELECT COUNT(*) FROM patient_sms")
+        .fetch_one(s.db.pool())
+        .await
+        .unwrap()
+        .try_get(0)
+        .unwrap();
+    assert_eq!(n, 0);
+    s.stop().await;
+}
+both_backends!(sms_delivery_and_gateway_failure);
