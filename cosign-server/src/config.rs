@@ -801,6 +801,24 @@ mod tests {
     }
 
     #[test]
+    fn web_settings() {
+        let o = Overrides::default();
+        let cfg = Config::from_parts("", &no_env, &o).unwrap();
+        assert!(cfg.web.h5_dir.ends_with("web-h5/dist"), "{:?}", cfg.web);
+        assert!(
+            cfg.web.h5_dir.join("../Cargo.toml").is_file(),
+            "the source tree's page"
+        );
+        let file = "[web]\nh5_dir = \"/srv/yiqian/h5\"\n";
+        let cfg = Config::from_parts(file, &no_env, &o).unwrap();
+        assert_eq!(cfg.web.h5_dir, Path::new("/srv/yiqian/h5"));
+        let env = |k: &str| (k == "COSIGN_WEB_H5_DIR").then(|| "/opt/h5".to_owned());
+        let cfg = Config::from_parts(file, &env, &o).unwrap();
+        assert_eq!(cfg.web.h5_dir, Path::new("/opt/h5"));
+        assert!(Config::from_parts("[web]\nh5 = \"x\"\n", &no_env, &o).is_err());
+    }
+
+    #[test]
     fn s3_store_settings() {
         let o = Overrides::default();
         let http = "[documents]\ns3_bucket = \"b\"\ns3_endpoint = \"http://minio:9000\"\n";
