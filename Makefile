@@ -11,7 +11,7 @@ export CARGO_TERM_COLOR ?= never
 
 NEXTEST := $(shell command -v cargo-nextest >/dev/null 2>&1 && echo "nextest run" || echo "test")
 
-.PHONY: help setup setup-test build run test fmt lint unit wasm bench clean-test-dbs
+.PHONY: help setup setup-test build h5 h5-lint run test fmt lint unit wasm bench clean-test-dbs
 
 help:
 	@echo "make run   - install what is missing, build, start cosign-server on http://127.0.0.1:8080"
@@ -23,8 +23,16 @@ setup:
 setup-test:
 	@scripts/setup.sh test
 
-build: setup
+build: setup h5
 	cargo build --release -p cosign-server -p mobile-app
+
+# The patient signing page (web-h5 → web-h5/dist, served at /h5/); fast when nothing changed.
+h5:
+	@scripts/build-h5.sh
+
+# Clippy over web-h5's wasm-only UI code (host clippy does not compile it).
+h5-lint:
+	@scripts/build-h5.sh --lint
 
 # The terminal demo page (/terminal/demo) is on for `make run` only; production config keeps it off.
 run: build
@@ -44,7 +52,7 @@ unit:
 	@set -o pipefail; cargo $(NEXTEST) --workspace 2>&1 | tee $(YIQIAN_CACHE)/last-test.log
 	@scripts/test-summary.sh $(YIQIAN_CACHE)/last-test.log
 
-test: setup-test clean-test-dbs fmt lint wasm unit
+test: setup-test clean-test-dbs fmt lint wasm h5-lint h5 unit
 
 # The crates the H5 page and the app embed must keep building for wasm32.
 wasm:

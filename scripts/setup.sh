@@ -6,6 +6,15 @@ cd "$(dirname "$0")/.."
 
 mode=${1:-run}
 cache=${YIQIAN_CACHE:-/var/cache/yiqian}
+
+# wasm-bindgen CLI for the H5 page: exactly the wasm-bindgen version in Cargo.lock, kept in a
+# per-version directory of the cache (scripts/build-h5.sh asks for the path with this mode).
+wbg_version=$(awk '/^name = "wasm-bindgen"$/{getline; gsub(/version = |"/,""); print; exit}' Cargo.lock)
+wbg_root="$cache/tools/wasm-bindgen-$wbg_version"
+if [ "$mode" = wasm-bindgen-path ]; then
+  echo "$wbg_root/bin/wasm-bindgen"
+  exit 0
+fi
 mkdir -p "$cache"
 
 say() { printf '[setup] %s\n' "$*"; }
@@ -28,6 +37,12 @@ fi
 if ! command -v cargo >/dev/null 2>&1; then
   say "cargo not found: install Rust with rustup (the project needs Rust >= 1.85), then re-run."
   exit 1
+fi
+
+if [ ! -x "$wbg_root/bin/wasm-bindgen" ]; then
+  # Without --locked: its lockfile names a crate version the registry does not serve.
+  say "installing wasm-bindgen-cli $wbg_version into $wbg_root (a few minutes, once)"
+  cargo install -q wasm-bindgen-cli --version "=$wbg_version" --root "$wbg_root"
 fi
 
 if [ "$mode" = test ]; then

@@ -138,6 +138,12 @@ policy_oid = "1.2.156.112233.3.1"
 [patient]
 # Patient texts (links, codes) go through [sms]. Print SMS codes to the console when no gateway is configured (local trials only, never in production).
 sms_dev_echo = false
+
+[web]
+# Directory of the built patient signing page served at /h5/ (scripts/build-h5.sh writes it;
+# `make run` builds it) [COSIGN_WEB_H5_DIR]. Empty means web-h5/dist of the source tree this
+# server was built from.
+h5_dir = ""
 "#;
 
 /// The file format. Unknown keys are rejected.
@@ -170,6 +176,8 @@ pub struct FileConfig {
     autosign: AutosignFile,
     #[serde(default)]
     patient: PatientFile,
+    #[serde(default)]
+    web: WebFile,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -199,6 +207,26 @@ struct PatientFile {
 pub struct PatientConfig {
     /// Without an `[sms]` gateway, print codes to the console (local trials only).
     pub sms_dev_echo: bool,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct WebFile {
+    h5_dir: Option<PathBuf>,
+}
+
+/// Web pages served by this server.
+#[derive(Debug, Clone)]
+pub struct WebConfig {
+    /// The built patient signing page (web-h5/dist), served at `/h5/`.
+    pub h5_dir: PathBuf,
+}
+
+impl WebConfig {
+    /// The web-h5/dist of the source tree this binary was built from.
+    pub fn default_h5_dir() -> PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../web-h5/dist")
+    }
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -477,6 +505,8 @@ pub struct Config {
     pub autosign: AutosignConfig,
     /// Patient signing.
     pub patient: PatientConfig,
+    /// Web pages (the H5 signing page).
+    pub web: WebConfig,
 }
 
 impl std::fmt::Debug for Config {
@@ -805,6 +835,13 @@ impl Config {
         let patient = PatientConfig {
             sms_dev_echo: file.patient.sms_dev_echo.unwrap_or(false),
         };
+        let web = WebConfig {
+            h5_dir: env("COSIGN_WEB_H5_DIR")
+                .map(PathBuf::from)
+                .or(file.web.h5_dir)
+                .filter(|p| !p.as_os_str().is_empty())
+                .unwrap_or_else(WebConfig::default_h5_dir),
+        };
         Ok(Self {
             listen,
             data_dir,
@@ -824,6 +861,7 @@ impl Config {
             sms,
             autosign,
             patient,
+            web,
         })
     }
 
@@ -923,6 +961,24 @@ mod tests {
         let bad = "[sms]\nurl = \"ftp://x\"\n";
         assert!(Config::from_parts(bad, &no_env, &o).is_err());
         assert!(Config::from_parts("[patient]\nsurprise = 1\n", &no_env, &o).is_err());
+    }
+
+    #[test]
+    fn web_settings() {
+        let o = Overrides::default();
+        let cfg = Config::from_parts("", &no_env, &o).unwrap();
+        assert!(cfg.web.h5_dir.ends_with("web-h5/dist"), "{:?}", cfg.web);
+        assert!(
+            cfg.web.h5_dir.join("../Cargo.toml").is_file(),
+            "the source tree's page"
+        );
+        let file = "[web]\nh5_dir = \"/srv/yiqian/h5\"\n";
+        let cfg = Config::from_parts(file, &no_env, &o).unwrap();
+        assert_eq!(cfg.web.h5_dir, Path::new("/srv/yiqian/h5"));
+        let env = |k: &str| (k == "COSIGN_WEB_H5_DIR").then(|| "/opt/h5".to_owned());
+        let cfg = Config::from_parts(file, &env, &o).unwrap();
+        assert_eq!(cfg.web.h5_dir, Path::new("/opt/h5"));
+        assert!(Config::from_parts("[web]\nh5 = \"x\"\n", &no_env, &o).is_err());
     }
 
     #[test]

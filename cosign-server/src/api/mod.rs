@@ -10,6 +10,7 @@ mod extract;
 mod middleware;
 mod patient;
 mod pki;
+mod static_h5;
 mod system;
 
 use std::sync::Arc;
@@ -86,6 +87,7 @@ pub fn router(state: AppState) -> Router {
         .layer(RequestBodyLimitLayer::new(body_limit))
         .merge(crate::documents::http::routes(upload_limit))
         .merge(patient::routes(upload_limit))
+        .merge(static_h5::routes())
         .fallback(system::not_found);
 
     // Each `Router::layer` call wraps the previous result, so the last one is outermost:

@@ -150,6 +150,9 @@ const ROUTES: &[(&str, &str, bool, bool)] = &[
     ("GET", "/api/v1/h5/tasks/AAAA/pages/1.png", false, false),
     ("POST", "/api/v1/h5/tasks/AAAA/proxy", true, false),
     ("POST", "/api/v1/h5/tasks/AAAA/submit", false, false),
+    // The patient page (static files, api::static_h5).
+    ("GET", "/h5/", false, false),
+    ("GET", "/h5/app.js", false, false),
 ];
 
 /// Protocol endpoints: garbage gets an answer in the protocol's own format (200 with a

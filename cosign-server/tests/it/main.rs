@@ -16,6 +16,7 @@ mod cli;
 mod cosign;
 mod documents;
 mod foreign_trust;
+mod h5_page;
 mod hostile_input;
 mod http_basics;
 mod keys;

@@ -30,7 +30,7 @@ const SESSION: &str = "x-yiqian-h5-session";
 
 /// A fake hospital SMS gateway: records `{phone, text}` POSTs that carry the right token.
 #[derive(Clone, Default)]
-struct FakeSms {
+pub(crate) struct FakeSms {
     sent: Arc<Mutex<Vec<(String, String)>>>,
 }
 
@@ -66,12 +66,12 @@ impl FakeSms {
         (me, format!("http://{addr}/send"))
     }
 
-    fn count(&self) -> usize {
+    pub(crate) fn count(&self) -> usize {
         self.sent.lock().unwrap().len()
     }
 
     /// The 6-digit code of the latest code message to `phone`.
-    fn code(&self, phone: &str) -> String {
+    pub(crate) fn code(&self, phone: &str) -> String {
         let sent = self.sent.lock().unwrap();
         let (_, text) = sent
             .iter()
@@ -88,14 +88,14 @@ impl FakeSms {
     }
 }
 
-struct Kit {
-    s: TestServer,
-    term: Terminal,
-    sms: FakeSms,
-    token: String,
+pub(crate) struct Kit {
+    pub(crate) s: TestServer,
+    pub(crate) term: Terminal,
+    pub(crate) sms: FakeSms,
+    pub(crate) token: String,
 }
 
-async fn kit(backend: Backend) -> Kit {
+pub(crate) async fn kit(backend: Backend) -> Kit {
     let (sms, url) = FakeSms::start().await;
     let s = TestServer::start_with(backend, |cfg| {
         cfg.sms.url = Some(url);
@@ -126,7 +126,7 @@ fn test_pdf() -> Vec<u8> {
     ])
 }
 
-fn task_body(mode: &str, extra: &Value) -> Value {
+pub(crate) fn task_body(mode: &str, extra: &Value) -> Value {
     let mut v = json!({
         "document": {"title": "手术知情同意书", "pdf_base64": B64.encode(test_pdf())},
         "signer": {"role": "patient", "name": "张三", "phone": "13800000000", "id_number": ID_NUMBER},
@@ -145,7 +145,7 @@ fn task_body(mode: &str, extra: &Value) -> Value {
 }
 
 impl Kit {
-    async fn create(&self, body: &Value) -> (String, String) {
+    pub(crate) async fn create(&self, body: &Value) -> (String, String) {
         let r = self
             .term
             .call("POST", "/api/v1/patient-tasks", Some(body))
@@ -192,7 +192,7 @@ impl Kit {
             .unwrap()
     }
 
-    async fn view(&self, task_id: &str) -> Value {
+    pub(crate) async fn view(&self, task_id: &str) -> Value {
         let r = self
             .term
             .call("GET", &format!("/api/v1/patient-tasks/{task_id}"), None)
@@ -239,7 +239,7 @@ impl Kit {
     }
 
     /// (patient tasks, documents, document versions, evidence rows, event certificates).
-    async fn rows(&self) -> [i64; 5] {
+    pub(crate) async fn rows(&self) -> [i64; 5] {
         [
             self.count("SELECT COUNT(*) FROM patient_tasks").await,
             self.count("SELECT COUNT(*) FROM documents").await,
@@ -252,7 +252,7 @@ impl Kit {
 
     /// Checks a signed PDF with qpdf, our verifier (intact, time-stamped, chain to our root,
     /// signed by the task's event certificate) and OpenSSL (the certificate's policy and UID).
-    async fn check_signed(&self, dir: &Path, task_id: &str, cn: &str) -> Vec<u8> {
+    pub(crate) async fn check_signed(&self, dir: &Path, task_id: &str, cn: &str) -> Vec<u8> {
         let view = self.view(task_id).await;
         assert_eq!(view["status"], "signed", "{view}");
         let sig = &view["signature"];
@@ -322,7 +322,7 @@ impl Kit {
 }
 
 /// Dark pixels of a 72-dpi rendering of page 1 inside a box in PDF points (y from the bottom).
-fn ink_in(dir: &Path, file: &str, (x, y, w, h): (u32, u32, u32, u32)) -> usize {
+pub(crate) fn ink_in(dir: &Path, file: &str, (x, y, w, h): (u32, u32, u32, u32)) -> usize {
     let o = run(
         dir,
         "pdftoppm",

@@ -1,0 +1,160 @@
+//! Every text the page shows, in Simplified Chinese (the default) and English.
+
+/// The page language.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Lang {
+    /// Simplified Chinese (default).
+    #[default]
+    Zh,
+    /// English.
+    En,
+}
+
+impl Lang {
+    /// The stored form (`zh` / `en`).
+    pub fn code(self) -> &'static str {
+        match self {
+            Lang::Zh => "zh",
+            Lang::En => "en",
+        }
+    }
+
+    /// Parses the stored form; anything else is Chinese.
+    pub fn from_code(code: &str) -> Self {
+        if code == "en" { Lang::En } else { Lang::Zh }
+    }
+
+    /// The other language (the toggle).
+    #[must_use]
+    pub fn other(self) -> Self {
+        match self {
+            Lang::Zh => Lang::En,
+            Lang::En => Lang::Zh,
+        }
+    }
+
+    /// Picks the text for this language.
+    pub fn pick<'a>(self, zh: &'a str, en: &'a str) -> &'a str {
+        match self {
+            Lang::Zh => zh,
+            Lang::En => en,
+        }
+    }
+}
+
+macro_rules! texts {
+    ($($key:ident => $zh:literal, $en:literal;)*) => {
+        /// A text key.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+        pub enum T { $($key,)* }
+
+        impl T {
+            /// All keys (for the completeness test).
+            pub const ALL: &'static [T] = &[$(T::$key,)*];
+
+            /// The text in the given language.
+            pub fn get(self, lang: Lang) -> &'static str {
+                match self { $(T::$key => lang.pick($zh, $en),)* }
+            }
+        }
+    };
+}
+
+texts! {
+    AppTitle => "医签 · 患者签署", "Yiqian · Patient signing";
+    LangToggle => "English", "中文";
+    FontSmaller => "字小", "Smaller";
+    FontLarger => "字大", "Larger";
+    Loading => "正在加载…", "Loading…";
+    BadLink => "链接无效，请使用医院发送的完整链接。", "This link is not valid; please use the full link the hospital sent.";
+    Hospital => "医院", "Hospital";
+    Signer => "签署人", "Signer";
+    SignerProxy => "代签人（授权人）", "Signer (authorised proxy)";
+    ExpiresAt => "有效期至", "Valid until";
+    StepVerify => "身份验证", "Verify identity";
+    StepRead => "阅读文件", "Read the document";
+    StepProxy => "代签信息", "Proxy details";
+    StepSign => "签署", "Sign";
+    SmsIntro => "我们将向以下手机号发送6位验证码：", "We will send a 6-digit code to:";
+    SendCode => "获取验证码", "Send code";
+    ResendIn => "秒后可重新获取", "s until you can resend";
+    CodeSent => "验证码已发送，请查看短信。", "Code sent; please check your messages.";
+    CodeLabel => "短信验证码", "SMS code";
+    CodeHint => "请输入6位数字验证码", "Enter the 6-digit code";
+    Verify => "验证", "Verify";
+    AttemptsLeft => "剩余尝试次数：", "Attempts left: ";
+    ReadIntro => "请完整阅读以下文件内容。", "Please read the whole document.";
+    ReadToEnd => "请滑动到文件末尾后继续", "Scroll to the end to continue";
+    ReadDone => "已阅读至末尾", "You have reached the end";
+    ReadProgress => "阅读进度", "Reading progress";
+    PageOf => "页", "page";
+    PageLoadFailed => "页面图片加载失败，请检查网络后重试。", "A page image failed to load; check the network and retry.";
+    Retry => "重试", "Retry";
+    Next => "下一步", "Next";
+    ProxyIntro => "您正在代替患者签署，请填写代签信息。", "You are signing on the patient's behalf; please fill in these details.";
+    Relationship => "与患者关系", "Relationship to the patient";
+    RelSpouse => "配偶", "Spouse";
+    RelParent => "父母", "Parent";
+    RelChild => "子女", "Child";
+    RelGuardian => "其他监护人", "Other guardian";
+    RelOther => "其他", "Other";
+    ChooseOne => "请选择", "Please choose";
+    ProxyName => "代签人姓名", "Your name";
+    IdNumber => "代签人身份证号", "Your ID number";
+    Reason => "代签原因", "Reason for signing on the patient's behalf";
+    ReasonHint => "例如：患者昏迷、未成年", "e.g. the patient is unconscious or a minor";
+    NeedRelationship => "请选择与患者的关系。", "Please choose the relationship.";
+    NeedName => "请填写姓名。", "Please enter your name.";
+    NeedReason => "请填写代签原因。", "Please enter the reason.";
+    Consent => "我已阅读并理解上述文件内容，同意签署。", "I have read and understood the document and agree to sign.";
+    NeedConsent => "请先勾选同意。", "Please tick the consent box first.";
+    ConfirmSign => "确认签署", "Confirm and sign";
+    HoldToSign => "按住 3 秒签署", "Hold 3 seconds to sign";
+    HoldKeep => "请继续按住…", "Keep holding…";
+    HoldCancelled => "松开过早，已取消，请重新按住 3 秒。", "Released too early; cancelled. Hold for 3 seconds again.";
+    HoldDone => "已确认", "Confirmed";
+    DrawHere => "请在框内手写签名", "Sign by hand inside the box";
+    Clear => "清除", "Clear";
+    Undo => "撤销", "Undo";
+    NeedSignature => "请先手写签名。", "Please sign by hand first.";
+    CopyIntro => "请逐字抄写下面这句话，每格写一个字：", "Copy this sentence by hand, one character per box:";
+    CopyCurrent => "请书写：", "Write:";
+    CopyNextChar => "下一个字", "Next character";
+    CopyPrevChar => "上一个字", "Previous character";
+    CopyMissing => "还有字没有写完。", "Some characters are not written yet.";
+    Submit => "提交签署", "Submit";
+    Submitting => "正在提交…", "Submitting…";
+    NetworkError => "网络异常，签名已保存在本机，请检查网络后点击重试。", "Network problem. Your signature is kept on this phone; check the network and tap Retry.";
+    ResumeIntro => "检测到尚未提交成功的签名，请点击重试完成提交。", "A signature has not been submitted yet; tap Retry to finish.";
+    DoneTitle => "签署完成", "Signed";
+    DoneText => "感谢您的配合，文件已签署完成，可以关闭本页面。", "Thank you. The document is signed; you may close this page.";
+    SignedAt => "签署时间", "Signed at";
+    StatusSigned => "该文件已签署完成，链接已失效。", "This document is already signed; the link is no longer valid.";
+    StatusExpired => "链接已过期，请联系医护人员重新发送。", "The link has expired; ask the staff to send a new one.";
+    StatusLocked => "验证失败次数过多，任务已锁定，请联系医护人员。", "Too many failed attempts; the task is locked. Please ask the staff.";
+    StatusCancelled => "该签署任务已取消。", "This signing task was cancelled.";
+    UnknownMode => "不支持的签署方式，请联系医护人员。", "This signing method is not supported; please ask the staff.";
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_text_exists_in_both_languages() {
+        for t in T::ALL {
+            assert!(!t.get(Lang::Zh).is_empty(), "{t:?} zh");
+            assert!(!t.get(Lang::En).is_empty(), "{t:?} en");
+            assert_ne!(t.get(Lang::Zh), t.get(Lang::En), "{t:?} untranslated");
+        }
+    }
+
+    #[test]
+    fn language_codes_round_trip() {
+        for l in [Lang::Zh, Lang::En] {
+            assert_eq!(Lang::from_code(l.code()), l);
+            assert_eq!(l.other().other(), l);
+        }
+        assert_eq!(Lang::from_code("fr"), Lang::Zh);
+    }
+}

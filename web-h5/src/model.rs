@@ -1,0 +1,206 @@
+//! The page's side of the patient signing API (docs/api/patient.md). The wire types and the
+//! resident ID check are cosign-proto's (`v1::patient`), shared with the server; this module
+//! adds what only the page needs: reading the task view, rounding points, the submission id,
+//! the link's token and the typed SMS code.
+
+pub use cosign_proto::v1::patient::{
+    CopyChar, H5Session, H5TaskView as TaskView, IdNumberError, MIN_HOLD_MS, ProxyDetails,
+    Relationship, SignMode, SmsSent, Stroke, StrokePoint, Submission, Submitted,
+    validate_id_number,
+};
+use std::fmt::Write as _;
+
+use serde::Deserialize;
+
+/// A server error body `{code, message, message_en}` (plus `attempts_left` for OTP_INVALID).
+/// Its own type rather than cosign-proto's `ApiError`: the page must show codes it does not
+/// know yet, so `code` stays a string.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Deserialize)]
+#[serde(default)]
+pub struct ApiError {
+    /// Stable code, e.g. `OTP_INVALID`.
+    pub code: String,
+    /// Chinese text.
+    pub message: String,
+    /// English text.
+    pub message_en: String,
+    /// Wrong SMS codes still allowed.
+    pub attempts_left: Option<u32>,
+}
+
+/// The signer is an authorised proxy (授权人代签).
+pub fn is_proxy(task: &TaskView) -> bool {
+    task.signer_role == "proxy"
+}
+
+/// The task's sign mode, if the page knows it.
+pub fn sign_mode(task: &TaskView) -> Option<SignMode> {
+    serde_json::from_value(serde_json::Value::String(task.sign_mode.clone())).ok()
+}
+
+/// The characters to copy, one per box (sign mode `copy`).
+pub fn copy_chars(task: &TaskView) -> Vec<String> {
+    task.copy_text
+        .as_deref()
+        .unwrap_or_default()
+        .chars()
+        .filter(|c| !c.is_whitespace())
+        .map(String::from)
+        .collect()
+}
+
+/// A task view before the real one arrived (never shown: screens render after loading).
+pub fn empty_task() -> TaskView {
+    TaskView {
+        title: String::new(),
+        hospital: String::new(),
+        signer_name_masked: String::new(),
+        signer_role: String::new(),
+        sign_mode: String::new(),
+        copy_text: None,
+        require_read_to_end: true,
+        identity: Vec::new(),
+        status: String::new(),
+        page_count: 0,
+        phone_masked: String::new(),
+        verified: false,
+        expires_at: String::new(),
+    }
+}
+
+/// The relationships offered in the proxy form: wire name and label.
+pub const RELATIONSHIPS: [(&str, crate::i18n::T); 5] = [
+    ("spouse", crate::i18n::T::RelSpouse),
+    ("parent", crate::i18n::T::RelParent),
+    ("child", crate::i18n::T::RelChild),
+    ("guardian", crate::i18n::T::RelGuardian),
+    ("other", crate::i18n::T::RelOther),
+];
+
+/// Parses a relationship's wire name.
+pub fn relationship(wire: &str) -> Option<Relationship> {
+    serde_json::from_value(serde_json::Value::String(wire.to_owned())).ok()
+}
+
+/// One sampled pen position, rounded to what the evidence needs (0.1 px, whole milliseconds,
+/// 0.01 pressure; 0.5 when the device reports none), so the stored JSON stays small.
+pub fn point(x: f64, y: f64, t: f64, p: f64) -> StrokePoint {
+    let p = if p > 0.0 && p.is_finite() {
+        p.min(1.0)
+    } else {
+        0.5
+    };
+    StrokePoint {
+        x: (x * 10.0).round() / 10.0,
+        y: (y * 10.0).round() / 10.0,
+        t: if t.is_finite() && t > 0.0 {
+            t.round()
+        } else {
+            0.0
+        },
+        p: Some((p * 100.0).round() / 100.0),
+    }
+}
+
+/// Formats 16 random bytes as a UUID version 4 (RFC 9562).
+pub fn uuid_v4(mut b: [u8; 16]) -> String {
+    b[6] = (b[6] & 0x0f) | 0x40;
+    b[8] = (b[8] & 0x3f) | 0x80;
+    let hex: String = b.iter().fold(String::with_capacity(32), |mut s, x| {
+        let _ = write!(s, "{x:02x}");
+        s
+    });
+    format!(
+        "{}-{}-{}-{}-{}",
+        &hex[0..8],
+        &hex[8..12],
+        &hex[12..16],
+        &hex[16..20],
+        &hex[20..32]
+    )
+}
+
+/// The token from the page's hash route `#/t/<token>` (URL-safe characters only, bounded).
+pub fn token_from_hash(hash: &str) -> Option<String> {
+    let token = hash.strip_prefix("#/t/")?.split(['?', '/', '#']).next()?;
+    let ok = (16..=128).contains(&token.len())
+        && token
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+    ok.then(|| token.to_owned())
+}
+
+/// A six-digit SMS code, as typed (spaces removed).
+pub fn clean_code(input: &str) -> Option<String> {
+    let code: String = input.chars().filter(|c| !c.is_whitespace()).collect();
+    (code.len() == 6 && code.bytes().all(|b| b.is_ascii_digit())).then_some(code)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn uuid_has_version_and_variant() {
+        assert_eq!(uuid_v4([0xff; 16]), "ffffffff-ffff-4fff-bfff-ffffffffffff");
+        assert_eq!(uuid_v4([0; 16]), "00000000-0000-4000-8000-000000000000");
+    }
+
+    #[test]
+    fn token_route() {
+        let t = "AbCdEfGhIjKlMnOpQrStUvWxYz0123456789-_abcd";
+        assert_eq!(token_from_hash(&format!("#/t/{t}")), Some(t.to_owned()));
+        assert_eq!(token_from_hash(&format!("#/t/{t}?x=1")), Some(t.to_owned()));
+        assert_eq!(token_from_hash("#/t/short"), None);
+        assert_eq!(
+            token_from_hash("#/t/<script>alert(1)</script>aaaaaaaa"),
+            None
+        );
+        assert_eq!(token_from_hash(&format!("#/x/{t}")), None);
+        assert_eq!(token_from_hash(""), None);
+    }
+
+    #[test]
+    fn sms_code_input() {
+        assert_eq!(clean_code(" 123 456 "), Some("123456".into()));
+        assert_eq!(clean_code("12345"), None);
+        assert_eq!(clean_code("12345a"), None);
+        assert_eq!(clean_code("１２３４５６"), None);
+    }
+
+    #[test]
+    fn points_are_rounded_with_a_default_pressure() {
+        let p = point(12.54, 30.0, 0.4, 0.0);
+        assert_eq!(
+            serde_json::to_value(p).unwrap(),
+            serde_json::json!({"x": 12.5, "y": 30.0, "t": 0.0, "p": 0.5})
+        );
+        assert_eq!(point(1.0, 1.0, 7.6, 3.0).p, Some(1.0));
+    }
+
+    #[test]
+    fn task_view_helpers() {
+        let mut v = empty_task();
+        v.sign_mode = "copy".into();
+        v.copy_text = Some("本人 同意".into());
+        v.signer_role = "proxy".into();
+        assert_eq!(copy_chars(&v), ["本", "人", "同", "意"]);
+        assert_eq!(sign_mode(&v), Some(SignMode::Copy));
+        assert!(is_proxy(&v));
+        v.sign_mode = "face".into();
+        assert_eq!(sign_mode(&v), None);
+        for (wire, _) in RELATIONSHIPS {
+            assert!(relationship(wire).is_some(), "{wire}");
+        }
+        assert_eq!(relationship("friend"), None);
+    }
+
+    #[test]
+    fn the_shared_id_check_is_the_one_used() {
+        assert_eq!(validate_id_number("11010519491231002X"), Ok(()));
+        assert_eq!(
+            validate_id_number("110105194912310021"),
+            Err(IdNumberError::CheckDigit)
+        );
+    }
+}
