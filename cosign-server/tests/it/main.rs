@@ -21,6 +21,7 @@ mod hostile_input;
 mod http_basics;
 mod keys;
 mod patient;
+mod phone_cli;
 mod pki;
 mod pki_external;
 mod pki_rollover;
