@@ -11,6 +11,7 @@ mod tools;
 mod auth;
 mod cli;
 mod cosign;
+mod cosign_load;
 mod documents;
 mod hostile_input;
 mod http_basics;
