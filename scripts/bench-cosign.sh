@@ -11,6 +11,7 @@
 #
 # Environment: CARGO_TARGET_DIR (default /var/cache/yiqian/target), BENCH_PORT (18480),
 # COSIGN_LOG for the server (default warn: per-request logs would measure the terminal).
+# The server's log is kept as $CARGO_TARGET_DIR/bench-cosign-server.log.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 : "${CARGO_TARGET_DIR:=/var/cache/yiqian/target}"
@@ -36,6 +37,7 @@ db=""
 server_pid=""
 cleanup() {
   if [ -n "$server_pid" ]; then kill "$server_pid" 2>/dev/null && wait "$server_pid" 2>/dev/null || true; fi
+  cp "$work/server.log" "$CARGO_TARGET_DIR/bench-cosign-server.log" 2>/dev/null || true
   if [ -n "$db" ]; then psql "$pg" -qc "DROP DATABASE IF EXISTS $db WITH (FORCE)" >/dev/null 2>&1 || true; fi
   rm -rf "$work"
 }

@@ -80,7 +80,9 @@ impl AuditLog {
                 ))
                 .await;
             }
-            let mut tx = db.pool().begin().await?;
+            // Write lock first (SQLite): reading the head and then writing in a deferred
+            // transaction fails at once whenever any other write committed in between.
+            let mut tx = db.begin_write().await?;
             let prev = sqlx::query("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1")
                 .fetch_optional(&mut *tx)
                 .await?;

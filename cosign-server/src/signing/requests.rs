@@ -171,7 +171,7 @@ pub async fn create(
     let watch_token = hex::encode(&random[24..48]);
     let expires_at = now_ms + expires_in * 1000;
 
-    let mut tx = db.pool().begin().await?;
+    let mut tx = db.begin_write().await?;
     sqlx::query(
         "INSERT INTO sign_requests (request_id, app_id, qr_nonce, watch_token_hash, title, \
          ordered, status, patient_id, visit_id, doc_type, department, created_at, expires_at) \
