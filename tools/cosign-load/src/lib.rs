@@ -16,6 +16,7 @@
 //! * **idle** — opens many WebSockets that then stay silent and reads the server's resident
 //!   memory (`/proc/PID/status`) before and after.
 
+use std::fmt::Write as _;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -672,7 +673,7 @@ pub async fn idle(
     let t0 = Instant::now();
     // The clients answer pings while idle: read whatever arrives.
     let drain = async {
-        let mut all = futures_util::stream::select_all(sockets.iter_mut().map(|s| s.by_ref()));
+        let mut all = futures_util::stream::select_all(sockets.iter_mut().map(StreamExt::by_ref));
         while all.next().await.is_some() {}
     };
     let _ = tokio::time::timeout(sample, drain).await;
@@ -719,8 +720,9 @@ pub fn level_table(levels: &[LevelReport]) -> String {
          |---:|---|---:|---:|---:|---:|---:|---:|---:|---:|\n",
     );
     for l in levels {
-        out.push_str(&format!(
-            "| {} | {:?} | {:.1} | {} | {} | {:.1} | {} | {} | {} | {} |\n",
+        let _ = writeln!(
+            out,
+            "| {} | {:?} | {:.1} | {} | {} | {:.1} | {} | {} | {} | {} |",
             l.phones,
             l.via,
             l.window.as_secs_f64(),
@@ -732,7 +734,7 @@ pub fn level_table(levels: &[LevelReport]) -> String {
             ms(l.latencies.last().copied().unwrap_or_default()),
             l.server_cpu_per_cosignature()
                 .map_or_else(|| "–".to_owned(), ms),
-        ));
+        );
     }
     out
 }
@@ -746,15 +748,16 @@ pub fn idle_table(idle: &[IdleReport]) -> String {
     for r in idle {
         #[allow(clippy::cast_precision_loss)]
         let mib = |k: u64| k as f64 / 1024.0;
-        out.push_str(&format!(
-            "| {} | {:?} | {:.1} | {:.1} | {:.1} | {:.0} % of a core |\n",
+        let _ = writeln!(
+            out,
+            "| {} | {:?} | {:.1} | {:.1} | {:.1} | {:.0} % of a core |",
             r.sockets,
             r.kind,
             mib(r.rss_before_kib),
             mib(r.rss_after_kib),
             r.kib_per_socket(),
             r.idle_cpu_share * 100.0,
-        ));
+        );
     }
     out
 }
