@@ -11,7 +11,7 @@ export CARGO_TERM_COLOR ?= never
 
 NEXTEST := $(shell command -v cargo-nextest >/dev/null 2>&1 && echo "nextest run" || echo "test")
 
-.PHONY: help setup setup-test build h5 h5-lint run test fmt lint unit wasm bench clean-test-dbs
+.PHONY: help setup setup-test build h5 h5-lint run test fmt lint unit wasm bench bench-cosign clean-test-dbs
 
 help:
 	@echo "make run   - install what is missing, build, start cosign-server on http://127.0.0.1:8080"
@@ -65,3 +65,8 @@ clean-test-dbs:
 
 bench:
 	cargo bench --workspace
+
+# Co-signing service under load (a running release server, simulated phones and terminals;
+# several minutes). Numbers and how to read them: docs/performance.md.
+bench-cosign:
+	scripts/bench-cosign.sh

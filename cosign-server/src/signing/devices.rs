@@ -336,7 +336,7 @@ pub async fn begin(
     let session = SessionId(sm2_cosign::wire::Hex(session_bytes));
     // Consume the code and create the pending device in one transaction: a code starts one
     // enrolment only, even when two phones race.
-    let mut tx = db.pool().begin().await?;
+    let mut tx = db.begin_write().await?;
     let consumed = sqlx::query(
         "UPDATE staff SET activation_hash = NULL, sms_code_hash = NULL, updated_at = $1 \
          WHERE staff_id = $2 AND activation_hash = $3",
@@ -479,7 +479,7 @@ pub async fn finish(
         .map_err(crate::api::pki_failure)?;
     let serial = issued.serial();
 
-    let mut tx = db.pool().begin().await?;
+    let mut tx = db.begin_write().await?;
     let old: Vec<(String, Option<String>)> = sqlx::query(
         "SELECT device_id, cert_serial FROM devices WHERE staff_id = $1 AND status = 'active'",
     )

@@ -183,7 +183,7 @@ pub async fn create(
     };
     let completed_at = auto.map(|_| now_ms);
 
-    let mut tx = db.pool().begin().await?;
+    let mut tx = db.begin_write().await?;
     sqlx::query(
         "INSERT INTO sign_requests (request_id, app_id, qr_nonce, watch_token_hash, title, \
          ordered, status, patient_id, visit_id, doc_type, department, created_at, expires_at, \

@@ -266,6 +266,9 @@ pub async fn start(
     let signer = signer_of(db, pki, d).await?;
     // Signing time in whole seconds, as the CMS carries it.
     let signing_time_ms = now_ms - now_ms % 1000;
+    // One connection for the checks, and no other taken while it is held: a task holding one
+    // and waiting for a second deadlocks the pool once every connection is held that way
+    // (seen at 20 concurrent phones on SQLite's 4 connections). Released before the device call.
     let mut conn = db.pool().acquire().await?;
     let mut stored = Vec::with_capacity(req.items.len());
     let mut views = Vec::with_capacity(req.items.len());
@@ -276,7 +279,7 @@ pub async fn start(
     {
         check_turn(&mut conn, request_id, *document, &d.staff_id, now_ms).await?;
         if let Some(nonce) = &req.qr_nonce {
-            let head = requests::load(db.pool(), request_id).await?;
+            let head = requests::load(&mut *conn, request_id).await?;
             if head.is_none_or(|h| h.qr_nonce != *nonce) {
                 return Err(ApiFailure::with(
                     ErrorCode::InvalidArgument,
@@ -290,7 +293,7 @@ pub async fn start(
         )
         .bind(request_id)
         .bind(i64::from(*document))
-        .fetch_optional(db.pool())
+        .fetch_optional(&mut *conn)
         .await?
         .ok_or_else(|| ApiFailure::new(ErrorCode::NotFound))?;
         let digest: String = row.try_get("digest")?;
@@ -310,6 +313,7 @@ pub async fn start(
             attrs,
         });
     }
+    drop(conn);
     let messages: Vec<Vec<u8>> = stored
         .iter()
         .map(|s| B64.decode(&s.attrs).unwrap_or_default())
@@ -508,7 +512,7 @@ pub async fn finish(
         made.push(timestamped(pki, cms).await?);
     }
     let cert_serial = signer.cert.serial_hex();
-    let mut tx = db.pool().begin().await?;
+    let mut tx = db.begin_write().await?;
     // Claim the round first: the row lock makes a concurrent duplicate wait here, then find
     // the round finished and answer from the stored outcome, never inserting twice.
     let moved = sqlx::query(

@@ -115,6 +115,20 @@ impl Db {
         &self.pool
     }
 
+    /// Starts a transaction that will write. On SQLite it takes the write lock at once
+    /// (`BEGIN IMMEDIATE`): a deferred transaction that reads and then writes fails at once
+    /// with `database is locked` when another writer committed in between (its read snapshot
+    /// is stale, so the busy timeout does not apply), which concurrent enrolments hit. An
+    /// immediate one waits for the lock within the busy timeout instead.
+    pub async fn begin_write(
+        &self,
+    ) -> std::result::Result<sqlx::Transaction<'static, sqlx::Any>, sqlx::Error> {
+        match self.kind {
+            DbKind::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await,
+            DbKind::Postgres => self.pool.begin().await,
+        }
+    }
+
     /// The backend.
     pub fn kind(&self) -> DbKind {
         self.kind

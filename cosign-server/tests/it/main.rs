@@ -14,6 +14,7 @@ mod auth;
 mod autosign;
 mod cli;
 mod cosign;
+mod cosign_load;
 mod documents;
 mod foreign_trust;
 mod h5_page;

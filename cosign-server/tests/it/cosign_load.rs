@@ -1,0 +1,75 @@
+//! The load generator (`tools/cosign-load`) at N = 2 against a test server, so it cannot rot:
+//! enrolment through the real API, co-signing by scan and by push with the terminal hearing
+//! `completed`, and the idle-socket memory probe. The benchmark itself is
+//! `scripts/bench-cosign.sh` (docs/performance.md).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use cosign_load::{Admin, IdleKind, IdleTiming, Via, idle, run_level};
+
+use crate::both_backends;
+use crate::support::{Backend, TestServer};
+
+async fn load_generator_smoke(backend: Backend) {
+    let s = TestServer::start(backend).await;
+    let admin = Admin::login(
+        &s.base,
+        "admin",
+        &s.admin_password,
+        "Ward7-night-shift-2026",
+    )
+    .await
+    .unwrap();
+    let terminal = Arc::new(admin.register_terminal().await.unwrap());
+    let phones: Vec<_> = admin
+        .enrol_many("SMK", 2, 2)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(Arc::new)
+        .collect();
+    for via in [Via::Scan, Via::Push] {
+        let r = run_level(
+            terminal.clone(),
+            &phones,
+            via,
+            Duration::ZERO,
+            Duration::ZERO,
+            Some(3),
+            None,
+        )
+        .await
+        .unwrap();
+        assert_eq!(r.errors, 0, "{via:?}: {:?}", r.first_error);
+        assert_eq!(r.completed, 6, "{via:?}");
+        assert!(r.quantile(0.5) > Duration::ZERO && r.quantile(0.99) >= r.quantile(0.5));
+        assert!(r.per_second() > 0.0);
+    }
+    // Every co-signature is stored: 12 signatures by the two doctors.
+    let stored: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM signatures")
+        .fetch_one(s.db.pool())
+        .await
+        .unwrap();
+    assert_eq!(stored, 12);
+    for kind in [IdleKind::Terminal, IdleKind::Phone] {
+        let r = idle(
+            &terminal,
+            &phones,
+            kind,
+            20,
+            8,
+            std::process::id(),
+            IdleTiming {
+                settle: Duration::from_millis(100),
+                sample: Duration::from_millis(300),
+            },
+        )
+        .await
+        .unwrap();
+        assert_eq!(r.sockets, 20);
+        assert!(r.rss_before_kib > 0 && r.rss_after_kib > 0);
+    }
+    s.stop().await;
+}
+both_backends!(load_generator_smoke);

@@ -1,0 +1,73 @@
+#!/usr/bin/env bash
+# Co-signing load (issue 6, "Benchmarks"): builds cosign-server and the load generator
+# (tools/cosign-load) in release, starts the server on a fresh data directory (SQLite by
+# default; PostgreSQL with --postgres URL, a fresh database that is dropped afterwards), enrols
+# the doctors, runs the co-signing levels (1, 100, 1000 concurrent phones) and the idle test
+# (10 000 WebSockets), and prints the machine and the numbers. A benchmark, not a test:
+# `make test` does not run it (`make bench-cosign` does).
+#
+#   scripts/bench-cosign.sh [--postgres postgres://postgres@127.0.0.1:5432/postgres] [cosign-load args...]
+#   e.g. scripts/bench-cosign.sh --levels 1,100 --duration 10 --idle 0
+#
+# Environment: CARGO_TARGET_DIR (default /var/cache/yiqian/target), BENCH_PORT (18480),
+# COSIGN_LOG for the server (default warn: per-request logs would measure the terminal).
+# The server's log is kept as $CARGO_TARGET_DIR/bench-cosign-server.log.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+: "${CARGO_TARGET_DIR:=/var/cache/yiqian/target}"
+export CARGO_TARGET_DIR
+port="${BENCH_PORT:-18480}"
+pg=""
+if [ "${1:-}" = "--postgres" ]; then
+  pg="${2:?--postgres needs a server URL}"
+  shift 2
+fi
+
+cargo build --release -p cosign-server -p cosign-load
+bin="$CARGO_TARGET_DIR/release"
+
+# 10 000 idle WebSockets need 10 000 descriptors on each side (server and generator).
+ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+if [ "$(ulimit -n)" != unlimited ] && [ "$(ulimit -n)" -lt 12000 ]; then
+  echo "ulimit -n is $(ulimit -n) (hard limit $(ulimit -Hn)): the idle test needs about 11 000 per process" >&2
+fi
+
+work=$(mktemp -d /tmp/yiqian-bench-cosign.XXXXXX)
+db=""
+server_pid=""
+cleanup() {
+  if [ -n "$server_pid" ]; then kill "$server_pid" 2>/dev/null && wait "$server_pid" 2>/dev/null || true; fi
+  cp "$work/server.log" "$CARGO_TARGET_DIR/bench-cosign-server.log" 2>/dev/null || true
+  if [ -n "$db" ]; then psql "$pg" -qc "DROP DATABASE IF EXISTS $db WITH (FORCE)" >/dev/null 2>&1 || true; fi
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+export COSIGN_CONFIG="$work/cosign.toml" COSIGN_DATA="$work/data" COSIGN_LISTEN="127.0.0.1:$port"
+export COSIGN_LOG="${COSIGN_LOG:-warn}"
+if [ -n "$pg" ]; then
+  db="yiqian_bench_$$"
+  psql "$pg" -qc "CREATE DATABASE $db" >/dev/null
+  # Same server, the new database: replace the path of the URL.
+  base="${pg%%\?*}"
+  query=""
+  [ "$base" != "$pg" ] && query="?${pg#*\?}"
+  export COSIGN_DATABASE_URL="${base%/*}/$db$query"
+fi
+
+password=$("$bin/cosign-server" init | sed -n 's/.*one-time password: *//p')
+[ -n "$password" ] || { echo "cosign-server init printed no one-time password" >&2; exit 1; }
+"$bin/cosign-server" serve >"$work/server.log" 2>&1 &
+server_pid=$!
+for _ in $(seq 100); do
+  curl -fs "http://127.0.0.1:$port/readyz" >/dev/null 2>&1 && break
+  sleep 0.2
+done
+curl -fs "http://127.0.0.1:$port/readyz" >/dev/null || { cat "$work/server.log" >&2; exit 1; }
+
+echo "== machine: $(nproc) CPUs, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), load $(cut -d' ' -f1-3 /proc/loadavg), $(date -u '+%Y-%m-%d %H:%M UTC')"
+echo "== commit $(git rev-parse --short HEAD 2>/dev/null || echo '?'), database ${pg:+PostgreSQL}${pg:-SQLite}, ulimit -n $(ulimit -n), server log level $COSIGN_LOG"
+echo "== cosign-load $*"
+"$bin/cosign-load" --server "http://127.0.0.1:$port" --admin-password "$password" \
+  --server-pid "$server_pid" "$@"
+echo "== load after: $(cut -d' ' -f1-3 /proc/loadavg), server peak RSS $(awk '/VmHWM/ {print $2, $3}' "/proc/$server_pid/status")"
