@@ -72,7 +72,7 @@ impl Server {
         )?);
         let sms = crate::identity::sms::HttpSmsGateway::from_config(&config.sms)
             .map(|g| Arc::new(g) as Arc<dyn crate::identity::sms::SmsGateway>);
-        let patient = crate::patient::Patient::from_config(&config);
+        let patient = crate::patient::Patient::new(sms.clone(), &config.patient);
         let state = AppState {
             patient,
             db,

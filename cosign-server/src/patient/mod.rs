@@ -33,10 +33,14 @@ pub struct Patient {
 }
 
 impl Patient {
-    /// The service as `[sms]` and `[patient]` configure it.
-    pub fn from_config(config: &crate::config::Config) -> Self {
+    /// The service on the server's one SMS gateway (`[sms]`), if any; without one, as
+    /// `[patient]` says.
+    pub fn new(
+        gateway: Option<Arc<dyn crate::identity::sms::SmsGateway>>,
+        cfg: &crate::config::PatientConfig,
+    ) -> Self {
         Self {
-            sms: sms::from_config(config),
+            sms: sms::or_no_gateway(gateway, cfg),
         }
     }
 }

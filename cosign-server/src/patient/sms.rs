@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use crate::identity::sms::{HttpSmsGateway, SmsError, SmsGateway, SmsMessage};
+use crate::identity::sms::{SmsError, SmsGateway, SmsMessage};
 
 use cosign_proto::v1::patient::mask_phone;
 
@@ -30,12 +30,14 @@ impl SmsGateway for NoGateway {
     }
 }
 
-/// The gateway `[sms]` configures, else [`NoGateway`] as `[patient]` says.
-pub fn from_config(config: &crate::config::Config) -> Arc<dyn SmsGateway> {
-    match HttpSmsGateway::from_config(&config.sms) {
-        Some(g) => Arc::new(g),
-        None => Arc::new(NoGateway {
-            echo: config.patient.sms_dev_echo,
-        }),
-    }
+/// `gateway` (the server's `[sms]` one), else [`NoGateway`] as `[patient]` says.
+pub fn or_no_gateway(
+    gateway: Option<Arc<dyn SmsGateway>>,
+    cfg: &crate::config::PatientConfig,
+) -> Arc<dyn SmsGateway> {
+    gateway.unwrap_or_else(|| {
+        Arc::new(NoGateway {
+            echo: cfg.sms_dev_echo,
+        })
+    })
 }
