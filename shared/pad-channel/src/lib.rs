@@ -499,7 +499,7 @@ mod tests {
     #[test]
     fn sm4_gcm_matches_rfc_8998() {
         // RFC 8998 appendix A.1 SM4-GCM test vector.
-        let key = SessionKey::from_slice(&hex16("0123456789ABCDEFFEDCBA9876543210")).unwrap();
+        let key = SessionKey::from_slice(&hexv("0123456789ABCDEFFEDCBA9876543210")).unwrap();
         let iv: [u8; 12] = [
             0x00, 0x00, 0x12, 0x34, 0x56, 0x78, 0x00, 0x00, 0x00, 0x00, 0xAB, 0xCD,
         ];
@@ -519,13 +519,7 @@ mod tests {
     }
 
     fn hexv(s: &str) -> Vec<u8> {
-        (0..s.len())
-            .step_by(2)
-            .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
-            .collect()
-    }
-    fn hex16(s: &str) -> Vec<u8> {
-        hexv(s)
+        hex::decode(s).unwrap()
     }
 
     #[test]
