@@ -4,8 +4,8 @@
 # rustup wasm target here, so Debian's rustc-web rebuilds std from rust-web-src).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-crates=(-p cosign-proto -p sm2-cosign --features cosign-proto/cosign)
-export CARGO_TARGET_DIR=${YIQIAN_CACHE:-/var/cache/yiqian}/target-wasm   # never shared with the host compiler
+crates=(-p cosign-proto -p sm2-cosign -p pad-channel --features cosign-proto/cosign)
+export CARGO_TARGET_DIR=${WASM_TARGET_DIR:-${YIQIAN_CACHE:-/var/cache/yiqian}/target-wasm}   # never shared with the host compiler
 if rustup target list --installed 2>/dev/null | grep -qx wasm32-unknown-unknown; then
   cargo build --release "${crates[@]}" --target wasm32-unknown-unknown
 else
