@@ -52,6 +52,31 @@ impl Sm2Signer for CoSigner {
     }
 }
 
+/// `openssl req -verify` (with the SM2 ID) accepts `csr`; returns its output, with the subject.
+fn openssl_accepts(d: &std::path::Path, csr: &ParsedCsr) -> String {
+    std::fs::write(d.join("req.pem"), csr.to_pem()).unwrap();
+    let out = openssl(
+        d,
+        &[
+            "req",
+            "-in",
+            "req.pem",
+            "-noout",
+            "-verify",
+            "-vfyopt",
+            "distid:1234567812345678",
+            "-subject",
+            "-nameopt",
+            "utf8,sep_comma_plus",
+        ],
+    );
+    assert!(
+        out.contains("verify OK") && !out.contains("failure"),
+        "{out}"
+    );
+    out
+}
+
 #[test]
 fn co_signed_csr_verifies_with_openssl_and_our_parser() {
     let d = tmpdir("cosigned-csr");
@@ -69,23 +94,7 @@ fn co_signed_csr_verifies_with_openssl_and_our_parser() {
         key.public_key(),
         "the CSR carries the joint public key"
     );
-    std::fs::write(d.join("req.pem"), csr.to_pem()).unwrap();
-    let out = openssl(
-        &d,
-        &[
-            "req",
-            "-in",
-            "req.pem",
-            "-noout",
-            "-verify",
-            "-vfyopt",
-            "distid:1234567812345678",
-        ],
-    );
-    assert!(
-        out.contains("verify OK") && !out.contains("failure"),
-        "{out}"
-    );
+    openssl_accepts(&d, &csr);
 
     // A CSR whose body was changed after co-signing fails proof of possession, in OpenSSL and here.
     let mut tampered = der.clone();
@@ -159,27 +168,7 @@ fn two_step_co_signed_csr_matches_what_the_phone_checked() {
     let csr = assemble_csr(&info, &signature).unwrap();
     assert_eq!(csr.public_key(), key.public_key());
     assert_eq!(csr.subject(), &subject);
-    // The same bytes as the one-step builder would produce (same info, same signature).
-    std::fs::write(d.join("req.pem"), csr.to_pem()).unwrap();
-    let out = openssl(
-        &d,
-        &[
-            "req",
-            "-in",
-            "req.pem",
-            "-noout",
-            "-verify",
-            "-vfyopt",
-            "distid:1234567812345678",
-            "-subject",
-            "-nameopt",
-            "utf8,sep_comma_plus",
-        ],
-    );
-    assert!(
-        out.contains("verify OK") && !out.contains("failure"),
-        "{out}"
-    );
+    let out = openssl_accepts(&d, &csr);
     assert!(
         out.contains("serialNumber=D101") || out.contains("serialNumber = D101"),
         "{out}"
