@@ -129,11 +129,16 @@ pub(crate) struct SignedOut<'a> {
 
 /// Sign DER `tbs` with `signer` and wrap it as `SEQUENCE { tbs, SM3withSM2, BIT STRING }`.
 pub(crate) fn sign_and_wrap(tbs: &[u8], signer: &dyn Sm2Signer) -> Result<Vec<u8>> {
-    let sig = signer::sign_der(signer, tbs)?;
+    wrap_signed(tbs, &signer::sign_der(signer, tbs)?)
+}
+
+/// Wraps DER `tbs` and a DER SM2 signature over it (made elsewhere, e.g. by two parties) as
+/// `SEQUENCE { tbs, SM3withSM2, BIT STRING }`.
+pub(crate) fn wrap_signed(tbs: &[u8], sig: &[u8]) -> Result<Vec<u8>> {
     let out = SignedOut {
         tbs: der::asn1::AnyRef::try_from(tbs)?,
         alg: signer::sm3_with_sm2_alg(),
-        sig: BitString::from_bytes(&sig)?,
+        sig: BitString::from_bytes(sig)?,
     };
     Ok(out.to_der()?)
 }

@@ -21,6 +21,21 @@ pub fn build_csr(
     signer: &dyn Sm2Signer,
     extensions: &[Extension],
 ) -> Result<Vec<u8>> {
+    crate::cert::sign_and_wrap(
+        &request_info_der(subject, &signer.public_key(), extensions)?,
+        signer,
+    )
+}
+
+/// The DER `CertificationRequestInfo` for `subject` and `public_key`: the bytes a CSR's
+/// signature covers. With [`assemble_csr`] this is [`build_csr`] in two steps, for a key whose
+/// signature is made elsewhere (the two-party co-signing protocol: the server sends these
+/// bytes to the phone, which hashes them itself before committing).
+pub fn request_info_der(
+    subject: &Name,
+    public_key: &PublicKey,
+    extensions: &[Extension],
+) -> Result<Vec<u8>> {
     let mut attributes = SetOfVec::new();
     if !extensions.is_empty() {
         let mut values = SetOfVec::new();
@@ -33,10 +48,55 @@ pub fn build_csr(
     let info = CertReqInfo {
         version: Version::V1,
         subject: subject.clone(),
-        public_key: signer::spki_for(&signer.public_key())?,
+        public_key: signer::spki_for(public_key)?,
         attributes,
     };
-    crate::cert::sign_and_wrap(&info.to_der()?, signer)
+    Ok(info.to_der()?)
+}
+
+/// Completes a CSR from its `CertificationRequestInfo` (from [`request_info_der`]) and an SM2
+/// signature over it (`e = SM3(Z ‖ info)` with the default ID), then checks the result as any
+/// received CSR is checked: a signature that does not verify with the request's key is refused.
+pub fn assemble_csr(info_der: &[u8], signature: &sm2::dsa::Signature) -> Result<ParsedCsr> {
+    let der = crate::cert::wrap_signed(info_der, signature.to_der().as_bytes())?;
+    ParsedCsr::from_der(&der)
+}
+
+/// A `CertificationRequestInfo` received for signing (what a co-signing phone is asked to
+/// sign): parsed strictly (no trailing bytes), SM2 key, its subject readable.
+#[derive(Debug, Clone)]
+pub struct RequestInfo {
+    info: CertReqInfo,
+    public_key: PublicKey,
+}
+
+impl RequestInfo {
+    /// Parses DER; never panics on hostile input.
+    pub fn from_der(der_bytes: &[u8]) -> Result<Self> {
+        let info = CertReqInfo::from_der(der_bytes).map_err(|e| Error::malformed("CSR info", e))?;
+        let public_key = signer::public_key_from_spki(&info.public_key)?;
+        Ok(Self { info, public_key })
+    }
+    /// The key the request is for.
+    pub fn public_key(&self) -> PublicKey {
+        self.public_key
+    }
+    /// The requested subject.
+    pub fn subject(&self) -> &Name {
+        &self.info.subject
+    }
+    /// Subject as text.
+    pub fn subject_string(&self) -> String {
+        display_name(&self.info.subject)
+    }
+    /// The first value of subject attribute `oid` (e.g. serialNumber = the staff id).
+    pub fn subject_attr(&self, attr: der::asn1::ObjectIdentifier) -> Option<String> {
+        crate::name::name_attr(&self.info.subject, attr)
+    }
+    /// Whether the request carries attributes (an extensionRequest, a challenge password…).
+    pub fn has_attributes(&self) -> bool {
+        !self.info.attributes.is_empty()
+    }
 }
 
 /// A parsed CSR whose proof of possession has been verified.

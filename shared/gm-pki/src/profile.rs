@@ -251,6 +251,19 @@ impl StaffInfo {
     }
 }
 
+/// The staff subject, C=CN, O=hospital, OU=department, CN=name, serialNumber=staff id, after
+/// checking every field (also the subject of a staff member's CSR for an external CA).
+pub fn staff_subject(info: &StaffInfo) -> Result<Name> {
+    info.validate()?;
+    DnBuilder::new()
+        .country("CN")
+        .organization(&info.hospital)
+        .organizational_unit(&info.department)
+        .common_name(&info.name)
+        .serial_number(&info.staff_id)
+        .build()
+}
+
 /// Staff signing certificate: C=CN, O=hospital, OU=department, CN=name, serialNumber=staff id;
 /// the licence number (if any) as a UTF8String extension under `licence_oid`.
 pub fn staff(
@@ -260,14 +273,7 @@ pub fn staff(
     period: Period,
     urls: &PkiUrls,
 ) -> Result<CertificateParams> {
-    info.validate()?;
-    let subject = DnBuilder::new()
-        .country("CN")
-        .organization(&info.hospital)
-        .organizational_unit(&info.department)
-        .common_name(&info.name)
-        .serial_number(&info.staff_id)
-        .build()?;
+    let subject = staff_subject(info)?;
     let mut p = end_entity(subject, public_key, period, urls);
     if let Some(id) = &info.resident_id {
         p.add_printable_extension(oid::GM_RESIDENT_ID, &id.to_ascii_uppercase())?;

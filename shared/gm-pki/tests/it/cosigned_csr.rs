@@ -52,6 +52,31 @@ impl Sm2Signer for CoSigner {
     }
 }
 
+/// `openssl req -verify` (with the SM2 ID) accepts `csr`; returns its output, with the subject.
+fn openssl_accepts(d: &std::path::Path, csr: &ParsedCsr) -> String {
+    std::fs::write(d.join("req.pem"), csr.to_pem()).unwrap();
+    let out = openssl(
+        d,
+        &[
+            "req",
+            "-in",
+            "req.pem",
+            "-noout",
+            "-verify",
+            "-vfyopt",
+            "distid:1234567812345678",
+            "-subject",
+            "-nameopt",
+            "utf8,sep_comma_plus",
+        ],
+    );
+    assert!(
+        out.contains("verify OK") && !out.contains("failure"),
+        "{out}"
+    );
+    out
+}
+
 #[test]
 fn co_signed_csr_verifies_with_openssl_and_our_parser() {
     let d = tmpdir("cosigned-csr");
@@ -69,23 +94,7 @@ fn co_signed_csr_verifies_with_openssl_and_our_parser() {
         key.public_key(),
         "the CSR carries the joint public key"
     );
-    std::fs::write(d.join("req.pem"), csr.to_pem()).unwrap();
-    let out = openssl(
-        &d,
-        &[
-            "req",
-            "-in",
-            "req.pem",
-            "-noout",
-            "-verify",
-            "-vfyopt",
-            "distid:1234567812345678",
-        ],
-    );
-    assert!(
-        out.contains("verify OK") && !out.contains("failure"),
-        "{out}"
-    );
+    openssl_accepts(&d, &csr);
 
     // A CSR whose body was changed after co-signing fails proof of possession, in OpenSSL and here.
     let mut tampered = der.clone();
@@ -113,4 +122,65 @@ fn co_signed_csr_verifies_with_openssl_and_our_parser() {
     )
     .text;
     assert!(!out.contains("verify OK"), "{out}");
+}
+
+/// The two-step form the co-signing server uses: it builds the `CertificationRequestInfo`
+/// ([`request_info_der`]), the phone parses it ([`RequestInfo`]), checks the key and subject,
+/// hashes the bytes itself, and the server wraps the joint signature ([`assemble_csr`]).
+/// OpenSSL accepts the result; a signature over other bytes or a tampered info is refused.
+#[test]
+fn two_step_co_signed_csr_matches_what_the_phone_checked() {
+    use gm_pki::csr::{RequestInfo, assemble_csr, request_info_der};
+    use gm_pki::profile::{StaffInfo, staff_subject};
+
+    let d = tmpdir("cosigned-csr-two-step");
+    let key = CoSigner::enrol();
+    let staff = StaffInfo {
+        name: "王医生".into(),
+        staff_id: "D101".into(),
+        department: "心内科".into(),
+        hospital: "示例医院".into(),
+        resident_id: None,
+        licence: None,
+    };
+    let subject = staff_subject(&staff).unwrap();
+    let info = request_info_der(&subject, &key.public_key(), &[]).unwrap();
+
+    // The phone's side: strict parse, its own key, its own staff number, its own digest.
+    let seen = RequestInfo::from_der(&info).unwrap();
+    assert_eq!(seen.public_key(), key.phone.public().public_key());
+    assert_eq!(
+        seen.subject_attr(gm_pki::oid::AT_SERIAL_NUMBER).as_deref(),
+        Some("D101")
+    );
+    assert!(
+        seen.subject_string().contains("CN=王医生"),
+        "{}",
+        seen.subject_string()
+    );
+    assert!(!seen.has_attributes());
+    let mut trailing = info.clone();
+    trailing.push(0);
+    assert!(RequestInfo::from_der(&trailing).is_err());
+    assert!(RequestInfo::from_der(&info[..info.len() - 1]).is_err());
+
+    let signature = key.sign(&info).unwrap();
+    let csr = assemble_csr(&info, &signature).unwrap();
+    assert_eq!(csr.public_key(), key.public_key());
+    assert_eq!(csr.subject(), &subject);
+    let out = openssl_accepts(&d, &csr);
+    assert!(
+        out.contains("serialNumber=D101") || out.contains("serialNumber = D101"),
+        "{out}"
+    );
+
+    // A signature made over other bytes (another subject) does not complete this info.
+    let other = staff_subject(&StaffInfo {
+        staff_id: "D102".into(),
+        ..staff.clone()
+    })
+    .unwrap();
+    let other_info = request_info_der(&other, &key.public_key(), &[]).unwrap();
+    let wrong = key.sign(&other_info).unwrap();
+    assert!(assemble_csr(&info, &wrong).is_err());
 }

@@ -4,7 +4,7 @@
 use crate::testca::{self, TestCa};
 use gm_pki::cms::{self, HashAlg, OidFlavor, SignOptions};
 use gm_pki::crl::{CrlParams, ParsedCrl, RevocationReason, RevokedEntry, build_crl};
-use gm_pki::csr::{ParsedCsr, build_csr};
+use gm_pki::csr::{ParsedCsr, RequestInfo, build_csr, request_info_der};
 use gm_pki::ocsp::{self, CertId, CertStatus, Responder, SingleResponse};
 use gm_pki::path::{Options, Purpose, validate_path};
 use gm_pki::{DnBuilder, Error, ParsedCertificate, tsp};
@@ -41,6 +41,12 @@ fn samples() -> &'static Samples {
         let csr = build_csr(
             &DnBuilder::new().common_name("fuzz").build().unwrap(),
             &ca.staff.key,
+            &[],
+        )
+        .unwrap();
+        let csr_info = request_info_der(
+            &DnBuilder::new().common_name("fuzz").build().unwrap(),
+            &gm_pki::Sm2Signer::public_key(&ca.staff.key),
             &[],
         )
         .unwrap();
@@ -94,6 +100,7 @@ fn samples() -> &'static Samples {
             ("tsp-resp", tresp),
             ("token", token),
             ("cms", cms_der),
+            ("csr-info", csr_info),
         ];
         Samples { ca, ders }
     })
@@ -141,6 +148,11 @@ fn parse_all(input: &[u8]) -> usize {
     }
     if ParsedCsr::from_der(input).is_ok() {
         ok += 1;
+    }
+    if let Ok(i) = RequestInfo::from_der(input) {
+        ok += 1;
+        let _ = (i.public_key(), i.subject_string(), i.has_attributes());
+        let _ = i.subject_attr(gm_pki::oid::AT_SERIAL_NUMBER);
     }
     if ocsp::parse_request(input).is_ok() {
         ok += 1;
@@ -196,7 +208,7 @@ proptest! {
     #![proptest_config(ProptestConfig { cases: 256, .. ProptestConfig::default() })]
 
     #[test]
-    fn truncated_is_rejected(which in 0usize..9, cut in 1usize..4096) {
+    fn truncated_is_rejected(which in 0usize..10, cut in 1usize..4096) {
         let (name, der) = &samples().ders[which];
         let cut = cut % der.len();
         let t = &der[..cut];
@@ -209,7 +221,7 @@ proptest! {
     }
 
     #[test]
-    fn trailing_data_is_rejected(which in 0usize..9, extra in proptest::collection::vec(any::<u8>(), 1..8)) {
+    fn trailing_data_is_rejected(which in 0usize..10, extra in proptest::collection::vec(any::<u8>(), 1..8)) {
         let (name, der) = &samples().ders[which];
         let mut v = der.clone();
         v.extend_from_slice(&extra);
@@ -217,7 +229,7 @@ proptest! {
     }
 
     #[test]
-    fn bit_flips_never_panic(which in 0usize..9, pos in any::<usize>(), bit in 0u8..8) {
+    fn bit_flips_never_panic(which in 0usize..10, pos in any::<usize>(), bit in 0u8..8) {
         let (_, der) = &samples().ders[which];
         let mut v = der.clone();
         let i = pos % v.len();
