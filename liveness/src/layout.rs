@@ -12,6 +12,17 @@ pub const CARD_W: i32 = 856;
 /// Height of the rectified card, pixels.
 pub const CARD_H: i32 = 540;
 
+/// The rectified card's corners, clockwise from the top-left (the target of rectification
+/// and the source when the generator photographs a card).
+#[allow(clippy::cast_precision_loss)] // 856 and 540 are exact in f32
+pub fn card_corners() -> opencv::core::Vector<opencv::core::Point2f> {
+    let (w, h) = (CARD_W as f32, CARD_H as f32);
+    [(0.0, 0.0), (w, 0.0), (w, h), (0.0, h)]
+        .into_iter()
+        .map(|(x, y)| opencv::core::Point2f::new(x, y))
+        .collect()
+}
+
 /// A box on the rectified card, pixels from the top-left corner.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct FieldBox {

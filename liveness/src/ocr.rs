@@ -267,15 +267,7 @@ pub fn rectify(photo: &Mat) -> Result<Mat> {
         .iter()
         .map(|p| Point2f::new((f64::from(p.x) * inv) as f32, (f64::from(p.y) * inv) as f32))
         .collect();
-    let dst: Vector<Point2f> = [
-        (0.0, 0.0),
-        (CARD_W as f32, 0.0),
-        (CARD_W as f32, CARD_H as f32),
-        (0.0, CARD_H as f32),
-    ]
-    .into_iter()
-    .map(|(x, y)| Point2f::new(x, y))
-    .collect();
+    let dst = layout::card_corners();
     let m = imgproc::get_perspective_transform(&src, &dst, core::DECOMP_LU)?;
     let mut card = Mat::default();
     imgproc::warp_perspective(

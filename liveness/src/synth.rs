@@ -619,15 +619,7 @@ pub fn photograph<R: Rng>(card: &Mat, shot: &Shot, rng: &mut R) -> Result<Vec<u8
             (cy + x * s + y * c + jy) as f32,
         ));
     }
-    let src: Vector<Point2f> = [
-        (0.0, 0.0),
-        (CARD_W as f32, 0.0),
-        (CARD_W as f32, CARD_H as f32),
-        (0.0, CARD_H as f32),
-    ]
-    .into_iter()
-    .map(|(x, y)| Point2f::new(x, y))
-    .collect();
+    let src = layout::card_corners();
     let m = imgproc::get_perspective_transform(&src, &dst, core::DECOMP_LU)?;
     imgproc::warp_perspective(
         card,
