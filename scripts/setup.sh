@@ -45,6 +45,9 @@ if [ ! -x "$wbg_root/bin/wasm-bindgen" ]; then
   cargo install -q wasm-bindgen-cli --version "=$wbg_version" --root "$wbg_root"
 fi
 
+# Models of the `liveness` service and its test images (PyPI, checksummed; out of git).
+scripts/fetch-models.sh
+
 if [ "$mode" = test ]; then
   # Python verifiers in a venv outside the clone, rebuilt only when the requirements change.
   venv="$cache/venv"

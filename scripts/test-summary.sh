@@ -12,6 +12,9 @@ if [ "$sqlite" -eq 0 ] || [ "$postgres" -eq 0 ]; then
   echo "error: a database backend was not exercised" >&2
   exit 1
 fi
+# The liveness OCR accuracy over synthetic ID cards (written by liveness/tests/ocr.rs this run).
+ocr_report="$(dirname "$log")/liveness-ocr-report.txt"
+[ -f "$ocr_report" ] && cat "$ocr_report"
 # nextest: "Summary [ 29.9s] 124 tests run: 124 passed, 0 skipped"; cargo test: "test result: ok. N passed; M failed"
 passed=$(grep -oE '[0-9]+ tests run: [0-9]+ passed' "$log" | tail -1 | grep -oE '[0-9]+ passed' | grep -oE '[0-9]+' || true)
 if [ -z "$passed" ]; then

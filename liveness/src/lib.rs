@@ -1,3 +1,13 @@
 //! Identity verification: ID-card OCR, face match and active liveness as a local service, so the
-//! signing server does not link OpenCV. Built under issue 10.
+//! signing server does not link OpenCV. Built under issue 10; see docs/identity/.
 #![forbid(unsafe_code)]
+
+mod error;
+pub mod idcard;
+pub mod image;
+pub mod layout;
+pub mod models;
+pub mod ocr;
+pub mod synth;
+
+pub use error::{Error, Result};
