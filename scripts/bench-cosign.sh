@@ -10,7 +10,12 @@
 #   e.g. scripts/bench-cosign.sh --levels 1,100 --duration 10 --idle 0
 #
 # Environment: CARGO_TARGET_DIR (default /var/cache/yiqian/target), BENCH_PORT (18480),
-# COSIGN_LOG for the server (default warn: per-request logs would measure the terminal).
+# COSIGN_LOG for the server (default warn: per-request logs would measure the terminal),
+# BENCH_BIN: a directory holding already built release `cosign-server` and `cosign-load`
+# (skips the build; for comparing two builds in one session), BENCH_PERF=FILE: record the
+# server with `perf record` (cpu-clock, call graphs) into FILE for the whole run.
+# After the run the server is stopped and `cosign-server audit verify` must find the audit
+# trail intact (hash chain, MACs, anchors), or the script fails.
 # The server's log is kept as $CARGO_TARGET_DIR/bench-cosign-server.log.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -23,8 +28,12 @@ if [ "${1:-}" = "--postgres" ]; then
   shift 2
 fi
 
-cargo build --release -p cosign-server -p cosign-load
-bin="$CARGO_TARGET_DIR/release"
+if [ -n "${BENCH_BIN:-}" ]; then
+  bin="$BENCH_BIN"
+else
+  cargo build --release -p cosign-server -p cosign-load
+  bin="$CARGO_TARGET_DIR/release"
+fi
 
 # 10 000 idle WebSockets need 10 000 descriptors on each side (server and generator).
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
@@ -59,6 +68,11 @@ password=$("$bin/cosign-server" init | sed -n 's/.*one-time password: *//p')
 [ -n "$password" ] || { echo "cosign-server init printed no one-time password" >&2; exit 1; }
 "$bin/cosign-server" serve >"$work/server.log" 2>&1 &
 server_pid=$!
+perf_pid=""
+if [ -n "${BENCH_PERF:-}" ]; then
+  perf record -q -e cpu-clock -F 250 --call-graph dwarf,8192 -p "$server_pid" -o "$BENCH_PERF" 2>"$work/perf.log" &
+  perf_pid=$!
+fi
 for _ in $(seq 100); do
   curl -fs "http://127.0.0.1:$port/readyz" >/dev/null 2>&1 && break
   sleep 0.2
@@ -71,3 +85,8 @@ echo "== cosign-load $*"
 "$bin/cosign-load" --server "http://127.0.0.1:$port" --admin-password "$password" \
   --server-pid "$server_pid" "$@"
 echo "== load after: $(cut -d' ' -f1-3 /proc/loadavg), server peak RSS $(awk '/VmHWM/ {print $2, $3}' "/proc/$server_pid/status")"
+if [ -n "$perf_pid" ]; then kill -INT "$perf_pid" 2>/dev/null; wait "$perf_pid" 2>/dev/null || true; fi
+kill "$server_pid" && wait "$server_pid" 2>/dev/null || true
+server_pid=""
+echo "== audit trail after the run:"
+"$bin/cosign-server" audit verify

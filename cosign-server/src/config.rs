@@ -484,9 +484,13 @@ pub struct Config {
     pub body_limit: usize,
     /// Request timeout.
     pub request_timeout: Duration,
-    /// How often a terminal WebSocket re-reads its request besides the announcements
+    /// How often a patient-task WebSocket re-reads its task besides the announcements
     /// (`hub::POLL_INTERVAL`; tests lengthen it to prove the announcements arrive).
     pub hub_poll_interval: Duration,
+    /// On PostgreSQL, how often a signing-request WebSocket re-reads its request besides the
+    /// announcements, in case a notification from another instance was lost
+    /// (`hub::FALLBACK_POLL`; not used on SQLite, where every change is announced in process).
+    pub hub_fallback_poll: Duration,
     /// Security settings.
     pub security: SecurityConfig,
     /// Crypto device.
@@ -852,6 +856,7 @@ impl Config {
             body_limit,
             request_timeout: Duration::from_secs(timeout_secs),
             hub_poll_interval: crate::hub::POLL_INTERVAL,
+            hub_fallback_poll: crate::hub::FALLBACK_POLL,
             security,
             keys,
             pki,

@@ -548,32 +548,94 @@ fn small_buffers(ws: WebSocketUpgrade) -> WebSocketUpgrade {
 
 async fn watch_loop(state: AppState, id: String, socket: WebSocket) {
     let db = state.db.clone();
-    relay(&state, &id, socket, || async {
+    // Every change of a request is announced; the only one that is not is time passing its
+    // expiry, so the watcher wakes then. PostgreSQL adds a slow fallback re-read in case a
+    // notification from another instance was lost (`hub` module).
+    let fallback =
+        (db.kind() == crate::store::DbKind::Postgres).then_some(state.config.hub_fallback_poll);
+    relay_with(&state, &id, socket, fallback, || async {
         let view = requests::view(&db, &id, now_ms()).await.ok()?;
         let finished = view.status != "pending";
+        let wake_at_ms = (!finished).then_some(view.expires_at);
         let event = serde_json::to_string(&RequestEvent::Status {
             request: Box::new(view),
         })
         .ok()?;
-        Some((event, finished))
+        Some(Rendered {
+            event,
+            finished,
+            wake_at_ms,
+        })
     })
     .await;
 }
 
-/// Sends `render()`'s event now and after every hub announcement of `id` (or poll tick) that
-/// changes it, until it says the object is finished (then closes), `render` fails, or the
-/// other side leaves.
-pub(super) async fn relay<F, Fut>(state: &AppState, id: &str, mut socket: WebSocket, render: F)
+/// How long a watcher sleeps at most: until a little after `wake_at_ms` (unix ms, so the
+/// re-read sees it passed) or one `poll`, whichever is sooner; "never" (a year) without either.
+fn next_wait(wake_at_ms: Option<i64>, poll: Option<std::time::Duration>) -> std::time::Duration {
+    let wake = wake_at_ms.map(|at| {
+        let ms = u64::try_from(at.saturating_sub(now_ms())).unwrap_or(0) + 50;
+        std::time::Duration::from_millis(ms)
+    });
+    match (wake, poll) {
+        (Some(a), Some(b)) => a.min(b),
+        (a, b) => a
+            .or(b)
+            .unwrap_or(std::time::Duration::from_secs(86_400 * 365)),
+    }
+}
+
+/// What a watcher sends, whether it is the last, and when to re-read at the latest (unix ms;
+/// e.g. an expiry, which no announcement reports).
+pub(super) struct Rendered {
+    pub(super) event: String,
+    pub(super) finished: bool,
+    pub(super) wake_at_ms: Option<i64>,
+}
+
+/// Sends `render()`'s event now and after every hub announcement of `id` (or poll tick,
+/// every `hub_poll_interval`) that changes it, until it says the object is finished (then
+/// closes), `render` fails, or the other side leaves. For objects with changes that are not
+/// all announced (patient tasks).
+pub(super) async fn relay<F, Fut>(state: &AppState, id: &str, socket: WebSocket, render: F)
 where
     F: Fn() -> Fut,
     Fut: std::future::Future<Output = Option<(String, bool)>>,
 {
-    let mut announcements = state.hub.subscribe();
-    let mut poll = tokio::time::interval(state.config.hub_poll_interval);
-    poll.tick().await;
+    let poll = Some(state.config.hub_poll_interval);
+    relay_with(state, id, socket, poll, || async {
+        render().await.map(|(event, finished)| Rendered {
+            event,
+            finished,
+            wake_at_ms: None,
+        })
+    })
+    .await;
+}
+
+/// [`relay`] for objects whose every change is announced: re-reads only on an announcement
+/// of `id`, at `wake_at_ms`, and every `poll` if given.
+pub(super) async fn relay_with<F, Fut>(
+    state: &AppState,
+    id: &str,
+    mut socket: WebSocket,
+    poll: Option<std::time::Duration>,
+    render: F,
+) where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = Option<Rendered>>,
+{
+    use tokio::time::{Instant, sleep_until};
+    // Subscribed before the first read, so no change between the read and the wait is missed.
+    let mut changes = state.hub.watch(id);
     let mut last = String::new();
     loop {
-        let Some((event, finished)) = render().await else {
+        let Some(Rendered {
+            event,
+            finished,
+            wake_at_ms,
+        }) = render().await
+        else {
             break;
         };
         if event != last {
@@ -589,14 +651,12 @@ where
         if finished {
             break;
         }
-        // Wait for an announcement of this id, the poll tick, or the other side leaving.
+        let deadline = Instant::now() + next_wait(wake_at_ms, poll);
+        // Wait for an announcement of this id, the deadline, or the other side leaving.
         let keep_going = loop {
             tokio::select! {
-                msg = announcements.recv() => match msg {
-                    Ok(changed) if *changed != *id => {}
-                    _ => break true,
-                },
-                _ = poll.tick() => break true,
+                () = changes.changed() => break true,
+                () = sleep_until(deadline) => break true,
                 incoming = socket.recv() => match incoming {
                     None | Some(Err(_) | Ok(Message::Close(_))) => break false,
                     Some(Ok(_)) => {}
@@ -755,9 +815,12 @@ async fn phone_events(
 const PHONE_PING: std::time::Duration = std::time::Duration::from_secs(20);
 
 async fn phone_loop(state: AppState, staff_id: String, mut socket: WebSocket) {
+    use tokio::time::{Instant, sleep_until};
     let mut announcements = state.hub.subscribe();
-    let mut poll = tokio::time::interval(state.config.hub_poll_interval);
-    poll.tick().await;
+    // As for request watchers: every change of a task list is announced except a task
+    // expiring, so the loop wakes at the earliest expiry; PostgreSQL adds the fallback re-read.
+    let fallback = (state.db.kind() == crate::store::DbKind::Postgres)
+        .then_some(state.config.hub_fallback_poll);
     let mut ping = tokio::time::interval(PHONE_PING);
     ping.tick().await;
     let mut last = String::new();
@@ -765,6 +828,7 @@ async fn phone_loop(state: AppState, staff_id: String, mut socket: WebSocket) {
         let Ok(tasks) = pending_tasks(&state, &staff_id).await else {
             break;
         };
+        let first_expiry = tasks.iter().map(|t| t.request.expires_at).min();
         let event = serde_json::to_string(&RequestEvent::Tasks { tasks }).unwrap_or_default();
         if event != last {
             if socket
@@ -776,12 +840,13 @@ async fn phone_loop(state: AppState, staff_id: String, mut socket: WebSocket) {
             }
             last = event;
         }
+        let deadline = Instant::now() + next_wait(first_expiry, fallback);
         let keep_going = loop {
             tokio::select! {
                 // Any announcement may concern this signer (a new request, an earlier signer
                 // done); the list is re-read and sent only if it changed.
                 _ = announcements.recv() => break true,
-                _ = poll.tick() => break true,
+                () = sleep_until(deadline) => break true,
                 _ = ping.tick() => {
                     if socket.send(Message::Ping(Vec::new().into())).await.is_err() {
                         break false;

@@ -122,7 +122,7 @@ async fn verify_api(s: &TestServer, token: &str) -> Value {
 }
 
 /// `cosign-server audit verify` on the server's data directory and database.
-fn verify_cli(s: &TestServer) -> (bool, String) {
+pub(crate) fn verify_cli(s: &TestServer) -> (bool, String) {
     let cwd = tempfile::tempdir().unwrap();
     let out = Command::new(BIN)
         .current_dir(cwd.path())

@@ -1203,6 +1203,7 @@ both_backends!(lost_replies_restarts_and_bad_messages_end_in_one_signature);
 async fn a_terminal_on_another_instance_hears_the_signature() {
     let slow_poll = |c: &mut cosign_server::config::Config| {
         c.hub_poll_interval = Duration::from_secs(60);
+        c.hub_fallback_poll = Duration::from_secs(60);
     };
     let a = TestServer::start_with(Backend::Postgres, slow_poll).await;
     let token = a.admin_token().await;
@@ -1379,6 +1380,7 @@ both_backends!(completion_webhooks_are_signed_and_retried);
 async fn tasks_are_pushed_to_the_phone(backend: Backend) {
     let s = TestServer::start_with(backend, |c| {
         c.hub_poll_interval = Duration::from_secs(60);
+        c.hub_fallback_poll = Duration::from_secs(60);
     })
     .await;
     let token = s.admin_token().await;

@@ -52,6 +52,9 @@ async fn load_generator_smoke(backend: Backend) {
         .await
         .unwrap();
     assert_eq!(stored, 12);
+    // The load left the audit trail intact (hash chain and MACs), as the benchmark checks too.
+    let (intact, report) = crate::audit_mac::verify_cli(&s);
+    assert!(intact, "{report}");
     for kind in [IdleKind::Terminal, IdleKind::Phone] {
         let r = idle(
             &terminal,
