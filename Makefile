@@ -11,7 +11,7 @@ export CARGO_TERM_COLOR ?= never
 
 NEXTEST := $(shell command -v cargo-nextest >/dev/null 2>&1 && echo "nextest run" || echo "test")
 
-.PHONY: help setup setup-test build h5 h5-lint run test fmt lint unit wasm bench bench-cosign clean-test-dbs
+.PHONY: help setup setup-test build h5 h5-lint app-ui app-ui-lint run test fmt lint unit wasm bench bench-cosign clean-test-dbs
 
 help:
 	@echo "make run   - install what is missing, build, start cosign-server on http://127.0.0.1:8080"
@@ -34,6 +34,15 @@ h5:
 h5-lint:
 	@scripts/build-h5.sh --lint
 
+# The doctor / nurse app's UI (mobile-ui → mobile-app/ui/dist); the Tauri shell
+# (mobile-app/src-tauri) embeds it at compile time, so it is built before any workspace build.
+app-ui:
+	@scripts/build-app.sh
+
+# Clippy over mobile-ui's wasm-only screens.
+app-ui-lint:
+	@scripts/build-app.sh --lint
+
 # The terminal demo page (/terminal/demo) is on for `make run` only; production config keeps it off.
 run: build
 	COSIGN_DEMO_TERMINAL=true $(CARGO_TARGET_DIR)/release/cosign-server serve
@@ -52,7 +61,7 @@ unit:
 	@set -o pipefail; cargo $(NEXTEST) --workspace 2>&1 | tee $(YIQIAN_CACHE)/last-test.log
 	@scripts/test-summary.sh $(YIQIAN_CACHE)/last-test.log
 
-test: setup-test clean-test-dbs fmt lint wasm h5-lint h5 unit
+test: setup-test clean-test-dbs fmt app-ui lint wasm h5-lint app-ui-lint h5 unit
 
 # The crates the H5 page and the app embed must keep building for wasm32.
 wasm:
