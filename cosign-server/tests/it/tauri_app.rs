@@ -223,6 +223,18 @@ impl Driver {
         tokio::time::sleep(Duration::from_millis(400)).await;
     }
 
+    /// Pastes a signing link the app must refuse (before the PIN, or at signing); the message.
+    async fn refused_link(&self, link: &str) -> String {
+        self.type_in("#sign-link", link).await;
+        self.click("#sign-open").await;
+        self.wait("#error, #sign-confirm", 30).await;
+        if self.try_find("#error").await.is_none() {
+            self.type_in("#sign-pin", PIN).await;
+            self.click("#sign-confirm").await;
+        }
+        self.wait_text("#error", 30, |t| !t.is_empty()).await
+    }
+
     /// Screenshots of the current screen at phone and tablet size.
     async fn shots(&self, name: &str) {
         for (w, h) in [(390, 844), (1024, 768)] {
@@ -445,30 +457,16 @@ async fn doctor_app_end_to_end() {
         .execute(s.db.pool())
         .await
         .unwrap();
-    d.type_in("#sign-link", expired["qr_payload"].as_str().unwrap())
+    let msg = d
+        .refused_link(expired["qr_payload"].as_str().unwrap())
         .await;
-    d.click("#sign-open").await;
-    d.wait("#error, #sign-confirm", 30).await;
-    if d.try_find("#error").await.is_none() {
-        d.type_in("#sign-pin", PIN).await;
-        d.click("#sign-confirm").await;
-    }
-    let msg = d.wait_text("#error", 30, |t| !t.is_empty()).await;
     assert!(msg.contains("过期") || msg.contains("失效"), "{msg}");
     d.shots("08-scan-expired").await;
     let _other_phone = enrolled(&s, &token, "D902", "赵医生").await;
     let other = terminal
         .create(&request_body("D902", "他人处方", "P-0003", b"other"))
         .await;
-    d.type_in("#sign-link", other["qr_payload"].as_str().unwrap())
-        .await;
-    d.click("#sign-open").await;
-    d.wait("#error, #sign-confirm", 30).await;
-    if d.try_find("#error").await.is_none() {
-        d.type_in("#sign-pin", PIN).await;
-        d.click("#sign-confirm").await;
-    }
-    let msg = d.wait_text("#error", 30, |t| !t.is_empty()).await;
+    let msg = d.refused_link(other["qr_payload"].as_str().unwrap()).await;
     assert!(
         msg.chars().any(|c| ('\u{4e00}'..='\u{9fff}').contains(&c)),
         "{msg}"
