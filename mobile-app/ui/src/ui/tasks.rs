@@ -170,11 +170,14 @@ pub fn Batch() -> impl IntoView {
                         {(bad > 0).then(|| t("（失败项未签署，可重试）", " (failed ones were not signed; retry)")())}
                     </p>
                     <ul class="results" id="batch-results">
-                        {items.into_iter().map(|i| view! {
-                            <li class=if i.ok { "ok" } else { "error" } data-id=i.request_id.clone()>
-                                {if i.ok { "✓ " } else { "✗ " }}{i.title}" "<small class="mono">{i.request_id}</small>
-                                {i.error.map(|e| view! { <span class="why">{err_text(&e)}</span> })}
-                            </li>
+                        {items.into_iter().map(|i| {
+                            let id = i.request_id.clone();
+                            view! {
+                                <li class=if i.ok { "ok" } else { "error" } data-id=id>
+                                    {if i.ok { "✓ " } else { "✗ " }}{i.title}" "<small class="mono">{i.request_id}</small>
+                                    {i.error.map(|e| view! { <span class="why">{err_text(&e)}</span> })}
+                                </li>
+                            }
                         }).collect_view()}
                     </ul>
                 }
