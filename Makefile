@@ -11,7 +11,7 @@ export CARGO_TERM_COLOR ?= never
 
 NEXTEST := $(shell command -v cargo-nextest >/dev/null 2>&1 && echo "nextest run" || echo "test")
 
-.PHONY: help setup setup-test build h5 h5-lint run test fmt lint unit wasm bench bench-cosign clean-test-dbs
+.PHONY: help setup setup-test build h5 h5-lint app-ui app-ui-lint run test fmt lint unit wasm bench bench-cosign clean-test-dbs
 
 help:
 	@echo "make run   - install what is missing, build, start cosign-server on http://127.0.0.1:8080"
@@ -33,6 +33,16 @@ h5:
 # Clippy over web-h5's wasm-only UI code (host clippy does not compile it).
 h5-lint:
 	@scripts/build-h5.sh --lint
+
+# The doctor / nurse app's UI (mobile-ui → mobile-app/ui/dist); the Tauri shell
+# (mobile-app/src-tauri) embeds it at compile time. NOT part of `make test` yet: the app
+# crates are outside the workspace until they are verified (docs/mobile-app.md).
+app-ui:
+	@scripts/build-app.sh
+
+# Clippy over mobile-ui's wasm-only screens.
+app-ui-lint:
+	@scripts/build-app.sh --lint
 
 # The terminal demo page (/terminal/demo) is on for `make run` only; production config keeps it off.
 run: build

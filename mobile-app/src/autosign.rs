@@ -13,6 +13,25 @@ use crate::client::Client;
 use crate::state::PhoneState;
 use crate::{PhoneError, Result, sign};
 
+/// The request for a window of `hours` starting now.
+pub fn request_for_hours(
+    doc_types: Vec<String>,
+    departments: Vec<String>,
+    hours: u32,
+) -> Result<CreateAuthorisation> {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .ok()
+        .and_then(|d| i64::try_from(d.as_millis()).ok())
+        .ok_or_else(|| PhoneError::State("system clock".into()))?;
+    Ok(CreateAuthorisation {
+        doc_types,
+        departments,
+        not_before: Some(now),
+        not_after: now + i64::from(hours) * 3_600_000,
+    })
+}
+
 /// Asks the server for an authorisation (state `pending` until co-signed).
 pub async fn create(client: &Client, req: &CreateAuthorisation) -> Result<AuthorisationView> {
     client.post("/api/v1/phone/autosign", req).await

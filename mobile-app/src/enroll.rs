@@ -15,6 +15,16 @@ use crate::{PhoneError, Result};
 /// Shortest PIN accepted.
 pub const MIN_PIN_LEN: usize = 6;
 
+/// A new PIN must be at least [`MIN_PIN_LEN`] digits.
+pub fn check_pin_format(pin: &str) -> Result<()> {
+    if pin.chars().count() < MIN_PIN_LEN || !pin.chars().all(|c| c.is_ascii_digit()) {
+        return Err(PhoneError::State(format!(
+            "PIN 须为至少 {MIN_PIN_LEN} 位数字 / the PIN must have at least {MIN_PIN_LEN} digits"
+        )));
+    }
+    Ok(())
+}
+
 /// Asks the server to text the activation SMS code to the staff member's phone on record (the
 /// second factor, when the server requires one; the code is then given to
 /// [`enroll_with_sms`]).
@@ -56,11 +66,7 @@ pub async fn enroll_with_sms(
     device_name: &str,
     pin: &str,
 ) -> Result<PhoneState> {
-    if pin.chars().count() < MIN_PIN_LEN || !pin.chars().all(|c| c.is_ascii_digit()) {
-        return Err(PhoneError::State(format!(
-            "PIN 须为至少 {MIN_PIN_LEN} 位数字 / the PIN must have at least {MIN_PIN_LEN} digits"
-        )));
-    }
+    check_pin_format(pin)?;
     let (device_key, device_secret) = DeviceKey::generate()?;
     let begun: EnrollBegun = Client::new(server)
         .post(

@@ -35,20 +35,45 @@ pub fn client_at(state: &PhoneState, base: &str) -> Result<Client> {
     Ok(Client::new(base).with_device(&state.device_id, DeviceKey::from_hex(&state.device_key)?))
 }
 
-/// Opens the share with `pin` (the server counts the attempt until a signature verifies).
-pub async fn unlock(client: &Client, state: &PhoneState, pin: &str) -> Result<ClientKeyShare> {
+/// One counted OPRF evaluation of `pin` by the server: the key that seals the share under
+/// this PIN, and the attempts left.
+async fn pin_key(
+    client: &Client,
+    state: &PhoneState,
+    pin: &str,
+) -> Result<(sm2_cosign::seal::UnlockKey, u32)> {
     let context = PhoneState::pin_context(&state.staff_id, &state.device_id);
     let (blind, oprf) = OprfClient::blind(&mut OsRng, &context, pin.as_bytes())?;
     let answer: PinUnlocked = client
         .post("/api/v1/phone/pin", &PinUnlock { oprf })
         .await?;
-    let key = blind.finalize(&answer.oprf)?;
+    Ok((blind.finalize(&answer.oprf)?, answer.attempts_left))
+}
+
+/// Opens the share with `pin` (the server counts the attempt until a signature verifies).
+pub async fn unlock(client: &Client, state: &PhoneState, pin: &str) -> Result<ClientKeyShare> {
+    let (key, attempts_left) = pin_key(client, state, pin).await?;
     open_share(&key, &state.sealed_share).map_err(|e| match e {
-        sm2_cosign::Error::WrongPin => PhoneError::WrongPin {
-            attempts_left: answer.attempts_left,
-        },
+        sm2_cosign::Error::WrongPin => PhoneError::WrongPin { attempts_left },
         other => PhoneError::Protocol(other),
     })
+}
+
+/// PIN change: opens the share with `old_pin`, then seals it again under `new_pin` (a second
+/// counted evaluation; both are forgiven at the next signature that verifies, like any unlock).
+/// Returns the new state for the caller to save.
+pub async fn change_pin(
+    client: &Client,
+    state: &PhoneState,
+    old_pin: &str,
+    new_pin: &str,
+) -> Result<PhoneState> {
+    crate::enroll::check_pin_format(new_pin)?;
+    let share = unlock(client, state, old_pin).await?;
+    let (key, _) = pin_key(client, state, new_pin).await?;
+    let mut next = state.clone();
+    next.sealed_share = sm2_cosign::seal::seal_share(&mut OsRng, &key, &share)?;
+    Ok(next)
 }
 
 /// Pending tasks for this phone's staff member.
@@ -93,15 +118,18 @@ pub async fn request(client: &Client, request_id: &str) -> Result<SignRequestVie
 
 /// Every document of `request_id` still to sign, as round items.
 pub async fn items_of(client: &Client, request_id: &str) -> Result<Vec<RoundItem>> {
-    let view = request(client, request_id).await?;
-    Ok(view
-        .documents
+    Ok(items_in(&request(client, request_id).await?))
+}
+
+/// Every document of a request as round items.
+pub fn items_in(view: &SignRequestView) -> Vec<RoundItem> {
+    view.documents
         .iter()
         .map(|d| RoundItem {
-            request_id: request_id.to_owned(),
+            request_id: view.request_id.clone(),
             document: d.index,
         })
-        .collect())
+        .collect()
 }
 
 /// Checks the server's round against what the phone knows, returning the digests the phone

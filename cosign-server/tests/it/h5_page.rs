@@ -25,7 +25,7 @@ const COPY_FLOW: &[&str] = &[
 /// A token of the length the server issues (43 base64url characters for 256 bits).
 const TOKEN: &str = "q2Jm4tV0l1b3c9YhR8sXkPzW6nA5eDfGuIoL7yT-_Qw";
 
-fn repo() -> PathBuf {
+pub fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
 }
 
@@ -39,8 +39,8 @@ fn dist() -> PathBuf {
     dist
 }
 
-/// `$CARGO_TARGET_DIR/artifacts/h5` (or beside the test binary's target dir).
-fn artifacts() -> PathBuf {
+/// `$CARGO_TARGET_DIR/artifacts/<sub>` (or beside the test binary's target dir).
+pub fn artifacts(sub: &str) -> PathBuf {
     let target = std::env::var_os("CARGO_TARGET_DIR").map_or_else(
         || {
             let exe = std::env::current_exe().unwrap();
@@ -49,7 +49,7 @@ fn artifacts() -> PathBuf {
         },
         PathBuf::from,
     );
-    let dir = target.join("artifacts/h5");
+    let dir = target.join("artifacts").join(sub);
     std::fs::create_dir_all(&dir).unwrap();
     dir
 }
@@ -58,7 +58,7 @@ fn artifacts() -> PathBuf {
 pub async fn run_flow(name: &str, link: &str, extra: &[&str]) -> serde_json::Value {
     let python = std::env::var("YIQIAN_PYTHON").unwrap_or_else(|_| "python3".into());
     let script = repo().join("cosign-server/tests/py/h5_flow.py");
-    let shots = artifacts();
+    let shots = artifacts("h5");
     // Screenshots of an earlier run of this flow would mix with this run's.
     for entry in std::fs::read_dir(&shots).unwrap().flatten() {
         if entry

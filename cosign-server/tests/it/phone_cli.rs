@@ -14,30 +14,27 @@ use crate::support::{Backend, TestServer};
 
 const B64: base64::engine::GeneralPurpose = base64::engine::general_purpose::STANDARD;
 
-/// The `cosign-phone` binary next to this test binary; built first when missing (running only
-/// `-p cosign-server` does not build other packages' binaries).
+/// The `cosign-phone` binary next to this test binary.
 fn cosign_phone() -> PathBuf {
+    workspace_bin("cosign-phone")
+}
+
+/// A workspace binary next to this test binary, brought up to date first (a test run does not
+/// build other packages' binaries, and one left from an earlier build may be stale; cargo's
+/// check takes a second when nothing changed). `--workspace` keeps the features of shared
+/// dependencies those of the workspace test build, so nothing is compiled a second time.
+pub fn workspace_bin(name: &str) -> PathBuf {
     let exe = std::env::current_exe().unwrap();
     let profile_dir = exe.parent().unwrap().parent().unwrap();
-    let bin = profile_dir.join("cosign-phone");
-    if !bin.exists() {
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let status = Command::new(cargo)
-            .args([
-                "build",
-                "-p",
-                "mobile-app",
-                "--bin",
-                "cosign-phone",
-                "--target-dir",
-            ])
-            .arg(profile_dir.parent().unwrap())
-            .current_dir(env!("CARGO_MANIFEST_DIR"))
-            .status()
-            .unwrap();
-        assert!(status.success(), "cannot build cosign-phone");
-    }
-    bin
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let status = Command::new(cargo)
+        .args(["build", "-q", "--workspace", "--bin", name, "--target-dir"])
+        .arg(profile_dir.parent().unwrap())
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .status()
+        .unwrap();
+    assert!(status.success(), "cannot build {name}");
+    profile_dir.join(name)
 }
 
 struct Run {

@@ -7,7 +7,6 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use cosign_proto::v1::cosign::CreateAuthorisation;
 use cosign_proto::v1::qr::QrLink;
 use yiqian_phone::{PhoneState, autosign, enroll, sign};
 
@@ -178,19 +177,8 @@ async fn run(cli: Cli) -> Result<String, String> {
                     departments,
                     hours,
                 } => {
-                    let now = i64::try_from(
-                        std::time::SystemTime::now()
-                            .duration_since(std::time::UNIX_EPOCH)
-                            .map_err(|e| e.to_string())?
-                            .as_millis(),
-                    )
-                    .map_err(|e| e.to_string())?;
-                    let req = CreateAuthorisation {
-                        doc_types,
-                        departments,
-                        not_before: Some(now),
-                        not_after: now + i64::from(hours) * 3_600_000,
-                    };
+                    let req = autosign::request_for_hours(doc_types, departments, hours)
+                        .map_err(|e| e.to_string())?;
                     let pin = read_pin()?;
                     serde_json::to_value(
                         autosign::authorise(&client, &state, &pin, &req)

@@ -1,0 +1,290 @@
+//! Yiqian doctor / nurse app: the Tauri 2 shell. The UI (`mobile-ui`, Leptos compiled to wasm,
+//! embedded from `mobile-app/ui/dist`) calls the commands below through Tauri's IPC; every
+//! protocol step is `yiqian_phone`'s (the same code as the `cosign-phone` CLI). The task list
+//! is pushed over the phone's WebSocket and forwarded to the window as `tasks` events.
+//!
+//! Data directory: `$YIQIAN_APP_DIR` when set (tests), otherwise the platform's app data
+//! directory. It holds `phone.json` (device key and the share `d1` sealed under the PIN and the
+//! server's OPRF key, file mode 0600) and `history.json`.
+#![forbid(unsafe_code)]
+
+pub mod logic;
+
+use std::sync::{Arc, Mutex};
+
+use cosign_proto::v1::cosign::{
+    AuthorisationView, EnrollSmsSent, PhoneTask, RequestEvent, RoundOutcome, SignRequestView,
+};
+use futures_util::StreamExt;
+use tauri::{AppHandle, Emitter, Manager, State};
+use yiqian_phone::{autosign, enroll, sign};
+use zeroize::Zeroizing;
+
+use crate::logic::{
+    BatchItem, CertInfo, HistoryEntry, Progress, Status, Store, UiError, UiResult,
+    activation_parts, cert_info, now_ms, request_result, sign_link_parts, ui,
+};
+
+/// App state shared by the commands.
+#[derive(Debug)]
+pub struct App {
+    store: Store,
+    push: Mutex<Option<tauri::async_runtime::JoinHandle<()>>>,
+}
+
+impl App {
+    fn stop_push(&self) {
+        if let Some(h) = self
+            .push
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take()
+        {
+            h.abort();
+        }
+    }
+
+    /// (Re)starts the push connection for the enrolled state.
+    fn start_push(&self, app: &AppHandle) {
+        self.stop_push();
+        let Ok(state) = self.store.state() else {
+            return;
+        };
+        let app = app.clone();
+        let handle = tauri::async_runtime::spawn(async move {
+            loop {
+                if let Ok(client) = sign::client(&state)
+                    && let Ok(mut ws) = sign::task_events(&client).await
+                {
+                    let _ = app.emit("push", true);
+                    while let Some(Ok(msg)) = ws.next().await {
+                        if let Ok(text) = msg.to_text()
+                            && let Ok(RequestEvent::Tasks { tasks }) = serde_json::from_str(text)
+                        {
+                            let _ = app.emit("tasks", tasks);
+                        }
+                    }
+                }
+                let _ = app.emit("push", false);
+                tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+            }
+        });
+        *self
+            .push
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(handle);
+    }
+}
+
+type AppState<'a> = State<'a, Arc<App>>;
+
+#[tauri::command]
+fn status(app: AppState<'_>) -> Status {
+    app.store.status()
+}
+
+/// Parses an activation link: (server, staff id) for the confirmation screen.
+#[tauri::command]
+fn parse_activation(link: String) -> UiResult<(String, String)> {
+    let (server, staff_id, _) = activation_parts(&link)?;
+    Ok((server, staff_id))
+}
+
+#[tauri::command]
+async fn request_sms(link: String) -> UiResult<EnrollSmsSent> {
+    let (server, staff_id, code) = activation_parts(&link)?;
+    enroll::request_sms_code(&server, &staff_id, &code)
+        .await
+        .map_err(ui)
+}
+
+/// Activation: two-party key generation, certificate, the share sealed under the PIN.
+#[tauri::command]
+async fn activate(
+    handle: AppHandle,
+    app: AppState<'_>,
+    link: String,
+    sms_code: Option<String>,
+    pin: String,
+) -> UiResult<CertInfo> {
+    let pin = Zeroizing::new(pin);
+    let (server, staff_id, code) = activation_parts(&link)?;
+    let sms = sms_code.as_deref().map(str::trim).filter(|s| !s.is_empty());
+    let state = enroll::enroll_with_sms(&server, &staff_id, &code, sms, "医签桌面端 desktop", &pin)
+        .await
+        .map_err(ui)?;
+    let info = cert_info(&state)?;
+    app.store.save(state)?;
+    app.start_push(&handle);
+    Ok(info)
+}
+
+#[tauri::command]
+fn certificate(app: AppState<'_>) -> UiResult<CertInfo> {
+    cert_info(&app.store.state()?)
+}
+
+#[tauri::command]
+async fn tasks(app: AppState<'_>) -> UiResult<Vec<PhoneTask>> {
+    let client = sign::client(&app.store.state()?).map_err(ui)?;
+    sign::tasks(&client).await.map_err(ui)
+}
+
+/// What a pasted or scanned `yiqian://sign` link asks to sign.
+#[tauri::command]
+async fn open_link(app: AppState<'_>, link: String) -> UiResult<SignRequestView> {
+    let state = app.store.state()?;
+    let (request_id, _) = sign_link_parts(&state, &link)?;
+    let client = sign::client(&state).map_err(ui)?;
+    sign::request(&client, &request_id).await.map_err(ui)
+}
+
+/// Scan to sign: every document of the link's request, one round, after the PIN.
+#[tauri::command]
+async fn sign_link(app: AppState<'_>, link: String, pin: String) -> UiResult<RoundOutcome> {
+    let pin = Zeroizing::new(pin);
+    let state = app.store.state()?;
+    let (request_id, _) = sign_link_parts(&state, &link)?;
+    let client = sign::client(&state).map_err(ui)?;
+    let view = sign::request(&client, &request_id).await.map_err(ui)?;
+    let outcome = sign::sign_link(&state, link.trim(), &pin)
+        .await
+        .map_err(ui)?;
+    if let Some(e) = request_result(&outcome.items, &request_id) {
+        return Err(e);
+    }
+    app.store
+        .record(vec![HistoryEntry::signed(&view, "scan", now_ms())]);
+    Ok(outcome)
+}
+
+/// Batch signing with one PIN; `batch-progress` events after each round.
+#[tauri::command]
+async fn sign_batch(
+    handle: AppHandle,
+    app: AppState<'_>,
+    request_ids: Vec<String>,
+    pin: String,
+) -> UiResult<Vec<BatchItem>> {
+    let pin = Zeroizing::new(pin);
+    logic::sign_batch(&app.store, &request_ids, &pin, |done, total| {
+        let _ = handle.emit("batch-progress", Progress { done, total });
+    })
+    .await
+}
+
+#[tauri::command]
+async fn autosign_list(app: AppState<'_>) -> UiResult<Vec<AuthorisationView>> {
+    let client = sign::client(&app.store.state()?).map_err(ui)?;
+    autosign::list(&client).await.map_err(ui)
+}
+
+#[tauri::command]
+async fn autosign_create(
+    app: AppState<'_>,
+    doc_types: Vec<String>,
+    departments: Vec<String>,
+    hours: u32,
+    pin: String,
+) -> UiResult<AuthorisationView> {
+    let pin = Zeroizing::new(pin);
+    let state = app.store.state()?;
+    let client = sign::client(&state).map_err(ui)?;
+    let clean = |v: Vec<String>| -> Vec<String> {
+        v.into_iter()
+            .map(|s| s.trim().to_owned())
+            .filter(|s| !s.is_empty())
+            .collect()
+    };
+    let req =
+        autosign::request_for_hours(clean(doc_types), clean(departments), hours).map_err(ui)?;
+    autosign::authorise(&client, &state, &pin, &req)
+        .await
+        .map_err(ui)
+}
+
+#[tauri::command]
+async fn autosign_revoke(app: AppState<'_>, id: String) -> UiResult<AuthorisationView> {
+    let client = sign::client(&app.store.state()?).map_err(ui)?;
+    Ok(autosign::revoke(
+        &client,
+        &id,
+        Some("医生在手机端撤销 / revoked on the phone".into()),
+    )
+    .await
+    .map_err(ui)?)
+}
+
+#[tauri::command]
+fn history(app: AppState<'_>, query: String) -> Vec<HistoryEntry> {
+    app.store.history(&query)
+}
+
+/// Unlocks the inactivity lock: the PIN is checked the only way it can be, by opening the
+/// share (one server-counted attempt, forgiven at the next verified signature).
+#[tauri::command]
+async fn verify_pin(app: AppState<'_>, pin: String) -> UiResult<()> {
+    let pin = Zeroizing::new(pin);
+    let state = app.store.state()?;
+    let client = sign::client(&state).map_err(ui)?;
+    sign::unlock(&client, &state, &pin).await.map_err(ui)?;
+    Ok(())
+}
+
+#[tauri::command]
+async fn change_pin(app: AppState<'_>, old_pin: String, new_pin: String) -> UiResult<()> {
+    let (old_pin, new_pin) = (Zeroizing::new(old_pin), Zeroizing::new(new_pin));
+    let state = app.store.state()?;
+    let client = sign::client(&state).map_err(ui)?;
+    let next = sign::change_pin(&client, &state, &old_pin, &new_pin)
+        .await
+        .map_err(ui)?;
+    app.store.save(next)
+}
+
+/// Unbinds this device: stops the push connection, deletes the sealed share, the device key
+/// and the history from this device.
+#[tauri::command]
+fn unbind(app: AppState<'_>) -> UiResult<()> {
+    app.stop_push();
+    app.store.unbind()
+}
+
+/// Runs the app.
+pub fn run() -> Result<(), UiError> {
+    tauri::Builder::default()
+        .setup(|tauri_app| {
+            let dir = match std::env::var_os("YIQIAN_APP_DIR") {
+                Some(d) => std::path::PathBuf::from(d),
+                None => tauri_app.path().app_data_dir()?,
+            };
+            let store = Store::open(&dir).map_err(|e| e.message)?;
+            let app = Arc::new(App {
+                store,
+                push: Mutex::new(None),
+            });
+            app.start_push(tauri_app.handle());
+            tauri_app.manage(app);
+            Ok(())
+        })
+        .invoke_handler(tauri::generate_handler![
+            status,
+            parse_activation,
+            request_sms,
+            activate,
+            certificate,
+            tasks,
+            open_link,
+            sign_link,
+            sign_batch,
+            autosign_list,
+            autosign_create,
+            autosign_revoke,
+            history,
+            verify_pin,
+            change_pin,
+            unbind,
+        ])
+        .run(tauri::generate_context!())
+        .map_err(|e| UiError::new("STARTUP", format!("应用无法启动：{e}"), e.to_string()))
+}

@@ -1,0 +1,442 @@
+//! What the app does, without the window: the enrolled state (sealed file in the app's data
+//! directory), the errors people see, batch signing in rounds, history and certificate details.
+//! Every protocol step is `yiqian_phone`'s; this module only arranges them for the screens.
+
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use base64::Engine;
+use cosign_proto::v1::ErrorCode;
+use cosign_proto::v1::cosign::ItemOutcome;
+use cosign_proto::v1::qr::QrLink;
+pub use mobile_ui::model::{BatchItem, CertInfo, HistoryEntry, Progress, Status, UiError};
+use yiqian_phone::{PhoneError, PhoneState, sign};
+
+/// Requests signed per co-signing round in a batch (one PIN entry by the user; the app unlocks
+/// the share once per round, so a lost connection costs at most one round).
+pub const BATCH_ROUND: usize = 10;
+/// History entries kept.
+pub const HISTORY_MAX: usize = 2000;
+
+fn code_name(code: ErrorCode) -> String {
+    serde_json::to_value(code)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_owned))
+        .unwrap_or_default()
+}
+
+/// The error people see for a phone-library error.
+pub fn ui(e: PhoneError) -> UiError {
+    match e {
+        PhoneError::Server(api) => UiError {
+            code: code_name(api.code),
+            message: api.message,
+            message_en: api.message_en,
+        },
+        PhoneError::Network(detail) => UiError::new(
+            "NETWORK",
+            "无法连接签名服务器，本次未签署任何内容。请检查网络后重试。",
+            format!("Cannot reach the signing server; nothing was signed ({detail})"),
+        ),
+        PhoneError::WrongPin { attempts_left } => UiError::new(
+            "WRONG_PIN",
+            format!("PIN 码错误，还可尝试 {attempts_left} 次，用完后签名密钥将被锁定。"),
+            format!("Wrong PIN, {attempts_left} attempts left before the key locks"),
+        ),
+        PhoneError::Mismatch(detail) => UiError::new(
+            "MISMATCH",
+            format!("服务器要求签署的内容与显示的不一致，已拒绝签署（{detail}）。"),
+            format!("Refused to sign: {detail}"),
+        ),
+        PhoneError::Protocol(detail) => UiError::new(
+            "PROTOCOL",
+            "协同签名校验未通过，已拒绝签署。",
+            format!("Co-signing check failed: {detail}"),
+        ),
+        PhoneError::State(detail) => UiError::new(
+            "STATE",
+            format!("本机数据不可用：{detail}"),
+            format!("Local state: {detail}"),
+        ),
+    }
+}
+
+/// Result for commands.
+pub type UiResult<T> = std::result::Result<T, UiError>;
+
+fn unix_ms(t: std::time::SystemTime) -> i64 {
+    t.duration_since(std::time::UNIX_EPOCH)
+        .ok()
+        .and_then(|d| i64::try_from(d.as_millis()).ok())
+        .unwrap_or(0)
+}
+
+/// Now, unix ms.
+pub fn now_ms() -> i64 {
+    unix_ms(std::time::SystemTime::now())
+}
+
+/// Reads the certificate the server issued at enrolment.
+pub fn cert_info(state: &PhoneState) -> UiResult<CertInfo> {
+    let der = base64::engine::general_purpose::STANDARD
+        .decode(&state.certificate)
+        .map_err(|e| ui(PhoneError::State(e.to_string())))?;
+    let cert = gm_pki::ParsedCertificate::from_der(&der)
+        .map_err(|e| ui(PhoneError::State(e.to_string())))?;
+    Ok(CertInfo {
+        subject: cert.subject_string(),
+        issuer: cert.issuer_string(),
+        serial: cert.serial_hex(),
+        not_before: unix_ms(cert.not_before()),
+        not_after: unix_ms(cert.not_after()),
+    })
+}
+
+/// Whether every document of `request_id` was signed in `outcome`, else the first refusal.
+pub fn request_result(items: &[ItemOutcome], request_id: &str) -> Option<UiError> {
+    let mut mine = items
+        .iter()
+        .filter(|i| i.request_id == request_id)
+        .peekable();
+    if mine.peek().is_none() {
+        return Some(UiError::new(
+            "MISSING",
+            "服务器未返回该任务的签署结果，请重试。",
+            "The server returned no result for this request",
+        ));
+    }
+    mine.find(|i| !i.ok).map(|bad| {
+        let code = bad.code.unwrap_or(ErrorCode::Internal);
+        ui(PhoneError::Server(cosign_proto::v1::ApiError::new(code)))
+    })
+}
+
+/// A `yiqian://sign` link for this phone's server: (request id, nonce).
+pub fn sign_link_parts(state: &PhoneState, link: &str) -> UiResult<(String, String)> {
+    match link.trim().parse::<QrLink>() {
+        Ok(QrLink::Sign {
+            server,
+            request_id,
+            nonce,
+        }) => {
+            if server.trim_end_matches('/') != state.server {
+                return Err(UiError::new(
+                    "OTHER_SERVER",
+                    format!("此二维码来自其他签名服务器（{server}），本机未在该服务器激活。"),
+                    "The link names another signing server",
+                ));
+            }
+            Ok((request_id, nonce))
+        }
+        _ => Err(UiError::new(
+            "BAD_LINK",
+            "不是有效的签名二维码链接（应以 yiqian://sign 开头）。",
+            "Not a yiqian://sign link",
+        )),
+    }
+}
+
+/// A `yiqian://activate` link: (server, staff id, code).
+pub fn activation_parts(link: &str) -> UiResult<(String, String, String)> {
+    match link.trim().parse::<QrLink>() {
+        Ok(QrLink::Activate {
+            server,
+            staff_id,
+            code,
+        }) => Ok((server, staff_id, code)),
+        _ => Err(UiError::new(
+            "BAD_LINK",
+            "不是有效的激活码链接（应以 yiqian://activate 开头）。",
+            "Not a yiqian://activate link",
+        )),
+    }
+}
+
+/// The app's files: `phone.json` (device key and the share sealed under the PIN; 0600) and
+/// `history.json`.
+#[derive(Debug)]
+pub struct Store {
+    dir: PathBuf,
+    state: Mutex<Option<PhoneState>>,
+    history: Mutex<()>,
+}
+
+impl Store {
+    /// Opens (creating) the data directory and reads the state file when there is one.
+    pub fn open(dir: &Path) -> UiResult<Self> {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| ui(PhoneError::State(format!("{}: {e}", dir.display()))))?;
+        let path = dir.join("phone.json");
+        let state = if path.exists() {
+            Some(PhoneState::load(&path).map_err(ui)?)
+        } else {
+            None
+        };
+        Ok(Self {
+            dir: dir.to_owned(),
+            state: Mutex::new(state),
+            history: Mutex::new(()),
+        })
+    }
+
+    fn lock_state(&self) -> std::sync::MutexGuard<'_, Option<PhoneState>> {
+        self.state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// The enrolled state.
+    pub fn state(&self) -> UiResult<PhoneState> {
+        self.lock_state().clone().ok_or_else(UiError::not_enrolled)
+    }
+
+    /// Start-screen status.
+    pub fn status(&self) -> Status {
+        let s = self.lock_state();
+        Status {
+            enrolled: s.is_some(),
+            staff_id: s.as_ref().map(|s| s.staff_id.clone()),
+            server: s.as_ref().map(|s| s.server.clone()),
+        }
+    }
+
+    /// Saves a new state (enrolment, PIN change).
+    pub fn save(&self, state: PhoneState) -> UiResult<()> {
+        state.save(&self.dir.join("phone.json")).map_err(ui)?;
+        *self.lock_state() = Some(state);
+        Ok(())
+    }
+
+    /// Forgets the enrolment and the history on this device.
+    pub fn unbind(&self) -> UiResult<()> {
+        let mut s = self.lock_state();
+        for name in ["phone.json", "history.json"] {
+            let path = self.dir.join(name);
+            if path.exists() {
+                std::fs::remove_file(&path)
+                    .map_err(|e| ui(PhoneError::State(format!("{}: {e}", path.display()))))?;
+            }
+        }
+        *s = None;
+        Ok(())
+    }
+
+    /// History, newest first, filtered by `query`.
+    pub fn history(&self, query: &str) -> Vec<HistoryEntry> {
+        let _g = self.history.lock();
+        let mut all = self.read_history();
+        all.retain(|e| e.matches(query));
+        all.reverse();
+        all
+    }
+
+    fn read_history(&self) -> Vec<HistoryEntry> {
+        std::fs::read(self.dir.join("history.json"))
+            .ok()
+            .and_then(|b| serde_json::from_slice(&b).ok())
+            .unwrap_or_default()
+    }
+
+    /// Appends entries (oldest dropped beyond [`HISTORY_MAX`]).
+    pub fn record(&self, entries: Vec<HistoryEntry>) {
+        if entries.is_empty() {
+            return;
+        }
+        let _g = self.history.lock();
+        let mut all = self.read_history();
+        all.extend(entries);
+        let excess = all.len().saturating_sub(HISTORY_MAX);
+        all.drain(..excess);
+        if let Ok(bytes) = serde_json::to_vec(&all) {
+            let tmp = self.dir.join("history.tmp");
+            if std::fs::write(&tmp, bytes).is_ok() && private(&tmp).is_ok() {
+                let _ = std::fs::rename(&tmp, self.dir.join("history.json"));
+            }
+        }
+    }
+}
+
+/// Owner-only permissions (the history names patients).
+#[cfg(unix)]
+fn private(path: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
+}
+
+#[cfg(not(unix))]
+fn private(_path: &Path) -> std::io::Result<()> {
+    Ok(())
+}
+
+/// Signs `request_ids` in rounds of [`BATCH_ROUND`] with one PIN; `progress(done, total)` after
+/// each round. A round is all-or-nothing on the server, so a failed round leaves its requests
+/// unsigned (marked failed, to retry); a wrong PIN or a locked key stops the batch at once.
+pub async fn sign_batch(
+    store: &Store,
+    request_ids: &[String],
+    pin: &str,
+    mut progress: impl FnMut(usize, usize),
+) -> UiResult<Vec<BatchItem>> {
+    let state = store.state()?;
+    let client = sign::client(&state).map_err(ui)?;
+    let total = request_ids.len();
+    let mut results: Vec<BatchItem> = Vec::with_capacity(total);
+    let mut stop: Option<UiError> = None;
+    for chunk in request_ids.chunks(BATCH_ROUND) {
+        if let Some(e) = &stop {
+            results.extend(chunk.iter().map(|id| BatchItem {
+                request_id: id.clone(),
+                title: String::new(),
+                ok: false,
+                error: Some(e.clone()),
+            }));
+            continue;
+        }
+        let mut views = Vec::new();
+        for id in chunk {
+            match sign::request(&client, id).await {
+                // One closed request would fail its whole round: it is left out with its reason.
+                Ok(v) if v.status != "pending" || v.expires_at < now_ms() => {
+                    let code = if v.status == "pending" || v.status == "expired" {
+                        ErrorCode::RequestExpired
+                    } else {
+                        ErrorCode::RequestClosed
+                    };
+                    results.push(BatchItem {
+                        request_id: id.clone(),
+                        title: v.title.clone(),
+                        ok: false,
+                        error: Some(ui(PhoneError::Server(cosign_proto::v1::ApiError::new(
+                            code,
+                        )))),
+                    });
+                }
+                Ok(v) => views.push(v),
+                Err(e) => results.push(BatchItem {
+                    request_id: id.clone(),
+                    title: String::new(),
+                    ok: false,
+                    error: Some(ui(e)),
+                }),
+            }
+        }
+        let items: Vec<_> = views.iter().flat_map(sign::items_in).collect();
+        if !items.is_empty() {
+            match sign::sign_items(&client, &state, pin, items, None).await {
+                Ok(outcome) => {
+                    let mut signed = Vec::new();
+                    for v in &views {
+                        let error = request_result(&outcome.items, &v.request_id);
+                        if error.is_none() {
+                            signed.push(HistoryEntry::signed(v, "batch", now_ms()));
+                        }
+                        results.push(BatchItem {
+                            request_id: v.request_id.clone(),
+                            title: v.title.clone(),
+                            ok: error.is_none(),
+                            error,
+                        });
+                    }
+                    store.record(signed);
+                }
+                Err(e) => {
+                    let e = ui(e);
+                    results.extend(views.iter().map(|v| BatchItem {
+                        request_id: v.request_id.clone(),
+                        title: v.title.clone(),
+                        ok: false,
+                        error: Some(e.clone()),
+                    }));
+                    if e.stops_batch() {
+                        stop = Some(e);
+                    }
+                }
+            }
+        }
+        progress(results.len(), total);
+    }
+    Ok(results)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn item(request_id: &str, ok: bool, code: Option<ErrorCode>) -> ItemOutcome {
+        ItemOutcome {
+            request_id: request_id.into(),
+            document: 0,
+            ok,
+            code,
+        }
+    }
+
+    #[test]
+    fn request_result_needs_every_document() {
+        let items = [
+            item("a", true, None),
+            item("a", false, Some(ErrorCode::RequestExpired)),
+            item("b", true, None),
+        ];
+        let err = request_result(&items, "a").unwrap();
+        assert_eq!(err.code, "REQUEST_EXPIRED");
+        assert!(!err.message.is_empty());
+        assert!(request_result(&items, "b").is_none());
+        assert_eq!(request_result(&items, "c").unwrap().code, "MISSING");
+    }
+
+    #[test]
+    fn errors_people_see_are_chinese() {
+        let e = ui(PhoneError::WrongPin { attempts_left: 2 });
+        assert!(e.message.contains("PIN 码错误") && e.message.contains('2'));
+        assert!(e.stops_batch());
+        let e = ui(PhoneError::Network("refused".into()));
+        assert!(e.message.contains("未签署任何内容"));
+        assert!(!e.stops_batch());
+        let locked = ui(PhoneError::Server(cosign_proto::v1::ApiError::new(
+            ErrorCode::KeyLocked,
+        )));
+        assert_eq!(locked.code, "KEY_LOCKED");
+        assert!(locked.stops_batch());
+    }
+
+    #[test]
+    fn links_are_checked() {
+        assert_eq!(activation_parts("https://x").unwrap_err().code, "BAD_LINK");
+        let link = QrLink::Activate {
+            server: "http://127.0.0.1:1".into(),
+            staff_id: "D1".into(),
+            code: "abc".into(),
+        }
+        .to_string();
+        assert_eq!(
+            activation_parts(&link).unwrap(),
+            ("http://127.0.0.1:1".into(), "D1".into(), "abc".into())
+        );
+    }
+
+    #[test]
+    fn history_is_bounded_searchable_and_removed_by_unbind() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        assert!(!store.status().enrolled);
+        assert_eq!(store.state().unwrap_err().code, "NOT_ENROLLED");
+        let entry = |i: usize| HistoryEntry {
+            at: i64::try_from(i).unwrap(),
+            request_id: format!("sr_{i}"),
+            title: format!("处方 {i}"),
+            doc_type: Some("处方".into()),
+            patient_id: Some(format!("P{i}")),
+            documents: 1,
+            how: "batch".into(),
+        };
+        store.record((0..HISTORY_MAX + 5).map(entry).collect());
+        let all = store.history("");
+        assert_eq!(all.len(), HISTORY_MAX);
+        assert_eq!(all[0].request_id, format!("sr_{}", HISTORY_MAX + 4));
+        // P7, P70–P79, P700–P799
+        assert_eq!(store.history("P7").len(), 111);
+        store.unbind().unwrap();
+        assert!(store.history("").is_empty());
+    }
+}

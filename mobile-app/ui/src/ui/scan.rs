@@ -1,0 +1,128 @@
+//! Scan to sign. On the desktop the terminal's `yiqian://sign` link is pasted; the app shows
+//! what will be signed (document type, patient, documents and their SM3, who signed before),
+//! then signs every document of the request after the PIN.
+
+use cosign_proto::v1::cosign::{RoundOutcome, SignRequestView};
+use leptos::prelude::*;
+
+use super::{Ctx, ErrorLine, PinInput, fmt_time, ipc, t};
+use crate::model::{UiError, signed_before, state_zh};
+
+/// A request that can no longer be signed (expired, completed, cancelled), with the reason.
+fn closed(v: &SignRequestView) -> Option<UiError> {
+    #[allow(clippy::cast_precision_loss)]
+    let expired = v.status == "expired"
+        || (v.status == "pending" && (v.expires_at as f64) < js_sys::Date::now());
+    if expired {
+        return Some(UiError::new(
+            "REQUEST_EXPIRED",
+            "该签署请求已过期，无法签署，请在终端重新发起。",
+            "This request has expired",
+        ));
+    }
+    (v.status != "pending").then(|| {
+        UiError::new(
+            "REQUEST_CLOSED",
+            format!("该签署请求{}，无需再签。", state_zh(&v.status)),
+            format!("This request is {}", v.status),
+        )
+    })
+}
+
+#[component]
+pub fn Scan() -> impl IntoView {
+    let ctx = Ctx::get();
+    let link = RwSignal::new(String::new());
+    let view_req = RwSignal::new(None::<SignRequestView>);
+    let pin = RwSignal::new(String::new());
+    let busy = RwSignal::new(false);
+    let done = RwSignal::new(None::<RoundOutcome>);
+    let error = RwSignal::new(None::<UiError>);
+
+    let open = move |_| {
+        error.set(None);
+        done.set(None);
+        view_req.set(None);
+        let l = link.get_untracked();
+        leptos::task::spawn_local(async move {
+            match ipc::call::<_, SignRequestView>("open_link", &serde_json::json!({ "link": l }))
+                .await
+            {
+                Ok(v) => {
+                    if let Some(e) = closed(&v) {
+                        error.set(Some(e));
+                    } else {
+                        view_req.set(Some(v));
+                    }
+                }
+                Err(e) => error.set(Some(e)),
+            }
+        });
+    };
+    let sign = move |_| {
+        if busy.get_untracked() || pin.get_untracked().is_empty() {
+            return;
+        }
+        busy.set(true);
+        error.set(None);
+        let args = serde_json::json!({ "link": link.get_untracked(), "pin": pin.get_untracked() });
+        pin.set(String::new());
+        leptos::task::spawn_local(async move {
+            match ipc::call::<_, RoundOutcome>("sign_link", &args).await {
+                Ok(o) => {
+                    done.set(Some(o));
+                    link.set(String::new());
+                }
+                Err(e) => error.set(Some(e)),
+            }
+            busy.set(false);
+            ctx.refresh_tasks();
+        });
+    };
+
+    view! {
+        <section class="card" id="screen-scan">
+            <h2>{t("扫码签署", "Scan to sign")}</h2>
+            <p class="muted">{t("扫描终端上的签名二维码；电脑上请粘贴二维码链接（yiqian://sign…）。", "Scan the terminal's QR code; on a computer paste its link (yiqian://sign…).")}</p>
+            <label class="field">
+                <span>{t("二维码链接", "QR link")}</span>
+                <textarea id="sign-link" rows="3" prop:value=move || link.get()
+                    on:input=move |ev| link.set(event_target_value(&ev))></textarea>
+            </label>
+            <button class="btn" id="sign-open" on:click=open>{t("查看签署内容", "Show what will be signed")}</button>
+            {move || view_req.get().map(|r| {
+                let before = signed_before(&r);
+                view! {
+                    <div class="request" id="request">
+                        <h3 id="req-title">{r.title.clone()}</h3>
+                        <dl class="facts">
+                            <dt>{t("文书类型", "Document type")}</dt><dd id="req-type">{r.doc_type.clone().unwrap_or_else(|| "—".into())}</dd>
+                            <dt>{t("患者", "Patient")}</dt><dd id="req-patient">{r.patient_id.clone().unwrap_or_else(|| "—".into())}</dd>
+                            <dt>{t("就诊号", "Visit")}</dt><dd>{r.visit_id.clone().unwrap_or_else(|| "—".into())}</dd>
+                            <dt>{t("科室", "Department")}</dt><dd>{r.department.clone().unwrap_or_else(|| "—".into())}</dd>
+                            <dt>{t("状态", "Status")}</dt><dd id="req-status">{state_zh(&r.status)}</dd>
+                            <dt>{t("截止", "Due")}</dt><dd>{fmt_time(r.expires_at)}</dd>
+                            {(!before.is_empty()).then(|| view! { <dt>{t("已签", "Signed by")}</dt><dd>{before.join("、")}</dd> })}
+                        </dl>
+                        <h4>{t("将签署的文件", "Documents to sign")}</h4>
+                        <ul class="docs" id="req-docs">
+                            {r.documents.iter().map(|d| view! {
+                                <li><strong>{d.name.clone()}</strong><br/><small class="mono">"SM3 "{d.digest_sm3.clone()}</small></li>
+                            }).collect_view()}
+                        </ul>
+                        {move || done.with(Option::is_none).then(|| view! {
+                            <PinInput value=pin id="sign-pin" zh="PIN 码" en="PIN"/>
+                            <button class="btn primary big" id="sign-confirm" disabled=move || busy.get() on:click=sign>
+                                {move || if busy.get() { t("正在签署…", "Signing…")() } else { t("确认签署", "Sign")() }}
+                            </button>
+                        })}
+                    </div>
+                }
+            })}
+            {move || done.get().map(|o| view! {
+                <p class="ok big-ok" id="sign-done">{t("签署成功", "Signed")}" · "{o.items.len()}" "{t("份文件", "documents")}</p>
+            })}
+            <ErrorLine error/>
+        </section>
+    }
+}
