@@ -129,14 +129,10 @@ impl Hub {
     /// resync) made after this call or after the previous `changed`.
     pub fn watch(&self, id: &str) -> Watch {
         let mut watched = self.watched();
-        let rx = match watched.get(id) {
-            Some(tx) => tx.subscribe(),
-            None => {
-                let (tx, rx) = watch::channel(0);
-                watched.insert(Arc::from(id), tx);
-                rx
-            }
-        };
+        let rx = watched
+            .entry(Arc::from(id))
+            .or_insert_with(|| watch::channel(0).0)
+            .subscribe();
         drop(watched);
         let mut resync = self.resync.subscribe();
         resync.mark_unchanged();
