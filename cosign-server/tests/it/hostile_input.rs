@@ -294,14 +294,23 @@ async fn protocol_routes_answer_garbage_in_their_own_format() {
 /// length alone. (Sending the body with a normal client races the server's early 413 and
 /// close, which a real client sees as a broken pipe: that is HTTP, not a server fault.)
 async fn oversized_post(base: &str, path: &str, token: &str) -> (u16, serde_json::Value) {
+    announced_post(base, path, token, 3 * 1024 * 1024).await
+}
+
+/// [`oversized_post`] announcing `len` bytes.
+pub(crate) async fn announced_post(
+    base: &str,
+    path: &str,
+    token: &str,
+    len: usize,
+) -> (u16, serde_json::Value) {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let mut conn = tokio::net::TcpStream::connect(base.trim_start_matches("http://"))
         .await
         .unwrap();
     let head = format!(
         "POST {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\nAuthorization: Bearer {token}\r\n\
-         Content-Type: application/json\r\nContent-Length: {}\r\n\r\n",
-        3 * 1024 * 1024
+         Content-Type: application/json\r\nContent-Length: {len}\r\n\r\n"
     );
     conn.write_all(head.as_bytes()).await.unwrap();
     let mut raw = Vec::new();
