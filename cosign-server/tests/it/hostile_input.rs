@@ -150,6 +150,22 @@ const ROUTES: &[(&str, &str, bool, bool)] = &[
     ("GET", "/api/v1/h5/tasks/AAAA/pages/1.png", false, false),
     ("POST", "/api/v1/h5/tasks/AAAA/proxy", true, false),
     ("POST", "/api/v1/h5/tasks/AAAA/submit", false, false),
+    // Bedside pads (issue 8): admin routes, enrolment (JSON), the envelope channel (binary;
+    // refusals are JSON). `GET/POST /api/v1/pads` share a path, so neither is a wrong method.
+    (
+        "POST",
+        "/api/v1/pads/00000000-0000-0000-0000-000000000000/code",
+        false,
+        true,
+    ),
+    (
+        "POST",
+        "/api/v1/pads/00000000-0000-0000-0000-000000000000/revoke",
+        false,
+        true,
+    ),
+    ("POST", "/api/v1/pad/enrol", true, false),
+    ("POST", "/api/v1/pad/call", false, false),
     // The patient page (static files, api::static_h5).
     ("GET", "/h5/", false, false),
     ("GET", "/h5/app.js", false, false),
