@@ -225,14 +225,12 @@ impl Kit {
         self.call_at(&pad.pad, now_ms(), inner).await
     }
 
-    async fn scalar(&self, sql: &str) -> i64 {
-        use sqlx::Row;
-        sqlx::query(sql)
-            .fetch_one(self.s.db.pool())
+    /// `POST /pad/tasks/{id}/open` through the channel.
+    async fn open_task(&self, pad: &TestPad, task_id: &str) -> Value {
+        let path = format!("/pad/tasks/{task_id}/open");
+        self.call(pad, &inner("POST", &path, None, None))
             .await
-            .unwrap()
-            .try_get::<i64, _>(0)
-            .unwrap()
+            .json(200)
     }
 
     async fn task_for(&self, pad_id: &str, identity: &str, mode: &str) -> String {
@@ -307,7 +305,7 @@ async fn pad_signs_through_the_channel(backend: Backend) {
     assert_eq!(list["pads"][0]["status"], "pending");
     // Only the code's SM3 is stored.
     let plain = k
-        .scalar(&format!(
+        .count(&format!(
             "SELECT COUNT(*) FROM pads WHERE code_hash LIKE '%{}%'",
             code.replace('-', "")
         ))
@@ -323,7 +321,7 @@ async fn pad_signs_through_the_channel(backend: Backend) {
     assert_eq!(list["pads"][0]["certificate_serial"], p.serial.as_str());
     // The channel key lives in the crypto device; its public half is what the pad got.
     let keys = k
-        .scalar("SELECT COUNT(*) FROM crypto_keys WHERE label = 'pad:channel'")
+        .count("SELECT COUNT(*) FROM crypto_keys WHERE label = 'pad:channel'")
         .await;
     assert_eq!(keys, 1);
 
@@ -356,13 +354,7 @@ async fn pad_signs_through_the_channel(backend: Backend) {
     assert_eq!(first["status"], "pending");
 
     // Open: the link token and, for ["pad"], a session at once.
-    let opened = k
-        .call(
-            &p,
-            &inner("POST", &format!("/pad/tasks/{task_id}/open"), None, None),
-        )
-        .await
-        .json(200);
+    let opened = k.open_task(&p, &task_id).await;
     let token = opened["token"].as_str().unwrap().to_owned();
     let session = opened["session"].as_str().unwrap().to_owned();
     assert_eq!(token.len(), 43);
@@ -415,7 +407,7 @@ async fn pad_signs_through_the_channel(backend: Backend) {
     assert_eq!(done["status"], "signed", "{done}");
     k.check_signed(dir.path(), &task_id, "张三").await;
     let by_pad = k
-        .scalar(&format!(
+        .count(&format!(
             "SELECT COUNT(*) FROM patient_tasks WHERE task_id = '{task_id}' AND verified_by = 'pad'"
         ))
         .await;
@@ -430,13 +422,7 @@ async fn pad_signs_through_the_channel(backend: Backend) {
     assert_eq!(e["code"], "TASK_USED");
 
     // An ["sms"] pad task: open gives the token only; the SMS steps go through the channel.
-    let opened = k
-        .call(
-            &p,
-            &inner("POST", &format!("/pad/tasks/{sms_task}/open"), None, None),
-        )
-        .await
-        .json(200);
+    let opened = k.open_task(&p, &sms_task).await;
     assert!(opened["session"].is_null(), "{opened}");
     let sms_token = opened["token"].as_str().unwrap();
     let sent = k
@@ -479,7 +465,7 @@ async fn pad_signs_through_the_channel(backend: Backend) {
 
     for action in ["pad.create", "pad.enrol", "pad.task.open", "pki.issue"] {
         let n = k
-            .scalar(&format!(
+            .count(&format!(
                 "SELECT COUNT(*) FROM audit_log WHERE action = '{action}' AND outcome = 'ok'"
             ))
             .await;
@@ -516,7 +502,7 @@ async fn pad_refusals(backend: Backend) {
         .await;
     assert_api_error(r, 400, "PAD_CODE_INVALID").await;
     let certs = k
-        .scalar("SELECT COUNT(*) FROM pki_certificates WHERE profile = 'device'")
+        .count("SELECT COUNT(*) FROM pki_certificates WHERE profile = 'device'")
         .await;
     assert_eq!(certs, 1, "one certificate per code");
     // A new code for an enrolled pad is refused.
@@ -597,19 +583,13 @@ async fn pad_refusals(backend: Backend) {
     .await
     .json(200);
     let refused = k
-        .scalar("SELECT COUNT(*) FROM audit_log WHERE action = 'pad.call' AND outcome = 'denied'")
+        .count("SELECT COUNT(*) FROM audit_log WHERE action = 'pad.call' AND outcome = 'denied'")
         .await;
     assert_eq!(refused, 4, "each refusal audited");
 
     // Replay: the same submission envelope twice; the second is refused, nothing twice.
     let task_id = k.task_for(&p.pad_id, "pad", "button").await;
-    let opened = k
-        .call(
-            &p,
-            &inner("POST", &format!("/pad/tasks/{task_id}/open"), None, None),
-        )
-        .await
-        .json(200);
+    let opened = k.open_task(&p, &task_id).await;
     let (token, session) = (
         opened["token"].as_str().unwrap().to_owned(),
         opened["session"].as_str().unwrap().to_owned(),
@@ -632,13 +612,13 @@ async fn pad_refusals(backend: Backend) {
         .await
         .json(200);
     let after_first = k.rows().await;
-    let versions = k.scalar("SELECT COUNT(*) FROM document_versions").await;
+    let versions = k.count("SELECT COUNT(*) FROM document_versions").await;
     k.send_sealed(wire, &key, &req.nonce)
         .await
         .refused(409, "PAD_REPLAY");
     assert_eq!(k.rows().await, after_first);
     assert_eq!(
-        k.scalar("SELECT COUNT(*) FROM document_versions").await,
+        k.count("SELECT COUNT(*) FROM document_versions").await,
         versions
     );
 
@@ -711,7 +691,7 @@ async fn pad_refusals(backend: Backend) {
         .await
         .refused(403, "PAD_REVOKED");
     let revoked = k
-        .scalar(&format!(
+        .count(&format!(
             "SELECT COUNT(*) FROM pki_certificates WHERE serial = '{}' AND revoked_at IS NOT NULL \
              AND revocation_reason = 1",
             p.serial
@@ -740,11 +720,11 @@ async fn pad_refusals(backend: Backend) {
         .await
         .json(200);
     let n = k
-        .scalar("SELECT COUNT(*) FROM audit_log WHERE action = 'pad.revoke' AND outcome = 'ok'")
+        .count("SELECT COUNT(*) FROM audit_log WHERE action = 'pad.revoke' AND outcome = 'ok'")
         .await;
     assert_eq!(n, 2);
     let n = k
-        .scalar("SELECT COUNT(*) FROM audit_log WHERE action = 'pad.enrol' AND outcome = 'denied'")
+        .count("SELECT COUNT(*) FROM audit_log WHERE action = 'pad.enrol' AND outcome = 'denied'")
         .await;
     assert!(n >= 5, "{n}");
     k.s.stop().await;
