@@ -291,6 +291,59 @@ async fn check_certificate(k: &Kit, d: &Path, p: &TestPad) {
     );
 }
 
+async fn independent_check(k: &Kit, d: &Path, p: &TestPad) {
+    use sqlx::Row;
+    let inner_bytes = inner("GET", "/pad/queue", None, None);
+    let (req, key) = p.pad.seal(now_ms(), &inner_bytes).unwrap();
+    let wire = req.to_bytes();
+    let r = k.post_envelope(wire.clone()).await;
+    assert_eq!(r.status(), 200);
+    let answer_env = r.bytes().await.unwrap().to_vec();
+    let answer = pad_channel::Response::parse(&answer_env)
+        .unwrap()
+        .open(&key, &req.nonce)
+        .unwrap();
+    let key_id: String = sqlx::query("SELECT key_id FROM pad_keys WHERE name = 'channel'")
+        .fetch_one(k.s.db.pool())
+        .await
+        .unwrap()
+        .try_get("key_id")
+        .unwrap();
+    let device = k.s.keys.device();
+    let channel_hex = crypto_device::with_secret(&*device, &crypto_device::KeyId(key_id), |s| {
+        Ok(hex::encode(s))
+    })
+    .await
+    .unwrap();
+    // The device's secret is the key whose public half the pad was given.
+    assert_eq!(
+        pad_channel::public_of(&hex::decode(&channel_hex).unwrap()).unwrap(),
+        p.channel_public
+    );
+    let pad_pem = openssl(d, &["x509", "-in", "pad.pem", "-pubkey", "-noout"]);
+    let dir = d.join("envelope");
+    std::fs::create_dir_all(&dir).unwrap();
+    for (file, bytes) in [
+        ("channel.hex", channel_hex.as_bytes()),
+        ("pad.pem", pad_pem.as_bytes()),
+        ("request.bin", &wire[..]),
+        ("response.bin", &answer_env[..]),
+        ("inner.bin", &inner_bytes[..]),
+        ("answer.bin", &answer[..]),
+    ] {
+        std::fs::write(dir.join(file), bytes).unwrap();
+    }
+    let script = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../shared/pad-channel/tests/py/check_envelope.py");
+    let python = std::env::var("YIQIAN_PYTHON").unwrap_or_else(|_| "python3".into());
+    let out = crate::tools::run(
+        d,
+        &python,
+        &[script.to_str().unwrap(), dir.to_str().unwrap()],
+    );
+    assert!(out.ok && out.text.trim() == "ok", "{}", out.text);
+}
+
 /// Register → enrol (certificate checked by OpenSSL) → a terminal creates a `["pad"]` task
 /// for the pad → the pad lists its queue, opens the task (a session without SMS), reads the
 /// task and page 1 (byte-identical to the direct routes) and submits a button-mode signature,
@@ -352,6 +405,11 @@ async fn pad_signs_through_the_channel(backend: Backend) {
     assert_eq!(first["identity"], json!(["pad"]));
     assert_eq!(first["signer_name_masked"], "张*");
     assert_eq!(first["status"], "pending");
+
+    // Independently: Python gmssl unwraps the request's SM4 key with the server's channel key
+    // (read from the crypto device), `cryptography` opens both bodies, OpenSSL verifies the
+    // pad's signature with the key from its certificate (shared/pad-channel/tests/py).
+    independent_check(&k, dir.path(), &p).await;
 
     // Open: the link token and, for ["pad"], a session at once.
     let opened = k.open_task(&p, &task_id).await;
