@@ -86,12 +86,24 @@ async fn kiosk(backend: Backend) {
     };
     // The page runs while the server side plays its part below.
     let link = k.s.url("/h5/#/pad");
+    let marks = tempfile::tempdir().unwrap();
+    let back = marks.path().join("back");
+    let back_arg = back.to_str().unwrap().to_owned();
     let page = tokio::spawn(async move {
         run_py(
             "h5_pad.py",
             name,
             &link,
-            &["--code", &code, "--pad-name", PAD_NAME, "--ward", WARD],
+            &[
+                "--code",
+                &code,
+                "--pad-name",
+                PAD_NAME,
+                "--ward",
+                WARD,
+                "--back-file",
+                &back_arg,
+            ],
         )
         .await
     });
@@ -117,6 +129,16 @@ async fn kiosk(backend: Backend) {
     })
     .await;
     if signed.is_none() {
+        panic!("the page script ended early: {}", page.await.unwrap());
+    }
+    // Revoked only once the page is back in its queue (so the revoked screen is what the next
+    // poll shows, not a race with the end of the signing flow).
+    let back = back.as_path();
+    let returned = wait_for("the page returns to its queue", 60, &page, || async move {
+        back.exists().then_some(())
+    })
+    .await;
+    if returned.is_none() {
         panic!("the page script ended early: {}", page.await.unwrap());
     }
     admin(&k, &format!("/api/v1/pads/{pad_id}/revoke"), &json!({})).await;

@@ -3,7 +3,7 @@
 
 Called by cosign-server/tests/it/pad_page.rs against the real server, which plays its part
 meanwhile: once the pad is enrolled it assigns a task to it (identity "pad": no SMS), and once
-the task is signed it revokes the pad. This script:
+the page is back in the queue after signing (--back-file appears) it revokes the pad. This script:
 
 1. enrols: a wrong code is refused with the server's Chinese message, then --code works; the page
    shows the pad's name and ward and keeps its device key, serial and channel key;
@@ -39,6 +39,7 @@ def main():
     ap.add_argument("--pad-name", required=True)
     ap.add_argument("--ward", required=True)
     ap.add_argument("--title", default="手术知情同意书")
+    ap.add_argument("--back-file", required=True, help="created once the page is back in the queue")
     ap.add_argument("--shots", required=True)
     ap.add_argument("--name", required=True)
     args = ap.parse_args()
@@ -108,6 +109,8 @@ def main():
             check(not left, f"task data left on the pad: {left}")
             check(page.locator(".sign-pad").count() == 0, "the signature pad is still on screen")
             flow.shot("queue-after")
+            # Only now may the test revoke the pad (else the queue could already show it revoked).
+            open(args.back_file, "w").close()
             # 4. The administrator revokes the pad: the next poll shows the revoked screen.
             expect(page.locator("#pad-revoked")).to_be_visible(timeout=60000)
             check(chinese(page.locator("#pad-revoked").inner_text()), "revoked screen not in Chinese")
