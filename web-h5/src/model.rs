@@ -239,95 +239,10 @@ impl PadAnswer {
     }
 }
 
-/// The pad as the server knows it (in the queue answer).
-#[derive(Debug, Clone, PartialEq, Eq, Default, Deserialize)]
-#[serde(default)]
-pub struct PadInfo {
-    /// Pad id.
-    pub pad_id: String,
-    /// Name.
-    pub name: String,
-    /// Ward.
-    pub ward: String,
-    /// Hospital.
-    pub hospital: String,
-}
-
-/// `GET /pad/queue`: the pad and its open tasks, oldest first.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Deserialize)]
-#[serde(default)]
-pub struct PadQueue {
-    /// This pad.
-    pub pad: PadInfo,
-    /// Open tasks assigned to it.
-    pub tasks: Vec<PadQueueItem>,
-}
-
-/// One task in the pad's queue.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Deserialize)]
-#[serde(default)]
-pub struct PadQueueItem {
-    /// Task id (used to open it).
-    pub task_id: String,
-    /// Document title.
-    pub title: String,
-    /// Signer, masked.
-    pub signer_name_masked: String,
-    /// `patient` or `proxy`.
-    pub signer_role: String,
-    /// Sign mode wire name.
-    pub sign_mode: String,
-    /// Department, if the task named one.
-    pub department: Option<String>,
-    /// When the task was created (RFC 3339).
-    pub created_at: String,
-}
-
-/// What opening a task gives the pad: the task's link token and a session.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Deserialize)]
-#[serde(default)]
-pub struct PadOpened {
-    /// The task's token (the same routes as a phone's link).
-    pub token: String,
-    /// The h5 session (none: the task wants the SMS step first).
-    pub session: Option<String>,
-}
-
-/// The enrolment request: the one-time code, the new device public key and a signature by the
-/// device key proving it holds the private half.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct PadEnrol {
-    /// One-time code from the administrator.
-    pub code: String,
-    /// SEC1 public key, lowercase hex.
-    pub public_key: String,
-    /// DER SM2 signature over [`enrol_message`], hex.
-    pub signature: String,
-}
-
-/// What the pad signs to prove it holds its device key: bound to the (normalised) one-time
-/// code and the key.
-pub fn enrol_message(code: &str, public_key_hex: &str) -> Vec<u8> {
-    format!("yiqian-pad-enrol:{code}:{public_key_hex}").into_bytes()
-}
-
-/// The enrolment answer.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Deserialize)]
-#[serde(default)]
-pub struct PadEnrolled {
-    /// Pad id.
-    pub pad_id: String,
-    /// Pad name.
-    pub name: String,
-    /// Pad ward.
-    pub ward: String,
-    /// Hospital.
-    pub hospital: String,
-    /// Device certificate serial (lowercase hex).
-    pub certificate_serial: String,
-    /// The server's channel public key, SEC1 hex.
-    pub channel_public_key: String,
-}
+/// The pad routes' wire types and the enrolment message, shared with the server.
+pub use cosign_proto::v1::pad::{
+    PadEnrol, PadEnrolled, PadOpened, PadQueue, PadQueueItem, enrol_message,
+};
 
 /// The enrolment code as typed: spaces and dashes dropped, letters upper-cased; 6 to 32 of
 /// `[A-Z0-9]`.

@@ -285,7 +285,6 @@ fn QueueScreen(screen: RwSignal<Screen>) -> impl IntoView {
                                     <span class="queue-title">{item.title.clone()}</span>
                                     <span class="queue-signer">{ctx.t(T::Signer)}"：" {item.signer_name_masked.clone()}</span>
                                     <span class="queue-meta">
-                                        {item.department.clone().map(|d| format!("{d} · "))}
                                         {move || mode.map(|m| m.get(ctx.lang.get()))} " · " {created}
                                     </span>
                                 </button>
