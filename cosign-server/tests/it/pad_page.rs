@@ -109,13 +109,13 @@ async fn kiosk(backend: Backend) {
     });
 
     let (kr, pid) = (&k, pad_id.as_str());
-    let enrolled = wait_for("the page enrols the pad", 90, &page, || async move {
+    let Some(()) = wait_for("the page enrols the pad", 90, &page, || async move {
         (pad_status(kr, pid).await == "active").then_some(())
     })
-    .await;
-    if enrolled.is_none() {
+    .await
+    else {
         panic!("the page script ended early: {}", page.await.unwrap());
-    }
+    };
     // Identity "pad": staff at the bedside vouch for the patient, so no SMS on the pad.
     let (task_id, _token) = k
         .create(&task_body(
@@ -124,23 +124,23 @@ async fn kiosk(backend: Backend) {
         ))
         .await;
     let tid = task_id.as_str();
-    let signed = wait_for("the patient signs on the pad", 120, &page, || async move {
+    let Some(()) = wait_for("the patient signs on the pad", 120, &page, || async move {
         (kr.view(tid).await["status"] == "signed").then_some(())
     })
-    .await;
-    if signed.is_none() {
+    .await
+    else {
         panic!("the page script ended early: {}", page.await.unwrap());
-    }
+    };
     // Revoked only once the page is back in its queue (so the revoked screen is what the next
     // poll shows, not a race with the end of the signing flow).
     let back = back.as_path();
-    let returned = wait_for("the page returns to its queue", 60, &page, || async move {
+    let Some(()) = wait_for("the page returns to its queue", 60, &page, || async move {
         back.exists().then_some(())
     })
-    .await;
-    if returned.is_none() {
+    .await
+    else {
         panic!("the page script ended early: {}", page.await.unwrap());
-    }
+    };
     admin(&k, &format!("/api/v1/pads/{pad_id}/revoke"), &json!({})).await;
 
     let summary = page.await.unwrap();
