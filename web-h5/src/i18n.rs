@@ -134,6 +134,29 @@ texts! {
     StatusLocked => "验证失败次数过多，任务已锁定，请联系医护人员。", "Too many failed attempts; the task is locked. Please ask the staff.";
     StatusCancelled => "该签署任务已取消。", "This signing task was cancelled.";
     UnknownMode => "不支持的签署方式，请联系医护人员。", "This signing method is not supported; please ask the staff.";
+    PadTitle => "医签 · 床旁签署", "Yiqian · Bedside signing";
+    PadDevice => "平板", "Pad";
+    PadWard => "病区", "Ward";
+    PadEnrolTitle => "登记本平板", "Enrol this pad";
+    PadEnrolIntro => "请医护人员输入管理员提供的一次性登记码。本平板将生成自己的设备密钥，私钥不离开本机。", "Staff: enter the one-time enrolment code from the administrator. The pad creates its own device key; the private key never leaves it.";
+    PadCodeLabel => "登记码", "Enrolment code";
+    PadCodeHint => "6 位以上字母或数字", "6 or more letters or digits";
+    PadEnrol => "登记", "Enrol";
+    PadEnrolling => "正在生成设备密钥并登记…", "Creating the device key and enrolling…";
+    PadBadCode => "请输入完整的登记码。", "Please enter the whole enrolment code.";
+    PadNoCrypto => "此浏览器不能生成安全随机数（缺少 crypto.getRandomValues），不能登记为床旁平板。", "This browser cannot make secure random numbers (no crypto.getRandomValues); it cannot be enrolled as a bedside pad.";
+    PadKeyFailed => "生成设备密钥失败，不能登记。", "The device key could not be created; enrolment is not possible.";
+    PadQueueTitle => "待签署任务", "Tasks to sign";
+    PadQueueEmpty => "暂无待签署任务，新任务会自动出现。", "No tasks yet; new tasks appear automatically.";
+    PadQueueHint => "请点击任务，把平板交给患者签署。", "Tap a task and hand the pad to the patient.";
+    PadBack => "返回任务列表", "Back to the task list";
+    PadRevokedTitle => "本平板已停用或未登记", "This pad is disabled or not enrolled";
+    PadRevokedText => "服务器不再接受本平板（已被管理员停用，或登记已失效）。请联系管理员获取新的登记码，由医护人员重新登记。", "The server no longer accepts this pad (disabled by the administrator, or its enrolment is gone). Ask the administrator for a new code; staff must enrol it again.";
+    PadReenrol => "重新登记", "Enrol again";
+    ModeButton => "确认签署", "Confirm button";
+    ModeLongPress => "长按签署", "Long press";
+    ModeHandwriting => "手写签名", "Handwritten signature";
+    ModeCopy => "逐字抄录", "Copy by hand";
 }
 
 #[cfg(test)]

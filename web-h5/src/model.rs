@@ -10,7 +10,7 @@ pub use cosign_proto::v1::patient::{
 };
 use std::fmt::Write as _;
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 /// A server error body `{code, message, message_en}` (plus `attempts_left` for OTP_INVALID).
 /// Its own type rather than cosign-proto's `ApiError`: the page must show codes it does not
@@ -136,6 +136,126 @@ pub fn clean_code(input: &str) -> Option<String> {
     (code.len() == 6 && code.bytes().all(|b| b.is_ascii_digit())).then_some(code)
 }
 
+// ---- Bedside pad (kiosk mode, docs/api/patient.md §5) ----
+
+/// Enrolment route (plain JSON: the pad has no channel yet).
+pub const PAD_ENROL: &str = "/api/v1/pad/enrol";
+/// The channel route: every later call is an envelope posted here.
+pub const PAD_CALL: &str = "/api/v1/pad/call";
+/// The pad's own queue (inner path, through the channel).
+pub const PAD_QUEUE: &str = "/pad/queue";
+
+/// The kiosk's hash route: `#/pad` (nothing else after it but an optional `/` or query).
+pub fn is_pad_route(hash: &str) -> bool {
+    hash.strip_prefix("#/pad")
+        .is_some_and(|rest| rest.is_empty() || rest.starts_with('/') || rest.starts_with('?'))
+}
+
+/// The inner path that opens a task of the queue on this pad.
+pub fn pad_open_path(task_id: &str) -> Option<String> {
+    let ok = !task_id.is_empty()
+        && task_id.len() <= 64
+        && task_id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+    ok.then(|| format!("/pad/tasks/{task_id}/open"))
+}
+
+/// Stays on this device in `localStorage`: the pad's enrolment (kiosk mode).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PadDevice {
+    /// The SM2 device private key, hex (see docs/api/patient.md §5 on why it can only live here).
+    pub secret_hex: String,
+    /// The device certificate's serial (lowercase hex), named in every envelope.
+    pub serial: String,
+    /// The server's channel public key, SEC1 hex.
+    pub channel_public_hex: String,
+    /// The pad's id.
+    pub pad_id: String,
+    /// The pad's name as the administrator registered it.
+    pub name: String,
+    /// Its ward.
+    pub ward: String,
+    /// The hospital.
+    #[serde(default)]
+    pub hospital: String,
+}
+
+/// The inner request sealed in an envelope: the route, the h5 session (sent on as the
+/// `x-yiqian-h5-session` header) and the exact JSON body bytes in base64.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PadInner<'a> {
+    /// HTTP method.
+    pub method: &'a str,
+    /// Route path, e.g. `/api/v1/h5/tasks/{token}/submit` or `/pad/queue`.
+    pub path: &'a str,
+    /// The h5 session, where the route needs one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub session: Option<&'a str>,
+    /// The JSON body, standard base64.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub body_base64: Option<String>,
+}
+
+impl PadInner<'_> {
+    /// The inner request's bytes.
+    pub fn encode(method: &str, path: &str, session: Option<&str>, body: Option<&str>) -> Vec<u8> {
+        use base64::Engine as _;
+        let inner = PadInner {
+            method,
+            path,
+            session,
+            body_base64: body.map(|b| base64::engine::general_purpose::STANDARD.encode(b)),
+        };
+        serde_json::to_vec(&inner).unwrap_or_default()
+    }
+}
+
+/// The inner answer opened from the response envelope: what the direct route gave.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Deserialize)]
+#[serde(default)]
+pub struct PadAnswer {
+    /// HTTP status the route gave.
+    pub status: u16,
+    /// Its content type.
+    pub content_type: String,
+    /// Its body, standard base64.
+    pub body_base64: Option<String>,
+}
+
+impl PadAnswer {
+    /// The status and the body bytes, as a direct call would have given them.
+    pub fn decode(bytes: &[u8]) -> Option<(u16, Vec<u8>)> {
+        use base64::Engine as _;
+        let a: Self = serde_json::from_slice(bytes).ok()?;
+        if !(100..600).contains(&a.status) {
+            return None;
+        }
+        let body = match a.body_base64 {
+            Some(b64) => base64::engine::general_purpose::STANDARD.decode(b64).ok()?,
+            None => Vec::new(),
+        };
+        Some((a.status, body))
+    }
+}
+
+/// The pad routes' wire types and the enrolment message, shared with the server.
+pub use cosign_proto::v1::pad::{
+    PadEnrol, PadEnrolled, PadOpened, PadQueue, PadQueueItem, enrol_message,
+};
+
+/// The enrolment code as typed: spaces and dashes dropped, letters upper-cased; 6 to 32 of
+/// `[A-Z0-9]`.
+pub fn clean_enrol_code(input: &str) -> Option<String> {
+    let code: String = input
+        .chars()
+        .filter(|c| !c.is_whitespace() && *c != '-')
+        .map(|c| c.to_ascii_uppercase())
+        .collect();
+    ((6..=32).contains(&code.len()) && code.bytes().all(|b| b.is_ascii_alphanumeric()))
+        .then_some(code)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -201,6 +321,70 @@ mod tests {
         assert_eq!(
             validate_id_number("110105194912310021"),
             Err(IdNumberError::CheckDigit)
+        );
+    }
+
+    #[test]
+    fn pad_inner_and_answer() {
+        let inner = PadInner::encode(
+            "POST",
+            "/api/v1/h5/tasks/abc/submit",
+            Some("s1"),
+            Some(r#"{"a":1}"#),
+        );
+        assert_eq!(
+            serde_json::from_slice::<serde_json::Value>(&inner).unwrap(),
+            serde_json::json!({"method": "POST", "path": "/api/v1/h5/tasks/abc/submit", "session": "s1", "body_base64": "eyJhIjoxfQ=="})
+        );
+        let get = PadInner::encode("GET", PAD_QUEUE, None, None);
+        assert_eq!(
+            String::from_utf8(get).unwrap(),
+            r#"{"method":"GET","path":"/pad/queue"}"#
+        );
+
+        assert_eq!(
+            PadAnswer::decode(
+                br#"{"status":200,"content_type":"application/json","body_base64":"eyJhIjoxfQ=="}"#
+            ),
+            Some((200, br#"{"a":1}"#.to_vec()))
+        );
+        assert_eq!(
+            PadAnswer::decode(
+                br#"{"status":200,"content_type":"image/png","body_base64":"iVBORw=="}"#
+            ),
+            Some((200, vec![0x89, b'P', b'N', b'G']))
+        );
+        assert_eq!(
+            PadAnswer::decode(br#"{"status":204}"#),
+            Some((204, Vec::new()))
+        );
+        assert_eq!(PadAnswer::decode(br#"{"status":0}"#), None);
+        assert_eq!(
+            PadAnswer::decode(br#"{"status":200,"body_base64":"%%"}"#),
+            None
+        );
+        assert_eq!(PadAnswer::decode(b"garbage"), None);
+    }
+
+    #[test]
+    fn pad_codes_and_paths() {
+        assert!(is_pad_route("#/pad") && is_pad_route("#/pad/") && is_pad_route("#/pad?x"));
+        assert!(!is_pad_route("#/padding") && !is_pad_route("#/t/abc") && !is_pad_route(""));
+        assert_eq!(clean_enrol_code(" ab12-cd34 "), Some("AB12CD34".into()));
+        assert_eq!(clean_enrol_code("12345"), None);
+        assert_eq!(clean_enrol_code("1234567!"), None);
+        assert_eq!(clean_enrol_code("１２３４５６"), None);
+        assert_eq!(
+            pad_open_path("t-1_a").as_deref(),
+            Some("/pad/tasks/t-1_a/open")
+        );
+        assert_eq!(pad_open_path("../x"), None);
+        assert_eq!(pad_open_path(""), None);
+        // The contract's normalisation: upper case, no dashes or spaces.
+        let code = clean_enrol_code("abcd-efgh-jkmn").unwrap();
+        assert_eq!(
+            enrol_message(&code, "04ff"),
+            b"yiqian-pad-enrol:ABCDEFGHJKMN:04ff"
         );
     }
 }

@@ -8,6 +8,7 @@ mod demo;
 mod error;
 mod extract;
 mod middleware;
+mod pad;
 mod patient;
 mod pki;
 mod static_h5;
@@ -87,6 +88,7 @@ pub fn router(state: AppState) -> Router {
         .layer(RequestBodyLimitLayer::new(body_limit))
         .merge(crate::documents::http::routes(upload_limit))
         .merge(patient::routes(upload_limit))
+        .merge(pad::routes())
         .merge(static_h5::routes())
         .fallback(system::not_found);
 

@@ -193,7 +193,7 @@ pub(crate) fn pki_failure(e: PkiError) -> ApiFailure {
     }
 }
 
-fn require_issuer_role(admin: &Admin) -> Result<(), ApiFailure> {
+pub(super) fn require_issuer_role(admin: &Admin) -> Result<(), ApiFailure> {
     // 三权分立: the auditor reads, the system and security administrators manage certificates.
     if matches!(admin.0.role(), "sysadmin" | "secadmin") {
         Ok(())

@@ -362,6 +362,21 @@ fn evidence_json(
     user_agent: &str,
     now: i64,
 ) -> serde_json::Value {
+    let identity = if task.verified_by.as_deref() == Some("pad") {
+        // Ward staff vouched at the bedside pad the task was assigned to.
+        serde_json::json!({
+            "method": "pad",
+            "pad_id": task.pad_id,
+            "verified_at": task.verified_at.map(rfc3339),
+        })
+    } else {
+        serde_json::json!({
+            "method": "sms",
+            "phone_masked": mask_phone(&task.phone),
+            "verified_at": task.verified_at.map(rfc3339),
+            "failed_attempts": task.otp_failures,
+        })
+    };
     serde_json::json!({
         "version": 1,
         "task_id": task.task_id,
@@ -379,12 +394,8 @@ fn evidence_json(
         "copy_chars": s.copy_chars,
         "signer": { "role": task.signer_role, "name": task.signer_name },
         "proxy": task.proxy.as_deref().and_then(|p| serde_json::from_str::<serde_json::Value>(p).ok()),
-        "identity": [{
-            "method": "sms",
-            "phone_masked": mask_phone(&task.phone),
-            "verified_at": task.verified_at.map(rfc3339),
-            "failed_attempts": task.otp_failures,
-        }],
+        "identity": [identity],
+        "pad_id": task.pad_id,
         "user_agent": user_agent,
         "times": {
             "created_at": rfc3339(task.created_at),

@@ -42,7 +42,7 @@ fn bad(field: &str, zh: &str, en: &str) -> ApiFailure {
 }
 
 /// 1–`max` characters, no control characters, no surrounding spaces.
-fn check_text(field: &str, v: &str, max: usize) -> Result<(), ApiFailure> {
+pub(crate) fn check_text(field: &str, v: &str, max: usize) -> Result<(), ApiFailure> {
     let n = v.chars().count();
     if n == 0 || n > max || v.chars().any(char::is_control) || v.trim() != v {
         return Err(bad(
@@ -151,6 +151,10 @@ pub struct TaskRow {
     pub created_at: i64,
     /// Unix ms.
     pub expires_at: i64,
+    /// The bedside pad the task is assigned to.
+    pub pad_id: Option<String>,
+    /// How the session was obtained: `sms`, or `pad` (ward staff at the bedside); `None` = sms.
+    pub verified_by: Option<String>,
 }
 
 impl TaskRow {
@@ -187,7 +191,7 @@ const COLUMNS: &str = "task_id, app_id, title, signer_role, signer_name, phone, 
     identity, sign_mode, copy_text, require_read_to_end, placement, document_id, base_version, \
     page_count, status, otp_hash, otp_expires_at, otp_sent_at, otp_failures, session_hash, \
     verified_at, proxy, proxy_id_key, submission_id, lease_until, evidence_sm3, cert_serial, \
-    signer_cn, signed_version, signed_sm3, signed_at, created_at, expires_at";
+    signer_cn, signed_version, signed_sm3, signed_at, created_at, expires_at, pad_id, verified_by";
 
 fn row_of(r: &sqlx::any::AnyRow) -> Result<TaskRow, sqlx::Error> {
     let identity: String = r.try_get("identity")?;
@@ -226,6 +230,8 @@ fn row_of(r: &sqlx::any::AnyRow) -> Result<TaskRow, sqlx::Error> {
         signed_at: r.try_get("signed_at")?,
         created_at: r.try_get("created_at")?,
         expires_at: r.try_get("expires_at")?,
+        pad_id: r.try_get("pad_id")?,
+        verified_by: r.try_get("verified_by")?,
     })
 }
 
@@ -243,7 +249,11 @@ pub async fn load(db: &crate::store::Db, task_id: &str) -> Result<Option<TaskRow
     Ok(r.as_ref().map(row_of).transpose()?)
 }
 
-async fn load_by_token(db: &crate::store::Db, token: &str) -> Result<Option<TaskRow>, ApiFailure> {
+/// Loads a task by its link token.
+pub async fn load_by_token(
+    db: &crate::store::Db,
+    token: &str,
+) -> Result<Option<TaskRow>, ApiFailure> {
     if token.is_empty() || token.len() > 128 {
         return Ok(None);
     }
@@ -256,7 +266,8 @@ async fn load_by_token(db: &crate::store::Db, token: &str) -> Result<Option<Task
     Ok(r.as_ref().map(row_of).transpose()?)
 }
 
-fn link_invalid() -> ApiFailure {
+/// The refusal of a link that matches no task.
+pub fn link_invalid() -> ApiFailure {
     ApiFailure::with(
         ErrorCode::NotFound,
         "签署链接无效，请核对短信中的链接或重新扫码。",
@@ -385,11 +396,20 @@ fn check_request(req: &CreatePatientTask) -> Result<i64, ApiFailure> {
             check_text(field, v, 64)?;
         }
     }
-    if req.identity.is_empty() || req.identity.iter().any(|i| i != "sms") {
+    // ["pad"]: ward staff vouch for the signer at a bedside pad (docs/api/patient.md §5).
+    let pad_presence = req.identity.len() == 1 && req.identity[0] == "pad";
+    if pad_presence && req.pad_id.is_none() {
         return Err(bad(
             "identity",
-            "目前只支持 [\"sms\"]（短信验证码）",
-            "only [\"sms\"] is supported so far",
+            "[\"pad\"]（床旁平板，医护人员在场核对）须同时给出 pad_id",
+            "[\"pad\"] (bedside pad, staff present) needs a pad_id",
+        ));
+    }
+    if !pad_presence && (req.identity.is_empty() || req.identity.iter().any(|i| i != "sms")) {
+        return Err(bad(
+            "identity",
+            "目前只支持 [\"sms\"]（短信验证码）或 [\"pad\"]（床旁平板）",
+            "only [\"sms\"] or [\"pad\"] (bedside pad) is supported so far",
         ));
     }
     match (&req.sign_mode, &req.copy_text) {
@@ -442,6 +462,18 @@ pub async fn create(
     now_ms: i64,
 ) -> Result<(PatientTaskCreated, String), ApiFailure> {
     let expires_in = check_request(req)?;
+    if let Some(pad_id) = &req.pad_id {
+        let active = crate::pad::load(&state.db, pad_id)
+            .await?
+            .is_some_and(|p| p.status == "active");
+        if !active {
+            return Err(bad(
+                "pad_id",
+                "没有该床旁平板，或平板未登记、已停用",
+                "no such pad, or it is not enrolled or was revoked",
+            ));
+        }
+    }
     let pdf = base64::engine::general_purpose::STANDARD
         .decode(req.document.pdf_base64.as_bytes())
         .map_err(|_| {
@@ -551,9 +583,9 @@ pub async fn create(
         "INSERT INTO patient_tasks (task_id, app_id, token_hash, token_sealed, title, signer_role, \
          signer_name, phone, id_number_key, patient_id, visit_id, doc_type, department, identity, \
          sign_mode, copy_text, require_read_to_end, placement, delivery, document_id, base_version, \
-         page_count, status, otp_failures, created_at, expires_at, updated_at) VALUES ($1, $2, $3, \
-         $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, \
-         'pending', 0, $23, $24, $23)",
+         page_count, status, otp_failures, created_at, expires_at, updated_at, pad_id) VALUES ($1, \
+         $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, \
+         $21, $22, 'pending', 0, $23, $24, $23, $25)",
     )
     .bind(&task_id)
     .bind(app_id)
@@ -579,6 +611,7 @@ pub async fn create(
     .bind(i64::from(pages))
     .bind(now_ms)
     .bind(expires_at)
+    .bind(&req.pad_id)
     .execute(&mut *tx)
     .await?;
     if req.delivery == Delivery::Push
@@ -625,6 +658,16 @@ pub async fn create(
 
 /// The link of a task (decrypted from its sealed copy), for the terminal's QR code.
 pub async fn link_of(state: &AppState, task_id: &str) -> Result<Zeroizing<String>, ApiFailure> {
+    let token = token_of(state, task_id).await?;
+    Ok(Zeroizing::new(format!(
+        "{}/h5/#/t/{}",
+        state.config.public_url,
+        token.as_str()
+    )))
+}
+
+/// The link token of a task (decrypted from its sealed copy): the QR code, a bedside pad.
+pub async fn token_of(state: &AppState, task_id: &str) -> Result<Zeroizing<String>, ApiFailure> {
     let r = sqlx::query("SELECT token_sealed FROM patient_tasks WHERE task_id = $1")
         .bind(task_id)
         .fetch_one(state.db.pool())
@@ -637,11 +680,24 @@ pub async fn link_of(state: &AppState, task_id: &str) -> Result<Zeroizing<String
     let key = data_key(&state.db, &*device).await?;
     let (nonce, ct) = sealed.split_at(12);
     let token = super::open(&*device, &key, &format!("link:{task_id}"), nonce, ct).await?;
-    Ok(Zeroizing::new(format!(
-        "{}/h5/#/t/{}",
-        state.config.public_url,
-        String::from_utf8_lossy(&token)
-    )))
+    Ok(Zeroizing::new(String::from_utf8_lossy(&token).into_owned()))
+}
+
+/// The open tasks assigned to a bedside pad, oldest first (at most 50).
+pub async fn for_pad(
+    db: &crate::store::Db,
+    pad_id: &str,
+    now_ms: i64,
+) -> Result<Vec<TaskRow>, ApiFailure> {
+    let rows = sqlx::query(&format!(
+        "SELECT {COLUMNS} FROM patient_tasks WHERE pad_id = $1 AND status IN ('pending', \
+         'verified') AND expires_at >= $2 ORDER BY created_at, task_id LIMIT 50"
+    ))
+    .bind(pad_id)
+    .bind(now_ms)
+    .fetch_all(db.pool())
+    .await?;
+    Ok(rows.iter().map(row_of).collect::<Result<Vec<_>, _>>()?)
 }
 
 /// The terminal's view.
@@ -852,7 +908,8 @@ pub async fn verify_code(
         // The code is single-use: the row moves only if it is still the same code.
         let moved = sqlx::query(
             "UPDATE patient_tasks SET status = 'verified', session_hash = $1, otp_hash = NULL, \
-             otp_expires_at = NULL, verified_at = $2, updated_at = $2 WHERE task_id = $3 AND \
+             otp_expires_at = NULL, verified_at = $2, verified_by = 'sms', updated_at = $2 \
+             WHERE task_id = $3 AND \
              otp_hash = $4 AND status IN ('pending', 'verified')",
         )
         .bind(token_hash(&session))

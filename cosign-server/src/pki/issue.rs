@@ -241,6 +241,31 @@ pub fn parse_csr(bytes: &[u8]) -> Result<ParsedCsr, PkiError> {
     parsed.map_err(|e| PkiError::InvalidCsr(e.to_string()))
 }
 
+/// Certificate policy of bedside pads' device certificates (project arc 1.2.156.112233, `.5` =
+/// pads).
+pub const PAD_DEVICE_POLICY: const_oid::ObjectIdentifier =
+    const_oid::ObjectIdentifier::new_unwrap("1.2.156.112233.5.1");
+
+/// A non-critical certificatePolicies extension with `policy` alone.
+fn policy_extension(
+    policy: const_oid::ObjectIdentifier,
+) -> Result<x509_cert::ext::Extension, PkiError> {
+    let policies = x509_cert::ext::pkix::CertificatePolicies(vec![
+        x509_cert::ext::pkix::certpolicy::PolicyInformation {
+            policy_identifier: policy,
+            policy_qualifiers: None,
+        },
+    ]);
+    Ok(x509_cert::ext::Extension {
+        extn_id: const_oid::db::rfc5280::ID_CE_CERTIFICATE_POLICIES,
+        critical: false,
+        extn_value: der::asn1::OctetString::new(
+            der::Encode::to_der(&policies).map_err(gm_pki::Error::from)?,
+        )
+        .map_err(gm_pki::Error::from)?,
+    })
+}
+
 fn check_validity(validity: Duration, max: Duration, profile: &str) -> Result<(), PkiError> {
     if validity < Duration::from_secs(60) || validity > max {
         return Err(PkiError::InvalidField {
@@ -333,20 +358,7 @@ impl Pki {
         let urls = urls_for(&self.public_url, "staff");
         let mut params = profile::staff(info, self.licence_oid, *public_key, period, &urls)?;
         params.serial = Some(serial.to_vec());
-        let policies = x509_cert::ext::pkix::CertificatePolicies(vec![
-            x509_cert::ext::pkix::certpolicy::PolicyInformation {
-                policy_identifier: policy,
-                policy_qualifiers: None,
-            },
-        ]);
-        params.extra_extensions.push(x509_cert::ext::Extension {
-            extn_id: const_oid::db::rfc5280::ID_CE_CERTIFICATE_POLICIES,
-            critical: false,
-            extn_value: der::asn1::OctetString::new(
-                der::Encode::to_der(&policies).map_err(gm_pki::Error::from)?,
-            )
-            .map_err(gm_pki::Error::from)?,
-        });
+        params.extra_extensions.push(policy_extension(policy)?);
         let issued = self
             .sign_and_record(db, "staff", "auto_sign", params)
             .await?;
@@ -356,6 +368,39 @@ impl Pki {
             &issued,
             actor,
             serde_json::json!({ "policy": policy.to_string() }),
+        )
+        .await?;
+        Ok(issued)
+    }
+
+    /// Issues a bedside pad's device certificate (issue 8, `docs/api/patient.md` §5) from the
+    /// seal CA: the device profile (digitalSignature, clientAuth) plus a certificatePolicies
+    /// extension with [`PAD_DEVICE_POLICY`] alone, so a relying party can tell a pad enrolled
+    /// through `POST /api/v1/pad/enrol` (key proven by the pad's signature) from other devices.
+    /// Recorded with profile `device` and audited as `pki.issue`.
+    pub async fn issue_pad(
+        &self,
+        db: &Db,
+        public_key: &sm2::PublicKey,
+        info: &DeviceInfo,
+        validity: Duration,
+        actor: &Actor<'_>,
+    ) -> Result<IssuedCertificate, PkiError> {
+        check_validity(validity, MAX_VALIDITY, "device")?;
+        info.validate()?;
+        let urls = urls_for(&self.public_url, "seal");
+        let period = Period::starting(super::now_seconds(), validity)?;
+        let mut params = profile::device(info, *public_key, period, &urls)?;
+        params
+            .extra_extensions
+            .push(policy_extension(PAD_DEVICE_POLICY)?);
+        let issued = self.sign_and_record(db, "seal", "device", params).await?;
+        self.audit_issue(
+            db,
+            "pki.issue",
+            &issued,
+            actor,
+            serde_json::json!({ "policy": PAD_DEVICE_POLICY.to_string() }),
         )
         .await?;
         Ok(issued)

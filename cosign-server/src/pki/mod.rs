@@ -32,8 +32,8 @@ use gm_pki::profile::{self, IssuingCaKind, Period, PkiUrls};
 use gm_pki::{CertificateParams, DnBuilder};
 
 pub use issue::{
-    Actor, DeviceInfo, IssueProfile, IssuedCertificate, OrganisationInfo, PatientEventInfo,
-    PkiError, StaffInfo, parse_csr, reason_code, reason_name,
+    Actor, DeviceInfo, IssueProfile, IssuedCertificate, OrganisationInfo, PAD_DEVICE_POLICY,
+    PatientEventInfo, PkiError, StaffInfo, parse_csr, reason_code, reason_name,
 };
 pub use signer::{DeviceSigner, OpenKeyCache, blocking};
 

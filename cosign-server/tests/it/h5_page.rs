@@ -30,7 +30,7 @@ pub fn repo() -> PathBuf {
 }
 
 /// The built page; a clear failure when it is missing.
-fn dist() -> PathBuf {
+pub fn dist() -> PathBuf {
     let dist = repo().join("web-h5/dist");
     assert!(
         dist.join("index.html").is_file() && dist.join("app_bg.wasm").is_file(),
@@ -54,10 +54,16 @@ pub fn artifacts(sub: &str) -> PathBuf {
     dir
 }
 
-/// Runs the Playwright script; returns its JSON summary.
+/// Runs the Playwright script for the phone's flow; returns its JSON summary.
 pub async fn run_flow(name: &str, link: &str, extra: &[&str]) -> serde_json::Value {
+    run_py("h5_flow.py", name, link, extra).await
+}
+
+/// Runs a Playwright script of `cosign-server/tests/py/` with `--link`, `--name`, `--shots`
+/// (screenshots `<name>-*.png` in `artifacts/h5/`) and `extra`; returns its JSON summary.
+pub async fn run_py(file: &str, name: &str, link: &str, extra: &[&str]) -> serde_json::Value {
     let python = std::env::var("YIQIAN_PYTHON").unwrap_or_else(|_| "python3".into());
-    let script = repo().join("cosign-server/tests/py/h5_flow.py");
+    let script = repo().join("cosign-server/tests/py").join(file);
     let shots = artifacts("h5");
     // Screenshots of an earlier run of this flow would mix with this run's.
     for entry in std::fs::read_dir(&shots).unwrap().flatten() {
@@ -85,13 +91,12 @@ pub async fn run_flow(name: &str, link: &str, extra: &[&str]) -> serde_json::Val
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
         out.status.success(),
-        "h5_flow.py {name} failed ({}):\n{stderr}\n{stdout}\nscreenshots in {}",
+        "{file} {name} failed ({}):\n{stderr}\n{stdout}\nscreenshots in {}",
         out.status,
         shots.display()
     );
     let last = stdout.lines().last().unwrap_or_default();
-    serde_json::from_str(last)
-        .unwrap_or_else(|e| panic!("h5_flow.py printed no JSON ({e}): {stdout}"))
+    serde_json::from_str(last).unwrap_or_else(|e| panic!("{file} printed no JSON ({e}): {stdout}"))
 }
 
 async fn contract_flow(name: &str, extra: &[&str]) -> serde_json::Value {
@@ -132,6 +137,26 @@ async fn contract_copy_character_by_character() {
     let v = contract_flow("contract-copy", COPY_FLOW).await;
     assert_eq!(v["chars"], 6, "{v}");
     assert_eq!(v["submits"], 2, "{v}");
+}
+
+/// WeChat's built-in browser without Pointer Events (old X5 kernels, iOS before 13): the
+/// strokes are CDP touch events, recorded by the touch fallback (every point's pressure is the
+/// touch force), with `t` never decreasing; the long press works by touch too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn contract_wechat_touch_without_pointer_events() {
+    let v = contract_flow(
+        "contract-wechat-handwriting",
+        &["--wechat", "--mode", "handwriting"],
+    )
+    .await;
+    assert_eq!(v["touch"], true, "{v}");
+    assert!(v["points"].as_u64().unwrap() >= 10, "{v}");
+    let v = contract_flow(
+        "contract-wechat-long-press",
+        &["--wechat", "--mode", "long_press"],
+    )
+    .await;
+    assert!(v["held_ms"].as_u64().unwrap() >= 3000, "{v}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -377,5 +402,25 @@ async fn browser_copy_character_by_character() {
     assert_eq!(v["submits"], 2, "{v}");
     let ink = ink_in(dir.path(), "signed.pdf", (100, 100, 160, 80));
     assert!(ink > 50, "appearance region has {ink} dark pixels");
+    k.s.stop().await;
+}
+
+/// The touch fallback against the real server: WeChat user agent, no Pointer Events, strokes
+/// drawn with CDP touch events; the signed PDF verifies and carries the ink.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn browser_wechat_touch_handwriting() {
+    let (k, dir, v) = browser_signs(
+        Backend::Sqlite,
+        "real-wechat-handwriting",
+        task_body("handwriting", &serde_json::json!({})),
+        "13800000000",
+        "张三",
+        &["--wechat", "--mode", "handwriting"],
+    )
+    .await;
+    assert_eq!(v["touch"], true, "{v}");
+    assert_eq!(v["submits"], 1, "{v}");
+    let ink = ink_in(dir.path(), "signed.pdf", (100, 100, 160, 80));
+    assert!(ink > 100, "appearance region has {ink} dark pixels");
     k.s.stop().await;
 }

@@ -150,6 +150,22 @@ const ROUTES: &[(&str, &str, bool, bool)] = &[
     ("GET", "/api/v1/h5/tasks/AAAA/pages/1.png", false, false),
     ("POST", "/api/v1/h5/tasks/AAAA/proxy", true, false),
     ("POST", "/api/v1/h5/tasks/AAAA/submit", false, false),
+    // Bedside pads (issue 8): admin routes, enrolment (JSON), the envelope channel (binary;
+    // refusals are JSON). `GET/POST /api/v1/pads` share a path, so neither is a wrong method.
+    (
+        "POST",
+        "/api/v1/pads/00000000-0000-0000-0000-000000000000/code",
+        false,
+        true,
+    ),
+    (
+        "POST",
+        "/api/v1/pads/00000000-0000-0000-0000-000000000000/revoke",
+        false,
+        true,
+    ),
+    ("POST", "/api/v1/pad/enrol", true, false),
+    ("POST", "/api/v1/pad/call", false, false),
     // The patient page (static files, api::static_h5).
     ("GET", "/h5/", false, false),
     ("GET", "/h5/app.js", false, false),
@@ -294,14 +310,23 @@ async fn protocol_routes_answer_garbage_in_their_own_format() {
 /// length alone. (Sending the body with a normal client races the server's early 413 and
 /// close, which a real client sees as a broken pipe: that is HTTP, not a server fault.)
 async fn oversized_post(base: &str, path: &str, token: &str) -> (u16, serde_json::Value) {
+    announced_post(base, path, token, 3 * 1024 * 1024).await
+}
+
+/// [`oversized_post`] announcing `len` bytes.
+pub(crate) async fn announced_post(
+    base: &str,
+    path: &str,
+    token: &str,
+    len: usize,
+) -> (u16, serde_json::Value) {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let mut conn = tokio::net::TcpStream::connect(base.trim_start_matches("http://"))
         .await
         .unwrap();
     let head = format!(
         "POST {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\nAuthorization: Bearer {token}\r\n\
-         Content-Type: application/json\r\nContent-Length: {}\r\n\r\n",
-        3 * 1024 * 1024
+         Content-Type: application/json\r\nContent-Length: {len}\r\n\r\n"
     );
     conn.write_all(head.as_bytes()).await.unwrap();
     let mut raw = Vec::new();

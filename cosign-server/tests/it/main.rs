@@ -21,6 +21,8 @@ mod h5_page;
 mod hostile_input;
 mod http_basics;
 mod keys;
+mod pad;
+mod pad_page;
 mod patient;
 mod phone_cli;
 mod pki;

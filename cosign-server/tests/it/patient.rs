@@ -228,7 +228,7 @@ impl Kit {
         r.json().await.unwrap()
     }
 
-    async fn count(&self, sql: &str) -> i64 {
+    pub(crate) async fn count(&self, sql: &str) -> i64 {
         use sqlx::Row;
         sqlx::query(sql)
             .fetch_one(self.s.db.pool())

@@ -20,7 +20,7 @@ use crate::both_backends;
 use crate::support::{Backend, TestData, TestServer, assert_api_error};
 use crate::tools::{json_field, openssl, openssl_csr, py, run};
 
-async fn fetch(s: &TestServer, path: &str, dir: &Path, file: &str) -> Vec<u8> {
+pub(crate) async fn fetch(s: &TestServer, path: &str, dir: &Path, file: &str) -> Vec<u8> {
     let r = s.client.get(s.url(path)).send().await.unwrap();
     assert_eq!(r.status(), 200, "GET {path}");
     let bytes = r.bytes().await.unwrap().to_vec();

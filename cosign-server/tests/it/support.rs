@@ -123,6 +123,8 @@ pub struct TestServer {
     pub admin_password: String,
     pub client: reqwest::Client,
     pub db: Db,
+    /// The server's crypto device (tests that check a device secret independently).
+    pub keys: cosign_server::keys::Keys,
     shutdown: Option<oneshot::Sender<()>>,
     handle: Option<JoinHandle<cosign_server::error::Result<()>>>,
     /// Kept alive so the temporary directory and database outlive the server.
@@ -142,6 +144,7 @@ impl TestServer {
         let created = created.expect("a fresh data directory is initialised on first start");
         let addr = server.local_addr().unwrap();
         let db = server.state().db.clone();
+        let keys = server.state().keys.clone();
         let (tx, rx) = oneshot::channel::<()>();
         let handle = tokio::spawn(server.run(async move {
             let _ = rx.await;
@@ -155,6 +158,7 @@ impl TestServer {
             admin_password: created.admin_password.to_string(),
             client,
             db,
+            keys,
             shutdown: Some(tx),
             handle: Some(handle),
             _data: data,

@@ -8,6 +8,11 @@ Called by cosign-server/tests/it/h5_page.rs. Two ways to answer the page's API c
 * otherwise the real server answers and the SMS code is read from the test's fake gateway
   (--sms-url returns the last code as JSON {"code": "123456"}).
 
+With --wechat the browser poses as WeChat's built-in browser (Android XWeb user agent) without
+Pointer Events (`window.PointerEvent` deleted before the page loads, as on old X5 kernels and iOS
+before 13), and every stroke and the long press are real touch events sent through CDP
+`Input.dispatchTouchEvent` (Playwright's mouse makes no touch events): the page's touch fallback.
+
 Prints one JSON line with what was observed (submission ids, bodies' shapes); exits non-zero
 with a message on any failed expectation. Screenshots of every step (390x844) go to --shots.
 """
@@ -28,6 +33,13 @@ CHROMIUM_ARGS = [
     "--disable-background-networking", "--disable-component-update", "--disable-sync",
     "--no-first-run", "--disable-default-apps", "--disable-extensions",
 ]
+# WeChat 8.0 on Android (XWeb kernel), as its built-in browser reports itself.
+WECHAT_UA = ("Mozilla/5.0 (Linux; Android 12; V2055A Build/SP1A.210812.003; wv) AppleWebKit/537.36 "
+             "(KHTML, like Gecko) Version/4.0 Chrome/86.0.4240.99 XWEB/4435 MMWEBSDK/20221011 "
+             "Mobile Safari/537.36 MMWEBID/6170 MicroMessenger/8.0.30.2260(0x28001E3B) "
+             "WeChat/arm64 Weixin NetType/WIFI Language/zh_CN ABI/arm64")
+# Touch force sent with every touch point; the touch fallback records it as the pressure.
+TOUCH_FORCE = 0.8
 MOCK_CODE = "246810"
 MOCK_SESSION = "mock-session-0123456789abcdef"
 
@@ -165,6 +177,7 @@ def mock_task(mode, proxy, copy_text):
 class Flow:
     def __init__(self, args, page, mock):
         self.args, self.page, self.mock = args, page, mock
+        self.cdp = page.context.new_cdp_session(page) if args.wechat else None
         self.n = 0
         self.submit_bodies = []
 
@@ -265,9 +278,27 @@ class Flow:
                                       "id_number": "11010519491231002X",
                                       "reason": "患者术后昏迷，无法签字"}, f"proxy body {self.mock.proxy}")
 
+    def touch(self, kind, x=None, y=None):
+        """One CDP touch event (touchStart/touchMove with a point, touchEnd without)."""
+        points = [] if x is None else [{"x": x, "y": y, "force": TOUCH_FORCE, "id": 0,
+                                        "radiusX": 4, "radiusY": 4}]
+        self.cdp.send("Input.dispatchTouchEvent", {"type": kind, "touchPoints": points})
+
+    def touch_draw(self, box, shape):
+        for stroke in shape:
+            at = lambda x, y: (box["x"] + x * box["width"], box["y"] + y * box["height"])
+            self.touch("touchStart", *at(*stroke[0]))
+            for (x0, y0), (x1, y1) in zip(stroke, stroke[1:]):
+                for i in range(1, 7):
+                    self.page.wait_for_timeout(5)   # time passes between samples
+                    self.touch("touchMove", *at(x0 + (x1 - x0) * i / 6, y0 + (y1 - y0) * i / 6))
+            self.touch("touchEnd")
+
     def draw(self, selector, shape):
         box = self.page.locator(selector).bounding_box()
         check(box and box["width"] > 100, f"{selector} has no size")
+        if self.cdp:
+            return self.touch_draw(box, shape)
         m = self.page.mouse
         for stroke in shape:
             x, y = stroke[0]
@@ -291,20 +322,24 @@ class Flow:
             page.check("#consent")
             hold = page.locator("#hold")
             hold.hover()
+            box = hold.bounding_box()
+            centre = (box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+            down = (lambda: self.touch("touchStart", *centre)) if self.cdp else page.mouse.down
+            up = (lambda: self.touch("touchEnd")) if self.cdp else page.mouse.up
             # Released after 1 s: cancelled, nothing sent.
-            page.mouse.down()
+            down()
             page.wait_for_timeout(1000)
             width = page.eval_on_selector("#hold-bar", "b => parseFloat(b.style.width)")
             check(15 <= width <= 60, f"progress after 1 s is {width}%")
             self.shot("long-press-holding")
-            page.mouse.up()
+            up()
             expect(page.locator("#hold-cancelled")).to_be_visible()
             self.shot("long-press-cancelled")
             check(not self.sent_submits(), "an early release submitted")
             self.arm_cut()
-            page.mouse.down()
+            down()
             page.wait_for_timeout(3400)
-            page.mouse.up()
+            up()
         elif mode == "handwriting":
             page.check("#consent")
             self.draw(".sign-pad canvas", [
@@ -375,6 +410,7 @@ def main():
     ap.add_argument("--mode", required=True, choices=["button", "long_press", "handwriting", "copy"])
     ap.add_argument("--proxy", action="store_true")
     ap.add_argument("--mock", action="store_true")
+    ap.add_argument("--wechat", action="store_true")
     ap.add_argument("--cut-submit", action="store_true")
     ap.add_argument("--reload-after-cut", action="store_true")
     ap.add_argument("--sms-url")
@@ -388,9 +424,13 @@ def main():
     mock = Mock(mock_task(args.mode, args.proxy, args.copy_text)) if args.mock else None
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
+        extra = {"user_agent": WECHAT_UA} if args.wechat else {}
         context = browser.new_context(viewport={"width": 390, "height": 844}, device_scale_factor=2,
-                                      is_mobile=True, has_touch=True, locale="zh-CN")
+                                      is_mobile=True, has_touch=True, locale="zh-CN", **extra)
         context.set_default_timeout(15000)
+        if args.wechat:
+            # Before any page script: the page must see no Pointer Events at all.
+            context.add_init_script("delete window.PointerEvent;")
         page = context.new_page()
         console = []
         page.on("console", lambda m: console.append(f"{m.type}: {m.text}"))
@@ -402,6 +442,10 @@ def main():
             page.route("**/api/v1/h5/tasks/**", mock.handle)
         try:
             page.goto(args.link)
+            if args.wechat:
+                seen = page.evaluate("[typeof window.PointerEvent, 'PointerEvent' in window, navigator.userAgent]")
+                check(seen[0] == "undefined" and not seen[1], f"PointerEvent still present: {seen}")
+                check("MicroMessenger" in seen[2], f"user agent {seen[2]!r}")
             flow.verify()
             flow.read()
             if args.proxy:
@@ -435,6 +479,12 @@ def main():
     body = bodies[0]
     check(body["consent"] is True and body["read_to_end"] is True, "consent / read_to_end not true")
     summary = {"submission_id": ids[0], "submits": len(bodies), "mode": args.mode}
+    if args.wechat:
+        # Every point came through the touch fallback: the touch's force is its pressure.
+        strokes = body.get("strokes") or [s for c in body.get("copy_chars") or [] for s in c["strokes"]]
+        pressures = {p["p"] for s in strokes for p in s["points"]}
+        check(not strokes or pressures == {TOUCH_FORCE}, f"pressures {pressures}: not from touch events")
+        summary["touch"] = True
     if args.mode == "long_press":
         check(3000 <= body["held_ms"] < 4500, f"held_ms {body.get('held_ms')}")
         summary["held_ms"] = body["held_ms"]

@@ -24,7 +24,7 @@ pub fn Toolbar() -> impl IntoView {
         move |_: leptos::ev::MouseEvent| ctx.font.update(|f| *f = (*f + 1).min(FONT_PX.len() - 1));
     view! {
         <header class="toolbar">
-            <span class="brand">{ctx.t(T::AppTitle)}</span>
+            <span class="brand">{ctx.t(if ctx.kiosk { T::PadTitle } else { T::AppTitle })}</span>
             <span class="tools">
                 <button class="tool" id="font-smaller" aria-label=ctx.t(T::FontSmaller)
                     disabled=move || ctx.font.get() == 0 on:click=smaller>"A-"</button>

@@ -84,6 +84,7 @@ pub fn LongPress(
             cancelled.set(true);
         }
     };
+    // One input path (see `pad.rs`): pointer events where the interface exists, else touch.
     let pointer = has_pointer_events();
 
     let label = move || {
@@ -98,10 +99,10 @@ pub fn LongPress(
     view! {
         <div class="long-press">
             <button class="hold" id="hold" class:holding=move || holding.get()
-                on:pointerdown=move |ev: web_sys::PointerEvent| { ev.prevent_default(); start(); }
-                on:pointerup=move |_| release()
-                on:pointerleave=move |_| release()
-                on:pointercancel=move |_| release()
+                on:pointerdown=move |ev: web_sys::PointerEvent| { if pointer { ev.prevent_default(); start(); } }
+                on:pointerup=move |_| { if pointer { release(); } }
+                on:pointerleave=move |_| { if pointer { release(); } }
+                on:pointercancel=move |_| { if pointer { release(); } }
                 on:touchstart=move |ev: web_sys::TouchEvent| { if !pointer { ev.prevent_default(); start(); } }
                 on:touchend=move |_| { if !pointer { release(); } }
                 on:touchcancel=move |_| { if !pointer { release(); } }

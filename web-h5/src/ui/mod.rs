@@ -5,6 +5,7 @@ mod api;
 mod copy;
 mod done;
 mod header;
+mod kiosk;
 mod long_press;
 mod pad;
 mod proxy;
@@ -57,6 +58,8 @@ pub struct AppCtx {
     pub session: RwSignal<Option<String>>,
     /// The reader reached the last page.
     pub read_to_end: RwSignal<bool>,
+    /// Running as the bedside pad (`#/pad`), not from a patient's link.
+    pub kiosk: bool,
 }
 
 impl AppCtx {
@@ -93,40 +96,57 @@ impl AppCtx {
     }
 }
 
-/// Mounts the app into `<body>`, replacing the boot placeholder.
+/// Mounts the app into `<body>`, replacing the boot placeholder: the bedside pad's kiosk at
+/// `#/pad`, else the patient's link `#/t/<token>`.
 pub fn mount() {
     if let Some(boot) = document().get_element_by_id("boot") {
         boot.remove();
     }
-    leptos::mount::mount_to_body(App);
+    let hash = window().location().hash().unwrap_or_default();
+    if crate::model::is_pad_route(&hash) {
+        leptos::mount::mount_to_body(kiosk::PadApp);
+    } else {
+        leptos::mount::mount_to_body(App);
+    }
+}
+
+impl AppCtx {
+    /// The context for a page: settings from `localStorage`, nothing loaded yet; provided to
+    /// every screen, with the language and font-size settings applied and saved on change.
+    fn provide(token: Option<&str>, kiosk: bool) -> Self {
+        let ctx = AppCtx {
+            lang: RwSignal::new(store::lang()),
+            font: RwSignal::new(store::font()),
+            step: RwSignal::new(Step::Loading),
+            token: StoredValue::new(token.unwrap_or_default().to_owned()),
+            task: RwSignal::new(None),
+            session: RwSignal::new(token.and_then(store::session)),
+            read_to_end: RwSignal::new(false),
+            kiosk,
+        };
+        provide_context(ctx);
+        let title = if kiosk { T::PadTitle } else { T::AppTitle };
+        Effect::new(move |_| {
+            let lang = ctx.lang.get();
+            store::set_lang(lang);
+            if let Some(html) = document().document_element() {
+                let _ = html.set_attribute("lang", if lang == Lang::Zh { "zh-CN" } else { "en" });
+            }
+            document().set_title(title.get(lang));
+        });
+        Effect::new(move |_| {
+            let step = ctx.font.get();
+            store::set_font(step);
+            header::apply_font(step);
+        });
+        ctx
+    }
 }
 
 #[component]
 fn App() -> impl IntoView {
     let token = crate::model::token_from_hash(&window().location().hash().unwrap_or_default());
-    let ctx = AppCtx {
-        lang: RwSignal::new(store::lang()),
-        font: RwSignal::new(store::font()),
-        step: RwSignal::new(Step::Loading),
-        token: StoredValue::new(token.clone().unwrap_or_default()),
-        task: RwSignal::new(None),
-        session: RwSignal::new(token.as_deref().and_then(store::session)),
-        read_to_end: RwSignal::new(false),
-    };
-    provide_context(ctx);
-    Effect::new(move |_| {
-        let lang = ctx.lang.get();
-        store::set_lang(lang);
-        if let Some(html) = document().document_element() {
-            let _ = html.set_attribute("lang", if lang == Lang::Zh { "zh-CN" } else { "en" });
-        }
-        document().set_title(T::AppTitle.get(lang));
-    });
-    Effect::new(move |_| {
-        let step = ctx.font.get();
-        store::set_font(step);
-        header::apply_font(step);
-    });
+    let ctx = AppCtx::provide(token.as_deref(), false);
     match token {
         Some(token) => leptos::task::spawn_local(load(ctx, token)),
         None => ctx.step.set(Step::Closed(
@@ -137,19 +157,29 @@ fn App() -> impl IntoView {
     view! {
         <header::Toolbar/>
         <main class="page">
-            <TaskCard/>
-            <StepBar/>
-            {move || match ctx.step.get() {
-                Step::Loading => view! { <p class="muted center">{ctx.t(T::Loading)}</p> }.into_any(),
-                Step::Closed(text) => view! { <div class="card notice" role="alert">{text}</div> }.into_any(),
-                Step::Sms => view! { <sms::SmsStep/> }.into_any(),
-                Step::Read => view! { <reading::ReadStep/> }.into_any(),
-                Step::Proxy => view! { <proxy::ProxyStep/> }.into_any(),
-                Step::Sign => view! { <sign::SignStep/> }.into_any(),
-                Step::Resume => view! { <submit::ResumeStep/> }.into_any(),
-                Step::Done(result) => view! { <done::DoneStep result/> }.into_any(),
-            }}
+            <Flow/>
         </main>
+    }
+}
+
+/// The signing flow of one task: its card, the step bar and the current screen (the same on a
+/// phone and on the bedside pad).
+#[component]
+fn Flow() -> impl IntoView {
+    let ctx = AppCtx::get();
+    view! {
+        <TaskCard/>
+        <StepBar/>
+        {move || match ctx.step.get() {
+            Step::Loading => view! { <p class="muted center">{ctx.t(T::Loading)}</p> }.into_any(),
+            Step::Closed(text) => view! { <div class="card notice" role="alert">{text}</div> }.into_any(),
+            Step::Sms => view! { <sms::SmsStep/> }.into_any(),
+            Step::Read => view! { <reading::ReadStep/> }.into_any(),
+            Step::Proxy => view! { <proxy::ProxyStep/> }.into_any(),
+            Step::Sign => view! { <sign::SignStep/> }.into_any(),
+            Step::Resume => view! { <submit::ResumeStep/> }.into_any(),
+            Step::Done(result) => view! { <done::DoneStep result/> }.into_any(),
+        }}
     }
 }
 

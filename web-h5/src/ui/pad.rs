@@ -151,8 +151,14 @@ pub fn Pad(
     };
     let end = move || drawing.set_value(false);
 
+    // One input path only: without the PointerEvent interface (old kernels) touch events are
+    // used, and any pointer events such a browser still fires are ignored, so no point is
+    // recorded twice.
     let pointer = has_pointer_events();
     let on_pointer_down = move |ev: web_sys::PointerEvent| {
+        if !pointer {
+            return;
+        }
         ev.prevent_default();
         if let Some(c) = canvas.get_untracked() {
             let _ = c.set_pointer_capture(ev.pointer_id());
@@ -162,6 +168,9 @@ pub fn Pad(
         }
     };
     let on_pointer_move = move |ev: web_sys::PointerEvent| {
+        if !pointer {
+            return;
+        }
         if let Some((x, y)) = local(f64::from(ev.client_x()), f64::from(ev.client_y())) {
             extend(x, y, f64::from(ev.pressure()));
         }
@@ -195,8 +204,8 @@ pub fn Pad(
             <canvas node_ref=canvas
                 on:pointerdown=on_pointer_down
                 on:pointermove=on_pointer_move
-                on:pointerup=move |_| end()
-                on:pointercancel=move |_| end()
+                on:pointerup=move |_| if pointer { end() }
+                on:pointercancel=move |_| if pointer { end() }
                 on:touchstart=on_touch_start
                 on:touchmove=on_touch_move
                 on:touchend=move |_| end()

@@ -95,3 +95,26 @@ pub fn new_submission_id() -> String {
     }
     crate::model::uuid_v4(bytes)
 }
+
+/// This pad's enrolment, if it is enrolled (kiosk mode).
+pub fn pad_device() -> Option<crate::model::PadDevice> {
+    serde_json::from_str(&get("yiqian.pad.device")?).ok()
+}
+
+/// Keeps the enrolment (device key, certificate serial, channel key, name, ward).
+pub fn set_pad_device(device: &crate::model::PadDevice) {
+    if let Ok(json) = serde_json::to_string(device) {
+        set("yiqian.pad.device", &json);
+    }
+}
+
+/// Forgets the enrolment (revoked pad, before enrolling again).
+pub fn clear_pad_device() {
+    remove("yiqian.pad.device");
+}
+
+/// Wipes everything one task left on the pad (session, unsent submission): the device is shared.
+pub fn forget_task(token: &str) {
+    clear_session(token);
+    clear_pending(token);
+}

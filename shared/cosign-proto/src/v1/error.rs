@@ -136,6 +136,21 @@ pub enum ErrorCode {
     ProxyRequired,
     /// Patient signing: an ID number fails GB 11643 (length, birth date or check digit).
     InvalidIdNumber,
+    // --- Bedside pads (issue 8, `docs/api/patient.md` §5) ---
+    /// Bedside pad: the body of `/api/v1/pad/call` is not a request envelope, or cannot be
+    /// decrypted.
+    PadEnvelopeInvalid,
+    /// Bedside pad: no enrolled pad has this certificate serial, or the envelope's signature
+    /// does not verify with the enrolled key.
+    PadUnknown,
+    /// Bedside pad: the pad was revoked by an administrator.
+    PadRevoked,
+    /// Bedside pad: the envelope's nonce was already seen (a replay).
+    PadReplay,
+    /// Bedside pad: the pad's clock differs from the server's by more than five minutes.
+    PadClock,
+    /// Bedside pad: the enrolment code is wrong, used or expired.
+    PadCodeInvalid,
 }
 
 impl ErrorCode {
@@ -159,16 +174,21 @@ impl ErrorCode {
             | Self::ReadRequired
             | Self::BadStrokes
             | Self::ProxyRequired
-            | Self::InvalidIdNumber => 400,
+            | Self::InvalidIdNumber
+            | Self::PadEnvelopeInvalid
+            | Self::PadCodeInvalid => 400,
             Self::Unauthenticated
             | Self::BadCredentials
             | Self::BadSignature
             | Self::Replayed
-            | Self::SessionRequired => 401,
+            | Self::SessionRequired
+            | Self::PadUnknown
+            | Self::PadClock => 401,
             Self::Forbidden
             | Self::PasswordChangeRequired
             | Self::NotASigner
-            | Self::AutoSignNotAuthorised => 403,
+            | Self::AutoSignNotAuthorised
+            | Self::PadRevoked => 403,
             Self::NotFound => 404,
             Self::MethodNotAllowed => 405,
             Self::Timeout => 408,
@@ -181,7 +201,8 @@ impl ErrorCode {
             | Self::RequestClosed
             | Self::NotYourTurn
             | Self::AlreadyImported
-            | Self::TaskUsed => 409,
+            | Self::TaskUsed
+            | Self::PadReplay => 409,
             Self::RequestExpired | Self::TaskExpired | Self::TaskCancelled => 410,
             Self::InvalidDocument
             | Self::CertificateExpired
@@ -430,6 +451,30 @@ impl ErrorCode {
                 "身份证号码无效：须为 18 位，出生日期有效，且校验码正确。",
                 "The ID number is invalid: it needs 18 characters, a valid birth date and a correct check digit.",
             ),
+            Self::PadEnvelopeInvalid => (
+                "平板请求格式错误，请刷新页面后重试。",
+                "The pad's request is malformed; reload the page and retry.",
+            ),
+            Self::PadUnknown => (
+                "未登记的平板设备，请联系管理员重新登记。",
+                "This pad is not enrolled; ask an administrator to enrol it again.",
+            ),
+            Self::PadRevoked => (
+                "该平板已被停用，请联系管理员。",
+                "This pad has been revoked; contact an administrator.",
+            ),
+            Self::PadReplay => (
+                "请求重复（可能是重放），已拒绝。",
+                "Duplicate request (possibly a replay); refused.",
+            ),
+            Self::PadClock => (
+                "平板时间与服务器相差过大，请校正平板时间后重试。",
+                "The pad's clock differs too much from the server's; correct it and retry.",
+            ),
+            Self::PadCodeInvalid => (
+                "平板登记码错误、已使用或已过期，请联系管理员重新生成。",
+                "The pad enrolment code is wrong, used or expired; ask an administrator for a new one.",
+            ),
         }
     }
 }
@@ -547,6 +592,12 @@ mod tests {
             ErrorCode::BadStrokes,
             ErrorCode::ProxyRequired,
             ErrorCode::InvalidIdNumber,
+            ErrorCode::PadEnvelopeInvalid,
+            ErrorCode::PadUnknown,
+            ErrorCode::PadRevoked,
+            ErrorCode::PadReplay,
+            ErrorCode::PadClock,
+            ErrorCode::PadCodeInvalid,
         ] {
             assert!((400..500).contains(&code.status()), "{code:?}");
         }

@@ -178,6 +178,10 @@ pub struct CreatePatientTask {
     /// Link lifetime in seconds, 60..=86400 (default 1800).
     #[serde(default)]
     pub expires_in_s: Option<u32>,
+    /// The bedside pad that shows the task in its queue (an `active` pad's id; `docs/api/patient.md`
+    /// §5). With a pad, `identity` may be `["pad"]`: ward staff vouch for the signer at the bedside.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pad_id: Option<String>,
 }
 
 fn default_identity() -> Vec<String> {

@@ -1,0 +1,161 @@
+//! The bedside pad's kiosk page (web-h5 at `/h5/#/pad`, issue 8) in Debian's headless Chromium
+//! against the real server (cosign-server/tests/py/h5_pad.py drives the page): an administrator
+//! creates a pad, the page enrols with the one-time code (its own SM2 device key), a terminal
+//! assigns a task to the pad, the page shows it and the patient signs by handwriting — every
+//! call sealed in the pad channel — then the signed PDF is checked like the phone's, and a
+//! revoked pad shows the revoked screen. Screenshots at 1024×768 in `artifacts/h5/`.
+
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+use crate::both_backends;
+use crate::h5_page::{dist, run_py};
+use crate::patient::{Kit, ink_in, kit, task_body};
+use crate::support::Backend;
+
+const PAD_NAME: &str = "5病区-1号平板";
+const WARD: &str = "5病区";
+
+async fn admin(k: &Kit, path: &str, body: &Value) -> Value {
+    let r =
+        k.s.client
+            .post(k.s.url(path))
+            .bearer_auth(&k.token)
+            .json(body)
+            .send()
+            .await
+            .unwrap();
+    let status = r.status();
+    let v: Value = r.json().await.unwrap();
+    assert!(status.is_success(), "{path}: {status} {v}");
+    v
+}
+
+/// Polls `check` every 200 ms until it returns something (at most `secs` seconds); `None` when
+/// the page script ended first (its own failure is then the one to report).
+async fn wait_for<T, F: std::future::Future<Output = Option<T>>>(
+    what: &str,
+    secs: u64,
+    page: &tokio::task::JoinHandle<Value>,
+    mut check: impl FnMut() -> F,
+) -> Option<T> {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(secs);
+    loop {
+        if let Some(v) = check().await {
+            return Some(v);
+        }
+        if page.is_finished() {
+            return None;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "timed out: {what}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+async fn pad_status(k: &Kit, pad_id: &str) -> String {
+    let v: Value =
+        k.s.client
+            .get(k.s.url("/api/v1/pads"))
+            .bearer_auth(&k.token)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+    v["pads"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["pad_id"] == pad_id)
+        .map(|p| p["status"].as_str().unwrap().to_owned())
+        .unwrap_or_default()
+}
+
+async fn kiosk(backend: Backend) {
+    dist();
+    let k = kit(backend).await;
+    let before = k.rows().await;
+    let pad = admin(&k, "/api/v1/pads", &json!({"name": PAD_NAME, "ward": WARD})).await;
+    let pad_id = pad["pad_id"].as_str().unwrap().to_owned();
+    let code = pad["enrol_code"].as_str().unwrap().to_owned();
+    let name = match backend {
+        Backend::Sqlite => "pad-kiosk-sqlite",
+        Backend::Postgres => "pad-kiosk-postgres",
+    };
+    // The page runs while the server side plays its part below.
+    let link = k.s.url("/h5/#/pad");
+    let marks = tempfile::tempdir().unwrap();
+    let back = marks.path().join("back");
+    let back_arg = back.to_str().unwrap().to_owned();
+    let page = tokio::spawn(async move {
+        run_py(
+            "h5_pad.py",
+            name,
+            &link,
+            &[
+                "--code",
+                &code,
+                "--pad-name",
+                PAD_NAME,
+                "--ward",
+                WARD,
+                "--back-file",
+                &back_arg,
+            ],
+        )
+        .await
+    });
+
+    let (kr, pid) = (&k, pad_id.as_str());
+    let Some(()) = wait_for("the page enrols the pad", 90, &page, || async move {
+        (pad_status(kr, pid).await == "active").then_some(())
+    })
+    .await
+    else {
+        panic!("the page script ended early: {}", page.await.unwrap());
+    };
+    // Identity "pad": staff at the bedside vouch for the patient, so no SMS on the pad.
+    let (task_id, _token) = k
+        .create(&task_body(
+            "handwriting",
+            &json!({"pad_id": pad_id, "identity": ["pad"]}),
+        ))
+        .await;
+    let tid = task_id.as_str();
+    let Some(()) = wait_for("the patient signs on the pad", 120, &page, || async move {
+        (kr.view(tid).await["status"] == "signed").then_some(())
+    })
+    .await
+    else {
+        panic!("the page script ended early: {}", page.await.unwrap());
+    };
+    // Revoked only once the page is back in its queue (so the revoked screen is what the next
+    // poll shows, not a race with the end of the signing flow).
+    let back = back.as_path();
+    let Some(()) = wait_for("the page returns to its queue", 60, &page, || async move {
+        back.exists().then_some(())
+    })
+    .await
+    else {
+        panic!("the page script ended early: {}", page.await.unwrap());
+    };
+    admin(&k, &format!("/api/v1/pads/{pad_id}/revoke"), &json!({})).await;
+
+    let summary = page.await.unwrap();
+    assert!(summary["sealed_calls"].as_u64().unwrap() >= 5, "{summary}");
+    let dir = tempfile::tempdir().unwrap();
+    k.check_signed(dir.path(), &task_id, "张三").await;
+    let ink = ink_in(dir.path(), "signed.pdf", (100, 100, 160, 80));
+    assert!(ink > 100, "appearance region has {ink} dark pixels");
+    let after = k.rows().await;
+    // One task, one evidence record, one event certificate.
+    assert_eq!(after[0] - before[0], 1, "{before:?} → {after:?}");
+    assert_eq!(after[3] - before[3], 1, "{before:?} → {after:?}");
+    assert_eq!(after[4] - before[4], 1, "{before:?} → {after:?}");
+    assert_eq!(pad_status(&k, &pad_id).await, "revoked");
+    k.s.stop().await;
+}
+
+both_backends!(kiosk);
