@@ -61,6 +61,8 @@ pub struct AppState {
     pub sms: Option<Arc<dyn crate::identity::sms::SmsGateway>>,
     /// Patient signing: the SMS gateway (issue 8).
     pub patient: crate::patient::Patient,
+    /// The identity service (`[identity] liveness_url`), if configured (issue 10).
+    pub vision: Option<Arc<dyn crate::identity::vision::IdentityVision>>,
 }
 
 /// Builds the router with all middleware.
@@ -87,6 +89,7 @@ pub fn router(state: AppState) -> Router {
         .layer(RequestBodyLimitLayer::new(body_limit))
         .merge(crate::documents::http::routes(upload_limit))
         .merge(patient::routes(upload_limit))
+        .merge(cosign::identity_routes())
         .merge(static_h5::routes())
         .fallback(system::not_found);
 

@@ -4,6 +4,7 @@ pub mod auth;
 #[cfg(feature = "cosign")]
 pub mod cosign;
 mod error;
+pub mod identity;
 pub mod patient;
 pub mod qr;
 mod system;
