@@ -290,18 +290,22 @@ async fn protocol_routes_answer_garbage_in_their_own_format() {
     s.stop().await;
 }
 
-/// Announces a 3 MiB body and sends none of it: the server must refuse from the announced
-/// length alone. (Sending the body with a normal client races the server's early 413 and
+/// Announces a body of `len` bytes and sends none of it: the server must refuse from the
+/// announced length alone. (Sending the body with a normal client races the server's early 413 and
 /// close, which a real client sees as a broken pipe: that is HTTP, not a server fault.)
-async fn oversized_post(base: &str, path: &str, token: &str) -> (u16, serde_json::Value) {
+pub(crate) async fn oversized_post(
+    base: &str,
+    path: &str,
+    token: &str,
+    len: usize,
+) -> (u16, serde_json::Value) {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let mut conn = tokio::net::TcpStream::connect(base.trim_start_matches("http://"))
         .await
         .unwrap();
     let head = format!(
         "POST {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\nAuthorization: Bearer {token}\r\n\
-         Content-Type: application/json\r\nContent-Length: {}\r\n\r\n",
-        3 * 1024 * 1024
+         Content-Type: application/json\r\nContent-Length: {len}\r\n\r\n"
     );
     conn.write_all(head.as_bytes()).await.unwrap();
     let mut raw = Vec::new();
@@ -428,7 +432,7 @@ async fn every_route_rejects_garbage_with_json_4xx() {
                     .unwrap();
                 assert_api_error(r, 400, "MALFORMED_JSON").await;
             }
-            let (status, body) = oversized_post(&s.base, path, &token).await;
+            let (status, body) = oversized_post(&s.base, path, &token, 3 * 1024 * 1024).await;
             assert_eq!(status, 413, "{path}: {body}");
             assert_eq!(body["code"], "PAYLOAD_TOO_LARGE", "{path}: {body}");
             assert!(
