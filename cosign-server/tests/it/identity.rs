@@ -14,6 +14,7 @@ use std::time::Duration;
 
 use base64::Engine;
 use serde_json::{Value, json};
+use sqlx::Row;
 
 use crate::both_backends;
 use crate::cosign::code_of;
@@ -622,7 +623,6 @@ async fn id_card_end_to_end(backend: Backend) {
     assert_eq!(done["passed"], true);
     assert_eq!(done["method"], "id_card");
     assert!(done["portrait_ticket"].as_str().unwrap().len() > 100);
-    use sqlx::Row;
     let row = sqlx::query(
         "SELECT subject_id, outcome, image_sha256, portrait_sm3 FROM identity_checks WHERE check_id = $1",
     )
