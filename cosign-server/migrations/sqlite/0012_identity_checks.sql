@@ -14,8 +14,8 @@ CREATE TABLE IF NOT EXISTS identity_checks (
     reason          TEXT,                   -- why it failed (stable word)
     subject_digest  TEXT,                   -- SM3 over binding, name and ID number matched
     ref_check_id    TEXT,                   -- face / liveness: the id_card check of the portrait
-    distance        REAL,
-    threshold       REAL,
+    distance        TEXT,                   -- face distance, decimal (sqlx Any binds no floats
+    threshold       TEXT,                   -- to PostgreSQL portably), and the threshold used
     scores          TEXT NOT NULL,          -- JSON: OCR confidences, liveness steps, anti-spoof
     image_sha256    TEXT NOT NULL,          -- JSON array, as the service reported them
     portrait_sm3    TEXT,                   -- id_card: SM3 of the printed portrait

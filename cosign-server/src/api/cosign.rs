@@ -193,7 +193,7 @@ pub(super) async fn audit(
     audit_outcome(state, actor, action, target, "ok", rid, detail).await
 }
 
-pub(super) async fn audit_outcome(
+pub(crate) async fn audit_outcome(
     state: &AppState,
     actor: &str,
     action: &str,

@@ -27,6 +27,7 @@ use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
 pub use auth::Admin;
+pub(crate) use cosign::audit_outcome;
 pub use error::ApiFailure;
 pub use extract::{ApiJson, RequestId};
 pub(crate) use pki::{external_failure, pki_failure};

@@ -246,8 +246,8 @@ async fn record(
     .bind(c.reason)
     .bind(c.subject_digest)
     .bind(c.ref_check_id)
-    .bind(c.distance)
-    .bind(c.threshold)
+    .bind(c.distance.map(|d| d.to_string()))
+    .bind(c.threshold.map(|t| t.to_string()))
     .bind(c.scores.to_string())
     .bind(serde_json::to_string(&c.image_sha256).unwrap_or_default())
     .bind(&portrait_sm3)
@@ -291,22 +291,16 @@ async fn audit(
     outcome: &str,
     detail: serde_json::Value,
 ) -> Result<(), ApiFailure> {
-    state
-        .audit
-        .append(
-            &state.db,
-            now_ms(),
-            &crate::audit::Event {
-                actor: &subject.actor,
-                action: "identity.check",
-                target: &subject.id,
-                outcome,
-                detail,
-                request_id: rid,
-            },
-        )
-        .await?;
-    Ok(())
+    crate::api::audit_outcome(
+        state,
+        &subject.actor,
+        "identity.check",
+        &subject.id,
+        outcome,
+        rid,
+        detail,
+    )
+    .await
 }
 
 /// Audits a step that ended without a recorded check (service down, bad photo) and passes
@@ -720,8 +714,8 @@ pub async fn satisfied(
             "method": m.as_str(),
             "check_id": r.try_get::<String, _>("check_id")?,
             "ref_check_id": r.try_get::<Option<String>, _>("ref_check_id")?,
-            "distance": r.try_get::<Option<f64>, _>("distance")?,
-            "threshold": r.try_get::<Option<f64>, _>("threshold")?,
+            "distance": decimal(r.try_get("distance")?),
+            "threshold": decimal(r.try_get("threshold")?),
             "scores": serde_json::from_str::<serde_json::Value>(&scores).unwrap_or_default(),
             "image_sha256": serde_json::from_str::<serde_json::Value>(&hashes).unwrap_or_default(),
             "checked_at": crate::clock::rfc3339(r.try_get("created_at")?),
@@ -737,6 +731,11 @@ pub async fn satisfied(
             format!("Complete the identity checks first: {list}."),
         ))
     }
+}
+
+/// A stored decimal (distance, threshold) back as a number.
+fn decimal(v: Option<String>) -> Option<f64> {
+    v.and_then(|s| s.parse().ok())
 }
 
 fn missing_zh(missing: &[&str]) -> String {

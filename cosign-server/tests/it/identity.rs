@@ -442,6 +442,26 @@ both_backends!(activation_policy_without_service);
 // ---------------------------------------------------------------------------------------
 // with the real `liveness serve`
 
+/// Like `both_backends!`, ignored until branch `serve` (the `liveness serve` binary and the
+/// dlib models in `scripts/fetch-models.sh`) is merged; run them with
+/// `cargo build -p liveness && cargo nextest run -p cosign-server --test it identity:: --run-ignored all`.
+macro_rules! with_service {
+    ($name:ident) => {
+        mod $name {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            #[ignore = "needs liveness serve (branch serve)"]
+            async fn sqlite() {
+                super::$name($crate::support::Backend::Sqlite).await;
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            #[ignore = "needs liveness serve (branch serve)"]
+            async fn postgres() {
+                super::$name($crate::support::Backend::Postgres).await;
+            }
+        }
+    };
+}
+
 fn cache() -> PathBuf {
     PathBuf::from(std::env::var("YIQIAN_CACHE").unwrap_or_else(|_| "/var/cache/yiqian".into()))
 }
@@ -656,7 +676,7 @@ async fn id_card_end_to_end(backend: Backend) {
     assert!(text.contains(OID_7_4), "identity evidence SM3 attribute");
     drop(svc);
 }
-both_backends!(id_card_end_to_end);
+with_service!(id_card_end_to_end);
 
 /// DER of the OIDs 1.2.156.112233.7.3 and …7.4, as hex in a PDF's /Contents.
 const OID_7_3: &str = "06082a811c86ec690703";
@@ -686,7 +706,7 @@ async fn service_stops(backend: Backend) {
     let r = k.submit(&token2, &session2, &button(&uuid())).await;
     assert_api_error(r, 400, "IDENTITY_CHECK_REQUIRED").await;
 }
-both_backends!(service_stops);
+with_service!(service_stops);
 
 /// Staff activation under `activation_identity = "id_card"`: refused before the check, the
 /// staff member's own card passes, then the enrolment goes through; another person's card is
@@ -738,11 +758,23 @@ async fn activation_with_id_card(backend: Backend) {
         .unwrap();
     drop(svc);
 }
-both_backends!(activation_with_id_card);
+with_service!(activation_with_id_card);
 
 fn astronaut() -> Vec<u8> {
     let p = models().join("test-images/astronaut.png");
     std::fs::read(&p).unwrap_or_else(|e| panic!("{}: {e} (scripts/fetch-models.sh)", p.display()))
+}
+
+/// `…/identity/face` with a base64 image and a portrait ticket.
+async fn face(k: &Kit, token: &str, session: &str, image: &str, ticket: &str) -> reqwest::Response {
+    call(
+        k,
+        token,
+        session,
+        "/identity/face",
+        &json!({ "image": image, "portrait_ticket": ticket }),
+    )
+    .await
 }
 
 async fn call(k: &Kit, token: &str, session: &str, rest: &str, body: &Value) -> reqwest::Response {
@@ -783,34 +815,13 @@ async fn face_and_liveness_end_to_end(backend: Backend) {
         .to_owned();
 
     // No face in the probe.
-    let r = call(
-        &k,
-        &token,
-        &session,
-        "/identity/face",
-        &json!({ "image": B64.encode(&back), "portrait_ticket": ticket }),
-    )
-    .await;
+    let r = face(&k, &token, &session, &B64.encode(&back), &ticket).await;
     assert_api_error(r, 422, "IDENTITY_IMAGE_INVALID").await;
     // Another task's ticket.
-    let r = call(
-        &k,
-        &token,
-        &session,
-        "/identity/face",
-        &json!({ "image": B64.encode(astronaut()), "portrait_ticket": ticket2 }),
-    )
-    .await;
+    let r = face(&k, &token, &session, &B64.encode(astronaut()), &ticket2).await;
     assert_api_error(r, 400, "IDENTITY_CHECK_REQUIRED").await;
     // The portrait's source photo.
-    let r = call(
-        &k,
-        &token,
-        &session,
-        "/identity/face",
-        &json!({ "image": B64.encode(astronaut()), "portrait_ticket": ticket }),
-    )
-    .await;
+    let r = face(&k, &token, &session, &B64.encode(astronaut()), &ticket).await;
     assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
     let face: Value = r.json().await.unwrap();
     assert_eq!(face["passed"], true);
@@ -852,4 +863,4 @@ async fn face_and_liveness_end_to_end(backend: Backend) {
     assert_api_error(r, 400, "IDENTITY_CHECK_REQUIRED").await;
     drop(svc);
 }
-both_backends!(face_and_liveness_end_to_end);
+with_service!(face_and_liveness_end_to_end);
