@@ -54,8 +54,13 @@ async fn audited(k: &Kit, outcome: &str) -> i64 {
     .await
 }
 
-/// A tiny PNG (not an ID card), enough for the calls that fail before judging it.
+/// A tiny PNG (not an ID card), base64.
 fn small_png() -> String {
+    B64.encode(small_png_bytes())
+}
+
+/// A tiny PNG (not an ID card), enough for the calls that fail before judging it.
+fn small_png_bytes() -> Vec<u8> {
     let mut out = Vec::new();
     {
         let mut enc = png::Encoder::new(&mut out, 2, 2);
@@ -66,7 +71,7 @@ fn small_png() -> String {
             .write_image_data(&[0, 255, 255, 0])
             .unwrap();
     }
-    B64.encode(out)
+    out
 }
 
 async fn post_task(k: &Kit, body: Value) -> reqwest::Response {
@@ -174,30 +179,13 @@ async fn service_down(backend: Backend) {
     assert!(e["message_en"].as_str().unwrap().contains("id_card"), "{e}");
     assert!(e["message_en"].as_str().unwrap().contains("face"), "{e}");
 
-    let r = k
-        .page("POST", &token, "/identity/id-card")
-        .header("x-yiqian-h5-session", &session)
-        .json(&json!({ "image": small_png() }))
-        .send()
-        .await
-        .unwrap();
+    let r = id_card(&k, &token, &session, &small_png_bytes()).await;
     assert_api_error(r, 503, "IDENTITY_SERVICE_UNAVAILABLE").await;
     // A forged ticket is refused before the service is asked.
-    let r = k
-        .page("POST", &token, "/identity/face")
-        .header("x-yiqian-h5-session", &session)
-        .json(&json!({ "image": small_png(), "portrait_ticket": format!("{}.AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA", uuid()) }))
-        .send()
-        .await
-        .unwrap();
+    let r = call(&k, &token, &session, "/identity/face", &json!({ "image": small_png(), "portrait_ticket": format!("{}.AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA", uuid()) })).await;
     assert_api_error(r, 400, "IDENTITY_CHECK_REQUIRED").await;
     // Not asked for by this task.
-    let r = k
-        .page("POST", &token, "/identity/liveness/challenge")
-        .header("x-yiqian-h5-session", &session)
-        .send()
-        .await
-        .unwrap();
+    let r = challenge(&k, &token, &session).await;
     assert_api_error(r, 404, "NOT_FOUND").await;
     // Bad input is refused with our codes, never a 500.
     for (body, status, code) in [
@@ -205,13 +193,7 @@ async fn service_down(backend: Backend) {
         (json!({ "image": "" }), 422, "IDENTITY_IMAGE_INVALID"),
         (json!({ "picture": small_png() }), 400, "MALFORMED_JSON"),
     ] {
-        let r = k
-            .page("POST", &token, "/identity/id-card")
-            .header("x-yiqian-h5-session", &session)
-            .json(&body)
-            .send()
-            .await
-            .unwrap();
+        let r = call(&k, &token, &session, "/identity/id-card", &body).await;
         assert_api_error(r, status, code).await;
     }
     // Past the route's limit: refused from the announced length (16 MiB for photos, 40 MiB
@@ -365,13 +347,7 @@ async fn service_failures_map_to_our_codes(backend: Backend) {
         ),
     ] {
         fake.set(status, body);
-        let r = k
-            .page("POST", &token, "/identity/id-card")
-            .header("x-yiqian-h5-session", &session)
-            .json(&json!({ "image": small_png() }))
-            .send()
-            .await
-            .unwrap();
+        let r = id_card(&k, &token, &session, &small_png_bytes()).await;
         let e = assert_api_error(r, ours, code).await;
         assert!(!e.to_string().contains("<html>"), "{e}");
     }
@@ -597,12 +573,14 @@ async fn task_for(k: &Kit, name: &str, number: &str, identity: Value) -> (String
 }
 
 async fn id_card(k: &Kit, token: &str, session: &str, photo: &[u8]) -> reqwest::Response {
-    k.page("POST", token, "/identity/id-card")
-        .header("x-yiqian-h5-session", session)
-        .json(&json!({ "image": B64.encode(photo) }))
-        .send()
-        .await
-        .unwrap()
+    call(
+        k,
+        token,
+        session,
+        "/identity/id-card",
+        &json!({ "image": B64.encode(photo) }),
+    )
+    .await
 }
 
 /// The patient's own card passes and is recorded (with the service's image hash, without the
@@ -777,6 +755,17 @@ async fn face(k: &Kit, token: &str, session: &str, image: &str, ticket: &str) ->
     .await
 }
 
+async fn challenge(k: &Kit, token: &str, session: &str) -> reqwest::Response {
+    call(
+        k,
+        token,
+        session,
+        "/identity/liveness/challenge",
+        &json!({}),
+    )
+    .await
+}
+
 async fn call(k: &Kit, token: &str, session: &str, rest: &str, body: &Value) -> reqwest::Response {
     k.page("POST", token, rest)
         .header("x-yiqian-h5-session", session)
@@ -835,14 +824,7 @@ async fn face_and_liveness_end_to_end(backend: Backend) {
     );
     assert!(!e["message_en"].as_str().unwrap().contains("face"), "{e}");
 
-    let r = call(
-        &k,
-        &token,
-        &session,
-        "/identity/liveness/challenge",
-        &json!({}),
-    )
-    .await;
+    let r = challenge(&k, &token, &session).await;
     assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
     let ch: Value = r.json().await.unwrap();
     let actions = ch["actions"].as_array().unwrap();
