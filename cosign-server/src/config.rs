@@ -115,6 +115,11 @@ max_pin_failures = 5
 # Second factor when a phone is activated: "sms" (a one-time code to the staff member's
 # phone on record through [sms]) or "none". Default: "sms" when an SMS gateway is configured.
 # activation_second_factor = "sms"
+# Identity check at activation, through [identity] (the `liveness` service): "none",
+# "id_card" (the ID card's name and number must match the staff record), "face" (id_card plus a
+# selfie matching the card's portrait) or "liveness" (id_card plus an active liveness check
+# whose best frame matches the portrait).
+# activation_identity = "none"
 
 [audit]
 # Anchor the audit chain head with a token from the local TSA every N entries or T minutes.
@@ -128,6 +133,19 @@ anchor_every_minutes = 10
 # url = "http://sms.hospital.local/api/send"
 # Signature (签名) put in front of every text.
 sign_name = "医签"
+
+[identity]
+# The hospital's `liveness serve` (ID-card OCR, face match, liveness; docs/identity/api.md).
+# Unset: only SMS verification; patient tasks asking for id_ocr, face or liveness are refused.
+# [COSIGN_LIVENESS_URL]
+# liveness_url = "http://127.0.0.1:8090"
+# File holding its bearer token (`liveness serve --token-file`) [COSIGN_LIVENESS_TOKEN_FILE].
+# liveness_token_file = "/etc/yiqian/liveness.token"
+# Seconds one call may take (liveness checks carry up to 60 frames) [COSIGN_LIVENESS_TIMEOUT_SECS].
+timeout_secs = 30
+# Keep the ID-card portraits judged, SM4-GCM-encrypted under a key in the crypto device. Off:
+# only the results and the images' SHA-256 values are recorded (personal information law).
+keep_portraits = false
 
 [autosign]
 # Longest time window a doctor may authorise for auto-sign (hours; 1–8760).
@@ -175,6 +193,8 @@ pub struct FileConfig {
     #[serde(default)]
     autosign: AutosignFile,
     #[serde(default)]
+    identity: IdentityFile,
+    #[serde(default)]
     patient: PatientFile,
     #[serde(default)]
     web: WebFile,
@@ -194,6 +214,53 @@ pub struct AutosignConfig {
     pub max_window: Duration,
     /// Certificate policy OID of delegated certificates (dotted).
     pub policy_oid: String,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct IdentityFile {
+    liveness_url: Option<String>,
+    liveness_token_file: Option<PathBuf>,
+    timeout_secs: Option<u64>,
+    keep_portraits: Option<bool>,
+}
+
+/// The identity service (`[identity]`, issue 10): `liveness serve`.
+#[derive(Debug, Clone)]
+pub struct IdentityConfig {
+    /// Base URL; `None`: no identity checks besides SMS.
+    pub liveness_url: Option<String>,
+    /// File with the bearer token (read at start-up, never logged).
+    pub liveness_token_file: Option<PathBuf>,
+    /// Timeout of one call.
+    pub timeout: Duration,
+    /// Keep the judged ID portraits, encrypted.
+    pub keep_portraits: bool,
+}
+
+/// The identity check asked at phone activation (`[cosign] activation_identity`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum ActivationIdentity {
+    /// None besides the activation code (and the SMS second factor).
+    None,
+    /// The ID card matches the staff record.
+    IdCard,
+    /// ID card, and a selfie matching its portrait.
+    Face,
+    /// ID card, and an active liveness check matching its portrait.
+    Liveness,
+}
+
+impl ActivationIdentity {
+    /// The configuration word.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::None => "none",
+            Self::IdCard => "id_card",
+            Self::Face => "face",
+            Self::Liveness => "liveness",
+        }
+    }
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -236,6 +303,7 @@ struct CosignFile {
     notifier_url: Option<String>,
     demo_terminal: Option<bool>,
     activation_second_factor: Option<String>,
+    activation_identity: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -304,6 +372,8 @@ pub struct CosignConfig {
     pub demo_terminal: bool,
     /// Second factor at activation.
     pub activation_second_factor: SecondFactor,
+    /// Identity check at activation (through `[identity]`).
+    pub activation_identity: ActivationIdentity,
 }
 
 impl std::fmt::Debug for CosignConfig {
@@ -317,6 +387,7 @@ impl std::fmt::Debug for CosignConfig {
             )
             .field("demo_terminal", &self.demo_terminal)
             .field("activation_second_factor", &self.activation_second_factor)
+            .field("activation_identity", &self.activation_identity)
             .finish()
     }
 }
@@ -507,6 +578,8 @@ pub struct Config {
     pub sms: SmsConfig,
     /// Auto-sign with delegated keys.
     pub autosign: AutosignConfig,
+    /// The identity service.
+    pub identity: IdentityConfig,
     /// Patient signing.
     pub patient: PatientConfig,
     /// Web pages (the H5 signing page).
@@ -813,12 +886,31 @@ impl Config {
                 "autosign.policy_oid",
             )?,
         };
+        let identity = identity_settings(&file.identity, env)?;
+        let activation_identity = match file.cosign.activation_identity.as_deref() {
+            None | Some("none") => ActivationIdentity::None,
+            Some("id_card") => ActivationIdentity::IdCard,
+            Some("face") => ActivationIdentity::Face,
+            Some("liveness") => ActivationIdentity::Liveness,
+            Some(other) => {
+                return Err(Error::Config(format!(
+                    "cosign.activation_identity must be \"none\", \"id_card\", \"face\" or \"liveness\", not {other:?}"
+                )));
+            }
+        };
+        if activation_identity != ActivationIdentity::None && identity.liveness_url.is_none() {
+            return Err(Error::Config(format!(
+                "cosign.activation_identity = \"{}\" needs [identity] liveness_url",
+                activation_identity.as_str()
+            )));
+        }
         let cosign = CosignConfig {
             max_pin_failures,
             notifier_url,
             notifier_token: env("COSIGN_NOTIFIER_TOKEN").map(zeroize::Zeroizing::new),
             demo_terminal,
             activation_second_factor,
+            activation_identity,
         };
         let anchor_every_entries = file.audit.anchor_every_entries.unwrap_or(1000);
         let anchor_every_minutes = file.audit.anchor_every_minutes.unwrap_or(10);
@@ -865,6 +957,7 @@ impl Config {
             audit,
             sms,
             autosign,
+            identity,
             patient,
             web,
         })
@@ -901,6 +994,37 @@ fn parse_env<T: std::str::FromStr>(env: EnvLookup<'_>, var: &str) -> Result<Opti
                 .map_err(|_| Error::Config(format!("{var}: not a valid number: {v:?}")))
         })
         .transpose()
+}
+
+/// `[identity]` with its environment overrides.
+fn identity_settings(f: &IdentityFile, env: EnvLookup<'_>) -> Result<IdentityConfig> {
+    let liveness_url = env("COSIGN_LIVENESS_URL")
+        .or_else(|| f.liveness_url.clone())
+        .filter(|u| !u.is_empty())
+        .map(|u| u.trim_end_matches('/').to_owned());
+    if liveness_url
+        .as_deref()
+        .is_some_and(|u| !crate::signing::webhooks::valid_url(u))
+    {
+        return Err(Error::Config(
+            "identity.liveness_url must be an http(s) URL".into(),
+        ));
+    }
+    let timeout_secs = parse_env(env, "COSIGN_LIVENESS_TIMEOUT_SECS")?
+        .or(f.timeout_secs)
+        .unwrap_or(30);
+    if !(1..=600).contains(&timeout_secs) {
+        return Err(Error::Config("identity.timeout_secs must be 1–600".into()));
+    }
+    Ok(IdentityConfig {
+        liveness_url,
+        liveness_token_file: env("COSIGN_LIVENESS_TOKEN_FILE")
+            .map(PathBuf::from)
+            .or_else(|| f.liveness_token_file.clone())
+            .filter(|p| !p.as_os_str().is_empty()),
+        timeout: Duration::from_secs(timeout_secs),
+        keep_portraits: f.keep_portraits.unwrap_or(false),
+    })
 }
 
 /// `[documents] s3_*` with the keys from `COSIGN_S3_ACCESS_KEY_ID` / `COSIGN_S3_SECRET_ACCESS_KEY`
@@ -966,6 +1090,50 @@ mod tests {
         let bad = "[sms]\nurl = \"ftp://x\"\n";
         assert!(Config::from_parts(bad, &no_env, &o).is_err());
         assert!(Config::from_parts("[patient]\nsurprise = 1\n", &no_env, &o).is_err());
+    }
+
+    #[test]
+    fn identity_settings() {
+        let o = Overrides::default();
+        let cfg = Config::from_parts("", &no_env, &o).unwrap();
+        assert!(cfg.identity.liveness_url.is_none() && !cfg.identity.keep_portraits);
+        assert_eq!(cfg.identity.timeout, Duration::from_secs(30));
+        assert_eq!(cfg.cosign.activation_identity, ActivationIdentity::None);
+        let file = "[identity]\nliveness_url = \"http://127.0.0.1:8090/\"\ntimeout_secs = 5\n\
+                    keep_portraits = true\n[cosign]\nactivation_identity = \"liveness\"\n";
+        let cfg = Config::from_parts(file, &no_env, &o).unwrap();
+        assert_eq!(
+            cfg.identity.liveness_url.as_deref(),
+            Some("http://127.0.0.1:8090")
+        );
+        assert_eq!(cfg.identity.timeout, Duration::from_secs(5));
+        assert!(cfg.identity.keep_portraits);
+        assert_eq!(cfg.cosign.activation_identity, ActivationIdentity::Liveness);
+        let env = |k: &str| match k {
+            "COSIGN_LIVENESS_URL" => Some("http://vision.local:9000".to_owned()),
+            "COSIGN_LIVENESS_TOKEN_FILE" => Some("/run/secrets/liveness".to_owned()),
+            "COSIGN_LIVENESS_TIMEOUT_SECS" => Some("12".to_owned()),
+            _ => None,
+        };
+        let cfg = Config::from_parts(file, &env, &o).unwrap();
+        assert_eq!(
+            cfg.identity.liveness_url.as_deref(),
+            Some("http://vision.local:9000")
+        );
+        assert_eq!(
+            cfg.identity.liveness_token_file.as_deref(),
+            Some(Path::new("/run/secrets/liveness"))
+        );
+        assert_eq!(cfg.identity.timeout, Duration::from_secs(12));
+        for bad in [
+            "[identity]\nliveness_url = \"ftp://x\"\n",
+            "[identity]\ntimeout_secs = 0\n",
+            "[identity]\nliveness = \"x\"\n",
+            "[cosign]\nactivation_identity = \"face\"\n",
+            "[identity]\nliveness_url = \"http://v\"\n[cosign]\nactivation_identity = \"iris\"\n",
+        ] {
+            assert!(Config::from_parts(bad, &no_env, &o).is_err(), "{bad}");
+        }
     }
 
     #[test]

@@ -73,6 +73,8 @@ impl Server {
         let sms = crate::identity::sms::HttpSmsGateway::from_config(&config.sms)
             .map(|g| Arc::new(g) as Arc<dyn crate::identity::sms::SmsGateway>);
         let patient = crate::patient::Patient::new(sms.clone(), &config.patient);
+        let vision = crate::identity::vision::HttpVision::from_config(&config.identity)?
+            .map(|v| Arc::new(v) as Arc<dyn crate::identity::vision::IdentityVision>);
         let state = AppState {
             patient,
             db,
@@ -85,6 +87,7 @@ impl Server {
             clients: Arc::new(crate::signing::clients::Clients::default()),
             hub: crate::hub::Hub::new(),
             sms,
+            vision,
         };
         Ok((Self { listener, state }, created))
     }

@@ -64,6 +64,18 @@ pub fn routes() -> axum::Router<AppState> {
         .route("/api/v1/phone/rounds/{id}/result", post(finish_round))
 }
 
+/// The activation identity routes: photos and liveness frames need more than the JSON limit.
+pub fn identity_routes() -> axum::Router<AppState> {
+    let limit = super::patient::IDENTITY_FRAMES_LIMIT;
+    axum::Router::new()
+        .route(
+            "/api/v1/phone/enroll/identity/{step}",
+            post(enroll_identity),
+        )
+        .layer(axum::extract::DefaultBodyLimit::max(limit))
+        .layer(tower_http::limit::RequestBodyLimitLayer::new(limit))
+}
+
 // ---------------------------------------------------------------------------------------
 // signed calls
 
@@ -181,7 +193,7 @@ pub(super) async fn audit(
     audit_outcome(state, actor, action, target, "ok", rid, detail).await
 }
 
-pub(super) async fn audit_outcome(
+pub(crate) async fn audit_outcome(
     state: &AppState,
     actor: &str,
     action: &str,
@@ -680,7 +692,15 @@ async fn enroll_begin(
 ) -> Result<impl IntoResponse, ApiFailure> {
     let device = state.keys.device();
     let second_factor = state.config.cosign.activation_second_factor;
-    let begun = devices::begin(&state.db, &*device, &req, second_factor, now_ms()).await;
+    let identity = state.config.cosign.activation_identity;
+    let begun = devices::begin(
+        &state.db,
+        &*device,
+        &req,
+        (second_factor, identity),
+        now_ms(),
+    )
+    .await;
     let outcome = if begun.is_ok() { "ok" } else { "denied" };
     audit_outcome(
         &state,
@@ -694,6 +714,7 @@ async fn enroll_begin(
         &rid.0,
         serde_json::json!({
             "second_factor": format!("{second_factor:?}").to_lowercase(),
+            "identity": identity.as_str(),
             "refused": begun.as_ref().err().map(ApiFailure::code),
         }),
     )
@@ -731,6 +752,71 @@ async fn enroll_sms(
     )
     .await?;
     Ok((StatusCode::CREATED, Json(sent?)))
+}
+
+/// `POST /api/v1/phone/enroll/identity/{id-card|face|liveness-challenge|liveness}`: the
+/// identity checks `[cosign] activation_identity` asks for before `enroll` (only then).
+async fn enroll_identity(
+    State(state): State<AppState>,
+    rid: RequestId,
+    Path(step): Path<String>,
+    ApiJson(req): ApiJson<cosign_proto::v1::identity::EnrollIdentity>,
+) -> Result<Response, ApiFailure> {
+    use crate::config::ActivationIdentity as A;
+    use crate::identity::checks;
+    let policy = state.config.cosign.activation_identity;
+    let allowed = match step.as_str() {
+        "id-card" => policy != A::None,
+        "face" => policy == A::Face,
+        "liveness-challenge" | "liveness" => policy == A::Liveness,
+        _ => false,
+    };
+    if !allowed {
+        return Err(ApiFailure::new(ErrorCode::NotFound));
+    }
+    let device = state.keys.device();
+    let (subject, expected) = devices::identity_subject(
+        &state.db,
+        &*device,
+        &req.staff_id,
+        &req.activation_code,
+        now_ms(),
+    )
+    .await?;
+    let missing = |field: &str| {
+        ApiFailure::with(
+            ErrorCode::InvalidArgument,
+            format!("缺少字段 {field}。"),
+            format!("Missing field {field}."),
+        )
+    };
+    let ticket = || {
+        req.portrait_ticket
+            .as_deref()
+            .ok_or_else(|| missing("portrait_ticket"))
+    };
+    let image = || req.image.as_deref().ok_or_else(|| missing("image"));
+    Ok(match step.as_str() {
+        "id-card" => Json(checks::id_card(&state, &subject, &expected, image()?, &rid.0).await?)
+            .into_response(),
+        "face" => {
+            Json(checks::face(&state, &subject, image()?, ticket()?, &rid.0).await?).into_response()
+        }
+        "liveness-challenge" => {
+            Json(checks::challenge(&state, &subject, &rid.0).await?).into_response()
+        }
+        _ => {
+            let challenge = req
+                .challenge
+                .as_deref()
+                .ok_or_else(|| missing("challenge"))?;
+            Json(
+                checks::liveness(&state, &subject, challenge, &req.steps, ticket()?, &rid.0)
+                    .await?,
+            )
+            .into_response()
+        }
+    })
 }
 
 async fn enroll_keygen(

@@ -28,6 +28,7 @@ use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
 pub use auth::Admin;
+pub(crate) use cosign::audit_outcome;
 pub use error::ApiFailure;
 pub use extract::{ApiJson, RequestId};
 pub(crate) use pki::{external_failure, pki_failure};
@@ -62,6 +63,8 @@ pub struct AppState {
     pub sms: Option<Arc<dyn crate::identity::sms::SmsGateway>>,
     /// Patient signing: the SMS gateway (issue 8).
     pub patient: crate::patient::Patient,
+    /// The identity service (`[identity] liveness_url`), if configured (issue 10).
+    pub vision: Option<Arc<dyn crate::identity::vision::IdentityVision>>,
 }
 
 /// Builds the router with all middleware.
@@ -89,6 +92,7 @@ pub fn router(state: AppState) -> Router {
         .merge(crate::documents::http::routes(upload_limit))
         .merge(patient::routes(upload_limit))
         .merge(pad::routes())
+        .merge(cosign::identity_routes())
         .merge(static_h5::routes())
         .fallback(system::not_found);
 

@@ -8,6 +8,7 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use cosign_proto::v1::ErrorCode;
+use cosign_proto::v1::identity::{FacePhoto, IdCardPhoto, LivenessFrames};
 use cosign_proto::v1::patient::{
     CreatePatientTask, H5Session, HEADER_H5_SESSION, ProxyDetails, SmsSent, Submission, VerifyCode,
 };
@@ -20,6 +21,10 @@ use crate::patient::tasks::{self, CodeOutcome, TaskRow};
 
 /// Largest page submission (strokes, the signature PNG and copy characters).
 pub const SUBMIT_LIMIT: usize = 4 * 1024 * 1024;
+/// Largest ID card or selfie call: one image in base64 plus a portrait ticket.
+pub const IDENTITY_PHOTO_LIMIT: usize = 16 * 1024 * 1024;
+/// Largest liveness call: up to 60 frames in base64 plus a portrait ticket.
+pub const IDENTITY_FRAMES_LIMIT: usize = 40 * 1024 * 1024;
 
 /// The patient routes; task creation carries the PDF (base64) so its limit follows
 /// `documents.max_upload`.
@@ -44,9 +49,26 @@ pub fn routes(max_upload: usize) -> axum::Router<AppState> {
         .route("/api/v1/h5/tasks/{token}/verify", post(verify))
         .route("/api/v1/h5/tasks/{token}/pages/{file}", get(page_image))
         .route("/api/v1/h5/tasks/{token}/proxy", post(proxy))
+        .route(
+            "/api/v1/h5/tasks/{token}/identity/liveness/challenge",
+            post(liveness_challenge),
+        )
         .layer(DefaultBodyLimit::max(64 * 1024))
         .layer(RequestBodyLimitLayer::new(64 * 1024));
-    create.merge(submit).merge(small)
+    let photos = axum::Router::new()
+        .route("/api/v1/h5/tasks/{token}/identity/id-card", post(id_card))
+        .route("/api/v1/h5/tasks/{token}/identity/face", post(face))
+        .layer(DefaultBodyLimit::max(IDENTITY_PHOTO_LIMIT))
+        .layer(RequestBodyLimitLayer::new(IDENTITY_PHOTO_LIMIT));
+    let frames = axum::Router::new()
+        .route("/api/v1/h5/tasks/{token}/identity/liveness", post(liveness))
+        .layer(DefaultBodyLimit::max(IDENTITY_FRAMES_LIMIT))
+        .layer(RequestBodyLimitLayer::new(IDENTITY_FRAMES_LIMIT));
+    create
+        .merge(submit)
+        .merge(small)
+        .merge(photos)
+        .merge(frames)
 }
 
 fn patient_actor(task: &TaskRow) -> String {
@@ -384,4 +406,94 @@ async fn submit(
         Ok(done) => Ok(Json(done)),
         Err(e) => denied(&state, &task, "patient.submit", &rid.0, e).await,
     }
+}
+
+// ---------------------------------------------------------------------------------------
+// identity checks (issue 10): ID card, face, liveness through the `liveness` service
+
+/// The task behind the link, with a session, if it asks for `method` (`id_ocr` for the ID
+/// card, which face and liveness also need).
+async fn identity_task(
+    state: &AppState,
+    token: &str,
+    headers: &HeaderMap,
+    method: &str,
+) -> Result<TaskRow, ApiFailure> {
+    let task = tasks::open_link(state, token, now_ms(), false).await?;
+    tasks::check_session(&task, session(headers))?;
+    let asked = crate::identity::checks::required_for_task(&task.identity)
+        .iter()
+        .any(|m| m.as_str() == method);
+    if !asked {
+        return Err(ApiFailure::with(
+            ErrorCode::NotFound,
+            "该签署任务不需要此项身份核验。",
+            "This task does not ask for this identity check.",
+        ));
+    }
+    Ok(task)
+}
+
+async fn id_card(
+    State(state): State<AppState>,
+    rid: RequestId,
+    Path(token): Path<String>,
+    headers: HeaderMap,
+    ApiJson(body): ApiJson<IdCardPhoto>,
+) -> Result<impl IntoResponse, ApiFailure> {
+    let task = identity_task(&state, &token, &headers, "id_card").await?;
+    let subject = crate::patient::identity::subject(&task);
+    let expected = crate::patient::identity::expected(&state, &task).await?;
+    let done =
+        crate::identity::checks::id_card(&state, &subject, &expected, &body.image, &rid.0).await?;
+    Ok(Json(done))
+}
+
+async fn face(
+    State(state): State<AppState>,
+    rid: RequestId,
+    Path(token): Path<String>,
+    headers: HeaderMap,
+    ApiJson(body): ApiJson<FacePhoto>,
+) -> Result<impl IntoResponse, ApiFailure> {
+    let task = identity_task(&state, &token, &headers, "face").await?;
+    let subject = crate::patient::identity::subject(&task);
+    let done =
+        crate::identity::checks::face(&state, &subject, &body.image, &body.portrait_ticket, &rid.0)
+            .await?;
+    Ok(Json(done))
+}
+
+async fn liveness_challenge(
+    State(state): State<AppState>,
+    rid: RequestId,
+    Path(token): Path<String>,
+    headers: HeaderMap,
+) -> Result<impl IntoResponse, ApiFailure> {
+    let task = identity_task(&state, &token, &headers, "liveness").await?;
+    let subject = crate::patient::identity::subject(&task);
+    Ok(Json(
+        crate::identity::checks::challenge(&state, &subject, &rid.0).await?,
+    ))
+}
+
+async fn liveness(
+    State(state): State<AppState>,
+    rid: RequestId,
+    Path(token): Path<String>,
+    headers: HeaderMap,
+    ApiJson(body): ApiJson<LivenessFrames>,
+) -> Result<impl IntoResponse, ApiFailure> {
+    let task = identity_task(&state, &token, &headers, "liveness").await?;
+    let subject = crate::patient::identity::subject(&task);
+    let done = crate::identity::checks::liveness(
+        &state,
+        &subject,
+        &body.challenge,
+        &body.steps,
+        &body.portrait_ticket,
+        &rid.0,
+    )
+    .await?;
+    Ok(Json(done))
 }

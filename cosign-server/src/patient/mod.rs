@@ -10,7 +10,9 @@
 //!   and their crash recovery.
 //! * [`ink`]: strokes rendered into a transparent PNG (copy mode's appearance).
 //! * [`sms`]: the SMS gateway.
+//! * [`identity`]: ID card, face and liveness checks (whom they must show, their evidence).
 
+pub mod identity;
 pub mod ink;
 pub mod sms;
 pub mod submit;
@@ -58,21 +60,33 @@ pub fn token_hash(token: &str) -> String {
 }
 
 /// The SM4 key of the patient service (`patient_keys.name = "data"`), generated in the device
-/// on first use. Two instances racing both generate one; the loser destroys its own.
+/// on first use.
 pub async fn data_key(db: &Db, device: &dyn CryptoDevice) -> Result<KeyId, ApiFailure> {
-    const NAME: &str = "data";
+    named_key(db, device, "data").await
+}
+
+/// An SM4 key of the patient and identity services by name (`patient_keys`), generated in the
+/// device on first use. Two instances racing both generate one; the loser destroys its own.
+pub async fn named_key(
+    db: &Db,
+    device: &dyn CryptoDevice,
+    name: &str,
+) -> Result<KeyId, ApiFailure> {
     if let Some(r) = sqlx::query("SELECT key_id FROM patient_keys WHERE name = $1")
-        .bind(NAME)
+        .bind(name)
         .fetch_optional(db.pool())
         .await?
     {
         return Ok(KeyId(r.try_get("key_id")?));
     }
-    let key = device.generate_sm4("patient:data").await.map_err(dev)?;
+    let key = device
+        .generate_sm4(&format!("patient:{name}"))
+        .await
+        .map_err(dev)?;
     let won = sqlx::query(
         "INSERT INTO patient_keys (name, key_id) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING",
     )
-    .bind(NAME)
+    .bind(name)
     .bind(key.as_str())
     .execute(db.pool())
     .await?
@@ -83,7 +97,7 @@ pub async fn data_key(db: &Db, device: &dyn CryptoDevice) -> Result<KeyId, ApiFa
     }
     let _ = device.destroy(&key).await;
     let r = sqlx::query("SELECT key_id FROM patient_keys WHERE name = $1")
-        .bind(NAME)
+        .bind(name)
         .fetch_one(db.pool())
         .await?;
     Ok(KeyId(r.try_get("key_id")?))

@@ -49,6 +49,11 @@ use crate::signing::clients::dev;
 /// (project arc, beside the original-file SM3 `…7.1` and the seal signature `…7.2`); value
 /// `OCTET STRING` (32 bytes).
 pub const EVIDENCE_SM3_OID: &str = "1.2.156.112233.7.3";
+/// Signed attribute carrying the SM3 of the evidence's `identity` array (its JSON as stored in
+/// the evidence) when the task asked for checks beyond the SMS code (ID card, face, liveness):
+/// `1.2.156.112233.7.4`, `OCTET STRING` (32 bytes). The array names the recorded checks
+/// (`identity_checks`), so a verifier holding the evidence can find them.
+pub const IDENTITY_SM3_OID: &str = "1.2.156.112233.7.4";
 /// Validity of a patient event certificate.
 pub const EVENT_VALIDITY: Duration = Duration::from_secs(30 * 60);
 /// How long a signing attempt holds the task before a resend may redo it (an attempt that
@@ -267,8 +272,10 @@ pub async fn submit(
         _ => return Err(ApiFailure::new(ErrorCode::SessionRequired)),
     }
     check(task, s)?;
+    // Every identity check the task asks for must have passed for the current signer/proxy.
+    let identity = super::identity::evidence(state, task).await?;
     let now = now_ms();
-    let evidence = evidence_json(state, task, s, user_agent, now);
+    let evidence = evidence_json(state, task, s, user_agent, now, identity);
     let plain = serde_json::to_vec(&evidence).map_err(|_| ApiFailure::new(ErrorCode::Internal))?;
     let evidence_sm3 = sm3_hex(&plain);
     let device = state.keys.device();
@@ -361,8 +368,9 @@ fn evidence_json(
     s: &Submission,
     user_agent: &str,
     now: i64,
+    checks: Vec<serde_json::Value>,
 ) -> serde_json::Value {
-    let identity = if task.verified_by.as_deref() == Some("pad") {
+    let first = if task.verified_by.as_deref() == Some("pad") {
         // Ward staff vouched at the bedside pad the task was assigned to.
         serde_json::json!({
             "method": "pad",
@@ -377,6 +385,8 @@ fn evidence_json(
             "failed_attempts": task.otp_failures,
         })
     };
+    let mut identity = vec![first];
+    identity.extend(checks);
     serde_json::json!({
         "version": 1,
         "task_id": task.task_id,
@@ -394,7 +404,7 @@ fn evidence_json(
         "copy_chars": s.copy_chars,
         "signer": { "role": task.signer_role, "name": task.signer_name },
         "proxy": task.proxy.as_deref().and_then(|p| serde_json::from_str::<serde_json::Value>(p).ok()),
-        "identity": [identity],
+        "identity": identity,
         "pad_id": task.pad_id,
         "user_agent": user_agent,
         "times": {
@@ -718,10 +728,17 @@ async fn sign_with_event_key(
         .and_then(|h| hex::decode(h).ok())
         .and_then(|v| <[u8; 32]>::try_from(v).ok())
         .ok_or_else(|| ApiFailure::new(ErrorCode::Internal))?;
-    let extra = vec![
+    let mut extra = vec![
         crate::documents::original_file_attribute(&original)?,
         crate::documents::sm3_attribute(EVIDENCE_SM3_OID, &evidence_sm3)?,
     ];
+    if let Some(checks) = evidence["identity"].as_array().filter(|a| a.len() > 1) {
+        let json = serde_json::to_vec(checks).map_err(|_| ApiFailure::new(ErrorCode::Internal))?;
+        extra.push(crate::documents::sm3_attribute(
+            IDENTITY_SM3_OID,
+            &gm_pki::signer::sm3(&json),
+        )?);
+    }
     let time = crate::documents::signing_time();
     let placement = with_layers(
         tasks::doc_placement(task)?,

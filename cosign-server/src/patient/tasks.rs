@@ -370,7 +370,34 @@ pub fn doc_placement(task: &TaskRow) -> Result<crate::documents::Placement, ApiF
     })
 }
 
-fn check_request(req: &CreatePatientTask) -> Result<i64, ApiFailure> {
+/// `identity`: `sms` first, then any of `id_ocr`, `face`, `liveness` once each; those need the
+/// identity service, and a patient's ID card needs the number to compare with.
+fn check_identity(req: &CreatePatientTask, vision_configured: bool) -> Result<(), ApiFailure> {
+    use cosign_proto::v1::identity::PATIENT_METHODS;
+    let ids = &req.identity;
+    let known = ids.iter().all(|i| PATIENT_METHODS.contains(&i.as_str()));
+    let unique = ids.iter().enumerate().all(|(n, i)| !ids[..n].contains(i));
+    if ids.first().map(String::as_str) != Some("sms") || !known || !unique {
+        return Err(bad(
+            "identity",
+            "须以 \"sms\" 开头，其后可选 \"id_ocr\"、\"face\"、\"liveness\"，各至多一次",
+            "must start with \"sms\", then any of \"id_ocr\", \"face\", \"liveness\" once each",
+        ));
+    }
+    if ids.len() > 1 && !vision_configured {
+        return Err(ApiFailure::new(ErrorCode::IdentityNotConfigured));
+    }
+    if ids.len() > 1 && req.signer.role == SignerRole::Patient && req.signer.id_number.is_none() {
+        return Err(bad(
+            "signer.id_number",
+            "身份证核验（id_ocr、face、liveness）须给出签署人身份证号以供比对",
+            "is required to compare the ID card with (id_ocr, face, liveness)",
+        ));
+    }
+    Ok(())
+}
+
+fn check_request(req: &CreatePatientTask, vision_configured: bool) -> Result<i64, ApiFailure> {
     check_text("document.title", &req.document.title, 128)?;
     check_text("signer.name", &req.signer.name, 32)?;
     let phone_ok = req.signer.phone.len() == 11
@@ -405,12 +432,8 @@ fn check_request(req: &CreatePatientTask) -> Result<i64, ApiFailure> {
             "[\"pad\"] (bedside pad, staff present) needs a pad_id",
         ));
     }
-    if !pad_presence && (req.identity.is_empty() || req.identity.iter().any(|i| i != "sms")) {
-        return Err(bad(
-            "identity",
-            "目前只支持 [\"sms\"]（短信验证码）或 [\"pad\"]（床旁平板）",
-            "only [\"sms\"] or [\"pad\"] (bedside pad) is supported so far",
-        ));
+    if !pad_presence {
+        check_identity(req, vision_configured)?;
     }
     match (&req.sign_mode, &req.copy_text) {
         (SignMode::Copy, Some(t)) => {
@@ -461,7 +484,7 @@ pub async fn create(
     req: &CreatePatientTask,
     now_ms: i64,
 ) -> Result<(PatientTaskCreated, String), ApiFailure> {
-    let expires_in = check_request(req)?;
+    let expires_in = check_request(req, state.vision.is_some())?;
     if let Some(pad_id) = &req.pad_id {
         let active = crate::pad::load(&state.db, pad_id)
             .await?

@@ -24,7 +24,8 @@ use zeroize::Zeroizing;
 use super::clients::{SignedCall, consume_nonce, dev};
 use super::staff;
 use crate::api::ApiFailure;
-use crate::config::SecondFactor;
+use crate::config::{ActivationIdentity, SecondFactor};
+use crate::identity::checks::{self, Expected, Subject};
 use crate::identity::sms::{self, SmsGateway, SmsMessage};
 use crate::pki::{Actor, IssueProfile, Pki};
 use crate::store::Db;
@@ -301,13 +302,70 @@ async fn check_sms(
     Ok(())
 }
 
+/// The subject and expected person of an activation's identity checks, after checking the
+/// activation code (counted like every use of it). The checks count for the activation code in
+/// force (its hash): a new code needs new checks.
+pub async fn identity_subject(
+    db: &Db,
+    device: &dyn CryptoDevice,
+    staff_id: &str,
+    activation_code: &str,
+    now_ms: i64,
+) -> Result<(Subject, Expected), ApiFailure> {
+    let a = check_activation(db, staff_id, activation_code, now_ms).await?;
+    let expected = staff_expected(db, device, staff_id).await?;
+    Ok((
+        Subject {
+            kind: "staff",
+            id: staff_id.to_owned(),
+            binding: a.hash,
+            actor: format!("staff:{staff_id}"),
+        },
+        expected,
+    ))
+}
+
+/// The staff record's name and ID number, which the ID card must show.
+async fn staff_expected(
+    db: &Db,
+    device: &dyn CryptoDevice,
+    staff_id: &str,
+) -> Result<Expected, ApiFailure> {
+    let row = sqlx::query("SELECT name, id_number_key FROM staff WHERE staff_id = $1")
+        .bind(staff_id)
+        .fetch_optional(db.pool())
+        .await?
+        .ok_or_else(|| ApiFailure::new(ErrorCode::ActivationInvalid))?;
+    let key: Option<String> = row.try_get("id_number_key")?;
+    let key = key.ok_or_else(|| {
+        ApiFailure::with(
+            ErrorCode::IdentityMismatch,
+            "人事登记信息中没有身份证号，无法核验身份证，请联系管理员补录。",
+            "The staff record has no ID number to compare the ID card with; ask an administrator to add it.",
+        )
+    })?;
+    let id_number = with_secret(device, &KeyId(key), |s| {
+        Ok(Zeroizing::new(
+            String::from_utf8_lossy(s).to_ascii_uppercase(),
+        ))
+    })
+    .await
+    .map_err(dev)?;
+    Ok(Expected {
+        role: "staff",
+        name: row.try_get("name")?,
+        id_number,
+    })
+}
+
 /// Step 1: the activation code (single use, counted), the SMS code when `second_factor` asks
-/// for one (counted), and the device key → a pending device.
+/// for one (counted), the identity checks `identity` asks for, and the device key → a pending
+/// device.
 pub async fn begin(
     db: &Db,
     device: &dyn CryptoDevice,
     req: &EnrollBegin,
-    second_factor: SecondFactor,
+    (second_factor, identity): (SecondFactor, ActivationIdentity),
     now_ms: i64,
 ) -> Result<EnrollBegun, ApiFailure> {
     let pk = hex::decode(&req.device_public_key)
@@ -332,6 +390,11 @@ pub async fn begin(
     let a = check_activation(db, &req.staff_id, &req.activation_code, now_ms).await?;
     if second_factor == SecondFactor::Sms {
         check_sms(db, &req.staff_id, &a, req.sms_code.as_deref(), now_ms).await?;
+    }
+    let required = checks::required_for_activation(identity);
+    if !required.is_empty() {
+        let who = staff_expected(db, device, &req.staff_id).await?;
+        checks::satisfied(db, &a.hash, &who.digest(&a.hash), &required).await?;
     }
     let hash = a.hash;
     let device_id = format!("dev_{}", hex::encode(device.random(12).await.map_err(dev)?));

@@ -306,15 +306,10 @@ async fn protocol_routes_answer_garbage_in_their_own_format() {
     s.stop().await;
 }
 
-/// Announces a 3 MiB body and sends none of it: the server must refuse from the announced
-/// length alone. (Sending the body with a normal client races the server's early 413 and
+/// Announces a body of `len` bytes and sends none of it: the server must refuse from the
+/// announced length alone. (Sending the body with a normal client races the server's early 413 and
 /// close, which a real client sees as a broken pipe: that is HTTP, not a server fault.)
-async fn oversized_post(base: &str, path: &str, token: &str) -> (u16, serde_json::Value) {
-    announced_post(base, path, token, 3 * 1024 * 1024).await
-}
-
-/// [`oversized_post`] announcing `len` bytes.
-pub(crate) async fn announced_post(
+pub(crate) async fn oversized_post(
     base: &str,
     path: &str,
     token: &str,
@@ -453,7 +448,7 @@ async fn every_route_rejects_garbage_with_json_4xx() {
                     .unwrap();
                 assert_api_error(r, 400, "MALFORMED_JSON").await;
             }
-            let (status, body) = oversized_post(&s.base, path, &token).await;
+            let (status, body) = oversized_post(&s.base, path, &token, 3 * 1024 * 1024).await;
             assert_eq!(status, 413, "{path}: {body}");
             assert_eq!(body["code"], "PAYLOAD_TOO_LARGE", "{path}: {body}");
             assert!(

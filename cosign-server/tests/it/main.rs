@@ -20,6 +20,7 @@ mod foreign_trust;
 mod h5_page;
 mod hostile_input;
 mod http_basics;
+mod identity;
 mod keys;
 mod pad;
 mod pad_page;

@@ -724,7 +724,7 @@ async fn pad_refusals(backend: Backend) {
         assert!(body["code"].as_str().unwrap().starts_with("PAD_"), "{body}");
     }
     // Too large for any envelope.
-    let (status, body) = crate::hostile_input::announced_post(
+    let (status, body) = crate::hostile_input::oversized_post(
         &k.s.base,
         "/api/v1/pad/call",
         "",

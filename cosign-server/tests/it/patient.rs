@@ -96,10 +96,19 @@ pub(crate) struct Kit {
 }
 
 pub(crate) async fn kit(backend: Backend) -> Kit {
+    kit_with(backend, |_| {}).await
+}
+
+/// A kit whose server configuration is tweaked further (identity tests).
+pub(crate) async fn kit_with(
+    backend: Backend,
+    tweak: impl FnOnce(&mut cosign_server::config::Config),
+) -> Kit {
     let (sms, url) = FakeSms::start().await;
     let s = TestServer::start_with(backend, |cfg| {
         cfg.sms.url = Some(url);
         cfg.sms.token = Some(zeroize::Zeroizing::new(SMS_TOKEN.to_owned()));
+        tweak(cfg);
     })
     .await;
     let token = s.admin_token().await;
@@ -158,7 +167,7 @@ impl Kit {
         (v["task_id"].as_str().unwrap().to_owned(), token)
     }
 
-    fn page(&self, method: &str, token: &str, rest: &str) -> reqwest::RequestBuilder {
+    pub(crate) fn page(&self, method: &str, token: &str, rest: &str) -> reqwest::RequestBuilder {
         let url = self.s.url(&format!("/api/v1/h5/tasks/{token}{rest}"));
         match method {
             "GET" => self.s.client.get(url),
@@ -167,7 +176,7 @@ impl Kit {
     }
 
     /// SMS + verify: the page session.
-    async fn verify(&self, token: &str, phone: &str) -> String {
+    pub(crate) async fn verify(&self, token: &str, phone: &str) -> String {
         let r = self.page("POST", token, "/sms").send().await.unwrap();
         assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
         let code = self.sms.code(phone);
@@ -182,7 +191,12 @@ impl Kit {
         v["session"].as_str().unwrap().to_owned()
     }
 
-    async fn submit(&self, token: &str, session: &str, body: &Value) -> reqwest::Response {
+    pub(crate) async fn submit(
+        &self,
+        token: &str,
+        session: &str,
+        body: &Value,
+    ) -> reqwest::Response {
         self.page("POST", token, "/submit")
             .header(SESSION, session)
             .header("user-agent", "Mozilla/5.0 (iPhone) MicroMessenger/8.0")
@@ -201,7 +215,7 @@ impl Kit {
         r.json().await.unwrap()
     }
 
-    async fn signed_pdf(&self, task_id: &str) -> Vec<u8> {
+    pub(crate) async fn signed_pdf(&self, task_id: &str) -> Vec<u8> {
         let r = self
             .term
             .call(

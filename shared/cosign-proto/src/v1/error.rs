@@ -151,6 +151,22 @@ pub enum ErrorCode {
     PadClock,
     /// Bedside pad: the enrolment code is wrong, used or expired.
     PadCodeInvalid,
+    // --- Identity checks through the `liveness` service (issues 8 and 10) ---
+    /// The identity service (`liveness serve`) is down, overloaded or timed out; retry later.
+    IdentityServiceUnavailable,
+    /// The identity checks the task or the activation policy asks for have not all passed.
+    IdentityCheckRequired,
+    /// The photo could not be judged: not an image, empty, too large, no card or no single
+    /// face in it (the message says which).
+    IdentityImageInvalid,
+    /// The ID card or the face does not belong to the expected person.
+    IdentityMismatch,
+    /// The liveness check failed (action not seen, static frames, face changed...).
+    LivenessFailed,
+    /// The liveness challenge is unknown, expired or already used; ask for a new one.
+    ChallengeInvalid,
+    /// An identity method other than SMS was asked for but no identity service is configured.
+    IdentityNotConfigured,
 }
 
 impl ErrorCode {
@@ -176,7 +192,10 @@ impl ErrorCode {
             | Self::ProxyRequired
             | Self::InvalidIdNumber
             | Self::PadEnvelopeInvalid
-            | Self::PadCodeInvalid => 400,
+            | Self::PadCodeInvalid
+            | Self::IdentityCheckRequired
+            | Self::ChallengeInvalid
+            | Self::IdentityNotConfigured => 400,
             Self::Unauthenticated
             | Self::BadCredentials
             | Self::BadSignature
@@ -211,11 +230,14 @@ impl ErrorCode {
             | Self::BrokenChain
             | Self::WrongKeyUsage
             | Self::CertificateRevoked
-            | Self::KeyMismatch => 422,
+            | Self::KeyMismatch
+            | Self::IdentityImageInvalid
+            | Self::IdentityMismatch
+            | Self::LivenessFailed => 422,
             Self::AccountLocked | Self::KeyLocked | Self::OtpLocked => 423,
             Self::RateLimited => 429,
             Self::Internal => 500,
-            Self::Unavailable => 503,
+            Self::Unavailable | Self::IdentityServiceUnavailable => 503,
         }
     }
 
@@ -475,6 +497,34 @@ impl ErrorCode {
                 "平板登记码错误、已使用或已过期，请联系管理员重新生成。",
                 "The pad enrolment code is wrong, used or expired; ask an administrator for a new one.",
             ),
+            Self::IdentityServiceUnavailable => (
+                "身份核验服务暂不可用，请稍后重试或联系信息科。",
+                "The identity check service is unavailable; try again later or contact IT.",
+            ),
+            Self::IdentityCheckRequired => (
+                "请先完成要求的身份核验（身份证识别、人脸比对或活体检测）后再继续。",
+                "Complete the required identity checks (ID card, face match or liveness) first.",
+            ),
+            Self::IdentityImageInvalid => (
+                "照片无法识别，请在光线充足处重新拍摄。",
+                "The photo could not be read; take it again in good light.",
+            ),
+            Self::IdentityMismatch => (
+                "身份信息与登记信息不符，请确认由本人操作。",
+                "The identity does not match the person on record; the person in question must do this.",
+            ),
+            Self::LivenessFailed => (
+                "活体检测未通过，请按提示动作重新检测。",
+                "The liveness check failed; follow the prompts and try again.",
+            ),
+            Self::ChallengeInvalid => (
+                "活体检测已过期或已使用，请重新开始检测。",
+                "The liveness challenge has expired or was already used; start again.",
+            ),
+            Self::IdentityNotConfigured => (
+                "本院未配置身份核验服务，只能使用短信验证（identity 只能为 [\"sms\"]）。",
+                "No identity check service is configured; only SMS verification is available (identity must be [\"sms\"]).",
+            ),
         }
     }
 }
@@ -598,10 +648,18 @@ mod tests {
             ErrorCode::PadReplay,
             ErrorCode::PadClock,
             ErrorCode::PadCodeInvalid,
+            ErrorCode::IdentityCheckRequired,
+            ErrorCode::IdentityImageInvalid,
+            ErrorCode::IdentityMismatch,
+            ErrorCode::LivenessFailed,
+            ErrorCode::ChallengeInvalid,
+            ErrorCode::IdentityNotConfigured,
         ] {
             assert!((400..500).contains(&code.status()), "{code:?}");
         }
         assert_eq!(ErrorCode::Internal.status(), 500);
         assert_eq!(ErrorCode::Unavailable.status(), 503);
+        // The identity service being down is the caller's cue to retry, never a 500.
+        assert_eq!(ErrorCode::IdentityServiceUnavailable.status(), 503);
     }
 }

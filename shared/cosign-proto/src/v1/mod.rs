@@ -5,6 +5,7 @@ pub mod auth;
 pub mod cosign;
 mod error;
 pub mod pad;
+pub mod identity;
 pub mod patient;
 pub mod qr;
 mod system;
