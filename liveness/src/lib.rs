@@ -5,9 +5,11 @@
 mod error;
 pub mod idcard;
 pub mod image;
+pub mod imagestore;
 pub mod layout;
 pub mod models;
 pub mod ocr;
+pub mod service;
 pub mod synth;
 
 pub use error::{Error, Result};
