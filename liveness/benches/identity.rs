@@ -3,6 +3,9 @@
 //! rectify, read every field) and face-match latency (detect, align, embed both images,
 //! compare). Models as for the tests ($YIQIAN_CACHE/models). Results: docs/performance.md.
 
+// A benchmark stops on a broken set-up: panicking is its way to say so.
+#![allow(clippy::expect_used)]
+
 use std::hint::black_box;
 use std::time::Duration;
 
@@ -40,9 +43,11 @@ fn face_match(c: &mut Criterion) {
     let models = ModelDir::from_env();
     let engine = FaceEngine::load(&models).expect("face models");
     let limits = ImageLimits::default();
-    let astronaut =
-        decode(&std::fs::read(models.test_image("astronaut.png")).expect("astronaut"), &limits)
-            .expect("decode");
+    let astronaut = decode(
+        &std::fs::read(models.test_image("astronaut.png")).expect("astronaut"),
+        &limits,
+    )
+    .expect("decode");
     let renderer =
         Renderer::new(DEFAULT_FONT.as_ref(), &models.test_image("astronaut.png")).expect("font");
     // The printed portrait against its source photo: the ID-card check's real pair.

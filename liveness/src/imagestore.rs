@@ -39,9 +39,10 @@ impl std::fmt::Debug for ImageStore {
 impl ImageStore {
     /// Opens (creating) `dir` with the SM4 key in `key_file`: 32 hex digits (16 bytes).
     pub fn open(dir: &Path, key_file: &Path) -> Result<Self> {
-        let text = Zeroizing::new(std::fs::read_to_string(key_file).map_err(|e| {
-            Error::Invalid(format!("store key file {}: {e}", key_file.display()))
-        })?);
+        let text =
+            Zeroizing::new(std::fs::read_to_string(key_file).map_err(|e| {
+                Error::Invalid(format!("store key file {}: {e}", key_file.display()))
+            })?);
         let mut key = Zeroizing::new([0u8; 16]);
         hex::decode_to_slice(text.trim(), &mut key[..]).map_err(|_| {
             Error::Invalid(format!(
@@ -101,12 +102,15 @@ impl ImageStore {
         let raw = std::fs::read(self.path_of(sha256))
             .map_err(|e| Error::Invalid(format!("stored image {sha256}: {e}")))?;
         if raw.len() < IV_LEN {
-            return Err(Error::Invalid(format!("stored image {sha256} is truncated")));
+            return Err(Error::Invalid(format!(
+                "stored image {sha256} is truncated"
+            )));
         }
         let (iv, ct) = raw.split_at(IV_LEN);
+        let iv: [u8; IV_LEN] = iv.try_into().map_err(|_| Error::Internal("IV".into()))?;
         self.cipher()?
             .decrypt(
-                iv.into(),
+                (&iv).into(),
                 Payload {
                     msg: ct,
                     aad: sha256.as_bytes(),
@@ -130,7 +134,10 @@ mod tests {
         let name = store.put(img).expect("put");
         assert_eq!(name, sha256_hex(img));
         let on_disk = std::fs::read(store.path_of(&name)).expect("file");
-        assert!(!on_disk.windows(8).any(|w| w == &img[..8]), "stored in clear");
+        assert!(
+            !on_disk.windows(8).any(|w| w == &img[..8]),
+            "stored in clear"
+        );
         assert_eq!(store.get(&name).expect("get"), img);
         // Renamed to another image's name: refused.
         let other = sha256_hex(b"other");

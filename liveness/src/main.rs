@@ -19,7 +19,11 @@ use rand::{SeedableRng, rngs::StdRng};
 use zeroize::Zeroizing;
 
 #[derive(Parser, Debug)]
-#[command(name = "liveness", version, about = "ID-card OCR, face match and liveness (issue 10)")]
+#[command(
+    name = "liveness",
+    version,
+    about = "ID-card OCR, face match and liveness (issue 10)"
+)]
 struct Cli {
     #[command(subcommand)]
     cmd: Cmd,
@@ -174,9 +178,10 @@ fn serve(a: ServeArgs) -> Result<(), String> {
         None => None,
         Some(p) => {
             let hexkey = read_secret(p, "challenge key file")?;
-            let key = Zeroizing::new(hex::decode(hexkey.as_bytes()).map_err(|_| {
-                format!("challenge key file {} must hold hex digits", p.display())
-            })?);
+            let key =
+                Zeroizing::new(hex::decode(hexkey.as_bytes()).map_err(|_| {
+                    format!("challenge key file {} must hold hex digits", p.display())
+                })?);
             Some(key)
         }
     };
@@ -217,8 +222,8 @@ fn serve(a: ServeArgs) -> Result<(), String> {
 
 fn synth_card(a: &CardArgs) -> Result<(), String> {
     let models = models_dir(a.models.as_deref());
-    let renderer = Renderer::new(&a.font, &models.test_image("astronaut.png"))
-        .map_err(|e| e.to_string())?;
+    let renderer =
+        Renderer::new(&a.font, &models.test_image("astronaut.png")).map_err(|e| e.to_string())?;
     let mut rng = StdRng::seed_from_u64(a.seed);
     let person = Person::random(&mut rng);
     let shot = match a.shot {

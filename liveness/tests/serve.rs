@@ -2,6 +2,17 @@
 //! synthetic cards made by `liveness synth card`, and every error a stranger can cause.
 //! The random-body property test drives the router in-process (same code, no sockets).
 
+// Test helpers (here and in the shared `common` module) stop on a broken set-up; pixel
+// geometry in `common` casts between float and integer coordinates on purpose.
+#![allow(
+    clippy::expect_used,
+    clippy::panic,
+    clippy::cast_possible_truncation,
+    clippy::cast_precision_loss,
+    clippy::cast_sign_loss,
+    clippy::cast_possible_wrap
+)]
+
 use std::io::{BufRead as _, BufReader, Read as _, Write as _};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -10,10 +21,10 @@ use std::time::{Duration, Instant};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use liveness::imagestore::{ImageStore, sha256_hex};
+use liveness::live::Action;
 use liveness::models::ModelDir;
 use liveness::synth::encode;
 use opencv::core::{self, Mat, Scalar};
-use liveness::live::Action;
 use serde_json::{Value, json};
 
 mod common;
@@ -143,8 +154,8 @@ fn b64(b: &[u8]) -> String {
 
 /// A flat grey photo: no card, no face.
 fn grey_photo() -> Vec<u8> {
-    let m = Mat::new_rows_cols_with_default(480, 640, core::CV_8UC3, Scalar::all(128.0))
-        .expect("mat");
+    let m =
+        Mat::new_rows_cols_with_default(480, 640, core::CV_8UC3, Scalar::all(128.0)).expect("mat");
     encode(&m, Some(85)).expect("jpeg")
 }
 
@@ -157,7 +168,10 @@ fn png_header(w: u32, h: u32) -> Vec<u8> {
     ihdr.extend_from_slice(&[8, 0, 0, 0, 0]);
     for (kind, data) in [
         (*b"IHDR", ihdr.as_slice()),
-        (*b"IDAT", &[0x78, 0x9c, 0x03, 0x00, 0x00, 0x00, 0x00, 0x01][..]),
+        (
+            *b"IDAT",
+            &[0x78, 0x9c, 0x03, 0x00, 0x00, 0x00, 0x00, 0x01][..],
+        ),
         (*b"IEND", &[][..]),
     ] {
         out.extend_from_slice(&u32::try_from(data.len()).expect("len").to_be_bytes());
@@ -217,7 +231,11 @@ async fn stranger_input_gets_clear_errors() {
         415,
         "not_an_image",
     );
-    assert_error(&post_json(&front, &json!({"image": ""}), None).await, 400, "empty_image");
+    assert_error(
+        &post_json(&front, &json!({"image": ""}), None).await,
+        400,
+        "empty_image",
+    );
     assert_error(
         &post_multipart(&front, &[("image", b"")]).await,
         400,
@@ -228,7 +246,11 @@ async fn stranger_input_gets_clear_errors() {
         400,
         "invalid_request",
     );
-    assert_error(&post_json(&front, &json!({}), None).await, 400, "invalid_request");
+    assert_error(
+        &post_json(&front, &json!({}), None).await,
+        400,
+        "invalid_request",
+    );
     assert_error(
         &post_multipart(&front, &[("photo", b"x")]).await,
         400,
@@ -269,7 +291,8 @@ async fn stranger_input_gets_clear_errors() {
         41 * 1024 * 1024
     )
     .expect("write");
-    s.set_read_timeout(Some(Duration::from_secs(10))).expect("timeout");
+    s.set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
     let mut buf = vec![0u8; 4096];
     let n = s.read(&mut buf).expect("response before the body");
     let head = String::from_utf8_lossy(&buf[..n]);
@@ -297,7 +320,9 @@ async fn stranger_input_gets_clear_errors() {
     // Unknown route and wrong method: JSON too.
     let r = reqwest::get(srv.url("/v1/nothing")).await.expect("get");
     assert_eq!(answer(r).await.0, 404);
-    let r = reqwest::get(srv.url("/v1/idcard/front")).await.expect("get");
+    let r = reqwest::get(srv.url("/v1/idcard/front"))
+        .await
+        .expect("get");
     assert_eq!(answer(r).await.0, 405);
 
     // Health says no anti-spoof model runs: it never pretends.
@@ -323,7 +348,11 @@ async fn bearer_token_guards_every_route_but_health() {
         "/v1/liveness/challenges",
         "/v1/liveness/checks",
     ] {
-        assert_error(&post_json(&srv.url(route), &json!({}), None).await, 401, "unauthorized");
+        assert_error(
+            &post_json(&srv.url(route), &json!({}), None).await,
+            401,
+            "unauthorized",
+        );
         assert_error(
             &post_json(&srv.url(route), &json!({}), Some("s3cret-tokeN")).await,
             401,
@@ -367,7 +396,11 @@ async fn challenges_are_random_bounded_and_accepted_once() {
         assert_eq!(c["max_frames_per_step"], 15);
         assert!(c["expires_at"].as_str().is_some_and(|e| e.ends_with('Z')));
     }
-    for bad in [json!({"steps": 1}), json!({"steps": 5}), json!({"steps": "3"})] {
+    for bad in [
+        json!({"steps": 1}),
+        json!({"steps": 5}),
+        json!({"steps": "3"}),
+    ] {
         assert_error(&post_json(&url, &bad, None).await, 400, "invalid_request");
     }
     let (_, c) = post_json(&url, &json!({}), None).await;
@@ -389,7 +422,12 @@ async fn challenges_are_random_bounded_and_accepted_once() {
     let mut reversed = steps.clone();
     reversed.reverse();
     assert_error(
-        &post_json(&checks, &json!({"challenge": token, "steps": reversed}), None).await,
+        &post_json(
+            &checks,
+            &json!({"challenge": token, "steps": reversed}),
+            None,
+        )
+        .await,
         400,
         "invalid_request",
     );
@@ -413,15 +451,17 @@ async fn challenges_are_random_bounded_and_accepted_once() {
     assert_error(&post_multipart(&checks, &mp).await, 409, "challenge_used");
 
     // Expired: minted with the shared key three minutes ago.
-    let ch = liveness::service::challenge::Challenges::with_key(zeroize::Zeroizing::new(
-        key.to_vec(),
-    ))
-    .expect("key");
+    let ch =
+        liveness::service::challenge::Challenges::with_key(zeroize::Zeroizing::new(key.to_vec()))
+            .expect("key");
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .expect("clock")
         .as_secs();
-    let acts = [liveness::live::Action::Blink, liveness::live::Action::TurnLeft];
+    let acts = [
+        liveness::live::Action::Blink,
+        liveness::live::Action::TurnLeft,
+    ];
     let (old, _) = ch.issue(&acts, now - 180);
     let steps: Vec<Value> = ["blink", "turn_left"]
         .iter()
@@ -470,7 +510,10 @@ fn start_up_names_every_missing_model() {
     let err = String::from_utf8_lossy(&o.stderr);
     for m in liveness::service::required_models() {
         let p: PathBuf = dir.path().join(m.relative_path());
-        assert!(err.contains(&p.display().to_string()), "{m:?} not named: {err}");
+        assert!(
+            err.contains(&p.display().to_string()),
+            "{m:?} not named: {err}"
+        );
     }
     // Store without a key, unusable key: refused before anything starts.
     let o = Command::new(BIN)
@@ -495,7 +538,12 @@ async fn images_are_kept_only_when_configured_and_then_encrypted() {
     let grey = grey_photo();
     // Judged (no card) and kept all the same: what was judged is what is kept.
     assert_error(
-        &post_json(&srv.url("/v1/idcard/front"), &json!({"image": b64(&grey)}), None).await,
+        &post_json(
+            &srv.url("/v1/idcard/front"),
+            &json!({"image": b64(&grey)}),
+            None,
+        )
+        .await,
         422,
         "no_card",
     );
@@ -509,7 +557,12 @@ async fn images_are_kept_only_when_configured_and_then_encrypted() {
     drop(srv);
     // Without --store-images nothing is written anywhere we were given.
     let srv = Server::start(&[]);
-    let _ = post_json(&srv.url("/v1/idcard/front"), &json!({"image": b64(&grey)}), None).await;
+    let _ = post_json(
+        &srv.url("/v1/idcard/front"),
+        &json!({"image": b64(&grey)}),
+        None,
+    )
+    .await;
     assert_eq!(std::fs::read_dir(&store_dir).expect("dir").count(), 1);
 }
 
@@ -566,7 +619,14 @@ mod random_bodies {
     fn bodies() -> impl Strategy<Value = (String, Vec<u8>)> {
         let bytes = proptest::collection::vec(any::<u8>(), 0..600);
         let names = prop::sample::select(vec![
-            "image", "probe", "reference", "challenge", "step0", "step1", "step9", "x",
+            "image",
+            "probe",
+            "reference",
+            "challenge",
+            "step0",
+            "step1",
+            "step9",
+            "x",
         ]);
         prop_oneof![
             (
@@ -678,8 +738,12 @@ async fn face_match_and_liveness_through_http() {
     // The portrait printed on a synthetic card, as the OCR route returns it, against the photo
     // it was cut from: the same person. Another person: not.
     let (front, _) = synth_card(dir.path(), 31, "front", "clean");
-    let (status, card) =
-        post_json(&srv.url("/v1/idcard/front"), &json!({"image": b64(&front)}), None).await;
+    let (status, card) = post_json(
+        &srv.url("/v1/idcard/front"),
+        &json!({"image": b64(&front)}),
+        None,
+    )
+    .await;
     assert_eq!(status, 200, "{card}");
     let portrait = STANDARD
         .decode(card["portrait_png"].as_str().expect("portrait"))
@@ -692,7 +756,10 @@ async fn face_match_and_liveness_through_http() {
     assert_eq!(status, 200, "{m}");
     assert_eq!(m["same_person"], true, "{m}");
     assert!(m["distance"].as_f64().expect("distance") < m["threshold"].as_f64().expect("t"));
-    assert_eq!((m["probe_faces"].as_u64(), m["reference_faces"].as_u64()), (Some(1), Some(1)));
+    assert_eq!(
+        (m["probe_faces"].as_u64(), m["reference_faces"].as_u64()),
+        (Some(1), Some(1))
+    );
     assert_eq!(m["image_sha256"]["probe"], sha256_hex(&astronaut));
     assert_eq!(m["image_sha256"]["reference"], sha256_hex(&portrait));
     let (status, m) = post_json(
@@ -731,7 +798,11 @@ async fn face_match_and_liveness_through_http() {
         &[("probe", &best), ("reference", &portrait)],
     )
     .await;
-    assert_eq!((status, m["same_person"].clone()), (200, json!(true)), "{m}");
+    assert_eq!(
+        (status, m["same_person"].clone()),
+        (200, json!(true)),
+        "{m}"
+    );
 
     // The same still picture for every frame (multipart this time): static, refused.
     let (token, actions) = new_challenge(&srv, 2).await;
@@ -742,7 +813,10 @@ async fn face_match_and_liveness_through_http() {
             parts.push((format!("step{i}"), still.clone()));
         }
     }
-    let refs: Vec<(&str, &[u8])> = parts.iter().map(|(n, d)| (n.as_str(), d.as_slice())).collect();
+    let refs: Vec<(&str, &[u8])> = parts
+        .iter()
+        .map(|(n, d)| (n.as_str(), d.as_slice()))
+        .collect();
     let (status, r) = post_multipart(&srv.url("/v1/liveness/checks"), &refs).await;
     assert_eq!(status, 200, "{r}");
     assert_eq!(r["passed"], false, "{r}");
@@ -851,7 +925,14 @@ async fn a_configured_anti_spoof_model_is_run_and_can_fail_the_check() {
         let score = r["anti_spoof"]["score"].as_f64().expect("score");
         assert!(score > 0.05 && score < 0.95, "{r}");
         assert_eq!(r["passed"], want == "passed", "{r}");
-        assert!(r["steps"].as_array().expect("steps").iter().all(|s| s["passed"] == true), "{r}");
+        assert!(
+            r["steps"]
+                .as_array()
+                .expect("steps")
+                .iter()
+                .all(|s| s["passed"] == true),
+            "{r}"
+        );
     }
     // A model file that is not there: start-up names it.
     let o = Command::new(BIN)

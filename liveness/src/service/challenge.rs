@@ -203,7 +203,10 @@ mod tests {
         let ch = c.verify(&tok, 1001).expect("valid");
         assert_eq!(ch.actions, acts);
         c.consume(&ch, 1001).expect("first use");
-        assert_eq!(c.consume(&ch, 1002).expect_err("reuse").code, "challenge_used");
+        assert_eq!(
+            c.consume(&ch, 1002).expect_err("reuse").code,
+            "challenge_used"
+        );
         assert_eq!(
             c.verify(&tok, exp + 1).expect_err("late").code,
             "challenge_expired"
@@ -215,7 +218,10 @@ mod tests {
         let c = Challenges::random();
         let (tok, _) = c.issue(&[Action::Blink, Action::TurnRight], 0);
         assert_eq!(
-            Challenges::random().verify(&tok, 0).expect_err("other key").code,
+            Challenges::random()
+                .verify(&tok, 0)
+                .expect_err("other key")
+                .code,
             "challenge_invalid"
         );
         let raw = URL_SAFE_NO_PAD.decode(&tok).expect("b64");
@@ -223,7 +229,10 @@ mod tests {
             let mut r = raw.clone();
             r[i] ^= 1;
             let t = URL_SAFE_NO_PAD.encode(&r);
-            assert_eq!(c.verify(&t, 0).expect_err("flipped").code, "challenge_invalid");
+            assert_eq!(
+                c.verify(&t, 0).expect_err("flipped").code,
+                "challenge_invalid"
+            );
         }
     }
 

@@ -43,7 +43,10 @@ impl ApiError {
         Self::new(
             "image_too_large",
             format!("请求过大：最多 {} MB。", limit / (1024 * 1024)),
-            format!("request body too large: at most {} MB", limit / (1024 * 1024)),
+            format!(
+                "request body too large: at most {} MB",
+                limit / (1024 * 1024)
+            ),
         )
     }
 
@@ -114,7 +117,10 @@ mod tests {
     #[test]
     fn library_errors_keep_their_code_and_get_a_status() {
         let e = ApiError::from(Error::NoCard);
-        assert_eq!((e.code, e.status), ("no_card", StatusCode::UNPROCESSABLE_ENTITY));
+        assert_eq!(
+            (e.code, e.status),
+            ("no_card", StatusCode::UNPROCESSABLE_ENTITY)
+        );
         let e = ApiError::from(Error::TooLarge("1×1".into()));
         assert_eq!(e.status, StatusCode::PAYLOAD_TOO_LARGE);
         // Our own failures never leak their detail to the caller.

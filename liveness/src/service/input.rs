@@ -20,6 +20,9 @@ const MAX_PARTS: usize = 1 + MAX_STEPS * MAX_FRAMES_PER_STEP + 8;
 /// Longest part name, characters.
 const MAX_NAME: usize = 64;
 
+/// One liveness step as sent: the action it claims (JSON only) and its frames.
+pub type Step = (Option<String>, Vec<Bytes>);
+
 /// One multipart part: its name and bytes.
 #[derive(Debug, Clone)]
 pub struct Part {
@@ -135,7 +138,7 @@ impl Upload {
     }
 
     /// A liveness check: the challenge token and each step's (claimed action, frames).
-    pub fn liveness(&self) -> Result<(String, Vec<(Option<String>, Vec<Bytes>)>), ApiError> {
+    pub fn liveness(&self) -> Result<(String, Vec<Step>), ApiError> {
         match self {
             Self::Json(body) => {
                 let req: CheckJson =
@@ -229,7 +232,10 @@ fn bound_steps(n: usize, frames: impl Iterator<Item = usize>) -> Result<(), ApiE
             ));
         }
         if f == 0 {
-            return Err(ApiError::invalid("有步骤没有图像帧。", "a step has no frames"));
+            return Err(ApiError::invalid(
+                "有步骤没有图像帧。",
+                "a step has no frames",
+            ));
         }
     }
     Ok(())

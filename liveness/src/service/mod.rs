@@ -193,11 +193,10 @@ impl AppState {
         F: FnOnce(&Self) -> Result<T, ApiError> + Send + 'static,
     {
         let deadline = tokio::time::Instant::now() + self.timeout;
-        let permit =
-            tokio::time::timeout_at(deadline, Arc::clone(&self.permits).acquire_owned())
-                .await
-                .map_err(|_| ApiError::busy())?
-                .map_err(|_| ApiError::internal("worker semaphore closed"))?;
+        let permit = tokio::time::timeout_at(deadline, Arc::clone(&self.permits).acquire_owned())
+            .await
+            .map_err(|_| ApiError::busy())?
+            .map_err(|_| ApiError::internal("worker semaphore closed"))?;
         let me = Arc::clone(self);
         let handle = tokio::task::spawn_blocking(move || {
             let _permit = permit;
@@ -257,7 +256,9 @@ pub fn router(state: Arc<AppState>) -> Router {
         // Bodies are bounded by `input::Upload::read` itself, with a JSON error.
         .layer(DefaultBodyLimit::disable())
         .layer(tower_http::catch_panic::CatchPanicLayer::custom(
-            |_: Box<dyn std::any::Any + Send>| ApiError::internal("handler panicked").into_response(),
+            |_: Box<dyn std::any::Any + Send>| {
+                ApiError::internal("handler panicked").into_response()
+            },
         ))
         .with_state(state)
 }
@@ -291,4 +292,3 @@ async fn shutdown() {
         () = term => {},
     }
 }
-

@@ -63,9 +63,10 @@ fn anti_spoof_absent() -> Value {
 
 /// `GET /v1/health`.
 pub async fn health(State(st): State<Arc<AppState>>) -> Json<Value> {
-    let anti_spoof = st.anti_spoof.as_ref().map_or_else(anti_spoof_absent, |a| {
-        json!({"status": "configured", "name": a.name()})
-    });
+    let anti_spoof = st.anti_spoof.as_ref().map_or_else(
+        anti_spoof_absent,
+        |a| json!({"status": "configured", "name": a.name()}),
+    );
     Json(json!({
         "status": "ok",
         "version": env!("CARGO_PKG_VERSION"),
@@ -168,8 +169,9 @@ pub async fn new_challenge(State(st): State<Arc<AppState>>, req: Request) -> Ans
     let steps = if body.iter().all(u8::is_ascii_whitespace) {
         3
     } else {
-        let v: Value = serde_json::from_slice(&body)
-            .map_err(|_| ApiError::invalid("请求不是有效的 JSON。", "the body is not valid JSON"))?;
+        let v: Value = serde_json::from_slice(&body).map_err(|_| {
+            ApiError::invalid("请求不是有效的 JSON。", "the body is not valid JSON")
+        })?;
         match v.get("steps") {
             None | Some(Value::Null) => 3,
             Some(n) => n
@@ -188,7 +190,10 @@ pub async fn new_challenge(State(st): State<Arc<AppState>>, req: Request) -> Ans
     let (token, expires) = st.challenges.issue(&actions, unix_now());
     let expires_at = time::OffsetDateTime::from_unix_timestamp(i64::try_from(expires).unwrap_or(0))
         .ok()
-        .and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok())
+        .and_then(|t| {
+            t.format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        })
         .ok_or_else(|| ApiError::internal("expiry out of range"))?;
     Ok(Json(json!({
         "challenge": token,
