@@ -246,7 +246,7 @@ impl Metrics {
         if p.len() != 68 {
             return None;
         }
-        let ear = (eye_ratio(&p[36..42]) + eye_ratio(&p[42..48])) / 2.0;
+        let ear = f32::midpoint(eye_ratio(&p[36..42]), eye_ratio(&p[42..48]));
         let mouth_w = dist(p[60], p[64]);
         let mar = if mouth_w > f32::EPSILON {
             (dist(p[61], p[67]) + dist(p[62], p[66]) + dist(p[63], p[65])) / (3.0 * mouth_w)

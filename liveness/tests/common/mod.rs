@@ -4,8 +4,16 @@
 //! real people): eyes painted shut with skin colour, a dark open mouth painted over the lips,
 //! the face warped sideways so the nose moves towards one jaw end, camera noise per frame.
 
-// Each test crate uses only some of these.
-#![allow(dead_code)]
+// Each test crate uses only some of these; test helpers fail loudly (expect) and do pixel
+// geometry on a 512 px photo (the casts are exact or rounded on purpose).
+#![allow(
+    dead_code,
+    clippy::expect_used,
+    clippy::cast_possible_truncation,
+    clippy::cast_precision_loss,
+    clippy::cast_sign_loss,
+    clippy::cast_possible_wrap
+)]
 
 use liveness::face::{FaceEngine, Landmarks};
 use liveness::live::Action;
@@ -113,16 +121,58 @@ pub fn eyes_closed(s: &Subject) -> Mat {
     img
 }
 
-/// A dark open mouth painted over the lips.
+/// The mouth opened: everything below the lips' meeting line, between the mouth corners
+/// (fading out beside them), is pulled down by 0.45 of the mouth width (the chin and jaw
+/// squeezed to make room), and the gap is painted dark.
 pub fn mouth_open(s: &Subject) -> Mat {
-    let mut img = s.img.try_clone().expect("clone");
     let p = &s.marks.points;
     let c = centroid(&p[60..68]);
     let w = (p[54][0] - p[48][0]).abs();
+    let open = w * 0.45;
+    let bottom = p[8][1] + w * 0.4;
+    let (l, r) = (p[48][0], p[54][0]);
+    let fade = w * 0.6;
+    let (iw, ih) = (s.img.cols(), s.img.rows());
+    let mut map_x =
+        Mat::new_rows_cols_with_default(ih, iw, core::CV_32FC1, Scalar::all(0.0)).expect("map");
+    let mut map_y = map_x.try_clone().expect("map");
+    for y in 0..ih {
+        for x in 0..iw {
+            let (xf, yf) = (x as f32, y as f32);
+            // How much of the opening this column gets: all between the corners, fading beside.
+            let k = if xf >= l && xf <= r {
+                1.0
+            } else {
+                let out = if xf < l { l - xf } else { xf - r };
+                (1.0 - out / fade).max(0.0)
+            };
+            let d = open * k;
+            let src_y = if yf <= c[1] || yf >= bottom || d <= 0.0 {
+                yf
+            } else if yf <= c[1] + d {
+                c[1]
+            } else {
+                c[1] + (yf - c[1] - d) * (bottom - c[1]) / (bottom - c[1] - d)
+            };
+            *map_x.at_2d_mut::<f32>(y, x).expect("at") = xf;
+            *map_y.at_2d_mut::<f32>(y, x).expect("at") = src_y;
+        }
+    }
+    let mut img = Mat::default();
+    imgproc::remap(
+        &s.img,
+        &mut img,
+        &map_x,
+        &map_y,
+        imgproc::INTER_LINEAR,
+        core::BORDER_REPLICATE,
+        Scalar::default(),
+    )
+    .expect("remap");
     imgproc::ellipse(
         &mut img,
-        pt(c),
-        Size::new((w * 0.38) as i32, (w * 0.32) as i32),
+        pt([c[0], c[1] + open / 2.0]),
+        Size::new((w * 0.42) as i32, (open / 2.0) as i32),
         0.0,
         0.0,
         360.0,
