@@ -331,3 +331,28 @@ fn thresholds_outside_zero_to_two_are_refused() {
     }
     assert!((load().threshold() - DEFAULT_THRESHOLD).abs() < f32::EPSILON);
 }
+
+#[test]
+fn grey_and_bgra_photos_are_accepted_other_pixel_formats_refused() {
+    let engine = engine();
+    let astronaut = photo("astronaut.png");
+    for code in [imgproc::COLOR_BGR2GRAY, imgproc::COLOR_BGR2BGRA] {
+        let mut other = Mat::default();
+        imgproc::cvt_color(&astronaut, &mut other, code, 0).expect("convert");
+        let m = engine.compare(&other, &astronaut).expect("compare");
+        println!(
+            "astronaut as {} channel(s): distance {:.3}",
+            other.channels(),
+            m.distance
+        );
+        assert!(m.same_person, "{m:?}");
+    }
+    let mut wide = Mat::default();
+    astronaut
+        .convert_to(&mut wide, core::CV_16UC3, 256.0, 0.0)
+        .expect("convert");
+    let err = engine.compare(&wide, &astronaut).expect_err("16-bit");
+    assert_eq!(err.code(), "invalid_request");
+    let err = engine.faces(&Mat::default()).expect_err("empty");
+    assert_eq!(err.code(), "invalid_request");
+}
