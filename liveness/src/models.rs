@@ -18,6 +18,8 @@ pub enum Model {
     FaceEncoder,
     /// dlib 5-point landmarks, for aligning faces before encoding (same package, CC0).
     Landmarks5,
+    /// dlib CNN (MMOD) face detector, confirming the HOG detector's finds (same package, CC0).
+    FaceDetectorCnn,
     /// dlib 68-point landmarks, for active liveness (same package; CC0 file, but its training
     /// data rules out commercial use: a configurable choice, see `ModelDir::with_landmarks68`).
     Landmarks68,
@@ -27,7 +29,7 @@ impl Model {
     /// Every model the OCR path needs.
     pub const OCR: [Self; 2] = [Self::OnnxRuntime, Self::OcrRecognizer];
     /// Every model face match needs (liveness also needs [`Model::Landmarks68`]).
-    pub const FACE: [Self; 2] = [Self::FaceEncoder, Self::Landmarks5];
+    pub const FACE: [Self; 3] = [Self::FaceEncoder, Self::Landmarks5, Self::FaceDetectorCnn];
 
     /// Display name.
     pub fn name(self) -> &'static str {
@@ -36,6 +38,7 @@ impl Model {
             Self::OcrRecognizer => "PP-OCRv4 recogniser (ch_PP-OCRv4_rec_infer.onnx)",
             Self::FaceEncoder => "dlib face encoder (dlib_face_recognition_resnet_model_v1.dat)",
             Self::Landmarks5 => "dlib 5-point landmarks (shape_predictor_5_face_landmarks.dat)",
+            Self::FaceDetectorCnn => "dlib CNN face detector (mmod_human_face_detector.dat)",
             Self::Landmarks68 => "dlib 68-point landmarks (shape_predictor_68_face_landmarks.dat)",
         }
     }
@@ -47,6 +50,7 @@ impl Model {
             Self::OcrRecognizer => "ppocr/ch_PP-OCRv4_rec_infer.onnx",
             Self::FaceEncoder => "dlib/dlib_face_recognition_resnet_model_v1.dat",
             Self::Landmarks5 => "dlib/shape_predictor_5_face_landmarks.dat",
+            Self::FaceDetectorCnn => "dlib/mmod_human_face_detector.dat",
             Self::Landmarks68 => "dlib/shape_predictor_68_face_landmarks.dat",
         }
     }

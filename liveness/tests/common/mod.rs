@@ -4,8 +4,16 @@
 //! real people): eyes painted shut with skin colour, a dark open mouth painted over the lips,
 //! the face warped sideways so the nose moves towards one jaw end, camera noise per frame.
 
-// Each test crate uses only some of these.
-#![allow(dead_code)]
+// Each test crate uses only some of these; test helpers fail loudly (expect) and do pixel
+// geometry on a 512 px photo (the casts are exact or rounded on purpose).
+#![allow(
+    dead_code,
+    clippy::expect_used,
+    clippy::cast_possible_truncation,
+    clippy::cast_precision_loss,
+    clippy::cast_sign_loss,
+    clippy::cast_possible_wrap
+)]
 
 use liveness::face::{FaceEngine, Landmarks};
 use liveness::live::Action;
@@ -113,16 +121,39 @@ pub fn eyes_closed(s: &Subject) -> Mat {
     img
 }
 
-/// A dark open mouth painted over the lips.
+/// The mouth opened: everything below the lips' meeting line, between the mouth corners
+/// (fading out beside them), is pulled down by 0.45 of the mouth width (the chin and jaw
+/// squeezed to make room), and the gap is painted dark.
 pub fn mouth_open(s: &Subject) -> Mat {
-    let mut img = s.img.try_clone().expect("clone");
     let p = &s.marks.points;
     let c = centroid(&p[60..68]);
     let w = (p[54][0] - p[48][0]).abs();
+    let open = w * 0.45;
+    let bottom = p[8][1] + w * 0.4;
+    let (l, r) = (p[48][0], p[54][0]);
+    let fade = w * 0.6;
+    let mut img = warped(&s.img, |xf, yf| {
+        // How much of the opening this column gets: all between the corners, fading beside.
+        let k = if xf >= l && xf <= r {
+            1.0
+        } else {
+            let out = if xf < l { l - xf } else { xf - r };
+            (1.0 - out / fade).max(0.0)
+        };
+        let d = open * k;
+        let src_y = if yf <= c[1] || yf >= bottom || d <= 0.0 {
+            yf
+        } else if yf <= c[1] + d {
+            c[1]
+        } else {
+            c[1] + (yf - c[1] - d) * (bottom - c[1]) / (bottom - c[1] - d)
+        };
+        (xf, src_y)
+    });
     imgproc::ellipse(
         &mut img,
-        pt(c),
-        Size::new((w * 0.38) as i32, (w * 0.32) as i32),
+        pt([c[0], c[1] + open / 2.0]),
+        Size::new((w * 0.42) as i32, (open / 2.0) as i32),
         0.0,
         0.0,
         360.0,
@@ -144,28 +175,35 @@ pub fn turned(s: &Subject, shift: f32) -> Mat {
     let margin = (j16 - j0) * 0.15;
     let (left, right) = (j0 - margin, j16 + margin);
     let to = nose + shift * (j16 - j0);
-    let (w, h) = (s.img.cols(), s.img.rows());
+    warped(&s.img, |xf, yf| {
+        // Output column → source column, piecewise linear through (to → nose).
+        let src = if xf <= left || xf >= right {
+            xf
+        } else if xf <= to {
+            left + (xf - left) * (nose - left) / (to - left)
+        } else {
+            nose + (xf - to) * (right - nose) / (right - to)
+        };
+        (src, yf)
+    })
+}
+
+/// `img` resampled: output pixel (x, y) comes from `source(x, y)`.
+fn warped(img: &Mat, source: impl Fn(f32, f32) -> (f32, f32)) -> Mat {
+    let (w, h) = (img.cols(), img.rows());
     let mut map_x =
         Mat::new_rows_cols_with_default(h, w, core::CV_32FC1, Scalar::all(0.0)).expect("map");
     let mut map_y = map_x.try_clone().expect("map");
     for y in 0..h {
         for x in 0..w {
-            let xf = x as f32;
-            // Output column → source column, piecewise linear through (to → nose).
-            let src = if xf <= left || xf >= right {
-                xf
-            } else if xf <= to {
-                left + (xf - left) * (nose - left) / (to - left)
-            } else {
-                nose + (xf - to) * (right - nose) / (right - to)
-            };
-            *map_x.at_2d_mut::<f32>(y, x).expect("at") = src;
-            *map_y.at_2d_mut::<f32>(y, x).expect("at") = y as f32;
+            let (sx, sy) = source(x as f32, y as f32);
+            *map_x.at_2d_mut::<f32>(y, x).expect("at") = sx;
+            *map_y.at_2d_mut::<f32>(y, x).expect("at") = sy;
         }
     }
     let mut out = Mat::default();
     imgproc::remap(
-        &s.img,
+        img,
         &mut out,
         &map_x,
         &map_y,
