@@ -187,19 +187,25 @@ fn png_header(w: u32, h: u32) -> Vec<u8> {
     out
 }
 
+/// The front side read through the JSON route; must succeed.
+async fn read_front(srv: &Server, photo: &[u8]) -> Value {
+    let (status, v) = post_json(
+        &srv.url("/v1/idcard/front"),
+        &json!({"image": b64(photo)}),
+        None,
+    )
+    .await;
+    assert_eq!(status, 200, "{v}");
+    v
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ocr_of_a_synthetic_card_through_http() {
     let dir = tempfile::tempdir().expect("tmp");
     let srv = Server::start(&[]);
     let (front, person) = synth_card(dir.path(), 11, "front", "clean");
     // JSON with base64.
-    let (status, v) = post_json(
-        &srv.url("/v1/idcard/front"),
-        &json!({"image": b64(&front)}),
-        None,
-    )
-    .await;
-    assert_eq!(status, 200, "{v}");
+    let v = read_front(&srv, &front).await;
     let card = &v["card"];
     assert_eq!(card["name"]["value"], person["name"], "{v}");
     assert_eq!(card["id_number"]["value"], person["id_number"], "{v}");
@@ -744,13 +750,7 @@ async fn face_match_and_liveness_through_http() {
     // The portrait printed on a synthetic card, as the OCR route returns it, against the photo
     // it was cut from: the same person. Another person: not.
     let (front, _) = synth_card(dir.path(), 31, "front", "clean");
-    let (status, card) = post_json(
-        &srv.url("/v1/idcard/front"),
-        &json!({"image": b64(&front)}),
-        None,
-    )
-    .await;
-    assert_eq!(status, 200, "{card}");
+    let card = read_front(&srv, &front).await;
     let portrait = STANDARD
         .decode(card["portrait_png"].as_str().expect("portrait"))
         .expect("b64");
