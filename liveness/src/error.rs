@@ -31,6 +31,17 @@ pub enum Error {
     /// No card-shaped object was found.
     #[error("no ID card found in the photo")]
     NoCard,
+    /// No face was found (in the named image: `probe`, `reference`, a frame).
+    #[error("no face found in the {0}")]
+    NoFace(&'static str),
+    /// More than one face where exactly one is required.
+    #[error("{count} faces found in the {which}; exactly one is required")]
+    SeveralFaces {
+        /// Which image.
+        which: &'static str,
+        /// How many faces.
+        count: usize,
+    },
     /// A bad request parameter.
     #[error("invalid request: {0}")]
     Invalid(String),
@@ -60,6 +71,8 @@ impl Error {
             Self::NotAnImage => "not_an_image",
             Self::TooLarge(_) => "image_too_large",
             Self::NoCard => "no_card",
+            Self::NoFace(_) => "no_face",
+            Self::SeveralFaces { .. } => "several_faces",
             Self::Invalid(_) => "invalid_request",
             Self::OpenCv(_) | Self::Runtime(_) | Self::Internal(_) => "internal",
         }
@@ -73,6 +86,8 @@ impl Error {
                 | Self::NotAnImage
                 | Self::TooLarge(_)
                 | Self::NoCard
+                | Self::NoFace(_)
+                | Self::SeveralFaces { .. }
                 | Self::Invalid(_)
         )
     }
@@ -90,8 +105,25 @@ impl Error {
             Self::NotAnImage => "不是可识别的图片（支持 PNG、JPEG、BMP、WebP）。".into(),
             Self::TooLarge(what) => format!("图片过大：{what}。"),
             Self::NoCard => "照片中未找到身份证，请将证件完整放入画面后重拍。".into(),
+            Self::NoFace(which) => format!(
+                "{}中未找到人脸，请正对镜头、光线充足后重拍。",
+                which_zh(which)
+            ),
+            Self::SeveralFaces { which, count } => {
+                format!("{}中有 {count} 张人脸，只能有一人入镜。", which_zh(which))
+            }
             Self::Invalid(what) => format!("请求无效：{what}。"),
             Self::OpenCv(_) | Self::Runtime(_) | Self::Internal(_) => "服务内部错误。".into(),
         }
+    }
+}
+
+/// The Chinese name of an image role used in face errors.
+fn which_zh(which: &str) -> &'static str {
+    match which {
+        "probe" => "待比对照片",
+        "reference" => "参照照片",
+        "frame" => "视频帧",
+        _ => "图片",
     }
 }
