@@ -59,6 +59,8 @@ lint:
 # Doc tests first, so the run closes on the main runner's summary and ours.
 unit:
 	cargo test --workspace --doc
+	# cosign-server's identity tests start the real `liveness serve` from this build.
+	cargo build -p liveness --bin liveness
 	@rm -f $(YIQIAN_CACHE)/liveness-ocr-report.txt
 	@set -o pipefail; cargo $(NEXTEST) --workspace 2>&1 | tee $(YIQIAN_CACHE)/last-test.log
 	@scripts/test-summary.sh $(YIQIAN_CACHE)/last-test.log

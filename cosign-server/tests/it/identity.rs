@@ -418,26 +418,6 @@ both_backends!(activation_policy_without_service);
 // ---------------------------------------------------------------------------------------
 // with the real `liveness serve`
 
-/// Like `both_backends!`, ignored until branch `serve` (the `liveness serve` binary and the
-/// dlib models in `scripts/fetch-models.sh`) is merged; run them with
-/// `cargo build -p liveness && cargo nextest run -p cosign-server --test it identity:: --run-ignored all`.
-macro_rules! with_service {
-    ($name:ident) => {
-        mod $name {
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            #[ignore = "needs liveness serve (branch serve)"]
-            async fn sqlite() {
-                super::$name($crate::support::Backend::Sqlite).await;
-            }
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            #[ignore = "needs liveness serve (branch serve)"]
-            async fn postgres() {
-                super::$name($crate::support::Backend::Postgres).await;
-            }
-        }
-    };
-}
-
 fn cache() -> PathBuf {
     PathBuf::from(std::env::var("YIQIAN_CACHE").unwrap_or_else(|_| "/var/cache/yiqian".into()))
 }
@@ -654,7 +634,7 @@ async fn id_card_end_to_end(backend: Backend) {
     assert!(text.contains(OID_7_4), "identity evidence SM3 attribute");
     drop(svc);
 }
-with_service!(id_card_end_to_end);
+both_backends!(id_card_end_to_end);
 
 /// DER of the OIDs 1.2.156.112233.7.3 and …7.4, as hex in a PDF's /Contents.
 const OID_7_3: &str = "06082a811c86ec690703";
@@ -684,7 +664,7 @@ async fn service_stops(backend: Backend) {
     let r = k.submit(&token2, &session2, &button(&uuid())).await;
     assert_api_error(r, 400, "IDENTITY_CHECK_REQUIRED").await;
 }
-with_service!(service_stops);
+both_backends!(service_stops);
 
 /// Staff activation under `activation_identity = "id_card"`: refused before the check, the
 /// staff member's own card passes, then the enrolment goes through; another person's card is
@@ -736,7 +716,7 @@ async fn activation_with_id_card(backend: Backend) {
         .unwrap();
     drop(svc);
 }
-with_service!(activation_with_id_card);
+both_backends!(activation_with_id_card);
 
 fn astronaut() -> Vec<u8> {
     let p = models().join("test-images/astronaut.png");
@@ -845,4 +825,4 @@ async fn face_and_liveness_end_to_end(backend: Backend) {
     assert_api_error(r, 400, "IDENTITY_CHECK_REQUIRED").await;
     drop(svc);
 }
-with_service!(face_and_liveness_end_to_end);
+both_backends!(face_and_liveness_end_to_end);

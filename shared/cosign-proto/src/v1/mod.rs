@@ -4,8 +4,8 @@ pub mod auth;
 #[cfg(feature = "cosign")]
 pub mod cosign;
 mod error;
-pub mod pad;
 pub mod identity;
+pub mod pad;
 pub mod patient;
 pub mod qr;
 mod system;
