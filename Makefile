@@ -56,11 +56,11 @@ lint:
 
 # Every test in the workspace. The log is kept so the summary can state which database
 # backends were really exercised.
-# Doc tests first, so the run closes on the main runner's summary and ours.
+# Doc tests first, so the run closes on the main runner's summary and ours. The workspace run
+# also builds the `liveness` binary (its own tests need it), which cosign-server's identity
+# tests start as the real `liveness serve`.
 unit:
 	cargo test --workspace --doc
-	# cosign-server's identity tests start the real `liveness serve` from this build.
-	cargo build -p liveness --bin liveness
 	@rm -f $(YIQIAN_CACHE)/liveness-ocr-report.txt
 	@set -o pipefail; cargo $(NEXTEST) --workspace 2>&1 | tee $(YIQIAN_CACHE)/last-test.log
 	@scripts/test-summary.sh $(YIQIAN_CACHE)/last-test.log
