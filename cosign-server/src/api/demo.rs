@@ -211,6 +211,8 @@ async fn create(
         department: None,
         expires_in: Some(600),
         auto_sign: Some(false),
+        // The demo page fetches `qr.svg` itself.
+        qr_image: Some(false),
     };
     let device = state.keys.device();
     let created = requests::create(

@@ -316,6 +316,8 @@ pub async fn create(
         department: Some(staff.department.chars().take(64).collect()),
         expires_in: Some(900),
         auto_sign: Some(false),
+        // The phone co-signs the authorisation in the app; nobody scans this request.
+        qr_image: Some(false),
     };
     let created = requests::create(
         ctx.db,

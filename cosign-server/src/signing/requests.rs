@@ -262,7 +262,11 @@ pub async fn create(
     }
     .to_string();
     Ok(SignRequestCreated {
-        qr_svg: qr_svg(&qr_payload)?,
+        qr_svg: if req.qr_image.unwrap_or(true) {
+            Some(qr_svg(&qr_payload)?)
+        } else {
+            None
+        },
         request_id,
         expires_at,
         qr_payload,

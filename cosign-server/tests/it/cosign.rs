@@ -355,6 +355,40 @@ async fn scan_to_sign_end_to_end(backend: Backend) {
         .await;
     assert_eq!(png.status(), 200);
     assert_eq!(&png.bytes().await.unwrap()[..8], b"\x89PNG\r\n\x1a\n");
+    // A terminal that draws the code itself asks for no SVG; the payload and qr.svg remain.
+    let bare = terminal
+        .create(&json!({
+            "signers": ["D001"], "title": "门诊处方", "qr_image": false,
+            "documents": [{"name": "处方 20261127-002", "digest_sm3": hex::encode(Sm3::digest(b"rx-2"))}]
+        }))
+        .await;
+    assert!(bare.get("qr_svg").is_none(), "{bare}");
+    assert!(
+        bare["qr_payload"]
+            .as_str()
+            .unwrap()
+            .starts_with("yiqian://sign?")
+    );
+    let bare_id = bare["request_id"].as_str().unwrap();
+    let svg = terminal
+        .call(
+            "GET",
+            &format!("/api/v1/sign-requests/{bare_id}/qr.svg"),
+            None,
+        )
+        .await;
+    assert_eq!(svg.status(), 200);
+    let wrong = terminal
+        .call(
+            "POST",
+            "/api/v1/sign-requests",
+            Some(&json!({
+                "signers": ["D001"], "title": "门诊处方", "qr_image": "no",
+                "documents": [{"name": "处方", "digest_sm3": hex::encode(Sm3::digest(b"rx-3"))}]
+            })),
+        )
+        .await;
+    assert_api_error(wrong, 400, "MALFORMED_JSON").await;
 
     // The terminal watches; the first event is the pending state.
     let ws_url = format!(

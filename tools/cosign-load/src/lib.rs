@@ -136,6 +136,7 @@ impl Admin {
             secret: hex::decode(&created.secret)?,
             base: self.base.clone(),
             http: http_client()?,
+            qr_image: true,
         })
     }
 
@@ -283,6 +284,8 @@ pub struct Terminal {
     secret: Vec<u8>,
     base: String,
     http: reqwest::Client,
+    /// Ask for the QR code's SVG with each request, as a terminal showing it does.
+    pub qr_image: bool,
 }
 
 impl Terminal {
@@ -313,6 +316,7 @@ impl Terminal {
             department: Some("心内科".into()),
             expires_in: Some(3600),
             auto_sign: Some(false),
+            qr_image: Some(self.qr_image),
         })?;
         let path = "/api/v1/sign-requests";
         let ts = i64::try_from(

@@ -48,6 +48,10 @@ struct Args {
     /// 空闲连接类型 / idle socket kinds (comma-separated)
     #[arg(long, value_delimiter = ',', default_value = "terminal")]
     idle_kind: Vec<String>,
+    /// 建请求时不要二维码 SVG（终端自行绘制或取 qr.png）/ create requests with `qr_image: false`
+    /// (terminals that draw the code from `qr_payload`)
+    #[arg(long)]
+    no_qr_image: bool,
     /// 服务器进程号（读取 /proc 内存）/ server PID (RSS and CPU from /proc)
     #[arg(long)]
     server_pid: Option<u32>,
@@ -68,7 +72,9 @@ async fn main() -> Result<()> {
         &args.new_password,
     )
     .await?;
-    let terminal = Arc::new(admin.register_terminal().await?);
+    let mut terminal = admin.register_terminal().await?;
+    terminal.qr_image = !args.no_qr_image;
+    let terminal = Arc::new(terminal);
     let needed = args.levels.iter().copied().max().unwrap_or(1).max(1);
     let t = std::time::Instant::now();
     let phones: Vec<Arc<_>> = admin
