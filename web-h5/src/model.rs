@@ -221,11 +221,25 @@ pub struct PadAnswer {
     pub content_type: String,
     /// Its body, standard base64.
     pub body_base64: Option<String>,
+    /// The server's new channel key (hex SEC1) after a rotation.
+    pub channel_public_key: Option<String>,
+}
+
+/// A decoded [`PadAnswer`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PadOpenedAnswer {
+    /// The status and body bytes, as a direct call would have given them.
+    pub status: u16,
+    /// The body.
+    pub body: Vec<u8>,
+    /// The new channel public key (65 bytes SEC1, uncompressed) when the server rotated it.
+    pub channel_public_key: Option<Vec<u8>>,
 }
 
 impl PadAnswer {
-    /// The status and the body bytes, as a direct call would have given them.
-    pub fn decode(bytes: &[u8]) -> Option<(u16, Vec<u8>)> {
+    /// Decodes the opened answer; `None` when it is not one. A new channel key that is not a
+    /// 65-byte uncompressed point makes the whole answer invalid (never half-applied).
+    pub fn decode(bytes: &[u8]) -> Option<PadOpenedAnswer> {
         use base64::Engine as _;
         let a: Self = serde_json::from_slice(bytes).ok()?;
         if !(100..600).contains(&a.status) {
@@ -235,7 +249,18 @@ impl PadAnswer {
             Some(b64) => base64::engine::general_purpose::STANDARD.decode(b64).ok()?,
             None => Vec::new(),
         };
-        Some((a.status, body))
+        let channel_public_key = match a.channel_public_key {
+            Some(h) => {
+                let k = hex::decode(h).ok()?;
+                Some((k.len() == 65 && k[0] == 4).then_some(k)?)
+            }
+            None => None,
+        };
+        Some(PadOpenedAnswer {
+            status: a.status,
+            body,
+            channel_public_key,
+        })
     }
 }
 
@@ -324,6 +349,10 @@ mod tests {
         );
     }
 
+    fn short(bytes: &[u8]) -> Option<(u16, Vec<u8>)> {
+        PadAnswer::decode(bytes).map(|o| (o.status, o.body))
+    }
+
     #[test]
     fn pad_inner_and_answer() {
         let inner = PadInner::encode(
@@ -343,27 +372,31 @@ mod tests {
         );
 
         assert_eq!(
-            PadAnswer::decode(
+            short(
                 br#"{"status":200,"content_type":"application/json","body_base64":"eyJhIjoxfQ=="}"#
             ),
             Some((200, br#"{"a":1}"#.to_vec()))
         );
         assert_eq!(
-            PadAnswer::decode(
-                br#"{"status":200,"content_type":"image/png","body_base64":"iVBORw=="}"#
-            ),
+            short(br#"{"status":200,"content_type":"image/png","body_base64":"iVBORw=="}"#),
             Some((200, vec![0x89, b'P', b'N', b'G']))
         );
+        assert_eq!(short(br#"{"status":204}"#), Some((204, Vec::new())));
+        // A rotated channel key comes with the answer; a malformed one spoils the answer.
+        let point = format!("04{}", "ab".repeat(64));
+        let with_key = format!(r#"{{"status":200,"channel_public_key":"{point}"}}"#);
+        let opened = PadAnswer::decode(with_key.as_bytes()).unwrap();
         assert_eq!(
-            PadAnswer::decode(br#"{"status":204}"#),
-            Some((204, Vec::new()))
+            opened.channel_public_key,
+            Some(hex::decode(&point).unwrap())
         );
-        assert_eq!(PadAnswer::decode(br#"{"status":0}"#), None);
-        assert_eq!(
-            PadAnswer::decode(br#"{"status":200,"body_base64":"%%"}"#),
-            None
-        );
-        assert_eq!(PadAnswer::decode(b"garbage"), None);
+        for bad in ["02ab", "zz", &format!("03{}", "ab".repeat(64))] {
+            let a = format!(r#"{{"status":200,"channel_public_key":"{bad}"}}"#);
+            assert_eq!(PadAnswer::decode(a.as_bytes()), None, "{bad}");
+        }
+        assert_eq!(short(br#"{"status":0}"#), None);
+        assert_eq!(short(br#"{"status":200,"body_base64":"%%"}"#), None);
+        assert_eq!(short(b"garbage"), None);
     }
 
     #[test]

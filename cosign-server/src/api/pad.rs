@@ -15,8 +15,8 @@ use axum::routing::post;
 use base64::Engine;
 use cosign_proto::v1::ErrorCode;
 use cosign_proto::v1::pad::{
-    CreatePad, PadEnrol, PadInfo, PadInnerAnswer, PadInnerRequest, PadList, PadOpened, PadQueue,
-    PadQueueItem, RevokePad,
+    ChannelKeyRotated, CreatePad, PadEnrol, PadInfo, PadInnerAnswer, PadInnerRequest, PadList,
+    PadOpened, PadQueue, PadQueueItem, RevokePad,
 };
 use cosign_proto::v1::patient::{HEADER_H5_SESSION, mask_name};
 use tower::ServiceExt as _;
@@ -49,6 +49,7 @@ pub fn routes() -> axum::Router<AppState> {
         .route("/api/v1/pads", post(create).get(list))
         .route("/api/v1/pads/{id}/code", post(new_code))
         .route("/api/v1/pads/{id}/revoke", post(revoke))
+        .route("/api/v1/pads/channel-key/rotate", post(rotate_channel_key))
         .route("/api/v1/pad/enrol", post(enrol))
         .layer(DefaultBodyLimit::max(16 * 1024))
         .layer(RequestBodyLimitLayer::new(16 * 1024));
@@ -92,6 +93,32 @@ async fn create(
     )
     .await?;
     Ok((StatusCode::CREATED, Json(created)))
+}
+
+/// A new channel key (a suspected leak, or the hospital's key-change schedule); audited.
+async fn rotate_channel_key(
+    State(state): State<AppState>,
+    rid: RequestId,
+    admin: Admin,
+) -> Result<Json<ChannelKeyRotated>, ApiFailure> {
+    super::pki::require_issuer_role(&admin)?;
+    let device = state.keys.device();
+    let (public, until) = pad::rotate_channel_key(&state.db, &*device, now_ms()).await?;
+    let public = hex::encode(public);
+    audit_outcome(
+        &state,
+        &admin_actor(&admin),
+        "pad.channel.rotate",
+        "pad:channel",
+        "ok",
+        &rid.0,
+        serde_json::json!({ "channel_public_key": public, "previous_accepted_until": until }),
+    )
+    .await?;
+    Ok(Json(ChannelKeyRotated {
+        channel_public_key: public,
+        previous_accepted_until: rfc3339(until),
+    }))
 }
 
 async fn list(State(state): State<AppState>, _admin: Admin) -> Result<Json<PadList>, ApiFailure> {
@@ -277,7 +304,8 @@ async fn call(
         )
         .into_response(),
     };
-    let inner = inner_answer(answer).await;
+    let mut inner = inner_answer(answer).await;
+    inner.channel_public_key = accepted.switch_to.as_deref().map(hex::encode);
     let plain = Zeroizing::new(serde_json::to_vec(&inner).unwrap_or_default());
     match pad_channel::Response::seal(&accepted.key, accepted.nonce, &plain) {
         Ok(sealed) => (
@@ -309,6 +337,7 @@ async fn inner_answer(resp: Response) -> PadInnerAnswer {
             status,
             content_type,
             body_base64: B64.encode(&bytes),
+            channel_public_key: None,
         },
         Err(e) => {
             tracing::error!(error = %e, "a pad answer body could not be read");
@@ -318,6 +347,7 @@ async fn inner_answer(resp: Response) -> PadInnerAnswer {
                 status: 500,
                 content_type: "application/json".into(),
                 body_base64: B64.encode(body),
+                channel_public_key: None,
             }
         }
     }

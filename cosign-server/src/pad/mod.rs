@@ -34,6 +34,12 @@ const CODE_ALPHABET: &[u8] = b"23456789ABCDEFGHJKMNPQRSTUVWXYZ";
 const CODE_LEN: usize = 12;
 /// The `pad_keys` row of the channel key.
 const CHANNEL_KEY: &str = "channel";
+/// The `pad_keys` row of the key it replaced at the last rotation.
+const PREVIOUS_CHANNEL_KEY: &str = "channel.previous";
+/// How long envelopes sealed to the previous channel key are still opened after a rotation.
+/// A pad in use polls its queue every few seconds and learns the new key from the first
+/// answer; a week covers pads left switched off over a holiday.
+pub const PREVIOUS_KEY_GRACE_MS: i64 = 7 * 24 * 3600 * 1000;
 
 /// A pad as stored.
 #[derive(Debug, Clone)]
@@ -417,26 +423,32 @@ async fn activate(
     })
 }
 
-/// The channel key: its device key id and SEC1 public key. Made on first use from the device's
-/// generator and kept there as a secret (like cosign's d2), recorded in `pad_keys`; when two
-/// instances race, the first recorded wins and the other destroys its own.
-pub async fn channel_key(
-    db: &Db,
-    device: &dyn CryptoDevice,
-) -> Result<(KeyId, Vec<u8>), ApiFailure> {
-    async fn recorded(db: &Db) -> Result<Option<(KeyId, Vec<u8>)>, ApiFailure> {
-        let r = sqlx::query("SELECT key_id, public_key FROM pad_keys WHERE name = $1")
-            .bind(CHANNEL_KEY)
-            .fetch_optional(db.pool())
-            .await?;
-        Ok(match r {
-            Some(r) => Some((KeyId(r.try_get("key_id")?), r.try_get("public_key")?)),
-            None => None,
-        })
-    }
-    if let Some(k) = recorded(db).await? {
-        return Ok(k);
-    }
+/// A channel key as recorded: its device key id, SEC1 public key and when it was made.
+#[derive(Debug, Clone)]
+struct ChannelKey {
+    key: KeyId,
+    public: Vec<u8>,
+    created_at: i64,
+}
+
+async fn recorded_key(db: &Db, name: &str) -> Result<Option<ChannelKey>, ApiFailure> {
+    let r = sqlx::query("SELECT key_id, public_key, created_at FROM pad_keys WHERE name = $1")
+        .bind(name)
+        .fetch_optional(db.pool())
+        .await?;
+    Ok(match r {
+        Some(r) => Some(ChannelKey {
+            key: KeyId(r.try_get("key_id")?),
+            public: r.try_get("public_key")?,
+            created_at: r.try_get("created_at")?,
+        }),
+        None => None,
+    })
+}
+
+/// A fresh channel key pair: the private key drawn from the device's generator and imported
+/// into it as a secret (like cosign's d2); the caller records it or destroys it.
+async fn new_channel_key(device: &dyn CryptoDevice) -> Result<(KeyId, Vec<u8>), ApiFailure> {
     let (secret, public) = loop {
         let secret = Zeroizing::new(device.random(32).await.map_err(dev)?);
         // A scalar outside [1, n-1] (probability ~2^-128) is drawn again.
@@ -448,6 +460,19 @@ pub async fn channel_key(
         .import_secret("pad:channel", secret)
         .await
         .map_err(dev)?;
+    Ok((key, public))
+}
+
+/// The channel key: its device key id and SEC1 public key. Made on first use and recorded in
+/// `pad_keys`; when two instances race, the first recorded wins and the other destroys its own.
+pub async fn channel_key(
+    db: &Db,
+    device: &dyn CryptoDevice,
+) -> Result<(KeyId, Vec<u8>), ApiFailure> {
+    if let Some(k) = recorded_key(db, CHANNEL_KEY).await? {
+        return Ok((k.key, k.public));
+    }
+    let (key, public) = new_channel_key(device).await?;
     let won = sqlx::query(
         "INSERT INTO pad_keys (name, key_id, public_key, created_at) VALUES ($1, $2, $3, $4) \
          ON CONFLICT (name) DO NOTHING",
@@ -463,9 +488,92 @@ pub async fn channel_key(
     if !won {
         let _ = device.destroy(&key).await;
     }
-    recorded(db)
+    let k = recorded_key(db, CHANNEL_KEY)
         .await?
-        .ok_or_else(|| ApiFailure::new(ErrorCode::Internal))
+        .ok_or_else(|| ApiFailure::new(ErrorCode::Internal))?;
+    Ok((k.key, k.public))
+}
+
+/// Replaces the channel key (administrators, `POST /api/v1/pads/channel-key/rotate`): the
+/// current key becomes the previous one, still opened for [`PREVIOUS_KEY_GRACE_MS`]; the key
+/// before it is forgotten and destroyed in the device. Returns the new public key and until
+/// when the previous one is accepted (unix ms).
+pub async fn rotate_channel_key(
+    db: &Db,
+    device: &dyn CryptoDevice,
+    now_ms: i64,
+) -> Result<(Vec<u8>, i64), ApiFailure> {
+    // Make sure a current key exists, so a first rotation also leaves a previous one.
+    channel_key(db, device).await?;
+    let (key, public) = new_channel_key(device).await?;
+    let swapped = async {
+        let mut tx = db.begin_write().await?;
+        let retired: Option<String> =
+            sqlx::query_scalar("SELECT key_id FROM pad_keys WHERE name = $1")
+                .bind(PREVIOUS_CHANNEL_KEY)
+                .fetch_optional(&mut *tx)
+                .await?;
+        sqlx::query("DELETE FROM pad_keys WHERE name = $1")
+            .bind(PREVIOUS_CHANNEL_KEY)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("UPDATE pad_keys SET name = $1 WHERE name = $2")
+            .bind(PREVIOUS_CHANNEL_KEY)
+            .bind(CHANNEL_KEY)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query(
+            "INSERT INTO pad_keys (name, key_id, public_key, created_at) VALUES ($1, $2, $3, $4)",
+        )
+        .bind(CHANNEL_KEY)
+        .bind(key.as_str())
+        .bind(&public)
+        .bind(now_ms)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok::<_, sqlx::Error>(retired)
+    }
+    .await;
+    match swapped {
+        Ok(retired) => {
+            if let Some(old) = retired {
+                // Nothing refers to it any more; a failure here leaves only an unused key.
+                if let Err(e) = device.destroy(&KeyId(old)).await {
+                    tracing::warn!(error = %e, "retired pad channel key not destroyed");
+                }
+            }
+            Ok((public, now_ms + PREVIOUS_KEY_GRACE_MS))
+        }
+        Err(e) => {
+            let _ = device.destroy(&key).await;
+            Err(e.into())
+        }
+    }
+}
+
+/// The keys an envelope may be sealed to now: the current one, then the previous one while
+/// its grace period (counted from the rotation, i.e. the current key's creation) lasts.
+async fn open_keys(
+    db: &Db,
+    device: &dyn CryptoDevice,
+    now_ms: i64,
+) -> Result<Vec<ChannelKey>, ApiFailure> {
+    let current = match recorded_key(db, CHANNEL_KEY).await? {
+        Some(k) => k,
+        None => {
+            let (key, public) = channel_key(db, device).await?;
+            ChannelKey {
+                key,
+                public,
+                created_at: now_ms,
+            }
+        }
+    };
+    let previous = recorded_key(db, PREVIOUS_CHANNEL_KEY)
+        .await?
+        .filter(|_| now_ms < current.created_at.saturating_add(PREVIOUS_KEY_GRACE_MS));
+    Ok(std::iter::once(current).chain(previous).collect())
 }
 
 /// An envelope that passed every check: the pad, the answer key and the inner request.
@@ -478,6 +586,9 @@ pub struct Accepted {
     pub nonce: [u8; pad_channel::NONCE_LEN],
     /// The inner request (JSON).
     pub plain: Zeroizing<Vec<u8>>,
+    /// The current channel public key, when the envelope was sealed to the previous one: the
+    /// answer tells the pad to switch.
+    pub switch_to: Option<Vec<u8>>,
 }
 
 impl std::fmt::Debug for Accepted {
@@ -565,23 +676,31 @@ pub async fn accept(
         .await?;
     tx.commit().await?;
     let device = state.keys.device();
-    let (channel, _) = channel_key(&state.db, &*device).await?;
-    let wrapped = req.wrapped_key.clone();
-    // The channel private key is seen only inside the device's callback.
-    let unwrapped = with_secret(&*device, &channel, move |secret| {
-        Ok(pad_channel::unwrap_key(secret, &wrapped))
-    })
-    .await
-    .map_err(dev)?;
-    match req.open(|_| unwrapped) {
-        Ok((key, plain)) => Ok(Ok(Accepted {
-            pad,
-            key,
-            nonce: req.nonce,
-            plain,
-        })),
-        Err(_) => refuse(ErrorCode::PadEnvelopeInvalid, id, s),
+    let keys = open_keys(&state.db, &*device, now_ms).await?;
+    for (i, channel) in keys.iter().enumerate() {
+        let wrapped = req.wrapped_key.clone();
+        // The channel private key is seen only inside the device's callback.
+        let unwrapped = with_secret(&*device, &channel.key, move |secret| {
+            Ok(pad_channel::unwrap_key(secret, &wrapped))
+        })
+        .await
+        .map_err(dev)?;
+        if unwrapped.is_err() {
+            // Sealed to another key (SM2 decryption checks C3): try the previous one.
+            continue;
+        }
+        return match req.open(|_| unwrapped) {
+            Ok((key, plain)) => Ok(Ok(Accepted {
+                pad,
+                key,
+                nonce: req.nonce,
+                plain,
+                switch_to: (i > 0).then(|| keys[0].public.clone()),
+            })),
+            Err(_) => refuse(ErrorCode::PadEnvelopeInvalid, id, s),
+        };
     }
+    refuse(ErrorCode::PadEnvelopeInvalid, id, s)
 }
 
 #[cfg(test)]

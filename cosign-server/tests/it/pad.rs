@@ -52,6 +52,8 @@ enum Answer {
         status: u16,
         content_type: String,
         body: Vec<u8>,
+        /// The new channel key (hex) sent after a rotation.
+        channel_key: Option<String>,
     },
 }
 
@@ -62,6 +64,7 @@ impl Answer {
                 status,
                 content_type,
                 body,
+                ..
             } => (status, content_type, body),
             Self::Refused(status, body) => panic!("refused {status}: {body}"),
         }
@@ -74,6 +77,14 @@ impl Answer {
         assert_eq!(status, want, "{v}");
         assert!(ct.starts_with("application/json"), "{ct}");
         v
+    }
+
+    /// The new channel key the answer announced (after a rotation), or `None`.
+    fn channel_key(&self) -> Option<String> {
+        match self {
+            Self::Inner { channel_key, .. } => channel_key.clone(),
+            Self::Refused(status, body) => panic!("refused {status}: {body}"),
+        }
     }
 
     fn refused(self, status: u16, code: &str) -> Value {
@@ -213,6 +224,7 @@ impl Kit {
             status: a["status"].as_u64().unwrap() as u16,
             content_type: a["content_type"].as_str().unwrap().to_owned(),
             body: B64.decode(a["body_base64"].as_str().unwrap()).unwrap(),
+            channel_key: a["channel_public_key"].as_str().map(str::to_owned),
         }
     }
 
@@ -788,3 +800,79 @@ async fn pad_refusals(backend: Backend) {
     k.s.stop().await;
 }
 both_backends!(pad_refusals);
+
+/// Channel key rotation: the administrator's call makes a new key; envelopes sealed to the
+/// previous one are still opened and each answer to one names the new key (inside the sealed
+/// answer); envelopes to the new key carry no notice; new enrolments get the new key; after a
+/// second rotation the first key is refused. Only issuing administrators may rotate; audited.
+async fn pad_channel_key_rotation(backend: Backend) {
+    let k = kit(backend).await;
+    let (_, code) = k.new_pad("12床").await;
+    let p = k.enrol(&code).await;
+    let queue = inner("GET", "/pad/queue", None, None);
+    let a = k.call(&p, &queue).await;
+    assert_eq!(a.channel_key(), None);
+    a.json(200);
+
+    let r =
+        k.s.client
+            .post(k.s.url("/api/v1/pads/channel-key/rotate"))
+            .send()
+            .await
+            .unwrap();
+    assert_api_error(r, 401, "UNAUTHENTICATED").await;
+    let rotate = || k.admin("POST", "/api/v1/pads/channel-key/rotate", None);
+    let r = rotate().await;
+    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+    let v: Value = r.json().await.unwrap();
+    let second = v["channel_public_key"].as_str().unwrap().to_owned();
+    assert_ne!(hex::decode(&second).unwrap(), p.channel_public);
+    assert!(
+        v["previous_accepted_until"]
+            .as_str()
+            .unwrap()
+            .ends_with('Z'),
+        "{v}"
+    );
+
+    // The pad still sealing to the first key is served and told the second.
+    let a = k.call(&p, &queue).await;
+    assert_eq!(a.channel_key().as_deref(), Some(second.as_str()));
+    a.json(200);
+    let switched =
+        pad_channel::Pad::new(&p.secret, &p.serial, &hex::decode(&second).unwrap()).unwrap();
+    let a = k.call_at(&switched, now_ms(), &queue).await;
+    assert_eq!(a.channel_key(), None);
+    a.json(200);
+    // A pad enrolled now gets the second key.
+    let (_, code2) = k.new_pad("13床").await;
+    let p2 = k.enrol(&code2).await;
+    assert_eq!(hex::encode(&p2.channel_public), second);
+
+    // A second rotation: the first key is forgotten; the second is now the previous one.
+    let r = rotate().await;
+    assert_eq!(r.status(), 200);
+    let third = r.json::<Value>().await.unwrap()["channel_public_key"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    k.call(&p, &queue)
+        .await
+        .refused(400, "PAD_ENVELOPE_INVALID");
+    let a = k.call_at(&switched, now_ms(), &queue).await;
+    assert_eq!(a.channel_key().as_deref(), Some(third.as_str()));
+    a.json(200);
+    assert_eq!(
+        k.count("SELECT COUNT(*) FROM pad_keys").await,
+        2,
+        "the current key and the previous one"
+    );
+    assert_eq!(
+        k.count(
+            "SELECT COUNT(*) FROM audit_log WHERE action = 'pad.channel.rotate' AND outcome = 'ok'"
+        )
+        .await,
+        2
+    );
+}
+both_backends!(pad_channel_key_rotation);

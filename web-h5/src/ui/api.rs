@@ -189,12 +189,17 @@ async fn pad_call(
                 "The server's answer could not be opened",
             )
         })?;
-    crate::model::PadAnswer::decode(&opened).ok_or_else(|| {
+    let answer = crate::model::PadAnswer::decode(&opened).ok_or_else(|| {
         local_failure(
             "服务器应答无法识别",
             "The server's answer was not understood",
         )
-    })
+    })?;
+    if let Some(key) = &answer.channel_public_key {
+        // The server rotated its channel key; the notice came sealed under our own request key.
+        super::kiosk::switch_channel_key(key);
+    }
+    Ok((answer.status, answer.body))
 }
 
 /// A failure found by the page itself (shown like a server refusal, never retried blindly).

@@ -50,6 +50,18 @@ fn use_device(device: &PadDevice) -> bool {
     }
 }
 
+/// Seals every further envelope to the server's new channel key (after a rotation) and keeps
+/// it with the enrolment.
+pub fn switch_channel_key(public: &[u8]) {
+    let Some(mut device) = store::pad_device() else {
+        return;
+    };
+    device.channel_public_hex = hex::encode(public);
+    if use_device(&device) {
+        store::set_pad_device(&device);
+    }
+}
+
 #[component]
 pub fn PadApp() -> impl IntoView {
     let ctx = AppCtx::provide(None, true);

@@ -148,6 +148,21 @@ pub struct PadInnerAnswer {
     pub content_type: String,
     /// Standard base64 of the body bytes.
     pub body_base64: String,
+    /// Hex of the server's new channel public key, sent when the envelope was made for the
+    /// previous one (the key was rotated): the pad seals its next envelopes to this key. It
+    /// arrives sealed under the pad's own request key, so only the server could have sent it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub channel_public_key: Option<String>,
+}
+
+/// `POST /api/v1/pads/channel-key/rotate` (administrators): the new channel key.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChannelKeyRotated {
+    /// Hex of the new 65-byte SEC1 channel public key.
+    pub channel_public_key: String,
+    /// Envelopes sealed to the previous key are accepted until then (RFC 3339); each answer to
+    /// one tells its pad the new key.
+    pub previous_accepted_until: String,
 }
 
 /// The pad itself, in [`PadQueue`].
