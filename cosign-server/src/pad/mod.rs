@@ -559,15 +559,14 @@ async fn open_keys(
     device: &dyn CryptoDevice,
     now_ms: i64,
 ) -> Result<Vec<ChannelKey>, ApiFailure> {
-    let current = match recorded_key(db, CHANNEL_KEY).await? {
-        Some(k) => k,
-        None => {
-            let (key, public) = channel_key(db, device).await?;
-            ChannelKey {
-                key,
-                public,
-                created_at: now_ms,
-            }
+    let current = if let Some(k) = recorded_key(db, CHANNEL_KEY).await? {
+        k
+    } else {
+        let (key, public) = channel_key(db, device).await?;
+        ChannelKey {
+            key,
+            public,
+            created_at: now_ms,
         }
     };
     let previous = recorded_key(db, PREVIOUS_CHANNEL_KEY)

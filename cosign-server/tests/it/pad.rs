@@ -4,7 +4,8 @@
 //! creates a task for the pad; the pad lists, opens, reads and signs it entirely through
 //! `POST /api/v1/pad/call` envelopes, and the answers are compared byte for byte with the direct
 //! routes. Refusals: unknown serial, wrong key, revoked pad, replay, clock skew, paths outside
-//! the allow-list, random bytes (never a 5xx), enrolment codes reused or expired.
+//! the allow-list, random bytes (never a 5xx), enrolment codes reused or expired. Channel-key
+//! rotation.
 #![allow(
     clippy::cast_possible_truncation,
     clippy::cast_sign_loss,

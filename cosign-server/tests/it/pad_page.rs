@@ -2,8 +2,8 @@
 //! against the real server (cosign-server/tests/py/h5_pad.py drives the page): an administrator
 //! creates a pad, the page enrols with the one-time code (its own SM2 device key), a terminal
 //! assigns a task to the pad, the page shows it and the patient signs by handwriting — every
-//! call sealed in the pad channel — then the signed PDF is checked like the phone's, and a
-//! revoked pad shows the revoked screen. Screenshots at 1024×768 in `artifacts/h5/`.
+//! call sealed in the pad channel, across two channel-key rotations the page must follow — then
+//! the signed PDF is checked like the phone's, and a revoked pad shows the revoked screen. Screenshots at 1024×768 in `artifacts/h5/`.
 
 use std::time::Duration;
 
@@ -53,7 +53,8 @@ async fn wait_for<T, F: std::future::Future<Output = Option<T>>>(
     }
 }
 
-async fn pad_status(k: &Kit, pad_id: &str) -> String {
+/// A field of the pad in the administrators' list (`Null` when the pad is not listed).
+async fn pad_field(k: &Kit, pad_id: &str, field: &str) -> Value {
     let v: Value =
         k.s.client
             .get(k.s.url("/api/v1/pads"))
@@ -69,8 +70,36 @@ async fn pad_status(k: &Kit, pad_id: &str) -> String {
         .unwrap()
         .iter()
         .find(|p| p["pad_id"] == pad_id)
-        .map(|p| p["status"].as_str().unwrap().to_owned())
+        .map(|p| p[field].clone())
         .unwrap_or_default()
+}
+
+async fn pad_status(k: &Kit, pad_id: &str) -> String {
+    pad_field(k, pad_id, "status")
+        .await
+        .as_str()
+        .unwrap_or_default()
+        .to_owned()
+}
+
+/// Waits until the server has answered `n` more envelopes of the pad (its `last_seen_at`
+/// changed `n` times).
+async fn polls_seen(k: &Kit, pad_id: &str, n: usize, page: &tokio::task::JoinHandle<Value>) {
+    let last_seen = || pad_field(k, pad_id, "last_seen_at");
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    let (mut seen, mut changes) = (last_seen().await, 0);
+    while changes < n {
+        assert!(!page.is_finished(), "the page script ended early");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the pad stopped polling"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let now = last_seen().await;
+        if now != seen {
+            (seen, changes) = (now, changes + 1);
+        }
+    }
 }
 
 async fn kiosk(backend: Backend) {
@@ -116,6 +145,12 @@ async fn kiosk(backend: Backend) {
     else {
         panic!("the page script ended early: {}", page.await.unwrap());
     };
+    // The server rotates its channel key twice while the page polls its queue. The page must
+    // take the new key from a sealed answer after the first rotation: after the second, the
+    // key it enrolled with is refused and nothing below would work.
+    admin(&k, "/api/v1/pads/channel-key/rotate", &json!({})).await;
+    polls_seen(&k, &pad_id, 2, &page).await;
+    admin(&k, "/api/v1/pads/channel-key/rotate", &json!({})).await;
     // Identity "pad": staff at the bedside vouch for the patient, so no SMS on the pad.
     let (task_id, _token) = k
         .create(&task_body(

@@ -474,8 +474,8 @@ impl ErrorCode {
                 "The ID number is invalid: it needs 18 characters, a valid birth date and a correct check digit.",
             ),
             Self::PadEnvelopeInvalid => (
-                "平板请求格式错误，请刷新页面后重试。",
-                "The pad's request is malformed; reload the page and retry.",
+                "平板请求无法解开，请刷新页面后重试；仍不行时，平板可能长期未开机、错过了服务器的通道密钥更换，请联系管理员重新登记。",
+                "The pad's request could not be opened; reload the page and retry. If it persists, the pad may have been off through a channel key change: ask an administrator to enrol it again.",
             ),
             Self::PadUnknown => (
                 "未登记的平板设备，请联系管理员重新登记。",
