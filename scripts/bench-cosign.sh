@@ -80,7 +80,7 @@ done
 curl -fs "http://127.0.0.1:$port/readyz" >/dev/null || { cat "$work/server.log" >&2; exit 1; }
 
 echo "== machine: $(nproc) CPUs, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), load $(cut -d' ' -f1-3 /proc/loadavg), $(date -u '+%Y-%m-%d %H:%M UTC')"
-echo "== commit $(git rev-parse --short HEAD 2>/dev/null || echo '?'), database ${pg:+PostgreSQL}${pg:-SQLite}, ulimit -n $(ulimit -n), server log level $COSIGN_LOG"
+echo "== commit $(git rev-parse --short HEAD 2>/dev/null || echo '?'), database $([ -n "$pg" ] && echo PostgreSQL || echo SQLite), ulimit -n $(ulimit -n), server log level $COSIGN_LOG"
 echo "== cosign-load $*"
 "$bin/cosign-load" --server "http://127.0.0.1:$port" --admin-password "$password" \
   --server-pid "$server_pid" "$@"
