@@ -1039,7 +1039,9 @@ async fn round_trip(s: &TestServer, token: &str, name: &str, bytes: &[u8], media
         .client
         .post(s.url(&format!("/api/v1/documents/{id}/sign")))
         .bearer_auth(token)
-        .json(&serde_json::json!({"placement": {"type": "coordinates", "page": 1, "x": 10, "y": 10, "width": 80, "height": 60}}))
+        // Bottom left, clear of the test image's red square (its text, whose width varies with
+        // the random serial, must not cover pixels the image check counts).
+        .json(&serde_json::json!({"placement": {"type": "coordinates", "page": 1, "x": 5, "y": 5, "width": 40, "height": 30}}))
         .send()
         .await
         .unwrap();
@@ -1105,7 +1107,8 @@ async fn office_and_image_uploads_become_signed_pdfs(backend: Backend) {
     let o = run(dir, "pdftoppm", &["-png", "-r", "150", "p.pdf", "page"]);
     assert!(o.ok, "{}", o.text);
     let page = dir.join("page-1.png");
-    // At 150 dpi the page is 300×200 px again: pixels 110..190 × 60..140 are red.
+    // At 150 dpi the page is 300×200 px again: pixels 110..190 × 60..140 are red (the seal
+    // sits at 10..94 × 127..190).
     assert!(
         red_pixels_in(&page, 200, (110, 60, 190, 140)) > 6000,
         "image kept its place"
