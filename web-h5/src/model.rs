@@ -153,12 +153,22 @@ pub fn is_pad_route(hash: &str) -> bool {
 
 /// The inner path that opens a task of the queue on this pad.
 pub fn pad_open_path(task_id: &str) -> Option<String> {
+    pad_task_path(task_id, "open")
+}
+
+/// The inner path that shows a task's QR code for the signer's own phone (扫码一名一签).
+pub fn pad_handoff_path(task_id: &str) -> Option<String> {
+    pad_task_path(task_id, "handoff")
+}
+
+/// `/pad/tasks/{id}/{action}` for a task id as the queue lists them (never a path of its own).
+fn pad_task_path(task_id: &str, action: &str) -> Option<String> {
     let ok = !task_id.is_empty()
         && task_id.len() <= 64
         && task_id
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
-    ok.then(|| format!("/pad/tasks/{task_id}/open"))
+    ok.then(|| format!("/pad/tasks/{task_id}/{action}"))
 }
 
 /// Stays on this device in `localStorage`: the pad's enrolment (kiosk mode).
@@ -264,9 +274,105 @@ impl PadAnswer {
     }
 }
 
+/// The identity checks' wire types, shared with the server.
+pub use cosign_proto::v1::identity::{
+    FacePhoto, IdCardPhoto, IdentityCheckResult, LivenessChallenge, LivenessFrames, LivenessStep,
+};
+
+/// A camera check of the identity step, in the order the page runs them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IdStage {
+    /// The ID card's portrait side (OCR: name and number must be the signer's).
+    IdCard,
+    /// A selfie compared with the card's portrait.
+    Face,
+    /// Actions in front of the camera (blink, open the mouth, turn the head).
+    Liveness,
+}
+
+/// The camera checks a task asks for, in order — the server's rule: the face and liveness
+/// checks compare with the ID card's portrait, so the card comes first whenever either is asked.
+pub fn id_stages(identity: &[String]) -> Vec<IdStage> {
+    let has = |w: &str| identity.iter().any(|i| i == w);
+    let mut stages = Vec::new();
+    if has("id_ocr") || has("face") || has("liveness") {
+        stages.push(IdStage::IdCard);
+    }
+    if has("face") {
+        stages.push(IdStage::Face);
+    }
+    if has("liveness") {
+        stages.push(IdStage::Liveness);
+    }
+    stages
+}
+
+/// Photos at most this large in one of these types go to the server as they are; anything
+/// else (a 12-megapixel phone photo, HEIC) is redrawn smaller as JPEG first. 2 MB keeps a
+/// photo sent from a bedside pad (base64 twice, inside the envelope) under the channel's 6 MB.
+pub const PHOTO_AS_IS_MAX_BYTES: f64 = 2.0 * 1024.0 * 1024.0;
+const PHOTO_AS_IS_TYPES: [&str; 4] = ["image/jpeg", "image/png", "image/webp", "image/bmp"];
+
+/// Whether a chosen photo can be sent unchanged.
+pub fn photo_as_is(media_type: &str, size: f64) -> bool {
+    PHOTO_AS_IS_TYPES.contains(&media_type) && size > 0.0 && size <= PHOTO_AS_IS_MAX_BYTES
+}
+
+/// `(width, height)` scaled so the longer side is at most `max`, never enlarged, never 0.
+pub fn fit_within(width: u32, height: u32, max: u32) -> (u32, u32) {
+    let longer = width.max(height);
+    if longer <= max || longer == 0 {
+        return (width.max(1), height.max(1));
+    }
+    let scale = |side: u32| {
+        let scaled = u64::from(side) * u64::from(max) / u64::from(longer);
+        u32::try_from(scaled).unwrap_or(max).max(1)
+    };
+    (scale(width), scale(height))
+}
+
+/// The base64 payload of a `data:…;base64,` URL (what `canvas.toDataURL` gives).
+pub fn data_url_payload(url: &str) -> Option<&str> {
+    let (head, payload) = url.split_once(";base64,")?;
+    (head.starts_with("data:image/") && !payload.is_empty()).then_some(payload)
+}
+
+/// The server's time from a clock refusal of `POST /api/v1/pad/call` (401 `PAD_CLOCK` with
+/// `server_time_ms`); `None` for every other answer.
+pub fn pad_clock_refusal(status: u16, body: &[u8]) -> Option<u64> {
+    #[derive(Deserialize)]
+    struct ClockRefusal {
+        code: String,
+        server_time_ms: u64,
+    }
+    if status != 401 {
+        return None;
+    }
+    let r: ClockRefusal = serde_json::from_slice(body).ok()?;
+    (r.code == "PAD_CLOCK").then_some(r.server_time_ms)
+}
+
+/// How far the server's clock is ahead of the pad's (milliseconds, negative when behind),
+/// from a request sent at `sent` and answered at `received` (both pad clock) that the server
+/// stamped `server`: the server read its clock at some point in between, so the midpoint is
+/// off by at most half the round trip. A `received` before `sent` (the pad's clock was set
+/// back meanwhile) counts as a zero round trip.
+pub fn clock_offset(sent: u64, received: u64, server: u64) -> i64 {
+    let received = received.max(sent);
+    let midpoint = sent + (received - sent) / 2;
+    #[allow(clippy::cast_possible_wrap)] // both are milliseconds since 1970, far below 2^62
+    let offset = server as i64 - midpoint as i64;
+    offset
+}
+
+/// The pad's clock corrected by `offset` (never before 1970).
+pub fn corrected_now(pad_now: u64, offset: i64) -> u64 {
+    pad_now.saturating_add_signed(offset)
+}
+
 /// The pad routes' wire types and the enrolment message, shared with the server.
 pub use cosign_proto::v1::pad::{
-    PadEnrol, PadEnrolled, PadOpened, PadQueue, PadQueueItem, enrol_message,
+    PadEnrol, PadEnrolled, PadHandoff, PadOpened, PadQueue, PadQueueItem, enrol_message,
 };
 
 /// The enrolment code as typed: spaces and dashes dropped, letters upper-cased; 6 to 32 of
@@ -413,11 +519,111 @@ mod tests {
         );
         assert_eq!(pad_open_path("../x"), None);
         assert_eq!(pad_open_path(""), None);
+        assert_eq!(
+            pad_handoff_path("t-1_a").as_deref(),
+            Some("/pad/tasks/t-1_a/handoff")
+        );
+        assert_eq!(pad_handoff_path("a/open"), None);
         // The contract's normalisation: upper case, no dashes or spaces.
         let code = clean_enrol_code("abcd-efgh-jkmn").unwrap();
         assert_eq!(
             enrol_message(&code, "04ff"),
             b"yiqian-pad-enrol:ABCDEFGHJKMN:04ff"
         );
+    }
+
+    #[test]
+    fn clock_refusals_and_offsets() {
+        let refusal = br#"{"code":"PAD_CLOCK","message":"x","server_time_ms":1700000000000}"#;
+        assert_eq!(pad_clock_refusal(401, refusal), Some(1_700_000_000_000));
+        // Another status, another code, or no server time: not a clock refusal.
+        assert_eq!(pad_clock_refusal(400, refusal), None);
+        assert_eq!(
+            pad_clock_refusal(401, br#"{"code":"PAD_REPLAY","server_time_ms":1}"#),
+            None
+        );
+        assert_eq!(pad_clock_refusal(401, br#"{"code":"PAD_CLOCK"}"#), None);
+        assert_eq!(pad_clock_refusal(401, b"not json"), None);
+        // A pad ten minutes slow, a 200 ms round trip.
+        assert_eq!(clock_offset(1_000, 1_200, 601_100), 600_000);
+        // A pad ahead of the server.
+        assert_eq!(clock_offset(900_000, 900_100, 300_050), -600_000);
+        // The pad's clock went back during the call: counted as no round trip.
+        assert_eq!(clock_offset(5_000, 4_000, 5_000), 0);
+        assert_eq!(corrected_now(1_000, -5_000), 0);
+        assert_eq!(corrected_now(1_000, 600_000), 601_000);
+    }
+
+    proptest::proptest! {
+        /// Whenever the server stamped its time between sending and receiving, the corrected
+        /// pad clock is within half the round trip of the server's.
+        #[test]
+        fn corrected_clock_is_within_half_the_round_trip(
+            sent in 0u64..4_000_000_000_000,
+            trip in 0u64..120_000,
+            at in 0.0f64..=1.0,
+            skew in -86_400_000i64..86_400_000,
+        ) {
+            let received = sent + trip;
+            #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss, clippy::cast_precision_loss)]
+            let stamped_pad_time = sent + (trip as f64 * at) as u64;
+            let server = stamped_pad_time.saturating_add_signed(skew);
+            proptest::prop_assume!(server > 0 && stamped_pad_time.checked_add_signed(skew).is_some());
+            let offset = clock_offset(sent, received, server);
+            let corrected = corrected_now(stamped_pad_time, offset);
+            proptest::prop_assert!(corrected.abs_diff(server) <= trip / 2 + 1);
+        }
+    }
+
+    #[test]
+    fn camera_checks_in_the_servers_order() {
+        let w = |v: &[&str]| v.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>();
+        assert_eq!(id_stages(&w(&["sms"])), vec![]);
+        assert_eq!(id_stages(&w(&["sms", "id_ocr"])), vec![IdStage::IdCard]);
+        assert_eq!(
+            id_stages(&w(&["face", "sms"])),
+            vec![IdStage::IdCard, IdStage::Face]
+        );
+        assert_eq!(
+            id_stages(&w(&["liveness", "id_ocr", "face"])),
+            vec![IdStage::IdCard, IdStage::Face, IdStage::Liveness]
+        );
+        assert_eq!(
+            id_stages(&w(&["pad", "liveness"])),
+            vec![IdStage::IdCard, IdStage::Liveness]
+        );
+    }
+
+    #[test]
+    fn photos_and_data_urls() {
+        assert!(photo_as_is("image/jpeg", 2.0e6));
+        assert!(!photo_as_is("image/jpeg", 2.2e6));
+        assert!(!photo_as_is("image/heic", 1.0e5));
+        assert!(!photo_as_is("image/png", 0.0));
+        assert_eq!(fit_within(4000, 3000, 2000), (2000, 1500));
+        assert_eq!(fit_within(3000, 4000, 2000), (1500, 2000));
+        assert_eq!(fit_within(800, 600, 2000), (800, 600));
+        assert_eq!(fit_within(10_000, 1, 100), (100, 1));
+        assert_eq!(fit_within(0, 0, 100), (1, 1));
+        assert_eq!(
+            data_url_payload("data:image/jpeg;base64,AAAA"),
+            Some("AAAA")
+        );
+        assert_eq!(data_url_payload("data:image/jpeg;base64,"), None);
+        assert_eq!(data_url_payload("data:,"), None);
+        assert_eq!(data_url_payload("data:text/html;base64,AAAA"), None);
+    }
+
+    proptest::proptest! {
+        /// Scaled sizes keep within the bound, never grow, and keep the aspect ratio to a pixel.
+        #[test]
+        fn fitted_sizes_keep_the_shape(w in 1u32..20_000, h in 1u32..20_000, max in 1u32..5_000) {
+            let (fw, fh) = fit_within(w, h, max);
+            proptest::prop_assert!(fw >= 1 && fh >= 1 && fw <= w && fh <= h);
+            proptest::prop_assert!(fw.max(fh) <= max.max(1) || w.max(h) <= max);
+            // Aspect ratio: the cross products differ by at most one pixel's worth.
+            let (a, b) = (u64::from(fw) * u64::from(h), u64::from(fh) * u64::from(w));
+            proptest::prop_assert!(a.abs_diff(b) <= u64::from(w.max(h)));
+        }
     }
 }

@@ -15,8 +15,8 @@ use axum::routing::post;
 use base64::Engine;
 use cosign_proto::v1::ErrorCode;
 use cosign_proto::v1::pad::{
-    ChannelKeyRotated, CreatePad, PadEnrol, PadInfo, PadInnerAnswer, PadInnerRequest, PadList,
-    PadOpened, PadQueue, PadQueueItem, RevokePad,
+    ChannelKeyRotated, CreatePad, PadEnrol, PadHandoff, PadInfo, PadInnerAnswer, PadInnerRequest,
+    PadList, PadOpened, PadQueue, PadQueueItem, RevokePad,
 };
 use cosign_proto::v1::patient::{HEADER_H5_SESSION, mask_name};
 use tower::ServiceExt as _;
@@ -360,6 +360,8 @@ enum Allowed<'a> {
     Queue,
     /// `POST /pad/tasks/{id}/open`.
     Open(&'a str),
+    /// `POST /pad/tasks/{id}/handoff`.
+    Handoff(&'a str),
     /// An H5 page route of the task with this link token.
     Page(&'a str),
 }
@@ -384,6 +386,7 @@ fn allowed<'a>(method: &Method, path: &'a str) -> Option<Allowed<'a>> {
     match segs.as_slice() {
         ["pad", "queue"] if get => Some(Allowed::Queue),
         ["pad", "tasks", id, "open"] if post => Some(Allowed::Open(id)),
+        ["pad", "tasks", id, "handoff"] if post => Some(Allowed::Handoff(id)),
         ["api", "v1", "h5", "tasks", token, rest @ ..] => {
             let ok = match rest {
                 [] => get,
@@ -428,6 +431,9 @@ async fn dispatch(
     let result = match target {
         Allowed::Queue => queue(state, pad).await.map(IntoResponse::into_response),
         Allowed::Open(task_id) => open(state, pad, task_id, rid)
+            .await
+            .map(IntoResponse::into_response),
+        Allowed::Handoff(task_id) => handoff(state, pad, task_id, rid)
             .await
             .map(IntoResponse::into_response),
         Allowed::Page(token) => page(state, pad, &method, token, &inner, rid, agent).await,
@@ -525,6 +531,22 @@ async fn queue(state: &AppState, pad: &PadRow) -> Result<Json<PadQueue>, ApiFail
 
 /// `POST /pad/tasks/{id}/open`: the link token of one of this pad's open tasks, and, when the
 /// task's identity is `["pad"]` (staff vouch at the bedside), a page session without SMS.
+/// A task assigned to this pad (the same refusal for other pads' tasks as for unknown ones).
+async fn pad_task(
+    state: &AppState,
+    pad: &PadRow,
+    task_id: &str,
+) -> Result<tasks::TaskRow, ApiFailure> {
+    match tasks::load(&state.db, task_id).await? {
+        Some(t) if t.pad_id.as_deref() == Some(pad.pad_id.as_str()) => Ok(t),
+        _ => Err(ApiFailure::with(
+            ErrorCode::NotFound,
+            "该平板没有这个签署任务。",
+            "This pad has no such signing task.",
+        )),
+    }
+}
+
 async fn open(
     state: &AppState,
     pad: &PadRow,
@@ -532,16 +554,7 @@ async fn open(
     rid: &str,
 ) -> Result<Json<PadOpened>, ApiFailure> {
     let now = now_ms();
-    let task = match tasks::load(&state.db, task_id).await? {
-        Some(t) if t.pad_id.as_deref() == Some(pad.pad_id.as_str()) => t,
-        _ => {
-            return Err(ApiFailure::with(
-                ErrorCode::NotFound,
-                "该平板没有这个签署任务。",
-                "This pad has no such signing task.",
-            ));
-        }
-    };
+    let task = pad_task(state, pad, task_id).await?;
     let token = tasks::token_of(state, &task.task_id).await?;
     // The same status checks (and errors) as the page's own link.
     let task = tasks::open_link(state, &token, now, false).await?;
@@ -567,6 +580,45 @@ async fn open(
     Ok(Json(PadOpened {
         token: token.to_string(),
         session: session.map(|s| s.to_string()),
+    }))
+}
+
+/// 扫码一名一签: the task's link as a QR code for the signer's own phone. Only for tasks whose
+/// signer proves who they are on the phone (SMS, ID card, face): a `["pad"]` task relies on
+/// the staff at the bedside, so it is signed on the pad itself.
+async fn handoff(
+    state: &AppState,
+    pad: &PadRow,
+    task_id: &str,
+    rid: &str,
+) -> Result<Json<PadHandoff>, ApiFailure> {
+    let now = now_ms();
+    let task = pad_task(state, pad, task_id).await?;
+    if task.identity.iter().all(|i| i == "pad") {
+        return Err(ApiFailure::with(
+            ErrorCode::InvalidArgument,
+            "该任务由床旁医护人员核验身份，请直接在平板上签署。",
+            "Staff at the bedside vouch for this signer: sign on the pad itself.",
+        ));
+    }
+    let token = tasks::token_of(state, &task.task_id).await?;
+    // The same status checks (and errors) as opening the link.
+    let task = tasks::open_link(state, &token, now, false).await?;
+    let link = tasks::link_of(state, &task.task_id).await?;
+    let qr_svg = crate::signing::requests::qr_svg(&link)?;
+    audit_outcome(
+        state,
+        &format!("pad:{}", pad.pad_id),
+        "pad.task.handoff",
+        &task.task_id,
+        "ok",
+        rid,
+        serde_json::json!({}),
+    )
+    .await?;
+    Ok(Json(PadHandoff {
+        qr_svg,
+        signer_name_masked: mask_name(&task.signer_name),
     }))
 }
 

@@ -273,7 +273,7 @@ async fn unbuilt_page_says_how_to_build_it() {
 
 /// Hands the fake gateway's latest code to the browser script:
 /// `GET /code` → `{"code": "123456"}` (or `null` before any SMS reached the gateway).
-async fn code_relay(sms: FakeSms, phone: &'static str) -> String {
+pub(crate) async fn code_relay(sms: FakeSms, phone: &'static str) -> String {
     let app = axum::Router::new().route(
         "/code",
         axum::routing::get(move || {

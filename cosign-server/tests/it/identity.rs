@@ -40,7 +40,7 @@ fn uuid() -> String {
     uuid::Uuid::new_v4().to_string()
 }
 
-async fn checks(k: &Kit, outcome: &str) -> i64 {
+pub(crate) async fn checks(k: &Kit, outcome: &str) -> i64 {
     k.count(&format!(
         "SELECT COUNT(*) FROM identity_checks WHERE outcome = '{outcome}'"
     ))
@@ -422,7 +422,7 @@ fn cache() -> PathBuf {
     PathBuf::from(std::env::var("YIQIAN_CACHE").unwrap_or_else(|_| "/var/cache/yiqian".into()))
 }
 
-fn models() -> PathBuf {
+pub(crate) fn models() -> PathBuf {
     cache().join("models")
 }
 
@@ -445,9 +445,9 @@ fn liveness_bin() -> PathBuf {
 }
 
 /// A running `liveness serve`, killed on drop.
-struct Service {
+pub(crate) struct Service {
     child: std::process::Child,
-    url: String,
+    pub(crate) url: String,
 }
 
 impl Drop for Service {
@@ -457,7 +457,7 @@ impl Drop for Service {
     }
 }
 
-async fn start_service(token_file: Option<&Path>) -> Service {
+pub(crate) async fn start_service(token_file: Option<&Path>) -> Service {
     let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = l.local_addr().unwrap();
     drop(l);
@@ -506,7 +506,7 @@ fn find<'a>(v: &'a Value, keys: &[&str]) -> Option<&'a str> {
 }
 
 /// A synthetic ID card photo (front, clean) of fictional person `seed`: (photo, name, number).
-fn synth_card(dir: &Path, seed: u64) -> (Vec<u8>, String, String) {
+pub(crate) fn synth_card(dir: &Path, seed: u64) -> (Vec<u8>, String, String) {
     let (photo, v) = synth(dir, seed, "front");
     let name = find(&v, &["name"])
         .expect("a name in the synth JSON")
@@ -518,7 +518,7 @@ fn synth_card(dir: &Path, seed: u64) -> (Vec<u8>, String, String) {
 }
 
 /// `liveness synth card --side SIDE --shot clean`: the photo and the JSON it printed.
-fn synth(dir: &Path, seed: u64, side: &str) -> (Vec<u8>, Value) {
+pub(crate) fn synth(dir: &Path, seed: u64, side: &str) -> (Vec<u8>, Value) {
     let out = dir.join(format!("card-{seed}-{side}.png"));
     let o = std::process::Command::new(liveness_bin())
         .args(["synth", "card", "--seed", &seed.to_string()])

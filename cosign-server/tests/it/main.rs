@@ -21,6 +21,7 @@ mod h5_page;
 mod hostile_input;
 mod http_basics;
 mod identity;
+mod identity_page;
 mod keys;
 mod pad;
 mod pad_page;

@@ -534,7 +534,25 @@ async fn pad_signs_through_the_channel(backend: Backend) {
         .json(404);
     assert_eq!(e["code"], "NOT_FOUND");
 
-    for action in ["pad.create", "pad.enrol", "pad.task.open", "pki.issue"] {
+    // 扫码一名一签: the SMS task's own link as a QR code; the staff-vouched task stays on the pad.
+    let handoff = |id: &str| inner("POST", &format!("/pad/tasks/{id}/handoff"), None, None);
+    let before = k.view(&sms_task).await;
+    let code = k.call(&p, &handoff(&sms_task)).await.json(200);
+    assert!(code["qr_svg"].as_str().unwrap().contains("<svg"), "{code}");
+    assert_eq!(code["signer_name_masked"], "张*");
+    assert_eq!(k.view(&sms_task).await["status"], before["status"]);
+    let e = k.call(&p, &handoff(&task_id)).await.json(400);
+    assert_eq!(e["code"], "INVALID_ARGUMENT");
+    let e = k.call(&p, &handoff("no-such-task")).await.json(404);
+    assert_eq!(e["code"], "NOT_FOUND");
+
+    for action in [
+        "pad.create",
+        "pad.enrol",
+        "pad.task.open",
+        "pad.task.handoff",
+        "pki.issue",
+    ] {
         let n = k
             .count(&format!(
                 "SELECT COUNT(*) FROM audit_log WHERE action = '{action}' AND outcome = 'ok'"

@@ -10,12 +10,14 @@ use std::time::Duration;
 use serde_json::{Value, json};
 
 use crate::both_backends;
-use crate::h5_page::{dist, run_py};
+use crate::h5_page::{code_relay, dist, run_py};
 use crate::patient::{Kit, ink_in, kit, task_body};
 use crate::support::Backend;
 
 const PAD_NAME: &str = "5病区-1号平板";
 const WARD: &str = "5病区";
+/// The second signer's phone (扫码一名一签: signs on it, not on the pad).
+const PHONE_SIGNER: &str = "13900000001";
 
 async fn admin(k: &Kit, path: &str, body: &Value) -> Value {
     let r =
@@ -118,6 +120,9 @@ async fn kiosk(backend: Backend) {
     let marks = tempfile::tempdir().unwrap();
     let back = marks.path().join("back");
     let back_arg = back.to_str().unwrap().to_owned();
+    let done = marks.path().join("done");
+    let done_arg = done.to_str().unwrap().to_owned();
+    let relay = code_relay(k.sms.clone(), PHONE_SIGNER).await;
     let page = tokio::spawn(async move {
         run_py(
             "h5_pad.py",
@@ -132,6 +137,14 @@ async fn kiosk(backend: Backend) {
                 WARD,
                 "--back-file",
                 &back_arg,
+                "--done-file",
+                &done_arg,
+                "--sms-url",
+                &relay,
+                // Ten minutes slow: the server refuses the first envelope (its window is five)
+                // and the page must correct its clock from the refusal.
+                "--clock-skew-ms",
+                "600000",
             ],
         )
         .await
@@ -176,6 +189,32 @@ async fn kiosk(backend: Backend) {
     else {
         panic!("the page script ended early: {}", page.await.unwrap());
     };
+    // 扫码一名一签: a signer who proves who they are by SMS signs on their own phone, from the
+    // QR code the pad shows.
+    let (phone_task, _token) = k
+        .create(&task_body(
+            "button",
+            &json!({"pad_id": pad_id, "identity": ["sms"],
+                    "signer": {"role": "patient", "name": "李四", "phone": PHONE_SIGNER,
+                               "id_number": crate::patient::ID_NUMBER}}),
+        ))
+        .await;
+    let ptid = phone_task.as_str();
+    let Some(()) = wait_for("the signer signs on the phone", 120, &page, || async move {
+        (kr.view(ptid).await["status"] == "signed").then_some(())
+    })
+    .await
+    else {
+        panic!("the page script ended early: {}", page.await.unwrap());
+    };
+    let done = done.as_path();
+    let Some(()) = wait_for("the pad lets the code go", 60, &page, || async move {
+        done.exists().then_some(())
+    })
+    .await
+    else {
+        panic!("the page script ended early: {}", page.await.unwrap());
+    };
     admin(&k, &format!("/api/v1/pads/{pad_id}/revoke"), &json!({})).await;
 
     let summary = page.await.unwrap();
@@ -184,11 +223,21 @@ async fn kiosk(backend: Backend) {
     k.check_signed(dir.path(), &task_id, "张三").await;
     let ink = ink_in(dir.path(), "signed.pdf", (100, 100, 160, 80));
     assert!(ink > 100, "appearance region has {ink} dark pixels");
+    let phone_dir = tempfile::tempdir().unwrap();
+    k.check_signed(phone_dir.path(), &phone_task, "李四").await;
+    // The pad showing the code is audited under the pad, against that task.
+    let handoffs = k
+        .count(&format!(
+            "SELECT COUNT(*) FROM audit_log WHERE action = 'pad.task.handoff' \
+             AND actor = 'pad:{pad_id}' AND target = '{phone_task}'"
+        ))
+        .await;
+    assert_eq!(handoffs, 1);
     let after = k.rows().await;
-    // One task, one evidence record, one event certificate.
-    assert_eq!(after[0] - before[0], 1, "{before:?} → {after:?}");
-    assert_eq!(after[3] - before[3], 1, "{before:?} → {after:?}");
-    assert_eq!(after[4] - before[4], 1, "{before:?} → {after:?}");
+    // Two tasks, each with one evidence record and one event certificate.
+    assert_eq!(after[0] - before[0], 2, "{before:?} → {after:?}");
+    assert_eq!(after[3] - before[3], 2, "{before:?} → {after:?}");
+    assert_eq!(after[4] - before[4], 2, "{before:?} → {after:?}");
     assert_eq!(pad_status(&k, &pad_id).await, "revoked");
     k.s.stop().await;
 }

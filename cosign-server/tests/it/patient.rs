@@ -25,7 +25,7 @@ use crate::tools::{openssl, run};
 const B64: base64::engine::GeneralPurpose = base64::engine::general_purpose::STANDARD;
 const SMS_TOKEN: &str = "sms-gateway-token-for-tests";
 /// GB 11643's published example number (valid check digit).
-const ID_NUMBER: &str = "11010519491231002X";
+pub(crate) const ID_NUMBER: &str = "11010519491231002X";
 const SESSION: &str = "x-yiqian-h5-session";
 
 /// A fake hospital SMS gateway: records `{phone, text}` POSTs that carry the right token.

@@ -13,6 +13,14 @@ Pointer Events (`window.PointerEvent` deleted before the page loads, as on old X
 before 13), and every stroke and the long press are real touch events sent through CDP
 `Input.dispatchTouchEvent` (Playwright's mouse makes no touch events): the page's touch fallback.
 
+With --id-card (and optionally --id-card-wrong, --selfie, --selfie-wrong) the task asks for
+camera checks: the photos are chosen through the page's file inputs (a wrong one first: the
+server's Chinese advice must show); the selfie is sent enlarged to a 2048-pixel uncompressed
+PNG, which the page must redraw as JPEG before sending. With --camera the browser's camera is
+Chromium's fake device playing --camera-image (written as Y4M to --camera): the script follows
+the liveness prompts, expects the server's refusal (a still picture performs no action) and
+stops there, unsigned.
+
 Prints one JSON line with what was observed (submission ids, bodies' shapes); exits non-zero
 with a message on any failed expectation. Screenshots of every step (390x844) go to --shots.
 """
@@ -20,8 +28,11 @@ with a message on any failed expectation. Screenshots of every step (390x844) go
 import argparse
 import base64
 import json
+import os
+import shutil
 import struct
 import sys
+import tempfile
 import time
 import urllib.request
 import zlib
@@ -180,6 +191,8 @@ class Flow:
         self.cdp = page.context.new_cdp_session(page) if args.wechat else None
         self.n = 0
         self.submit_bodies = []
+        self.id_summary = None
+        self.live = None
 
     def shot(self, name):
         self.n += 1
@@ -233,6 +246,80 @@ class Flow:
         self.shot("sms-code")
         page.click("#verify")
         expect(page.locator("#doc")).to_be_visible()
+
+    def identity(self):
+        """The camera checks: each photo through its file input, a wrong one first if given."""
+        page, a = self.page, self.args
+        expect(page.locator(".step-identity")).to_be_visible(timeout=30000)
+        self.shot("identity")
+        refusals = 0
+        face_bodies = []
+        page.on("request", lambda r: face_bodies.append(json.loads(r.post_data))
+                if r.method == "POST" and r.url.endswith("/identity/face") else None)
+
+        def photo(input_id, wrong, right, name):
+            nonlocal refusals
+            expect(page.locator(f"#{input_id}")).to_be_attached(timeout=60000)
+            if wrong:
+                page.set_input_files(f"#{input_id}", wrong)
+                err = page.locator(".step-identity .error")
+                expect(err).to_be_visible(timeout=60000)
+                check(chinese(err.inner_text()), f"{name} refusal not in Chinese: {err.inner_text()!r}")
+                self.shot(f"{name}-refused")
+                refusals += 1
+            page.set_input_files(f"#{input_id}", right)
+
+        photo("id-card-file", a.id_card_wrong, a.id_card, "id-card")
+        redrawn = None
+        if a.selfie:
+            big = os.path.join(tempfile.mkdtemp(), "selfie-2048.png")
+            enlarge(a.selfie, big)
+            photo("face-file", a.selfie_wrong, big, "face")
+            shutil.rmtree(os.path.dirname(big))   # 12 MB; the browser has its copy
+            expect(page.locator("#face-file")).to_have_count(0, timeout=60000)
+            last = face_bodies[-1]["image"]
+            # JPEG in base64 starts /9j/; the file chosen was a PNG (iVBOR).
+            redrawn = last.startswith("/9j/")
+            check(redrawn, f"the 2048-px selfie was sent as it is ({last[:8]}...)")
+        self.id_summary = {"refusals": refusals, "selfie_redrawn": redrawn}
+
+    def liveness(self):
+        """Follows the prompts of the challenge until the server's verdict is shown."""
+        page = self.page
+        challenges, sent = [], []
+        page.on("response", lambda r: challenges.append(r)
+                if r.url.endswith("/identity/liveness/challenge") else None)
+        page.on("request", lambda r: sent.append(json.loads(r.post_data))
+                if r.method == "POST" and r.url.endswith("/identity/liveness") else None)
+        expect(page.locator("#live-start")).to_be_visible(timeout=60000)
+        self.shot("liveness")
+        page.click("#live-start")
+        prompted = []
+        deadline = time.time() + 90
+        err = page.locator(".live-stage .error")
+        while time.time() < deadline and err.count() == 0:
+            seen = page.evaluate("(() => { const p = document.querySelector('#live-prompt');"
+                                 " return p ? [p.dataset.index, p.dataset.action, p.innerText] : null })()")
+            if seen and (not prompted or prompted[-1][0] != seen[0]):
+                check(chinese(seen[2]), f"prompt not in Chinese: {seen[2]!r}")
+                prompted.append(seen)
+                self.shot(f"liveness-{seen[1]}")
+            time.sleep(0.1)
+        expect(err).to_be_visible()
+        check(chinese(err.inner_text()), f"liveness refusal not in Chinese: {err.inner_text()!r}")
+        expect(page.locator("#live-start")).to_have_text("重新检测")
+        self.shot("liveness-refused")
+        check(len(challenges) == 1 and len(sent) == 1, f"{len(challenges)} challenges, {len(sent)} sends")
+        actions = challenges[0].json()["actions"]
+        steps = sent[0]["steps"]
+        check([s["action"] for s in steps] == actions, "steps not in the challenge's order")
+        for s in steps:
+            check(all(f.startswith("/9j/") for f in s["frames"]), "a frame is not a JPEG")
+        self.live = {"challenge_actions": actions, "prompted": [p[1] for p in prompted],
+                     "frames": sum(len(s["frames"]) for s in steps)}
+
+    def live_summary(self):
+        return self.live
 
     def read(self):
         page = self.page
@@ -404,6 +491,31 @@ class Flow:
         return [b for b in self.submit_bodies]
 
 
+def chinese(text):
+    return any("\u4e00" <= ch <= "\u9fff" for ch in text)
+
+
+def enlarge(src, out, side=2048):
+    """The photo at side x side pixels as an uncompressed PNG (far above the page's 2 MB limit
+    for sending a photo unchanged)."""
+    from PIL import Image
+    Image.open(src).convert("RGB").resize((side, side)).save(out, compress_level=0)
+    check(os.path.getsize(out) > 2 * 1024 * 1024, "enlarged selfie under 2 MB")
+
+
+def make_y4m(src, out, frames=10):
+    """A still picture as a Y4M video (4:2:0) for Chromium's fake camera."""
+    from PIL import Image
+    img = Image.open(src).convert("RGB")
+    w, h = img.size[0] // 2 * 2, img.size[1] // 2 * 2
+    y, cb, cr = img.crop((0, 0, w, h)).convert("YCbCr").split()
+    frame = y.tobytes() + cb.resize((w // 2, h // 2)).tobytes() + cr.resize((w // 2, h // 2)).tobytes()
+    with open(out, "wb") as f:
+        f.write(f"YUV4MPEG2 W{w} H{h} F10:1 Ip A1:1 C420jpeg\n".encode())
+        for _ in range(frames):
+            f.write(b"FRAME\n" + frame)
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--link", required=True)
@@ -419,12 +531,25 @@ def main():
     ap.add_argument("--copy-text", default="本人同意手术")
     ap.add_argument("--shots", required=True)
     ap.add_argument("--name", required=True)
+    ap.add_argument("--id-card")
+    ap.add_argument("--id-card-wrong")
+    ap.add_argument("--selfie")
+    ap.add_argument("--selfie-wrong")
+    ap.add_argument("--camera", help="Y4M file to write and play as the camera")
+    ap.add_argument("--camera-image")
     args = ap.parse_args()
 
+    launch_args = list(CHROMIUM_ARGS)
+    if args.camera:
+        make_y4m(args.camera_image, args.camera)
+        launch_args += ["--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
+                        f"--use-file-for-fake-video-capture={args.camera}"]
     mock = Mock(mock_task(args.mode, args.proxy, args.copy_text)) if args.mock else None
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
+        browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=launch_args)
         extra = {"user_agent": WECHAT_UA} if args.wechat else {}
+        if args.camera:
+            extra["permissions"] = ["camera"]
         context = browser.new_context(viewport={"width": 390, "height": 844}, device_scale_factor=2,
                                       is_mobile=True, has_touch=True, locale="zh-CN", **extra)
         context.set_default_timeout(15000)
@@ -450,13 +575,25 @@ def main():
             flow.read()
             if args.proxy:
                 flow.proxy()
-            flow.sign()
+            if args.id_card:
+                flow.identity()
+            if args.camera:
+                flow.liveness()
+            else:
+                flow.sign()
         except Exception as e:  # noqa: BLE001 - report with the page's own console
             try:
                 flow.shot("failure")
             except Exception:  # noqa: BLE001
                 pass
             fail(f"{type(e).__name__}: {e}\nconsole:\n" + "\n".join(console[-30:]))
+        if args.camera:
+            # Liveness refused: nothing was submitted.
+            check(not flow.submit_bodies, "submitted after a refused liveness check")
+            summary = {"liveness": flow.live_summary(), "identity": flow.id_summary}
+            browser.close()
+            print(json.dumps(summary))
+            return
         leftover = page.evaluate("Object.keys(localStorage).filter(k => k.startsWith('yiqian.h5.pending'))")
         if not mock:
             # The link is single use: opening it again shows a clear Chinese message.
@@ -479,6 +616,8 @@ def main():
     body = bodies[0]
     check(body["consent"] is True and body["read_to_end"] is True, "consent / read_to_end not true")
     summary = {"submission_id": ids[0], "submits": len(bodies), "mode": args.mode}
+    if args.id_card:
+        summary["identity"] = flow.id_summary
     if args.wechat:
         # Every point came through the touch fallback: the touch's force is its pressure.
         strokes = body.get("strokes") or [s for c in body.get("copy_chars") or [] for s in c["strokes"]]

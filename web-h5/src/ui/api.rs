@@ -3,7 +3,7 @@
 //! One set of calls, two transports: direct (the patient's phone) or sealed in the bedside
 //! pad's channel envelope (`POST /api/v1/pad/call`, docs/api/patient.md §5), chosen once.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 
 use serde::Serialize;
@@ -164,20 +164,33 @@ async fn pad_call(
     session: Option<&str>,
 ) -> Result<(u16, Vec<u8>), Failure> {
     let inner = crate::model::PadInner::encode(method, path, session, body.as_deref());
-    // The pad's clock in milliseconds; the server allows a few minutes of difference.
-    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)] // after 1970, < 2^53
-    let now = js_sys::Date::now() as u64;
-    let (envelope, key) = pad
-        .seal(now, &inner)
-        .map_err(|_| local_failure("请求加密失败", "The request could not be sealed"))?;
-    let wire = js_sys::Uint8Array::from(envelope.to_bytes().as_slice());
-    let (status, bytes) = fetch(
-        "POST",
-        crate::model::PAD_CALL,
-        Some(&wire.into()),
-        &[("content-type", "application/octet-stream")],
-    )
-    .await?;
+    // The server refuses envelopes stamped more than a few minutes off its clock. A pad whose
+    // clock is wrong (no network time in the ward) learns the server's time from the refusal
+    // and resends once with the corrected stamp; the correction is kept for later calls.
+    let mut resent = false;
+    let (envelope, key, status, bytes) = loop {
+        let sent = pad_clock();
+        let stamp = crate::model::corrected_now(sent, CLOCK_OFFSET.with(Cell::get));
+        let (envelope, key) = pad
+            .seal(stamp, &inner)
+            .map_err(|_| local_failure("请求加密失败", "The request could not be sealed"))?;
+        let wire = js_sys::Uint8Array::from(envelope.to_bytes().as_slice());
+        let (status, bytes) = fetch(
+            "POST",
+            crate::model::PAD_CALL,
+            Some(&wire.into()),
+            &[("content-type", "application/octet-stream")],
+        )
+        .await?;
+        match crate::model::pad_clock_refusal(status, &bytes) {
+            Some(server) if !resent => {
+                let offset = crate::model::clock_offset(sent, pad_clock(), server);
+                CLOCK_OFFSET.with(|c| c.set(offset));
+                resent = true;
+            }
+            _ => break (envelope, key, status, bytes),
+        }
+    };
     if status != 200 {
         return Ok((status, bytes));
     }
@@ -200,6 +213,18 @@ async fn pad_call(
         super::kiosk::switch_channel_key(key);
     }
     Ok((answer.status, answer.body))
+}
+
+thread_local! {
+    /// How far the server's clock is ahead of this pad's, learnt from a clock refusal.
+    static CLOCK_OFFSET: Cell<i64> = const { Cell::new(0) };
+}
+
+/// The pad's own clock in milliseconds since 1970.
+fn pad_clock() -> u64 {
+    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)] // after 1970, < 2^53
+    let now = js_sys::Date::now() as u64;
+    now
 }
 
 /// A failure found by the page itself (shown like a server refusal, never retried blindly).
@@ -230,9 +255,10 @@ pub async fn pad_get<R: DeserializeOwned>(path: &str) -> Result<R, Failure> {
     json(&call("GET", path, None, None).await?)
 }
 
-/// `POST` (no body) of a pad route through the channel (`/pad/tasks/{id}/open`), as JSON.
-pub async fn pad_post<R: DeserializeOwned>(path: &str) -> Result<R, Failure> {
-    json(&call("POST", path, None, None).await?)
+/// `POST` (no body) of a pad route through the channel (`/pad/tasks/{id}/open`, `…/handoff`):
+/// the answer's body.
+pub async fn pad_post_raw(path: &str) -> Result<Vec<u8>, Failure> {
+    Ok(call("POST", path, None, None).await?.bytes)
 }
 
 /// `POST /api/v1/pad/enrol` (plain JSON: the pad has no channel before it is enrolled).

@@ -11,8 +11,8 @@ use leptos::prelude::*;
 use super::{AppCtx, ErrorLine, Flow, Step, api, load, local_time, store};
 use crate::i18n::T;
 use crate::model::{
-    PAD_QUEUE, PadDevice, PadEnrol, PadEnrolled, PadOpened, PadQueue, PadQueueItem,
-    clean_enrol_code, enrol_message, pad_open_path,
+    PAD_QUEUE, PadDevice, PadEnrol, PadEnrolled, PadHandoff, PadOpened, PadQueue, PadQueueItem,
+    clean_enrol_code, enrol_message, pad_handoff_path, pad_open_path,
 };
 
 /// How often the queue asks for new tasks.
@@ -25,6 +25,8 @@ enum Screen {
     Enrol,
     Queue,
     Task,
+    /// 扫码一名一签: the task's QR code for the signer's own phone.
+    Handoff,
     Revoked,
 }
 
@@ -66,6 +68,8 @@ pub fn switch_channel_key(public: &[u8]) {
 pub fn PadApp() -> impl IntoView {
     let ctx = AppCtx::provide(None, true);
     let device = RwSignal::new(store::pad_device().filter(use_device));
+    // The task being handed to a phone, and its code.
+    let handoff = RwSignal::new(None::<(String, PadHandoff)>);
     let screen = RwSignal::new(if device.get_untracked().is_some() {
         Screen::Queue
     } else {
@@ -82,8 +86,9 @@ pub fn PadApp() -> impl IntoView {
             })}
             {move || match screen.get() {
                 Screen::Enrol => view! { <EnrolScreen device screen/> }.into_any(),
-                Screen::Queue => view! { <QueueScreen screen/> }.into_any(),
+                Screen::Queue => view! { <QueueScreen screen handoff/> }.into_any(),
                 Screen::Task => view! { <TaskScreen screen/> }.into_any(),
+                Screen::Handoff => view! { <HandoffScreen screen handoff/> }.into_any(),
                 Screen::Revoked => view! { <RevokedScreen device screen/> }.into_any(),
             }}
         </main>
@@ -205,12 +210,14 @@ fn mode_label(wire: &str) -> Option<T> {
     }
 }
 
-#[component]
-fn QueueScreen(screen: RwSignal<Screen>) -> impl IntoView {
+/// Polls the queue every [`POLL`] (and now) while the calling screen is shown; each answer
+/// goes to `items`, and a pad the server refuses goes to the revoked screen.
+fn poll_queue(
+    screen: RwSignal<Screen>,
+    items: RwSignal<Option<Vec<PadQueueItem>>>,
+    error: RwSignal<Option<String>>,
+) {
     let ctx = AppCtx::get();
-    let items = RwSignal::new(None::<Vec<PadQueueItem>>);
-    let error = RwSignal::new(None::<String>);
-    let busy = RwSignal::new(false);
     let polling = StoredValue::new(false);
     let poll = move || {
         if polling.get_value() {
@@ -236,9 +243,22 @@ fn QueueScreen(screen: RwSignal<Screen>) -> impl IntoView {
             h.clear();
         }
     });
+}
 
-    let open = move |id: String| {
-        let Some(path) = pad_open_path(&id) else {
+#[component]
+fn QueueScreen(
+    screen: RwSignal<Screen>,
+    handoff: RwSignal<Option<(String, PadHandoff)>>,
+) -> impl IntoView {
+    let ctx = AppCtx::get();
+    let items = RwSignal::new(None::<Vec<PadQueueItem>>);
+    let error = RwSignal::new(None::<String>);
+    let busy = RwSignal::new(false);
+    poll_queue(screen, items, error);
+
+    // One card action at a time; a refused pad goes to the revoked screen.
+    let act = move |path: Option<String>, done: Box<dyn FnOnce(Vec<u8>)>| {
+        let Some(path) = path else {
             return;
         };
         if busy.get_untracked() {
@@ -246,33 +266,58 @@ fn QueueScreen(screen: RwSignal<Screen>) -> impl IntoView {
         }
         busy.set(true);
         leptos::task::spawn_local(async move {
-            match api::pad_post::<PadOpened>(&path).await {
-                Ok(opened)
-                    if crate::model::token_from_hash(&format!("#/t/{}", opened.token))
-                        .is_some() =>
-                {
-                    ctx.token.set_value(opened.token.clone());
-                    ctx.session.set(opened.session);
-                    ctx.task.set(None);
-                    ctx.read_to_end.set(false);
-                    ctx.step.set(Step::Loading);
-                    screen.set(Screen::Task);
-                    leptos::task::spawn_local(load(ctx, opened.token));
-                }
-                Ok(_) => error.set(Some(
-                    ctx.lang
-                        .get_untracked()
-                        .pick(
-                            "服务器应答无法识别",
-                            "The server's answer was not understood",
-                        )
-                        .into(),
-                )),
+            match api::pad_post_raw(&path).await {
+                Ok(body) => done(body),
                 Err(e) if refused_pad(&e) => screen.set(Screen::Revoked),
                 Err(e) => error.set(Some(e.text(ctx.lang.get_untracked()))),
             }
             busy.set(false);
         });
+    };
+    let not_understood = move || {
+        let lang = ctx.lang.get_untracked();
+        error.set(Some(
+            lang.pick(
+                "服务器应答无法识别",
+                "The server's answer was not understood",
+            )
+            .into(),
+        ));
+    };
+    let to_phone = move |id: String| {
+        act(
+            pad_handoff_path(&id),
+            Box::new(
+                move |body| match serde_json::from_slice::<PadHandoff>(&body) {
+                    Ok(code) => {
+                        handoff.set(Some((id, code)));
+                        screen.set(Screen::Handoff);
+                    }
+                    Err(_) => not_understood(),
+                },
+            ),
+        );
+    };
+    let open = move |id: String| {
+        act(
+            pad_open_path(&id),
+            Box::new(move |body| {
+                let opened = serde_json::from_slice::<PadOpened>(&body).ok().filter(|o| {
+                    crate::model::token_from_hash(&format!("#/t/{}", o.token)).is_some()
+                });
+                let Some(opened) = opened else {
+                    not_understood();
+                    return;
+                };
+                ctx.token.set_value(opened.token.clone());
+                ctx.session.set(opened.session);
+                ctx.task.set(None);
+                ctx.read_to_end.set(false);
+                ctx.step.set(Step::Loading);
+                screen.set(Screen::Task);
+                leptos::task::spawn_local(load(ctx, opened.token));
+            }),
+        );
     };
 
     view! {
@@ -289,17 +334,30 @@ fn QueueScreen(screen: RwSignal<Screen>) -> impl IntoView {
                     <div class="pad-queue" id="queue">
                         {list.into_iter().map(|item| {
                             let id = item.task_id.clone();
+                            let phone_id = item.task_id.clone();
                             let mode = mode_label(&item.sign_mode);
                             let created = local_time(&item.created_at);
+                            // A signer who proves who they are (SMS, ID card, face) may sign on
+                            // their own phone instead; "pad" tasks rely on the staff present.
+                            let phone = item.identity.iter().any(|i| i != "pad");
                             view! {
-                                <button class="queue-card" data-task=item.task_id.clone() disabled=move || busy.get()
-                                    on:click=move |_| open(id.clone())>
-                                    <span class="queue-title">{item.title.clone()}</span>
-                                    <span class="queue-signer">{ctx.t(T::Signer)}"：" {item.signer_name_masked.clone()}</span>
-                                    <span class="queue-meta">
-                                        {move || mode.map(|m| m.get(ctx.lang.get()))} " · " {created}
-                                    </span>
-                                </button>
+                                <div class="queue-item">
+                                    <button class="queue-card" data-task=item.task_id.clone() disabled=move || busy.get()
+                                        on:click=move |_| open(id.clone())>
+                                        <span class="queue-title">{item.title.clone()}</span>
+                                        <span class="queue-signer">{ctx.t(T::Signer)}"：" {item.signer_name_masked.clone()}</span>
+                                        <span class="queue-meta">
+                                            {move || mode.map(|m| m.get(ctx.lang.get()))} " · " {created}
+                                        </span>
+                                    </button>
+                                    {phone.then(|| view! {
+                                        <button class="btn secondary queue-handoff" data-task=phone_id.clone()
+                                            disabled=move || busy.get()
+                                            on:click=move |_| to_phone(phone_id.clone())>
+                                            {ctx.t(T::PadHandoff)}
+                                        </button>
+                                    })}
+                                </div>
                             }
                         }).collect_view()}
                     </div>
@@ -342,6 +400,62 @@ fn TaskScreen(screen: RwSignal<Screen>) -> impl IntoView {
             {ctx.t(T::PadBack)}
         </button>
         <Flow/>
+    }
+}
+
+#[component]
+fn HandoffScreen(
+    screen: RwSignal<Screen>,
+    handoff: RwSignal<Option<(String, PadHandoff)>>,
+) -> impl IntoView {
+    let ctx = AppCtx::get();
+    let items = RwSignal::new(None::<Vec<PadQueueItem>>);
+    let error = RwSignal::new(None::<String>);
+    poll_queue(screen, items, error);
+    let task_id = handoff
+        .get_untracked()
+        .map(|(id, _)| id)
+        .unwrap_or_default();
+    // The phone signed it (or it ended): the code is useless now, so it goes away at once.
+    let gone = Memo::new(move |_| {
+        items
+            .get()
+            .is_some_and(|list| list.iter().all(|t| t.task_id != task_id))
+    });
+    let back = move || {
+        handoff.set(None);
+        screen.set(Screen::Queue);
+    };
+    Effect::new(move |_| {
+        if gone.get() {
+            set_timeout(
+                move || {
+                    if screen.get_untracked() == Screen::Handoff {
+                        back();
+                    }
+                },
+                DONE_RETURN,
+            );
+        }
+    });
+    view! {
+        <button class="btn secondary" id="pad-back" on:click=move |_| back()>
+            {ctx.t(T::PadBack)}
+        </button>
+        <section class="card step-handoff">
+            <ErrorLine text=error/>
+            {move || if gone.get() {
+                view! { <p class="notice" id="handoff-gone" role="status">{ctx.t(T::PadHandoffGone)}</p> }.into_any()
+            } else {
+                let (_, code) = handoff.get().unwrap_or_default();
+                view! {
+                    <h2>{ctx.t(T::PadHandoffTitle)}</h2>
+                    <p class="handoff-signer">{ctx.t(T::Signer)}"：" <strong>{code.signer_name_masked}</strong></p>
+                    <div class="handoff-qr" id="handoff-qr" inner_html=code.qr_svg></div>
+                    <p class="muted">{ctx.t(T::PadHandoffText)}</p>
+                }.into_any()
+            }}
+        </section>
     }
 }
 

@@ -5,6 +5,7 @@ mod api;
 mod copy;
 mod done;
 mod header;
+mod identity;
 mod kiosk;
 mod long_press;
 mod pad;
@@ -33,6 +34,8 @@ pub enum Step {
     Read,
     /// Proxy details (授权人代签).
     Proxy,
+    /// ID card, face and liveness checks through the camera (when the task asks for them).
+    Identity,
     /// Signing.
     Sign,
     /// A submission was interrupted earlier (network, reload): send it again.
@@ -79,12 +82,22 @@ impl AppCtx {
         self.task.get_untracked().unwrap_or_else(empty_task)
     }
 
-    /// The step after reading: the proxy form for proxy tasks, else signing.
+    /// The step after reading: the proxy form for proxy tasks, else [`Self::after_proxy`].
     pub fn after_reading(self) -> Step {
         if is_proxy(&self.task_now()) {
             Step::Proxy
         } else {
+            self.after_proxy()
+        }
+    }
+
+    /// The step after the proxy form (a proxy's ID card must match what they entered there):
+    /// the camera checks when the task asks for them, else signing.
+    pub fn after_proxy(self) -> Step {
+        if crate::model::id_stages(&self.task_now().identity).is_empty() {
             Step::Sign
+        } else {
+            Step::Identity
         }
     }
 
@@ -176,6 +189,7 @@ fn Flow() -> impl IntoView {
             Step::Sms => view! { <sms::SmsStep/> }.into_any(),
             Step::Read => view! { <reading::ReadStep/> }.into_any(),
             Step::Proxy => view! { <proxy::ProxyStep/> }.into_any(),
+            Step::Identity => view! { <identity::IdentityStep/> }.into_any(),
             Step::Sign => view! { <sign::SignStep/> }.into_any(),
             Step::Resume => view! { <submit::ResumeStep/> }.into_any(),
             Step::Done(result) => view! { <done::DoneStep result/> }.into_any(),
@@ -261,8 +275,9 @@ fn StepBar() -> impl IntoView {
         Step::Sms => 0,
         Step::Read => 1,
         Step::Proxy => 2,
-        Step::Sign | Step::Resume => 3,
-        Step::Done(_) => 4,
+        Step::Identity => 3,
+        Step::Sign | Step::Resume => 4,
+        Step::Done(_) => 5,
         Step::Loading | Step::Closed(_) => 99,
     };
     move || {
@@ -273,7 +288,10 @@ fn StepBar() -> impl IntoView {
             if is_proxy(&task) {
                 steps.push((2, T::StepProxy));
             }
-            steps.push((3, T::StepSign));
+            if !crate::model::id_stages(&task.identity).is_empty() {
+                steps.push((3, T::StepIdentity));
+            }
+            steps.push((4, T::StepSign));
             view! {
                 <ol class="steps">
                     {steps.into_iter().map(|(i, t)| view! {

@@ -3,7 +3,7 @@
 
 use leptos::prelude::*;
 
-use super::{AppCtx, ErrorLine, Step, api};
+use super::{AppCtx, ErrorLine, api};
 use crate::i18n::T;
 use crate::model::{
     ProxyDetails, RELATIONSHIPS, relationship as parse_relationship, validate_id_number,
@@ -66,7 +66,7 @@ pub fn ProxyStep() -> impl IntoView {
         let session = ctx.session.get_untracked();
         leptos::task::spawn_local(async move {
             match api::post_unit(&token, "proxy", &body, session.as_deref()).await {
-                Ok(()) => ctx.step.set(Step::Sign),
+                Ok(()) => ctx.step.set(ctx.after_proxy()),
                 Err(e) if e.code() == Some("SESSION_REQUIRED") => ctx.session_lost(),
                 Err(e) => error.set(Some(e.text(lang))),
             }

@@ -219,6 +219,17 @@ pub struct PadOpened {
     pub session: Option<String>,
 }
 
+/// Inner `POST /pad/tasks/{id}/handoff` (扫码一名一签): the task's own link as a QR code for
+/// the signer to scan with their own phone, where they prove who they are and sign; the pad
+/// only shows the code and watches its queue.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct PadHandoff {
+    /// The QR code of the task's link (SVG markup).
+    pub qr_svg: String,
+    /// The signer's masked name, shown above the code so each signer scans their own.
+    pub signer_name_masked: String,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

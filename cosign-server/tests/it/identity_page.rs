@@ -1,0 +1,140 @@
+//! The page's camera checks (web-h5 `ui/identity.rs`, issue 8) in Debian's headless Chromium
+//! against the real server and the real `liveness serve` (tests/py/h5_flow.py drives the page).
+//!
+//! - ID card and face: the signer photographs the back of the card first (no portrait: the
+//!   server's Chinese advice is shown), then the photo side; a photo without a face is refused,
+//!   then a selfie of the portrait's person — sent as a 2048-pixel PNG too large to send as it
+//!   is, so the page redraws it as JPEG — passes; the patient signs and the signed PDF carries
+//!   the identity evidence (exactly the two checks recorded as passed).
+//! - Liveness: the camera is Chromium's fake device playing a still picture of the same face;
+//!   the page prompts each action of the server's challenge in order, films frames, sends them
+//!   with the portrait ticket, and shows the server's refusal (a still face performs no
+//!   action) with “重新检测”; nothing is signed. Passing liveness needs a person (or the
+//!   liveness crate's landmark-edited frames, which `liveness/tests` use at the API level).
+
+use serde_json::json;
+
+use crate::both_backends;
+use crate::h5_page::{code_relay, dist, run_flow};
+use crate::identity::{checks, models, start_service, synth, synth_card};
+use crate::patient::{kit_with, task_body};
+use crate::support::Backend;
+
+const PHONE: &str = "13800000000";
+/// DER of 1.2.156.112233.7.4 (identity evidence SM3), as hex in a PDF's /Contents.
+const OID_7_4: &str = "06082a811c86ec690704";
+
+async fn camera_checks(backend: Backend) {
+    dist();
+    let label = match backend {
+        Backend::Sqlite => "sqlite",
+        Backend::Postgres => "postgres",
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let svc = start_service(None).await;
+    let url = svc.url.clone();
+    let k = kit_with(backend, |c| c.identity.liveness_url = Some(url)).await;
+    let (front, name, number) = synth_card(dir.path(), 11);
+    let (back, _) = synth(dir.path(), 11, "back");
+    let path = |file: &str, bytes: &[u8]| {
+        let p = dir.path().join(file);
+        std::fs::write(&p, bytes).unwrap();
+        p.to_str().unwrap().to_owned()
+    };
+    let (front, back) = (path("front.png", &front), path("back.png", &back));
+    let face = models().join("test-images/astronaut.png");
+    let face = face.to_str().unwrap();
+    let relay = code_relay(k.sms.clone(), PHONE).await;
+    let task = |identity| {
+        let mut t = task_body("button", &json!({ "identity": identity }));
+        t["signer"]["name"] = json!(name);
+        t["signer"]["id_number"] = json!(number);
+        t
+    };
+    let photos = [
+        "--id-card-wrong",
+        back.as_str(),
+        "--id-card",
+        front.as_str(),
+        "--selfie-wrong",
+        back.as_str(),
+        "--selfie",
+        face,
+    ];
+
+    // ID card and face, then signing.
+    let (task_id, token) = k.create(&task(json!(["sms", "id_ocr", "face"]))).await;
+    let link = k.s.url(&format!("/h5/#/t/{token}"));
+    let mut args = vec![
+        "--sms-url",
+        relay.as_str(),
+        "--pages",
+        "1",
+        "--mode",
+        "button",
+    ];
+    args.extend_from_slice(&photos);
+    let summary = run_flow(&format!("identity-{label}"), &link, &args).await;
+    assert_eq!(summary["identity"]["refusals"], 2, "{summary}");
+    assert!(
+        summary["identity"]["selfie_redrawn"].as_bool().unwrap(),
+        "{summary}"
+    );
+    k.check_signed(dir.path(), &task_id, &name).await;
+    let pdf = k.signed_pdf(&task_id).await;
+    assert!(
+        String::from_utf8_lossy(&pdf)
+            .to_ascii_lowercase()
+            .contains(OID_7_4),
+        "identity evidence SM3 attribute"
+    );
+    // Card and face passed (the refused photos were the service's refusals: audited as denied,
+    // never recorded as passed).
+    assert_eq!(checks(&k, "passed").await, 2);
+
+    // Liveness with a still face: refused, shown, nothing signed.
+    let (live_id, token) = k.create(&task(json!(["sms", "id_ocr", "liveness"]))).await;
+    let link = k.s.url(&format!("/h5/#/t/{token}"));
+    let camera = dir.path().join("face.y4m");
+    let camera = camera.to_str().unwrap();
+    let mut args = vec![
+        "--sms-url",
+        relay.as_str(),
+        "--pages",
+        "1",
+        "--mode",
+        "button",
+    ];
+    args.extend_from_slice(&[
+        "--id-card",
+        front.as_str(),
+        "--camera",
+        camera,
+        "--camera-image",
+        face,
+    ]);
+    let summary = run_flow(&format!("liveness-{label}"), &link, &args).await;
+    let live = &summary["liveness"];
+    let prompted = live["prompted"].as_array().unwrap();
+    assert_eq!(
+        prompted,
+        live["challenge_actions"].as_array().unwrap(),
+        "{summary}"
+    );
+    assert!((2..=4).contains(&prompted.len()), "{summary}");
+    assert!(
+        live["frames"].as_u64().unwrap() >= 2 * prompted.len() as u64,
+        "{summary}"
+    );
+    let view = k.view(&live_id).await;
+    assert_ne!(view["status"], "signed", "{view}");
+    let failed_live = k
+        .count(
+            "SELECT COUNT(*) FROM identity_checks WHERE method = 'liveness' AND outcome = 'failed'",
+        )
+        .await;
+    assert_eq!(failed_live, 1);
+    drop(svc);
+    k.s.stop().await;
+}
+both_backends!(camera_checks);
