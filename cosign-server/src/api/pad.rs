@@ -529,8 +529,6 @@ async fn queue(state: &AppState, pad: &PadRow) -> Result<Json<PadQueue>, ApiFail
     }))
 }
 
-/// `POST /pad/tasks/{id}/open`: the link token of one of this pad's open tasks, and, when the
-/// task's identity is `["pad"]` (staff vouch at the bedside), a page session without SMS.
 /// A task assigned to this pad (the same refusal for other pads' tasks as for unknown ones).
 async fn pad_task(
     state: &AppState,
@@ -547,6 +545,8 @@ async fn pad_task(
     }
 }
 
+/// `POST /pad/tasks/{id}/open`: the link token of one of this pad's open tasks, and, when the
+/// task's identity is `["pad"]` (staff vouch at the bedside), a page session without SMS.
 async fn open(
     state: &AppState,
     pad: &PadRow,
