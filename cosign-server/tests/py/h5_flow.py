@@ -275,8 +275,9 @@ class Flow:
             big = os.path.join(tempfile.mkdtemp(), "selfie-2048.png")
             enlarge(a.selfie, big)
             photo("face-file", a.selfie_wrong, big, "face")
-            shutil.rmtree(os.path.dirname(big))   # 12 MB; the browser has its copy
             expect(page.locator("#face-file")).to_have_count(0, timeout=60000)
+            # Only now: the browser reads a chosen file from disk when the page opens it.
+            shutil.rmtree(os.path.dirname(big))
             last = face_bodies[-1]["image"]
             # JPEG in base64 starts /9j/; the file chosen was a PNG (iVBOR).
             redrawn = last.startswith("/9j/")
