@@ -211,8 +211,8 @@ async fn create(
         department: None,
         expires_in: Some(600),
         auto_sign: Some(false),
-        // The demo page fetches `qr.svg` itself.
-        qr_image: Some(false),
+        // The demo page shows the SVG from this answer (demo.js).
+        qr_image: Some(true),
     };
     let device = state.keys.device();
     let created = requests::create(
