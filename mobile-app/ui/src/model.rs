@@ -137,11 +137,9 @@ pub struct Progress {
 impl Progress {
     /// Percent done, 0–100.
     pub fn percent(self) -> usize {
-        if self.total == 0 {
-            100
-        } else {
-            self.done.min(self.total) * 100 / self.total
-        }
+        (self.done.min(self.total) * 100)
+            .checked_div(self.total)
+            .unwrap_or(100)
     }
 }
 
