@@ -16,7 +16,10 @@
 # server with `perf record` (cpu-clock, call graphs) into FILE for the whole run.
 # After the run the server is stopped and `cosign-server audit verify` must find the audit
 # trail intact (hash chain, MACs, anchors), or the script fails.
-# The server's log is kept as $CARGO_TARGET_DIR/bench-cosign-server.log.
+# The server's log is kept as $CARGO_TARGET_DIR/bench-cosign-server.log; with
+# COSIGN_LOG_FORMAT=json COSIGN_LOG='warn,sqlx::query=debug,cosign_server::api::middleware=info'
+# (and BENCH_PG_LOG=1 on PostgreSQL) scripts/cosign-sql-count.py counts statements and
+# transactions per API call from it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 : "${CARGO_TARGET_DIR:=/var/cache/yiqian/target}"
@@ -57,6 +60,12 @@ export COSIGN_LOG="${COSIGN_LOG:-warn}"
 if [ -n "$pg" ]; then
   db="yiqian_bench_$$"
   psql "$pg" -qc "CREATE DATABASE $db" >/dev/null
+  # BENCH_PG_LOG=1: the server logs every statement of this database (and BEGIN/COMMIT, which
+  # sqlx does not log) for scripts/cosign-sql-count.py.
+  if [ -n "${BENCH_PG_LOG:-}" ]; then
+    psql "$pg" -qc "ALTER DATABASE $db SET log_statement = 'all'" >/dev/null
+    echo "== PostgreSQL logs every statement of database $db"
+  fi
   # Same server, the new database: replace the path of the URL.
   base="${pg%%\?*}"
   query=""
@@ -88,5 +97,10 @@ echo "== load after: $(cut -d' ' -f1-3 /proc/loadavg), server peak RSS $(awk '/V
 if [ -n "$perf_pid" ]; then kill -INT "$perf_pid" 2>/dev/null; wait "$perf_pid" 2>/dev/null || true; fi
 kill "$server_pid" && wait "$server_pid" 2>/dev/null || true
 server_pid=""
+if [ -n "$pg" ]; then
+  # Whole run, setup included (backends flush their counters when they exit; give them a moment).
+  sleep 1
+  echo "== PostgreSQL transactions: $(psql "$pg" -Atc "SELECT 'committed ' || xact_commit || ', rolled back ' || xact_rollback FROM pg_stat_database WHERE datname = '$db'")"
+fi
 echo "== audit trail after the run:"
 "$bin/cosign-server" audit verify
