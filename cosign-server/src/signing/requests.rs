@@ -348,6 +348,25 @@ impl RequestRow {
     }
 }
 
+/// The columns of [`RequestRow`] (a macro, for `concat!`), so a query can read more.
+macro_rules! header_columns {
+    () => {
+        "request_id, app_id, qr_nonce, watch_token_hash, status, ordered, expires_at"
+    };
+}
+
+fn header_of(r: &sqlx::any::AnyRow) -> Result<RequestRow, sqlx::Error> {
+    Ok(RequestRow {
+        request_id: r.try_get("request_id")?,
+        app_id: r.try_get("app_id")?,
+        qr_nonce: r.try_get("qr_nonce")?,
+        watch_token_hash: r.try_get("watch_token_hash")?,
+        status: r.try_get("status")?,
+        ordered: r.try_get::<i64, _>("ordered")? != 0,
+        expires_at: r.try_get("expires_at")?,
+    })
+}
+
 /// Loads a request's header.
 pub async fn load<'e, E>(db: E, request_id: &str) -> Result<Option<RequestRow>, ApiFailure>
 where
@@ -356,39 +375,34 @@ where
     if request_id.is_empty() || request_id.len() > 64 {
         return Ok(None);
     }
-    let row = sqlx::query(
-        "SELECT request_id, app_id, qr_nonce, watch_token_hash, status, ordered, expires_at \
-         FROM sign_requests WHERE request_id = $1",
-    )
+    let row = sqlx::query(concat!(
+        "SELECT ",
+        header_columns!(),
+        " FROM sign_requests WHERE request_id = $1"
+    ))
     .bind(request_id)
     .fetch_optional(db)
     .await?;
-    Ok(match row {
-        Some(r) => Some(RequestRow {
-            request_id: r.try_get("request_id")?,
-            app_id: r.try_get("app_id")?,
-            qr_nonce: r.try_get("qr_nonce")?,
-            watch_token_hash: r.try_get("watch_token_hash")?,
-            status: r.try_get("status")?,
-            ordered: r.try_get::<i64, _>("ordered")? != 0,
-            expires_at: r.try_get("expires_at")?,
-        }),
-        None => None,
-    })
+    Ok(row.as_ref().map(header_of).transpose()?)
 }
 
 /// The full view of a request (`NOT_FOUND` if absent).
 pub async fn view(db: &Db, request_id: &str, now_ms: i64) -> Result<SignRequestView, ApiFailure> {
-    let head = load(db.pool(), request_id)
-        .await?
-        .ok_or_else(|| ApiFailure::new(ErrorCode::NotFound))?;
-    let r = sqlx::query(
-        "SELECT title, patient_id, visit_id, doc_type, department FROM sign_requests \
-         WHERE request_id = $1",
-    )
+    if request_id.is_empty() || request_id.len() > 64 {
+        return Err(ApiFailure::new(ErrorCode::NotFound));
+    }
+    // The header and the descriptive columns in one read.
+    let r = sqlx::query(concat!(
+        "SELECT ",
+        header_columns!(),
+        ", title, patient_id, visit_id, doc_type, department FROM sign_requests \
+         WHERE request_id = $1"
+    ))
     .bind(request_id)
-    .fetch_one(db.pool())
-    .await?;
+    .fetch_optional(db.pool())
+    .await?
+    .ok_or_else(|| ApiFailure::new(ErrorCode::NotFound))?;
+    let head = header_of(&r)?;
     let signers = sqlx::query(
         "SELECT s.position, s.staff_id, s.signed_at, f.name FROM sign_request_signers s \
          JOIN staff f ON f.staff_id = s.staff_id WHERE s.request_id = $1 ORDER BY s.position",

@@ -126,14 +126,15 @@ struct StoredItem {
 }
 
 /// Refuses unless `staff_id` may sign `request_id` now: pending, not expired, a signer who
-/// has not signed that document, and (ordered requests) every earlier signer done.
+/// has not signed that document, and (ordered requests) every earlier signer done. Returns
+/// the request's header row.
 async fn check_turn(
     db: &mut sqlx::AnyConnection,
     request_id: &str,
     document: u32,
     staff_id: &str,
     now_ms: i64,
-) -> Result<(), ApiFailure> {
+) -> Result<requests::RequestRow, ApiFailure> {
     let head = requests::load(&mut *db, request_id)
         .await?
         .ok_or_else(|| ApiFailure::new(ErrorCode::NotFound))?;
@@ -180,7 +181,7 @@ async fn check_turn(
     if done.is_some() {
         return Err(ApiFailure::new(ErrorCode::RequestClosed));
     }
-    Ok(())
+    Ok(head)
 }
 
 struct Signer {
@@ -277,16 +278,13 @@ pub async fn start(
         document,
     } in &req.items
     {
-        check_turn(&mut conn, request_id, *document, &d.staff_id, now_ms).await?;
-        if let Some(nonce) = &req.qr_nonce {
-            let head = requests::load(&mut *conn, request_id).await?;
-            if head.is_none_or(|h| h.qr_nonce != *nonce) {
-                return Err(ApiFailure::with(
-                    ErrorCode::InvalidArgument,
-                    "二维码与签名请求不符，请重新扫码。",
-                    "The QR code does not belong to this request; scan again.",
-                ));
-            }
+        let head = check_turn(&mut conn, request_id, *document, &d.staff_id, now_ms).await?;
+        if req.qr_nonce.as_ref().is_some_and(|n| *n != head.qr_nonce) {
+            return Err(ApiFailure::with(
+                ErrorCode::InvalidArgument,
+                "二维码与签名请求不符，请重新扫码。",
+                "The QR code does not belong to this request; scan again.",
+            ));
         }
         let row = sqlx::query(
             "SELECT name, digest FROM sign_request_documents WHERE request_id = $1 AND doc_index = $2",
