@@ -6,7 +6,8 @@
 //! `watch` channel per watched id, found in a map), and every phone push socket
 //! ([`Hub::subscribe`]: a broadcast of every id, since any request may concern a signer).
 //! Across instances (several servers behind a load balancer on one PostgreSQL) announcements
-//! travel as PostgreSQL notifications on channel [`PG_CHANNEL`] ([`Hub::announce`] sends,
+//! travel as PostgreSQL notifications on channel [`PG_CHANNEL`] ([`Hub::announce`] sends, or
+//! [`Hub::announce_in`] inside the transaction that made the change,
 //! [`Hub::listen_postgres`] relays them into this process). Notifications can be missed only
 //! while the listening connection is down, so after every (re)connection the listener wakes
 //! every watcher once ([`Watch::changed`] returns) to re-read its object. The state always
@@ -95,6 +96,27 @@ impl Hub {
                 tracing::warn!(error = %e, "could not send the hub notification");
             }
         }
+    }
+
+    /// Announces `request_id` to the other instances from inside the transaction that
+    /// changed it, on PostgreSQL (nothing on SQLite): a notification is delivered when, and
+    /// only if, its transaction commits, so it needs no commit of its own (a `pg_notify`
+    /// alone is one more commit, with its WAL flush: docs/performance.md, run 9). Listeners
+    /// then never hear of a change before it is visible. [`Hub::notify`] after the commit
+    /// tells this process.
+    pub async fn announce_in(
+        kind: crate::store::DbKind,
+        tx: &mut sqlx::AnyConnection,
+        request_id: &str,
+    ) -> Result<(), sqlx::Error> {
+        if kind == crate::store::DbKind::Postgres {
+            sqlx::query("SELECT pg_notify($1, $2)")
+                .bind(PG_CHANNEL)
+                .bind(request_id)
+                .execute(&mut *tx)
+                .await?;
+        }
+        Ok(())
     }
 
     /// Relays PostgreSQL notifications into this process until aborted, reconnecting after

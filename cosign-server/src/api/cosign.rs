@@ -416,7 +416,7 @@ async fn create_request(
         plan.as_ref(),
     )
     .await?;
-    state.hub.announce(&state.db, &created.request_id).await;
+    state.hub.notify(&created.request_id);
     let authorisations = plan
         .as_ref()
         .map(crate::signing::autosign::Plan::authorisations);
@@ -480,7 +480,7 @@ async fn cancel_request(
     call.app.require("sign_request:create")?;
     own_request(&state, &call.app, &id).await?;
     requests::cancel(&state.db, &id, now_ms()).await?;
-    state.hub.announce(&state.db, &id).await;
+    state.hub.notify(&id);
     audit(
         &state,
         &format!("app:{}", call.app.app_id),
@@ -1069,7 +1069,7 @@ async fn finish_round(
     )
     .await?;
     for r in &touched {
-        state.hub.announce(&state.db, r).await;
+        state.hub.notify(r);
         // A co-signed auto-sign authorisation becomes active now (the phone may also ask).
         super::autosign::activate_carried(&state, r, &call.device.staff_id, &rid.0).await;
     }

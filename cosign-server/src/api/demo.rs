@@ -226,7 +226,7 @@ async fn create(
         None,
     )
     .await?;
-    state.hub.announce(&state.db, &created.request_id).await;
+    state.hub.notify(&created.request_id);
     state
         .audit
         .append(

@@ -115,7 +115,8 @@ fn documents_of(req: &CreateSignRequest) -> Result<Vec<NewDocument>, ApiFailure>
         .collect()
 }
 
-/// Creates a request for `app_id` (validated; stored in one transaction). With `auto` (see
+/// Creates a request for `app_id` (validated; stored in one transaction, which also announces
+/// it to other instances: [`crate::hub::Hub::notify`] it in this process). With `auto` (see
 /// `autosign::decide`) every signer's signatures are made with the delegated keys first and
 /// stored in the same transaction, which completes the request at once.
 #[allow(clippy::too_many_arguments)] // services and inputs of one step
@@ -253,6 +254,7 @@ pub async fn create(
         });
         super::webhooks::enqueue(&mut tx, "", url, &body.to_string(), now_ms).await?;
     }
+    crate::hub::Hub::announce_in(db.kind(), &mut tx, &request_id).await?;
     tx.commit().await?;
 
     let qr_payload = QrLink::Sign {
@@ -483,20 +485,25 @@ fn truthy(row: &sqlx::any::AnyRow, col: &str) -> Result<bool, sqlx::Error> {
 }
 
 /// Cancels a pending request (compare-and-set, so a signature stored at the same moment wins
-/// or loses cleanly): `REQUEST_CLOSED` if it is completed or cancelled, `REQUEST_EXPIRED` if
-/// it expired.
+/// or loses cleanly) and announces it to other instances in the same transaction
+/// ([`crate::hub::Hub::notify`] it in this process): `REQUEST_CLOSED` if it is completed or
+/// cancelled, `REQUEST_EXPIRED` if it expired.
 pub async fn cancel(db: &Db, request_id: &str, now_ms: i64) -> Result<(), ApiFailure> {
+    let mut tx = db.begin_write().await?;
     let done = sqlx::query(
         "UPDATE sign_requests SET status = 'cancelled', completed_at = $1 WHERE request_id = $2 \
          AND status = 'pending' AND expires_at >= $1",
     )
     .bind(now_ms)
     .bind(request_id)
-    .execute(db.pool())
+    .execute(&mut *tx)
     .await?;
     if done.rows_affected() == 1 {
+        crate::hub::Hub::announce_in(db.kind(), &mut tx, request_id).await?;
+        tx.commit().await?;
         return Ok(());
     }
+    drop(tx);
     let head = load(db.pool(), request_id)
         .await?
         .ok_or_else(|| ApiFailure::new(ErrorCode::NotFound))?;

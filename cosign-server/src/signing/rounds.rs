@@ -465,8 +465,9 @@ pub async fn commit(
 pub type Touched = Vec<String>;
 
 /// Verifies the phone's signatures, makes each a CAdES-T detached CMS (local TSA), and
-/// stores them with the signer and request states in one transaction; a good signature also
-/// clears the PIN failure count.
+/// stores them with the signer and request states in one transaction, which also announces
+/// the touched requests to other instances ([`crate::hub::Hub::notify`] them in this
+/// process); a good signature also clears the PIN failure count.
 pub async fn finish(
     db: &Db,
     pki: &Pki,
@@ -589,6 +590,9 @@ pub async fn finish(
         .bind(&d.staff_id)
         .execute(&mut *tx)
         .await?;
+    for request_id in &touched {
+        crate::hub::Hub::announce_in(db.kind(), &mut tx, request_id).await?;
+    }
     tx.commit().await?;
     Ok((outcome, touched))
 }
