@@ -162,6 +162,8 @@ pub const POSTGRES_DDL: &str = include_str!("../../migrations/postgres/0002_cryp
 #[derive(Debug, Clone)]
 pub struct SqlKeyStore {
     pool: sqlx::AnyPool,
+    /// Where `get` and `list` read ([`SqlKeyStore::with_read_pool`]); `pool` by default.
+    reads: sqlx::AnyPool,
 }
 
 const COLS: &str = "id, label, kind, state, wrapped_by, material, public_key, created_at, updated_at, revision, mac";
@@ -170,7 +172,21 @@ impl SqlKeyStore {
     /// Use an existing pool (the server's). `sqlx::any::install_default_drivers()` must
     /// have been called before the pool was created.
     pub fn new(pool: sqlx::AnyPool) -> Self {
-        Self { pool }
+        Self {
+            reads: pool.clone(),
+            pool,
+        }
+    }
+
+    /// Reads records on `reads` (same database): a pool that only ever serves these short
+    /// reads, so a secret can be opened by a task that holds a connection of the main pool
+    /// in a write transaction without waiting for a connection that others hold while they
+    /// wait for that transaction (the server opens the audit MAC key inside such
+    /// transactions). Writes stay on the main pool.
+    #[must_use]
+    pub fn with_read_pool(mut self, reads: sqlx::AnyPool) -> Self {
+        self.reads = reads;
+        self
     }
 
     /// Connect to a URL (`sqlite://path?mode=rwc`, `postgres://...`).
@@ -180,7 +196,7 @@ impl SqlKeyStore {
             .max_connections(4)
             .connect(url)
             .await?;
-        Ok(Self { pool })
+        Ok(Self::new(pool))
     }
 
     /// The pool.
@@ -257,14 +273,14 @@ impl KeyStore for SqlKeyStore {
         let sql = format!("SELECT {COLS} FROM crypto_keys WHERE id = $1");
         let row = sqlx::query(&sql)
             .bind(id.to_owned())
-            .fetch_optional(&self.pool)
+            .fetch_optional(&self.reads)
             .await?;
         row.as_ref().map(Self::row_to_record).transpose()
     }
 
     async fn list(&self) -> Result<Vec<KeyRecord>> {
         let sql = format!("SELECT {COLS} FROM crypto_keys ORDER BY id");
-        let rows = sqlx::query(&sql).fetch_all(&self.pool).await?;
+        let rows = sqlx::query(&sql).fetch_all(&self.reads).await?;
         rows.iter().map(Self::row_to_record).collect()
     }
 

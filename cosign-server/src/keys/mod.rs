@@ -103,8 +103,9 @@ fn write_key_file(path: &Path) -> Result<()> {
     file.sync_all().map_err(|e| Error::io(path, e))
 }
 
-/// The device configuration for this server: SQL key store on the server's pool, audit
-/// through the server's hash chain under `actor` (`system` for serve, `cli` for commands).
+/// The device configuration for this server: SQL key store on the server's pool (record
+/// reads on `Db::key_pool`), audit through the server's hash chain under `actor` (`system`
+/// for serve, `cli` for commands).
 pub fn device_config(
     config: &Config,
     db: &Db,
@@ -112,7 +113,7 @@ pub fn device_config(
     actor: &str,
     unlock: Unlock,
 ) -> SoftDeviceConfig {
-    let store = Arc::new(SqlKeyStore::new(db.pool().clone()));
+    let store = Arc::new(SqlKeyStore::new(db.pool().clone()).with_read_pool(db.key_pool().clone()));
     let sink = Arc::new(ServerAuditSink::new(db.clone(), audit, actor));
     let mut cfg = SoftDeviceConfig::in_data_dir(&config.data_dir, unlock, store, sink);
     cfg.iterations = config.keys.passphrase_iterations;
@@ -185,7 +186,9 @@ impl Keys {
             sign_key_indices: sign_key_indices.clone(),
             kek_index: *kek_index,
             key_password,
-            store: Arc::new(SqlKeyStore::new(db.pool().clone())),
+            store: Arc::new(
+                SqlKeyStore::new(db.pool().clone()).with_read_pool(db.key_pool().clone()),
+            ),
             audit: Arc::new(ServerAuditSink::new(db.clone(), audit, actor)),
             clock: crypto_device::soft::system_clock(),
         })?;

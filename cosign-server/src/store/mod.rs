@@ -64,6 +64,7 @@ impl DbKind {
 #[derive(Debug, Clone)]
 pub struct Db {
     pool: AnyPool,
+    keys: AnyPool,
     kind: DbKind,
 }
 
@@ -72,11 +73,23 @@ impl Db {
     pub async fn connect(url: &str) -> Result<Self> {
         install_default_drivers();
         let kind = DbKind::from_url(url)?;
-        let mut options = AnyPoolOptions::new().max_connections(match kind {
-            // One writer at a time is what SQLite can do; more connections only add lock waits.
-            DbKind::Sqlite => 4,
-            DbKind::Postgres => 16,
-        });
+        let pool = Self::options(
+            kind,
+            match kind {
+                // One writer at a time is what SQLite can do; more connections only add lock waits.
+                DbKind::Sqlite => 4,
+                DbKind::Postgres => 16,
+            },
+        )
+        .connect(url)
+        .await?;
+        // Connected on first use.
+        let keys = Self::options(kind, 4).connect_lazy(url)?;
+        Ok(Self { pool, keys, kind })
+    }
+
+    fn options(kind: DbKind, max_connections: u32) -> AnyPoolOptions {
+        let mut options = AnyPoolOptions::new().max_connections(max_connections);
         if kind == DbKind::Sqlite {
             options = options.after_connect(|conn, _| {
                 Box::pin(async move {
@@ -93,8 +106,7 @@ impl Db {
                 })
             });
         }
-        let pool = options.connect(url).await?;
-        Ok(Self { pool, kind })
+        options
     }
 
     /// Connects and applies pending migrations.
@@ -113,6 +125,15 @@ impl Db {
     /// The pool, for modules that run their own queries.
     pub fn pool(&self) -> &AnyPool {
         &self.pool
+    }
+
+    /// A second, small pool for the crypto device's key-record reads. A secret is opened (two
+    /// key record reads) inside transactions that append to the audit trail
+    /// (`AuditLog::append_in`); on a pool of their own these reads never wait for a
+    /// connection held by a task that waits for that transaction (on SQLite: every task
+    /// queued for the write lock), which would deadlock the pool.
+    pub fn key_pool(&self) -> &AnyPool {
+        &self.keys
     }
 
     /// Starts a transaction that will write. On SQLite it takes the write lock at once
@@ -161,6 +182,7 @@ impl Db {
     /// Closes the pool, waiting for connections to be returned (graceful shutdown).
     pub async fn close(&self) {
         self.pool.close().await;
+        self.keys.close().await;
     }
 
     /// A server-wide value from `server_meta`.
