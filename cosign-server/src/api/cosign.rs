@@ -28,7 +28,7 @@ use super::auth::Admin;
 use super::{ApiFailure, ApiJson, AppState, RequestId};
 use crate::audit::Event;
 use crate::clock::now_ms;
-use crate::signing::clients::{ClientApp, SignedCall};
+use crate::signing::clients::{ClientApp, Nonce, SignedCall};
 use crate::signing::devices::{self, Device};
 use crate::signing::{requests, rounds, staff};
 
@@ -152,6 +152,33 @@ impl FromRequest<AppState> for AppCall {
     }
 }
 
+/// A call from a client system, verified, whose nonce the call records in the transaction of
+/// its own writes; the route must end with `call.nonce.settle(..)` on every path.
+pub(super) struct AppWriteCall {
+    pub(super) app: ClientApp,
+    pub(super) nonce: Nonce,
+    pub(super) body: Bytes,
+}
+
+impl FromRequest<AppState> for AppWriteCall {
+    type Rejection = ApiFailure;
+
+    async fn from_request(req: Request, state: &AppState) -> Result<Self, ApiFailure> {
+        let raw = raw(req, state).await?;
+        let call = raw.call(HEADER_APP_ID)?;
+        let device = state.keys.device();
+        let (app, nonce) = state
+            .clients
+            .verify_signature(&state.db, &*device, &call, now_ms())
+            .await?;
+        Ok(Self {
+            app,
+            nonce,
+            body: raw.body,
+        })
+    }
+}
+
 /// A call from an enrolled (or enrolling) phone, verified.
 pub(super) struct DeviceCall {
     pub(super) device: Device,
@@ -167,6 +194,30 @@ impl FromRequest<AppState> for DeviceCall {
         let device = devices::verify_call(&state.db, &call, now_ms()).await?;
         Ok(Self {
             device,
+            body: raw.body,
+        })
+    }
+}
+
+/// A call from an enrolled phone, verified, whose nonce the call records in the transaction
+/// of its own writes (one commit instead of two); the route must end with
+/// `call.nonce.settle(..)` on every path ([`crate::signing::clients::Nonce`]).
+pub(super) struct DeviceWriteCall {
+    pub(super) device: Device,
+    pub(super) nonce: Nonce,
+    pub(super) body: Bytes,
+}
+
+impl FromRequest<AppState> for DeviceWriteCall {
+    type Rejection = ApiFailure;
+
+    async fn from_request(req: Request, state: &AppState) -> Result<Self, ApiFailure> {
+        let raw = raw(req, state).await?;
+        let call = raw.call(HEADER_DEVICE_ID)?;
+        let (device, nonce) = devices::verify_signature(&state.db, &call, now_ms()).await?;
+        Ok(Self {
+            device,
+            nonce,
             body: raw.body,
         })
     }
@@ -376,21 +427,42 @@ async fn unlock(
 async fn create_request(
     State(state): State<AppState>,
     rid: RequestId,
-    call: AppCall,
+    call: AppWriteCall,
 ) -> Result<impl IntoResponse, ApiFailure> {
-    call.app.require("sign_request:create")?;
-    let req: CreateSignRequest = parse(&call.body)?;
     let device = state.keys.device();
     let now = now_ms();
     let actor = format!("app:{}", call.app.app_id);
-    let plan = match crate::signing::autosign::decide(
-        &state.db, &device, &state.pki, &call.app, &req, now,
-    )
-    .await
-    {
-        Ok(plan) => plan,
+    let made = async {
+        call.app.require("sign_request:create")?;
+        let req: CreateSignRequest = parse(&call.body)?;
+        let plan =
+            crate::signing::autosign::decide(&state.db, &device, &state.pki, &call.app, &req, now)
+                .await?;
+        let created = requests::create(
+            &state.db,
+            &*device,
+            &state.config.public_url,
+            state.config.cosign.notifier_url.as_deref(),
+            requests::Creator {
+                app_id: &call.app.app_id,
+                nonce: Some(&call.nonce),
+                audit: Some((&state.audit, &rid.0)),
+            },
+            &req,
+            now,
+            plan.as_ref(),
+        )
+        .await?;
+        Ok(created)
+    }
+    .await;
+    let created = match call.nonce.settle(&state.db, made).await {
+        Ok(made) => made,
         Err(e) => {
             if e.code() == ErrorCode::AutoSignNotAuthorised {
+                let signers = parse::<CreateSignRequest>(&call.body)
+                    .map(|r| r.signers)
+                    .unwrap_or_default();
                 audit_outcome(
                     &state,
                     &actor,
@@ -398,52 +470,15 @@ async fn create_request(
                     "",
                     "denied",
                     &rid.0,
-                    serde_json::json!({ "signers": req.signers, "reason": e.message_zh() }),
+                    serde_json::json!({ "signers": signers, "reason": e.message_zh() }),
                 )
                 .await?;
             }
             return Err(e);
         }
     };
-    let created = requests::create(
-        &state.db,
-        &*device,
-        &state.config.public_url,
-        state.config.cosign.notifier_url.as_deref(),
-        &call.app.app_id,
-        &req,
-        now,
-        plan.as_ref(),
-    )
-    .await?;
+    // Audited by `requests::create`, in the transaction that stored the request.
     state.hub.notify(&created.request_id);
-    let authorisations = plan
-        .as_ref()
-        .map(crate::signing::autosign::Plan::authorisations);
-    audit(
-        &state,
-        &actor,
-        "cosign.request.create",
-        &created.request_id,
-        &rid.0,
-        serde_json::json!({
-            "documents": req.documents.len(),
-            "signers": req.signers,
-            "auto_signed": authorisations.is_some(),
-        }),
-    )
-    .await?;
-    if let Some(used) = authorisations {
-        audit(
-            &state,
-            &actor,
-            "autosign.sign",
-            &created.request_id,
-            &rid.0,
-            serde_json::json!({ "authorisations": used, "documents": req.documents.len() }),
-        )
-        .await?;
-    }
     Ok((StatusCode::CREATED, Json(created)))
 }
 
@@ -989,19 +1024,24 @@ async fn phone_document(
 async fn pin(
     State(state): State<AppState>,
     rid: RequestId,
-    call: DeviceCall,
+    call: DeviceWriteCall,
 ) -> Result<impl IntoResponse, ApiFailure> {
-    let req: PinUnlock = parse(&call.body)?;
     let device = state.keys.device();
-    let unlocked = rounds::pin(
-        &state.db,
-        &*device,
-        &call.device,
-        &req,
-        state.config.cosign.max_pin_failures,
-        now_ms(),
-    )
+    let unlocked = async {
+        let req: PinUnlock = parse(&call.body)?;
+        rounds::pin(
+            &state.db,
+            &*device,
+            &call.device,
+            &call.nonce,
+            &req,
+            state.config.cosign.max_pin_failures,
+            now_ms(),
+        )
+        .await
+    }
     .await;
+    let unlocked = call.nonce.settle(&state.db, unlocked).await;
     if let Err(e) = &unlocked
         && e.code() == ErrorCode::KeyLocked
     {
@@ -1021,53 +1061,73 @@ async fn pin(
 
 async fn start_round(
     State(state): State<AppState>,
-    call: DeviceCall,
+    call: DeviceWriteCall,
 ) -> Result<impl IntoResponse, ApiFailure> {
-    let req: StartRound = parse(&call.body)?;
     let device = state.keys.device();
-    let started = rounds::start(
-        &state.db,
-        &*device,
-        &state.pki,
-        &call.device,
-        &req,
-        now_ms(),
-    )
-    .await?;
+    let started = async {
+        let req: StartRound = parse(&call.body)?;
+        rounds::start(
+            &state.db,
+            &*device,
+            &state.pki,
+            &call.device,
+            &call.nonce,
+            &req,
+            now_ms(),
+        )
+        .await
+    }
+    .await;
+    let started = call.nonce.settle(&state.db, started).await?;
     Ok((StatusCode::CREATED, Json(started)))
 }
 
 async fn commit_round(
     State(state): State<AppState>,
     Path(id): Path<String>,
-    call: DeviceCall,
+    call: DeviceWriteCall,
 ) -> Result<impl IntoResponse, ApiFailure> {
-    let req: RoundCommit = parse(&call.body)?;
     let device = state.keys.device();
-    Ok(Json(
-        rounds::commit(&state.db, &*device, &call.device, &id, &req, now_ms()).await?,
-    ))
+    let partial = async {
+        let req: RoundCommit = parse(&call.body)?;
+        rounds::commit(
+            &state.db,
+            &*device,
+            &call.device,
+            &call.nonce,
+            &id,
+            &req,
+            now_ms(),
+        )
+        .await
+    }
+    .await;
+    Ok(Json(call.nonce.settle(&state.db, partial).await?))
 }
 
 async fn finish_round(
     State(state): State<AppState>,
     rid: RequestId,
     Path(id): Path<String>,
-    call: DeviceCall,
+    call: DeviceWriteCall,
 ) -> Result<impl IntoResponse, ApiFailure> {
-    let req: RoundResult = parse(&call.body)?;
-    let (outcome, touched) =
-        rounds::finish(&state.db, &state.pki, &call.device, &id, &req, now_ms()).await?;
-    let signed = outcome.items.iter().filter(|i| i.ok).count();
-    audit(
-        &state,
-        &format!("staff:{}", call.device.staff_id),
-        "cosign.sign",
-        &id,
-        &rid.0,
-        serde_json::json!({ "signed": signed, "refused": outcome.items.len() - signed, "requests": touched }),
-    )
-    .await?;
+    let finished = async {
+        let req: RoundResult = parse(&call.body)?;
+        rounds::finish(
+            &state.db,
+            &state.pki,
+            (&state.audit, &rid.0),
+            &call.device,
+            &call.nonce,
+            &id,
+            &req,
+            now_ms(),
+        )
+        .await
+    }
+    .await;
+    // Audited by `finish`, in the transaction that stored the signatures.
+    let (outcome, touched) = call.nonce.settle(&state.db, finished).await?;
     for r in &touched {
         state.hub.notify(r);
         // A co-signed auto-sign authorisation becomes active now (the phone may also ask).

@@ -220,7 +220,7 @@ async fn create(
         &*device,
         &state.config.public_url,
         state.config.cosign.notifier_url.as_deref(),
-        DEMO_APP_ID,
+        requests::Creator::internal(DEMO_APP_ID),
         &create,
         now_ms(),
         None,

@@ -20,8 +20,10 @@
 //! verification checks each token's signature (TSA certificate issued by our root) and that the
 //! anchored entry still exists with that hash, which also reveals a truncated tail.
 //!
-//! Appends are serialised in process and retried on a sequence conflict (primary key), so
-//! several server instances can share one database.
+//! Appends are serialised in process ([`AuditLog::lock`]) and an append whose sequence number
+//! another instance took meanwhile reads the head again, so several server instances can share
+//! one database. An entry is appended in the transaction of the change it records
+//! ([`AuditLog::append_in`]) or in one of its own ([`AuditLog::append`]).
 
 use std::sync::Arc;
 
@@ -109,6 +111,49 @@ pub fn anchor_data(seq: i64, hash: &str) -> Vec<u8> {
 struct MacKey {
     device: Arc<dyn CryptoDevice>,
     key: KeyId,
+}
+
+/// The append lock held by a transaction that appends ([`AuditLog::lock`]).
+#[derive(Debug)]
+pub struct AppendLock<'a> {
+    _guard: tokio::sync::MutexGuard<'a, ()>,
+}
+
+/// A computed entry, ready to insert.
+struct Entry {
+    seq: i64,
+    at: i64,
+    actor: String,
+    action: String,
+    target: String,
+    outcome: String,
+    detail: String,
+    request_id: String,
+    prev_hash: String,
+    hash: String,
+    mac: Option<String>,
+}
+
+impl Entry {
+    /// The insert, doing nothing if the sequence number is taken.
+    fn insert(&self) -> sqlx::query::Query<'_, sqlx::Any, sqlx::any::AnyArguments<'_>> {
+        sqlx::query(
+            "INSERT INTO audit_log (seq, at, actor, action, target, outcome, detail, request_id, \
+             prev_hash, hash, mac) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) \
+             ON CONFLICT (seq) DO NOTHING",
+        )
+        .bind(self.seq)
+        .bind(self.at)
+        .bind(&self.actor)
+        .bind(&self.action)
+        .bind(&self.target)
+        .bind(&self.outcome)
+        .bind(&self.detail)
+        .bind(&self.request_id)
+        .bind(&self.prev_hash)
+        .bind(&self.hash)
+        .bind(&self.mac)
+    }
 }
 
 /// Appends entries and verifies the chain.
@@ -250,75 +295,106 @@ impl AuditLog {
         Ok(())
     }
 
-    /// Appends one entry at time `at` (unix ms) and returns its sequence number.
+    /// Appends one entry at time `at` (unix ms) and returns its sequence number, in a
+    /// transaction of its own ([`AuditLog::append_in`]).
     pub async fn append(&self, db: &Db, at: i64, event: &Event<'_>) -> Result<i64> {
-        let _guard = self.append_lock.lock().await;
+        let mut tx = db.begin_write().await?;
+        let lock = self.lock().await;
+        let seq = self.append_in(&lock, &mut tx, at, event).await?;
+        tx.commit().await?;
+        Ok(seq)
+    }
+
+    /// The append lock, held from the head read of [`AuditLog::append_in`] until the
+    /// transaction that appends committed: entries are numbered in commit order (the next
+    /// appender reads the head only once this entry is visible). Take it only while holding
+    /// that transaction, after its other writes and right before appending: the holder then
+    /// needs nothing but the key pool (`Db::key_pool`, for the MAC key) and its commit, so
+    /// tasks waiting for the lock, whatever connections and row locks they hold, cannot
+    /// block it. On SQLite the transaction holds the write lock first (`Db::begin_write`),
+    /// so the lock is never contended there.
+    pub async fn lock(&self) -> AppendLock<'_> {
+        AppendLock {
+            _guard: self.append_lock.lock().await,
+        }
+    }
+
+    /// Appends one entry inside `tx`, which commits it with the change it records (one commit
+    /// instead of two). `_lock` is [`AuditLog::lock`], taken after the transaction's other
+    /// writes and kept until after its commit (asked for, not used: it proves the caller
+    /// holds it). If another instance sharing the database took the sequence number
+    /// meanwhile, the insert does nothing (it waited for that instance's commit) and the head
+    /// is read again.
+    pub async fn append_in(
+        &self,
+        _lock: &AppendLock<'_>,
+        tx: &mut sqlx::AnyConnection,
+        at: i64,
+        event: &Event<'_>,
+    ) -> Result<i64> {
         let detail = event.detail.to_string();
-        let mac_key = self.mac_key();
-        let mut last_err = None;
-        for attempt in 0..8u64 {
-            if attempt > 0 {
-                // Back off so the other writer can commit (SQLite reports a busy write lock at once).
-                tokio::time::sleep(std::time::Duration::from_millis(
-                    5 * attempt + rand::random::<u64>() % 10,
-                ))
-                .await;
-            }
-            // No transaction: the head is read, the entry computed (the MAC inside the device),
-            // and the insert fails on the primary key if another writer took this sequence
-            // number meanwhile; entries are never updated, so the head read stays valid.
-            let prev = sqlx::query("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1")
-                .fetch_optional(db.pool())
-                .await?;
-            let (prev_seq, prev_hash) = match prev {
-                Some(row) => (row.try_get::<i64, _>(0)?, row.try_get::<String, _>(1)?),
-                None => (0, GENESIS.to_owned()),
-            };
-            let seq = prev_seq + 1;
-            let body = canonical_bytes(&Canonical {
-                seq,
-                at,
-                actor: event.actor,
-                action: event.action,
-                target: event.target,
-                outcome: event.outcome,
-                detail: &detail,
-                request_id: event.request_id,
-            })?;
-            let hash = chain_hash(&prev_hash, &body);
-            let mac = match &mac_key {
-                Some(k) => Some(
-                    with_secret(&*k.device, &k.key, |key| {
-                        Ok(entry_mac(key, &prev_hash, &body, &hash))
-                    })
-                    .await?,
-                ),
-                None => None,
-            };
-            let inserted = sqlx::query(
-                "INSERT INTO audit_log (seq, at, actor, action, target, outcome, detail, request_id, prev_hash, hash, mac) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
-            )
-            .bind(seq)
-            .bind(at)
-            .bind(event.actor)
-            .bind(event.action)
-            .bind(event.target)
-            .bind(event.outcome)
-            .bind(&detail)
-            .bind(event.request_id)
-            .bind(&prev_hash)
-            .bind(&hash)
-            .bind(mac)
-            .execute(db.pool())
-            .await;
-            match inserted {
-                Ok(_) => return Ok(seq),
-                // Another instance took this sequence number: read the new head and try again.
-                Err(e) => last_err = Some(e),
+        for _ in 0..8 {
+            let entry = self.next_entry(&mut *tx, at, event, &detail).await?;
+            let inserted = entry.insert().execute(&mut *tx).await?;
+            if inserted.rows_affected() == 1 {
+                return Ok(entry.seq);
             }
         }
-        Err(last_err.map_or(Error::Internal("audit append retries exhausted"), Error::Db))
+        Err(Error::Internal("audit append retries exhausted"))
+    }
+
+    /// The entry after the current head: chain hash and (inside the device) MAC.
+    async fn next_entry<'e, E>(
+        &self,
+        db: E,
+        at: i64,
+        event: &Event<'_>,
+        detail: &str,
+    ) -> Result<Entry>
+    where
+        E: sqlx::Executor<'e, Database = sqlx::Any>,
+    {
+        let prev = sqlx::query("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1")
+            .fetch_optional(db)
+            .await?;
+        let (prev_seq, prev_hash) = match prev {
+            Some(row) => (row.try_get::<i64, _>(0)?, row.try_get::<String, _>(1)?),
+            None => (0, GENESIS.to_owned()),
+        };
+        let seq = prev_seq + 1;
+        let body = canonical_bytes(&Canonical {
+            seq,
+            at,
+            actor: event.actor,
+            action: event.action,
+            target: event.target,
+            outcome: event.outcome,
+            detail,
+            request_id: event.request_id,
+        })?;
+        let hash = chain_hash(&prev_hash, &body);
+        let mac = match self.mac_key() {
+            Some(k) => Some(
+                with_secret(&*k.device, &k.key, |key| {
+                    Ok(entry_mac(key, &prev_hash, &body, &hash))
+                })
+                .await?,
+            ),
+            None => None,
+        };
+        Ok(Entry {
+            seq,
+            at,
+            actor: event.actor.to_owned(),
+            action: event.action.to_owned(),
+            target: event.target.to_owned(),
+            outcome: event.outcome.to_owned(),
+            detail: detail.to_owned(),
+            request_id: event.request_id.to_owned(),
+            prev_hash,
+            hash,
+            mac,
+        })
     }
 
     /// Recomputes the hash chain only (no MACs, no anchors). Returns the number of entries

@@ -324,7 +324,7 @@ pub async fn create(
         &**ctx.device,
         ctx.public_url,
         None,
-        SYSTEM_APP,
+        requests::Creator::internal(SYSTEM_APP),
         &carrier,
         now_ms,
         None,

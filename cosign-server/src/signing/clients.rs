@@ -149,6 +149,18 @@ pub async fn consume_nonce(
             .execute(db.pool())
             .await?;
     }
+    insert_nonce(db.pool(), caller, nonce, now_ms).await
+}
+
+async fn insert_nonce<'e, E>(
+    db: E,
+    caller: &str,
+    nonce: &str,
+    now_ms: i64,
+) -> Result<(), ApiFailure>
+where
+    E: sqlx::Executor<'e, Database = sqlx::Any>,
+{
     let inserted = sqlx::query(
         "INSERT INTO request_nonces (caller, nonce, expires_at) VALUES ($1, $2, $3) \
          ON CONFLICT (caller, nonce) DO NOTHING",
@@ -156,12 +168,98 @@ pub async fn consume_nonce(
     .bind(caller)
     .bind(nonce)
     .bind(now_ms + 2 * MAX_SKEW_MS)
-    .execute(db.pool())
+    .execute(db)
     .await?;
     if inserted.rows_affected() == 0 {
         return Err(ApiFailure::new(ErrorCode::Replayed));
     }
     Ok(())
+}
+
+/// The nonce of a verified call, not yet recorded, so that a call which writes can record it
+/// in its own transaction (one commit for the call instead of two: on PostgreSQL each commit
+/// waits for a WAL flush, docs/performance.md run 9).
+///
+/// Every verified call's nonce is recorded exactly once, whatever the outcome: the call's
+/// transaction records it with [`Nonce::spend_in`] and, once that transaction committed,
+/// says so with [`Nonce::committed`]; [`Nonce::settle`], which the route runs after the call
+/// whatever it returned, records it on its own otherwise (refusals, answers from stored
+/// state, a rolled-back transaction) and turns the answer into `REPLAYED` if it was seen.
+/// A replayed call therefore never gets a success, and never changes anything: its insert
+/// conflicts before the call's writes, and the transaction is dropped.
+#[derive(Debug)]
+pub struct Nonce {
+    caller: String,
+    value: String,
+    now_ms: i64,
+    recorded: std::sync::atomic::AtomicBool,
+}
+
+impl Nonce {
+    /// The nonce of `call` (already verified) from `caller` (`app:ID`, `dev:ID`).
+    pub fn new(caller: String, call: &SignedCall<'_>, now_ms: i64) -> Self {
+        Self {
+            caller,
+            value: call.nonce.to_owned(),
+            now_ms,
+            recorded: std::sync::atomic::AtomicBool::new(false),
+        }
+    }
+
+    /// Records the nonce inside the caller's write transaction (`REPLAYED` if it was seen:
+    /// drop the transaction then). Call [`Nonce::committed`] after the commit.
+    pub async fn spend_in(&self, tx: &mut sqlx::AnyConnection) -> Result<(), ApiFailure> {
+        insert_nonce(&mut *tx, &self.caller, &self.value, self.now_ms).await
+    }
+
+    /// Whether the nonce is recorded already (a replay), without recording it.
+    pub async fn seen(&self, db: &Db) -> Result<bool, ApiFailure> {
+        let row = sqlx::query("SELECT 1 FROM request_nonces WHERE caller = $1 AND nonce = $2")
+            .bind(&self.caller)
+            .bind(&self.value)
+            .fetch_optional(db.pool())
+            .await?;
+        Ok(row.is_some())
+    }
+
+    /// The transaction that ran [`Nonce::spend_in`] committed.
+    pub fn committed(&self) {
+        self.recorded
+            .store(true, std::sync::atomic::Ordering::Release);
+    }
+
+    /// Records the nonce now unless the call's transaction did; `REPLAYED` replaces the
+    /// call's answer if it was seen before.
+    pub async fn settle<T>(self, db: &Db, answer: Result<T, ApiFailure>) -> Result<T, ApiFailure> {
+        if !self.recorded.load(std::sync::atomic::Ordering::Acquire) {
+            consume_nonce(db, &self.caller, &self.value, self.now_ms).await?;
+        }
+        answer
+    }
+}
+
+/// The shape, the app and the HMAC (constant-time) of a signed call from a client system.
+async fn authenticate(
+    db: &Db,
+    device: &dyn CryptoDevice,
+    call: &SignedCall<'_>,
+    now_ms: i64,
+) -> Result<ClientApp, ApiFailure> {
+    call.check_shape(now_ms)?;
+    let Some(app) = load(db, call.caller).await? else {
+        return Err(ApiFailure::new(ErrorCode::BadSignature));
+    };
+    let canonical = call.canonical();
+    let expected = with_secret(device, &app.secret_key, |secret| {
+        Ok(hmac_hex(secret, &canonical))
+    })
+    .await
+    .map_err(dev)?;
+    let given = call.signature.to_ascii_lowercase();
+    if !bool::from(expected.as_bytes().ct_eq(given.as_bytes())) {
+        return Err(ApiFailure::new(ErrorCode::BadSignature));
+    }
+    Ok(app)
 }
 
 /// Client-system registry with its per-instance rate limiter.
@@ -288,23 +386,31 @@ impl Clients {
         call: &SignedCall<'_>,
         now_ms: i64,
     ) -> Result<ClientApp, ApiFailure> {
-        call.check_shape(now_ms)?;
-        let Some(app) = load(db, call.caller).await? else {
-            return Err(ApiFailure::new(ErrorCode::BadSignature));
-        };
-        let canonical = call.canonical();
-        let expected = with_secret(device, &app.secret_key, |secret| {
-            Ok(hmac_hex(secret, &canonical))
-        })
-        .await
-        .map_err(dev)?;
-        let given = call.signature.to_ascii_lowercase();
-        if !bool::from(expected.as_bytes().ct_eq(given.as_bytes())) {
-            return Err(ApiFailure::new(ErrorCode::BadSignature));
-        }
+        let app = authenticate(db, device, call, now_ms).await?;
         consume_nonce(db, &format!("app:{}", app.app_id), call.nonce, now_ms).await?;
         self.charge(&app, now_ms)?;
         Ok(app)
+    }
+
+    /// [`Clients::verify`] without recording the nonce, which the call records in its own
+    /// transaction ([`Nonce`]). A nonce already recorded is refused before the rate limit is
+    /// charged, so replaying a captured call does not drain the app's bucket either.
+    pub async fn verify_signature(
+        &self,
+        db: &Db,
+        device: &dyn CryptoDevice,
+        call: &SignedCall<'_>,
+        now_ms: i64,
+    ) -> Result<(ClientApp, Nonce), ApiFailure> {
+        let app = authenticate(db, device, call, now_ms).await?;
+        let nonce = Nonce::new(format!("app:{}", app.app_id), call, now_ms);
+        if nonce.seen(db).await? {
+            return Err(ApiFailure::new(ErrorCode::Replayed));
+        }
+        if let Err(e) = self.charge(&app, now_ms) {
+            return nonce.settle(db, Err(e)).await;
+        }
+        Ok((app, nonce))
     }
 
     /// Takes one token from the app's bucket, or refuses with `RATE_LIMITED` and the seconds

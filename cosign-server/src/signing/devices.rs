@@ -21,7 +21,7 @@ use sqlx::Row;
 use subtle::ConstantTimeEq;
 use zeroize::Zeroizing;
 
-use super::clients::{SignedCall, consume_nonce, dev};
+use super::clients::{Nonce, SignedCall, dev};
 use super::staff;
 use crate::api::ApiFailure;
 use crate::config::{ActivationIdentity, SecondFactor};
@@ -105,6 +105,17 @@ pub async fn verify_call(
     call: &SignedCall<'_>,
     now_ms: i64,
 ) -> Result<Device, ApiFailure> {
+    let (device, nonce) = verify_signature(db, call, now_ms).await?;
+    nonce.settle(db, Ok(device)).await
+}
+
+/// Verifies a device-signed call (SM2 over the canonical string) and hands back its nonce,
+/// which the call records in its own transaction ([`Nonce`]).
+pub async fn verify_signature(
+    db: &Db,
+    call: &SignedCall<'_>,
+    now_ms: i64,
+) -> Result<(Device, Nonce), ApiFailure> {
     call.check_shape(now_ms)?;
     let Some(device) = load(db, call.caller).await? else {
         return Err(ApiFailure::new(ErrorCode::BadSignature));
@@ -133,8 +144,8 @@ pub async fn verify_call(
     {
         return Err(ApiFailure::new(ErrorCode::BadSignature));
     }
-    consume_nonce(db, &format!("dev:{}", device.device_id), call.nonce, now_ms).await?;
-    Ok(device)
+    let nonce = Nonce::new(format!("dev:{}", device.device_id), call, now_ms);
+    Ok((device, nonce))
 }
 
 /// Lifetime of an activation SMS code.

@@ -12,8 +12,9 @@ use crypto_device::CryptoDevice;
 use sm3::{Digest, Sm3};
 use sqlx::Row;
 
-use super::clients::dev;
+use super::clients::{Nonce, dev};
 use crate::api::ApiFailure;
+use crate::audit::{AuditLog, Event};
 use crate::store::Db;
 
 /// Most documents in one request (a nurse's batch).
@@ -115,21 +116,46 @@ fn documents_of(req: &CreateSignRequest) -> Result<Vec<NewDocument>, ApiFailure>
         .collect()
 }
 
-/// Creates a request for `app_id` (validated; stored in one transaction, which also announces
-/// it to other instances: [`crate::hub::Hub::notify`] it in this process). With `auto` (see
-/// `autosign::decide`) every signer's signatures are made with the delegated keys first and
-/// stored in the same transaction, which completes the request at once.
+/// Who creates a request, and what their call records in the request's transaction.
+#[derive(Debug, Clone, Copy)]
+pub struct Creator<'a> {
+    /// The client system (or a built-in one: the demo, auto-sign carriers).
+    pub app_id: &'a str,
+    /// The signed call's nonce ([`Nonce`]), recorded with the request.
+    pub nonce: Option<&'a Nonce>,
+    /// The audit trail and the HTTP request id: the `cosign.request.create` entry (and
+    /// `autosign.sign` for an auto-signed one) is appended with the request.
+    pub audit: Option<(&'a AuditLog, &'a str)>,
+}
+
+impl<'a> Creator<'a> {
+    /// A built-in creator: no signed call, audited by the caller.
+    pub fn internal(app_id: &'a str) -> Self {
+        Self {
+            app_id,
+            nonce: None,
+            audit: None,
+        }
+    }
+}
+
+/// Creates a request for `by.app_id` (validated; stored in one transaction with the signed
+/// call's nonce and the audit entries, if given, and announced to other instances:
+/// [`crate::hub::Hub::notify`] it in this process). With `auto` (see `autosign::decide`)
+/// every signer's signatures are made with the delegated keys first and stored in the same
+/// transaction, which completes the request at once.
 #[allow(clippy::too_many_arguments)] // services and inputs of one step
 pub async fn create(
     db: &Db,
     device: &dyn CryptoDevice,
     public_url: &str,
     notifier_url: Option<&str>,
-    app_id: &str,
+    by: Creator<'_>,
     req: &CreateSignRequest,
     now_ms: i64,
     auto: Option<&super::autosign::Plan>,
 ) -> Result<SignRequestCreated, ApiFailure> {
+    let app_id = by.app_id;
     check_text("title", &req.title, 128)?;
     for (field, v) in [
         ("patient_id", &req.patient_id),
@@ -185,6 +211,9 @@ pub async fn create(
     let completed_at = auto.map(|_| now_ms);
 
     let mut tx = db.begin_write().await?;
+    if let Some(nonce) = by.nonce {
+        nonce.spend_in(&mut tx).await?;
+    }
     sqlx::query(
         "INSERT INTO sign_requests (request_id, app_id, qr_nonce, watch_token_hash, title, \
          ordered, status, patient_id, visit_id, doc_type, department, created_at, expires_at, \
@@ -255,7 +284,38 @@ pub async fn create(
         super::webhooks::enqueue(&mut tx, "", url, &body.to_string(), now_ms).await?;
     }
     crate::hub::Hub::announce_in(db.kind(), &mut tx, &request_id).await?;
+    // Last, and kept until the commit (AuditLog::lock).
+    let mut audit_lock = None;
+    if let Some((log, rid)) = by.audit {
+        let lock = audit_lock.insert(log.lock().await);
+        let actor = format!("app:{app_id}");
+        let mut event = Event {
+            actor: &actor,
+            action: "cosign.request.create",
+            target: &request_id,
+            outcome: "ok",
+            detail: serde_json::json!({
+                "documents": req.documents.len(),
+                "signers": req.signers,
+                "auto_signed": auto.is_some(),
+            }),
+            request_id: rid,
+        };
+        log.append_in(lock, &mut tx, now_ms, &event).await?;
+        if let Some(plan) = auto {
+            event.action = "autosign.sign";
+            event.detail = serde_json::json!({
+                "authorisations": plan.authorisations(),
+                "documents": req.documents.len(),
+            });
+            log.append_in(lock, &mut tx, now_ms, &event).await?;
+        }
+    }
     tx.commit().await?;
+    drop(audit_lock);
+    if let Some(nonce) = by.nonce {
+        nonce.committed();
+    }
 
     let qr_payload = QrLink::Sign {
         server: public_url.to_owned(),

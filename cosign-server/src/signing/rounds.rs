@@ -21,10 +21,11 @@ use sm2_cosign::seal::OprfKey;
 use sm2_cosign::sign::{ServerAwaitingResult, ServerSignSession, SignPartial, SignRequest};
 use sqlx::Row;
 
-use super::clients::dev;
+use super::clients::{Nonce, dev};
 use super::devices::Device;
 use super::requests;
 use crate::api::ApiFailure;
+use crate::audit::{AuditLog, Event};
 use crate::pki::Pki;
 use crate::store::Db;
 
@@ -59,41 +60,45 @@ pub fn active(d: &Device) -> Result<(), ApiFailure> {
 /// Charges one PIN attempt, then evaluates the blinded PIN with the staff member's OPRF key.
 /// The charge is undone only when a signature in a later round verifies (the proof that the
 /// PIN was right), so a stolen phone gets `max_failures` (`cosign.max_pin_failures`) online
-/// guesses in all.
+/// guesses in all. The call's nonce and the charge (or the lock) are one transaction, committed
+/// before the evaluation.
 pub async fn pin(
     db: &Db,
     device: &dyn CryptoDevice,
     d: &Device,
+    nonce: &Nonce,
     req: &PinUnlock,
     max_failures: u32,
     now_ms: i64,
 ) -> Result<PinUnlocked, ApiFailure> {
     let max_failures = i64::from(max_failures);
     active(d)?;
+    let mut tx = db.begin_write().await?;
+    nonce.spend_in(&mut tx).await?;
     let charged = sqlx::query(
         "UPDATE staff SET pin_failures = pin_failures + 1, updated_at = $1 \
-         WHERE staff_id = $2 AND status = 'active' AND pin_failures < $3",
+         WHERE staff_id = $2 AND status = 'active' AND pin_failures < $3 RETURNING pin_failures",
     )
     .bind(now_ms)
     .bind(&d.staff_id)
     .bind(max_failures)
-    .execute(db.pool())
+    .fetch_optional(&mut *tx)
     .await?;
-    if charged.rows_affected() != 1 {
+    let Some(charged) = charged else {
         sqlx::query(
             "UPDATE staff SET status = 'locked', updated_at = $1 WHERE staff_id = $2 AND status = 'active'",
         )
         .bind(now_ms)
         .bind(&d.staff_id)
-        .execute(db.pool())
+        .execute(&mut *tx)
         .await?;
+        tx.commit().await?;
+        nonce.committed();
         return Err(ApiFailure::new(ErrorCode::KeyLocked));
-    }
-    let failures: i64 = sqlx::query("SELECT pin_failures FROM staff WHERE staff_id = $1")
-        .bind(&d.staff_id)
-        .fetch_one(db.pool())
-        .await?
-        .try_get(0)?;
+    };
+    let failures: i64 = charged.try_get(0)?;
+    tx.commit().await?;
+    nonce.committed();
     let key = KeyId(
         d.oprf_key
             .clone()
@@ -235,12 +240,14 @@ fn prepare(
         .map_err(|_| ApiFailure::new(ErrorCode::Internal))
 }
 
-/// Starts a round over `req.items` (one or a batch).
+/// Starts a round over `req.items` (one or a batch). The round is stored with the call's
+/// nonce in one transaction.
 pub async fn start(
     db: &Db,
     device: &dyn CryptoDevice,
     pki: &Pki,
     d: &Device,
+    nonce: &Nonce,
     req: &StartRound,
     now_ms: i64,
 ) -> Result<RoundStarted, ApiFailure> {
@@ -326,6 +333,8 @@ pub async fn start(
     .map_err(dev)?
     .map_err(|e| protocol(&e))?;
     let round_id = format!("rnd_{}", hex::encode(device.random(12).await.map_err(dev)?));
+    let mut tx = db.begin_write().await?;
+    nonce.spend_in(&mut tx).await?;
     sqlx::query(
         "INSERT INTO sign_rounds (round_id, staff_id, device_id, state, request_json, items_json, \
          created_at, expires_at) VALUES ($1, $2, $3, 'started', $4, $5, $6, $7)",
@@ -337,8 +346,10 @@ pub async fn start(
     .bind(serde_json::to_string(&stored).map_err(|_| ApiFailure::new(ErrorCode::Internal))?)
     .bind(now_ms)
     .bind(now_ms + ROUND_TTL_MS)
-    .execute(db.pool())
+    .execute(&mut *tx)
     .await?;
+    tx.commit().await?;
+    nonce.committed();
     Ok(RoundStarted {
         round_id,
         items: views,
@@ -411,6 +422,7 @@ pub async fn commit(
     db: &Db,
     device: &dyn CryptoDevice,
     d: &Device,
+    nonce: &Nonce,
     round_id: &str,
     req: &RoundCommit,
     now_ms: i64,
@@ -441,6 +453,8 @@ pub async fn commit(
     .await
     .map_err(dev)?
     .map_err(|e| protocol(&e))?;
+    let mut tx = db.begin_write().await?;
+    nonce.spend_in(&mut tx).await?;
     let stored = sqlx::query(
         "UPDATE sign_rounds SET state = 'answered', commit_hash = $1, partial_json = $2 \
          WHERE round_id = $3 AND state = 'started'",
@@ -448,11 +462,14 @@ pub async fn commit(
     .bind(&hash)
     .bind(serde_json::to_string(&partial).map_err(internal)?)
     .bind(round_id)
-    .execute(db.pool())
+    .execute(&mut *tx)
     .await?;
     if stored.rows_affected() == 1 {
+        tx.commit().await?;
+        nonce.committed();
         return Ok(partial);
     }
+    drop(tx);
     // Another instance answered first: only an identical commitment gets that answer.
     let again = load_round(db, d, round_id, now_ms).await?;
     match (again.commit_hash, again.partial_json) {
@@ -464,29 +481,74 @@ pub async fn commit(
 /// Requests touched by a finished round (for notifications).
 pub type Touched = Vec<String>;
 
+/// The `cosign.sign` audit entry of a round's result.
+fn sign_event<'a>(
+    actor: &'a str,
+    round_id: &'a str,
+    rid: &'a str,
+    outcome: &RoundOutcome,
+    touched: &Touched,
+) -> Event<'a> {
+    let signed = outcome.items.iter().filter(|i| i.ok).count();
+    Event {
+        actor,
+        action: "cosign.sign",
+        target: round_id,
+        outcome: "ok",
+        detail: serde_json::json!({
+            "signed": signed,
+            "refused": outcome.items.len() - signed,
+            "requests": touched,
+        }),
+        request_id: rid,
+    }
+}
+
+/// Answers a repeated result (the phone lost the answer) from the stored outcome, audited
+/// again; refuses a different one.
+async fn repeated(
+    db: &Db,
+    (audit, rid): (&AuditLog, &str),
+    (actor, round_id): (&str, &str),
+    hash: &str,
+    (result_hash, outcome_json): (Option<String>, Option<String>),
+    now_ms: i64,
+) -> Result<(RoundOutcome, Touched), ApiFailure> {
+    match (result_hash, outcome_json) {
+        (Some(h), Some(o)) if h == hash => {
+            let outcome: RoundOutcome = serde_json::from_str(&o).map_err(internal)?;
+            let touched = Vec::new();
+            let event = sign_event(actor, round_id, rid, &outcome, &touched);
+            audit.append(db, now_ms, &event).await?;
+            Ok((outcome, touched))
+        }
+        _ => Err(step_done()),
+    }
+}
+
 /// Verifies the phone's signatures, makes each a CAdES-T detached CMS (local TSA), and
-/// stores them with the signer and request states in one transaction, which also announces
-/// the touched requests to other instances ([`crate::hub::Hub::notify`] them in this
-/// process); a good signature also clears the PIN failure count.
+/// stores them with the signer and request states, the call's nonce, the `cosign.sign` audit
+/// entry and the announcement of the touched requests to other instances in one transaction
+/// ([`crate::hub::Hub::notify`] them in this process); a good signature also clears the PIN
+/// failure count. A repeated result is answered from the stored outcome (and audited again).
+#[allow(clippy::too_many_arguments)] // services and inputs of one step
 pub async fn finish(
     db: &Db,
     pki: &Pki,
+    audit: (&AuditLog, &str),
     d: &Device,
+    nonce: &Nonce,
     round_id: &str,
     req: &RoundResult,
     now_ms: i64,
 ) -> Result<(RoundOutcome, Touched), ApiFailure> {
     active(d)?;
+    let actor = format!("staff:{}", d.staff_id);
     let hash = message_hash(&req.result)?;
     let round = load_round(db, d, round_id, now_ms).await?;
     if round.state == "finished" {
-        // The phone resends a result whose answer it lost: same result, same outcome.
-        return match (&round.result_hash, &round.outcome_json) {
-            (Some(h), Some(o)) if *h == hash => {
-                Ok((serde_json::from_str(o).map_err(internal)?, Vec::new()))
-            }
-            _ => Err(step_done()),
-        };
+        let stored = (round.result_hash, round.outcome_json);
+        return repeated(db, audit, (&actor, round_id), &hash, stored, now_ms).await;
     }
     if round.state != "answered" {
         return Err(ApiFailure::with(
@@ -512,6 +574,7 @@ pub async fn finish(
     }
     let cert_serial = signer.cert.serial_hex();
     let mut tx = db.begin_write().await?;
+    nonce.spend_in(&mut tx).await?;
     // Claim the round first: the row lock makes a concurrent duplicate wait here, then find
     // the round finished and answer from the stored outcome, never inserting twice.
     let moved = sqlx::query(
@@ -525,12 +588,8 @@ pub async fn finish(
     if moved.rows_affected() != 1 {
         drop(tx);
         let again = load_round(db, d, round_id, now_ms).await?;
-        return match (again.result_hash, again.outcome_json) {
-            (Some(h), Some(o)) if h == hash => {
-                Ok((serde_json::from_str(&o).map_err(internal)?, Vec::new()))
-            }
-            _ => Err(step_done()),
-        };
+        let stored = (again.result_hash, again.outcome_json);
+        return repeated(db, audit, (&actor, round_id), &hash, stored, now_ms).await;
     }
     let mut outcomes = Vec::with_capacity(made.len());
     let mut touched: Touched = Vec::new();
@@ -593,7 +652,16 @@ pub async fn finish(
     for request_id in &touched {
         crate::hub::Hub::announce_in(db.kind(), &mut tx, request_id).await?;
     }
+    // Last, and kept until the commit (AuditLog::lock).
+    let audit_lock = audit.0.lock().await;
+    let event = sign_event(&actor, round_id, audit.1, &outcome, &touched);
+    audit
+        .0
+        .append_in(&audit_lock, &mut tx, now_ms, &event)
+        .await?;
     tx.commit().await?;
+    drop(audit_lock);
+    nonce.committed();
     Ok((outcome, touched))
 }
 

@@ -1230,6 +1230,206 @@ async fn lost_replies_restarts_and_bad_messages_end_in_one_signature(backend: Ba
 }
 both_backends!(lost_replies_restarts_and_bad_messages_end_in_one_signature);
 
+/// Sends a device-signed POST whose nonce the server already recorded (as if the call had
+/// been captured and sent before), and expects `REPLAYED`.
+async fn replayed_post<B: serde::Serialize>(
+    s: &TestServer,
+    phone: &PhoneState,
+    path: &str,
+    body: &B,
+) {
+    let client = sign::client(phone).unwrap();
+    let bytes = serde_json::to_vec(body).unwrap();
+    let headers = client.signed_headers("POST", path, &bytes).unwrap();
+    let nonce = &headers
+        .iter()
+        .find(|(k, _)| *k == cosign_proto::v1::auth::HEADER_NONCE)
+        .unwrap()
+        .1;
+    sqlx::query("INSERT INTO request_nonces (caller, nonce, expires_at) VALUES ($1, $2, $3)")
+        .bind(format!("dev:{}", phone.device_id))
+        .bind(nonce)
+        .bind(now_ms() + 600_000)
+        .execute(s.db.pool())
+        .await
+        .unwrap();
+    let mut req = s
+        .client
+        .post(s.url(path))
+        .header("content-type", "application/json")
+        .body(bytes);
+    for (k, v) in headers {
+        req = req.header(k, v);
+    }
+    assert_api_error(req.send().await.unwrap(), 401, "REPLAYED").await;
+}
+
+/// Makes the audit trail refuse entries with `action` (a trigger), or accept them again.
+async fn refuse_audit(s: &TestServer, backend: Backend, action: Option<&str>) {
+    let sql: Vec<String> = match (backend, action) {
+        (Backend::Sqlite, Some(a)) => vec![format!(
+            "CREATE TRIGGER refuse_audit BEFORE INSERT ON audit_log WHEN NEW.action = '{a}' \
+             BEGIN SELECT RAISE(ABORT, 'refused by the test'); END"
+        )],
+        (Backend::Postgres, Some(a)) => vec![
+            "CREATE OR REPLACE FUNCTION refuse_audit() RETURNS trigger AS $$ BEGIN \
+             RAISE EXCEPTION 'refused by the test'; END $$ LANGUAGE plpgsql"
+                .to_owned(),
+            format!(
+                "CREATE TRIGGER refuse_audit BEFORE INSERT ON audit_log FOR EACH ROW \
+                 WHEN (NEW.action = '{a}') EXECUTE FUNCTION refuse_audit()"
+            ),
+        ],
+        (Backend::Sqlite, None) => vec!["DROP TRIGGER refuse_audit".to_owned()],
+        (Backend::Postgres, None) => vec!["DROP TRIGGER refuse_audit ON audit_log".to_owned()],
+    };
+    for q in sql {
+        sqlx::raw_sql(&q).execute(s.db.pool()).await.unwrap();
+    }
+}
+
+/// Each protocol call is one transaction: the nonce, the call's writes and (request creation,
+/// result) its audit entry. A call whose nonce was already recorded is refused and none of its
+/// writes stay (no PIN attempt charged, no round started, no answer stored, no signature
+/// stored); a request or result whose audit entry cannot be written stores nothing. (Were the
+/// nonce or the audit entry written apart from the call's writes, a check below would fail.)
+async fn each_protocol_call_is_one_transaction(backend: Backend) {
+    use sm2_cosign::seal::{OprfClient, open_share};
+    use sm2_cosign::sign::ClientSignSession;
+
+    let s = TestServer::start(backend).await;
+    let token = s.admin_token().await;
+    let terminal = Terminal::register(
+        &s,
+        &token,
+        &["sign_request:create", "sign_request:read"],
+        None,
+    )
+    .await;
+    let phone = enrolled(&s, &token, "D001", "张医生").await;
+    let client = sign::client(&phone).unwrap();
+    let body = json!({"signers": ["D001"], "title": "检验报告",
+        "documents": [{"name": "血常规", "digest_sm3": hex::encode(Sm3::digest(b"CBC"))}]});
+    // A request whose audit entry cannot be written is not stored.
+    refuse_audit(&s, backend, Some("cosign.request.create")).await;
+    let r = terminal
+        .call("POST", "/api/v1/sign-requests", Some(&body))
+        .await;
+    assert_eq!(r.status(), 500);
+    let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM sign_requests")
+        .fetch_one(s.db.pool())
+        .await
+        .unwrap();
+    assert_eq!(n, 0);
+    refuse_audit(&s, backend, None).await;
+    let created = terminal.create(&body).await;
+    let id = created["request_id"].as_str().unwrap().to_owned();
+    let items = vec![RoundItem {
+        request_id: id.clone(),
+        document: 0,
+    }];
+    let scalar = |sql: &'static str| {
+        let pool = s.db.pool().clone();
+        async move {
+            sqlx::query_scalar::<_, i64>(sql)
+                .fetch_one(&pool)
+                .await
+                .unwrap()
+        }
+    };
+    let round_state = |round_id: String| {
+        let pool = s.db.pool().clone();
+        async move {
+            sqlx::query_scalar::<_, String>("SELECT state FROM sign_rounds WHERE round_id = $1")
+                .bind(round_id)
+                .fetch_one(&pool)
+                .await
+                .unwrap()
+        }
+    };
+
+    // The PIN call: no attempt charged.
+    let context = PhoneState::pin_context(&phone.staff_id, &phone.device_id);
+    let (blind, oprf) =
+        OprfClient::blind(&mut sm2_cosign::OsRng, &context, PIN.as_bytes()).unwrap();
+    let pin = cosign_proto::v1::cosign::PinUnlock { oprf };
+    replayed_post(&s, &phone, "/api/v1/phone/pin", &pin).await;
+    let failures = "SELECT pin_failures FROM staff WHERE staff_id = 'D001'";
+    assert_eq!(scalar(failures).await, 0);
+    let answer: cosign_proto::v1::cosign::PinUnlocked =
+        client.post("/api/v1/phone/pin", &pin).await.unwrap();
+    assert_eq!(scalar(failures).await, 1);
+    let share = open_share(&blind.finalize(&answer.oprf).unwrap(), &phone.sealed_share).unwrap();
+
+    // Round start: no round stored.
+    let start = cosign_proto::v1::cosign::StartRound {
+        items,
+        qr_nonce: None,
+    };
+    replayed_post(&s, &phone, "/api/v1/phone/rounds", &start).await;
+    assert_eq!(scalar("SELECT COUNT(*) FROM sign_rounds").await, 0);
+    let started: cosign_proto::v1::cosign::RoundStarted =
+        client.post("/api/v1/phone/rounds", &start).await.unwrap();
+    let round_id = started.round_id.clone();
+    assert_eq!(round_state(round_id.clone()).await, "started");
+
+    // Commitments: the round stays `started`, no answer stored.
+    let z = sm2_cosign::plain::compute_z(sm2_cosign::DEFAULT_ID, share.public().public_point())
+        .unwrap();
+    let expected: Vec<_> = started
+        .items
+        .iter()
+        .map(|i| sm2_cosign::plain::digest_with_z(&z, &B64.decode(&i.signed_attributes).unwrap()))
+        .collect();
+    let (session, commit) =
+        ClientSignSession::commit_os(&share, &started.request, &expected).unwrap();
+    let commit = cosign_proto::v1::cosign::RoundCommit { commit };
+    let commit_path = format!("/api/v1/phone/rounds/{round_id}/commit");
+    replayed_post(&s, &phone, &commit_path, &commit).await;
+    assert_eq!(round_state(round_id.clone()).await, "started");
+    let partial: sm2_cosign::sign::SignPartial = client.post(&commit_path, &commit).await.unwrap();
+    assert_eq!(round_state(round_id.clone()).await, "answered");
+
+    // Result: nothing signed, the round still `answered`, the PIN charge still counted.
+    let (_, result) = session.finish(&share, &partial).unwrap();
+    let result = cosign_proto::v1::cosign::RoundResult { result };
+    replayed_post(
+        &s,
+        &phone,
+        &format!("/api/v1/phone/rounds/{round_id}/result"),
+        &result,
+    )
+    .await;
+    assert_eq!(scalar("SELECT COUNT(*) FROM signatures").await, 0);
+    assert_eq!(round_state(round_id.clone()).await, "answered");
+    assert_eq!(scalar(failures).await, 1);
+    assert_eq!(terminal.view(&id).await["status"], "pending");
+    // A result whose audit entry cannot be written stores nothing either.
+    refuse_audit(&s, backend, Some("cosign.sign")).await;
+    let e = sign::send_result(&client, &round_id, &result)
+        .await
+        .unwrap_err();
+    assert_eq!(code(&e), ErrorCode::Internal);
+    assert_eq!(scalar("SELECT COUNT(*) FROM signatures").await, 0);
+    assert_eq!(round_state(round_id.clone()).await, "answered");
+    assert_eq!(scalar(failures).await, 1);
+    assert_eq!(terminal.view(&id).await["status"], "pending");
+    refuse_audit(&s, backend, None).await;
+    let outcome = sign::send_result(&client, &round_id, &result)
+        .await
+        .unwrap();
+    assert!(outcome.items[0].ok);
+    assert_eq!(scalar(failures).await, 0);
+    assert_eq!(round_state(round_id).await, "finished");
+    assert_eq!(terminal.view(&id).await["status"], "completed");
+    let report = cosign_server::audit::AuditLog::check(&s.db, Some(&*s.keys.device()), None)
+        .await
+        .unwrap();
+    assert!(report.intact(), "{:?}", report.broken);
+}
+
+both_backends!(each_protocol_call_is_one_transaction);
+
 /// A terminal watching on instance B hears a signature made through instance A at once: the
 /// announcement crosses instances by PostgreSQL LISTEN/NOTIFY (the fallback poll is set to a
 /// minute here, so only the notification can deliver it in time).
