@@ -10,6 +10,7 @@
 
 pub mod logic;
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use cosign_proto::v1::cosign::{
@@ -30,6 +31,9 @@ use crate::logic::{
 pub struct App {
     store: Store,
     push: Mutex<Option<tauri::async_runtime::JoinHandle<()>>>,
+    /// Whether the push connection is up (the `push` events tell the window about changes; the
+    /// window asks with `online` when it loads, since events sent before that are lost).
+    online: Arc<AtomicBool>,
 }
 
 impl App {
@@ -42,6 +46,7 @@ impl App {
         {
             h.abort();
         }
+        self.online.store(false, Ordering::SeqCst);
     }
 
     /// (Re)starts the push connection for the enrolled state.
@@ -51,11 +56,13 @@ impl App {
             return;
         };
         let app = app.clone();
+        let online = self.online.clone();
         let handle = tauri::async_runtime::spawn(async move {
             loop {
                 if let Ok(client) = sign::client(&state)
                     && let Ok(mut ws) = sign::task_events(&client).await
                 {
+                    online.store(true, Ordering::SeqCst);
                     let _ = app.emit("push", true);
                     while let Some(Ok(msg)) = ws.next().await {
                         if let Ok(text) = msg.to_text()
@@ -65,6 +72,7 @@ impl App {
                         }
                     }
                 }
+                online.store(false, Ordering::SeqCst);
                 let _ = app.emit("push", false);
                 tokio::time::sleep(std::time::Duration::from_secs(2)).await;
             }
@@ -81,6 +89,12 @@ type AppState<'a> = State<'a, Arc<App>>;
 #[tauri::command]
 fn status(app: AppState<'_>) -> Status {
     app.store.status()
+}
+
+/// Whether the push connection is up now.
+#[tauri::command]
+fn online(app: AppState<'_>) -> bool {
+    app.online.load(Ordering::SeqCst)
 }
 
 /// Parses an activation link: (server, staff id) for the confirmation screen.
@@ -262,6 +276,7 @@ pub fn run() -> Result<(), UiError> {
             let app = Arc::new(App {
                 store,
                 push: Mutex::new(None),
+                online: Arc::new(AtomicBool::new(false)),
             });
             app.start_push(tauri_app.handle());
             tauri_app.manage(app);
@@ -269,6 +284,7 @@ pub fn run() -> Result<(), UiError> {
         })
         .invoke_handler(tauri::generate_handler![
             status,
+            online,
             parse_activation,
             request_sms,
             activate,

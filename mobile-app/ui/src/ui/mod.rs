@@ -166,6 +166,12 @@ fn App() -> impl IntoView {
     ipc::listen::<Vec<PhoneTask>>("tasks", move |list| ctx.tasks.set(list));
     ipc::listen::<bool>("push", move |up| ctx.online.set(up));
     ipc::listen::<Progress>("batch-progress", move |p| ctx.progress.set(Some(p)));
+    // The shell may have connected before this page listened: ask once.
+    leptos::task::spawn_local(async move {
+        if let Ok(up) = ipc::call0::<bool>("online").await {
+            ctx.online.set(up);
+        }
+    });
     ctx.reload();
 
     // Lock after inactivity: any touch or key counts as activity.
