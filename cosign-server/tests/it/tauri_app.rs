@@ -1,7 +1,3 @@
-// NOT YET WIRED into main.rs (`mod tauri_app;`): written but not compiled or run yet on the
-// machine it was written on (see docs/mobile-app.md, "Status"). Wire it in once
-// `cargo check -p mobile-tauri` and `scripts/build-app.sh` pass.
-
 //! The doctor / nurse app (`mobile-app/src-tauri`, binary `yiqian-doctor`, UI from
 //! `mobile-app/ui`) end to end: the real desktop build driven over W3C WebDriver by
 //! `tauri-driver` (Debian's WebKitWebDriver underneath) under Xvfb, against a real server on
@@ -30,7 +26,7 @@ use crate::support::{Backend, TestServer};
 
 const B64: base64::engine::GeneralPurpose = base64::engine::general_purpose::STANDARD;
 const PIN: &str = "482916";
-const ELEMENT: &str = "element-6066-11e4-a52e-4f405ba35d8b";
+const ELEMENT: &str = "element-6066-11e4-a52e-4f735466cecf";
 
 /// A TCP relay to the server that the test can cut (connections refused and open ones closed)
 /// and restore.
@@ -100,13 +96,38 @@ struct Driver {
 }
 
 impl Driver {
+    /// Sends one WebDriver command. tauri-driver 2.1.0 forwards to WebKitWebDriver over pooled
+    /// keep-alive connections with hyper's retry of cancelled requests turned off, so now and
+    /// then (about one call in several hundred here) it forwards onto a connection
+    /// WebKitWebDriver has just closed and drops ours without an answer. Such a request never
+    /// reached the page, so it is sent again (an HTTP answer, error or not, is never retried).
+    async fn send(
+        &self,
+        method: reqwest::Method,
+        url: &str,
+        body: Option<&Value>,
+    ) -> reqwest::Response {
+        let mut attempt = 0;
+        loop {
+            let mut req = self.http.request(method.clone(), url);
+            if let Some(b) = body {
+                req = req.json(b);
+            }
+            match req.send().await {
+                Ok(r) => return r,
+                Err(e) if attempt < 3 && !e.is_timeout() => {
+                    attempt += 1;
+                    eprintln!("tauri-driver dropped {method} {url} ({e}); sending it again");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+                Err(e) => panic!("{method} {url}: {e}"),
+            }
+        }
+    }
+
     async fn cmd(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Value {
         let url = format!("{}{path}", self.session);
-        let mut req = self.http.request(method, &url);
-        if let Some(b) = body {
-            req = req.json(&b);
-        }
-        let r = req.send().await.unwrap();
+        let r = self.send(method, &url, body.as_ref()).await;
         let status = r.status();
         let v: Value = r.json().await.unwrap();
         assert!(status.is_success(), "{url}: {status} {v}");
@@ -116,12 +137,12 @@ impl Driver {
     async fn try_find(&self, css: &str) -> Option<String> {
         let url = format!("{}/element", self.session);
         let r = self
-            .http
-            .post(&url)
-            .json(&json!({"using": "css selector", "value": css}))
-            .send()
-            .await
-            .unwrap();
+            .send(
+                reqwest::Method::POST,
+                &url,
+                Some(&json!({"using": "css selector", "value": css})),
+            )
+            .await;
         if !r.status().is_success() {
             return None;
         }
@@ -182,16 +203,12 @@ impl Driver {
 
     async fn page_text(&self) -> String {
         let url = format!("{}/execute/sync", self.session);
-        match self
-            .http
-            .post(&url)
-            .json(&json!({"script": "return document.body.innerText", "args": []}))
-            .send()
+        let script = json!({"script": "return document.body.innerText", "args": []});
+        self.send(reqwest::Method::POST, &url, Some(&script))
             .await
-        {
-            Ok(r) => r.text().await.unwrap_or_default(),
-            Err(e) => e.to_string(),
-        }
+            .text()
+            .await
+            .unwrap_or_default()
     }
 
     /// Waits until `css`'s text satisfies `ok`.
