@@ -274,38 +274,11 @@ impl PadAnswer {
     }
 }
 
-/// The identity checks' wire types, shared with the server.
+/// The identity checks' wire types and step rule, shared with the server.
 pub use cosign_proto::v1::identity::{
-    FacePhoto, IdCardPhoto, IdentityCheckResult, LivenessChallenge, LivenessFrames, LivenessStep,
+    CameraCheck, FacePhoto, IdCardPhoto, IdentityCheckResult, LivenessChallenge, LivenessFrames,
+    LivenessStep, camera_checks_for_task,
 };
-
-/// A camera check of the identity step, in the order the page runs them.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum IdStage {
-    /// The ID card's portrait side (OCR: name and number must be the signer's).
-    IdCard,
-    /// A selfie compared with the card's portrait.
-    Face,
-    /// Actions in front of the camera (blink, open the mouth, turn the head).
-    Liveness,
-}
-
-/// The camera checks a task asks for, in order — the server's rule: the face and liveness
-/// checks compare with the ID card's portrait, so the card comes first whenever either is asked.
-pub fn id_stages(identity: &[String]) -> Vec<IdStage> {
-    let has = |w: &str| identity.iter().any(|i| i == w);
-    let mut stages = Vec::new();
-    if has("id_ocr") || has("face") || has("liveness") {
-        stages.push(IdStage::IdCard);
-    }
-    if has("face") {
-        stages.push(IdStage::Face);
-    }
-    if has("liveness") {
-        stages.push(IdStage::Liveness);
-    }
-    stages
-}
 
 /// Photos at most this large in one of these types go to the server as they are; anything
 /// else (a 12-megapixel phone photo, HEIC) is redrawn smaller as JPEG first. 2 MB keeps a
@@ -573,25 +546,6 @@ mod tests {
             let corrected = corrected_now(stamped_pad_time, offset);
             proptest::prop_assert!(corrected.abs_diff(server) <= trip / 2 + 1);
         }
-    }
-
-    #[test]
-    fn camera_checks_in_the_servers_order() {
-        let w = |v: &[&str]| v.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>();
-        assert_eq!(id_stages(&w(&["sms"])), vec![]);
-        assert_eq!(id_stages(&w(&["sms", "id_ocr"])), vec![IdStage::IdCard]);
-        assert_eq!(
-            id_stages(&w(&["face", "sms"])),
-            vec![IdStage::IdCard, IdStage::Face]
-        );
-        assert_eq!(
-            id_stages(&w(&["liveness", "id_ocr", "face"])),
-            vec![IdStage::IdCard, IdStage::Face, IdStage::Liveness]
-        );
-        assert_eq!(
-            id_stages(&w(&["pad", "liveness"])),
-            vec![IdStage::IdCard, IdStage::Liveness]
-        );
     }
 
     #[test]

@@ -421,7 +421,7 @@ async fn identity_task(
 ) -> Result<TaskRow, ApiFailure> {
     let task = tasks::open_link(state, token, now_ms(), false).await?;
     tasks::check_session(&task, session(headers))?;
-    let asked = crate::identity::checks::required_for_task(&task.identity)
+    let asked = cosign_proto::v1::identity::camera_checks_for_task(&task.identity)
         .iter()
         .any(|m| m.as_str() == method);
     if !asked {

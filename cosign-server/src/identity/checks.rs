@@ -42,27 +42,8 @@ pub const KEY_NAME: &str = "identity";
 /// Longest portrait ticket accepted.
 const MAX_TICKET: usize = 4 * 1024 * 1024;
 
-/// A check method (the stored word).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Method {
-    /// ID card OCR compared with the record.
-    IdCard,
-    /// Selfie against the ID portrait.
-    Face,
-    /// Active liveness, best frame against the ID portrait.
-    Liveness,
-}
-
-impl Method {
-    /// Stored word.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::IdCard => "id_card",
-            Self::Face => "face",
-            Self::Liveness => "liveness",
-        }
-    }
-}
+/// A check method (the stored word); the same enum as the page's, from the wire types.
+pub use cosign_proto::v1::identity::CameraCheck as Method;
 
 /// Whom a check is about.
 #[derive(Debug, Clone)]
@@ -109,23 +90,6 @@ impl Expected {
         h.update(self.id_number.as_bytes());
         hex::encode(h.finalize())
     }
-}
-
-/// Methods required by a patient task's `identity` list: face and liveness compare with the
-/// ID portrait, so they imply the ID card step.
-pub fn required_for_task(identity: &[String]) -> Vec<Method> {
-    let has = |m: &str| identity.iter().any(|i| i == m);
-    let mut out = Vec::new();
-    if has("id_ocr") || has("face") || has("liveness") {
-        out.push(Method::IdCard);
-    }
-    if has("face") {
-        out.push(Method::Face);
-    }
-    if has("liveness") {
-        out.push(Method::Liveness);
-    }
-    out
 }
 
 /// Methods required by the activation policy.
@@ -753,24 +717,6 @@ fn missing_zh(missing: &[&str]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn task_methods_imply_the_id_card() {
-        let v = |xs: &[&str]| xs.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>();
-        assert!(required_for_task(&v(&["sms"])).is_empty());
-        assert_eq!(
-            required_for_task(&v(&["sms", "id_ocr"])),
-            vec![Method::IdCard]
-        );
-        assert_eq!(
-            required_for_task(&v(&["sms", "liveness"])),
-            vec![Method::IdCard, Method::Liveness]
-        );
-        assert_eq!(
-            required_for_task(&v(&["sms", "id_ocr", "face", "liveness"])),
-            vec![Method::IdCard, Method::Face, Method::Liveness]
-        );
-    }
 
     #[test]
     fn digests_bind_person_and_binding() {

@@ -63,7 +63,7 @@ pub async fn evidence(
     state: &AppState,
     task: &TaskRow,
 ) -> Result<Vec<serde_json::Value>, ApiFailure> {
-    let required = checks::required_for_task(&task.identity);
+    let required = cosign_proto::v1::identity::camera_checks_for_task(&task.identity);
     if required.is_empty() {
         return Ok(Vec::new());
     }

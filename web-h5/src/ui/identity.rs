@@ -1,5 +1,5 @@
 //! The camera checks a task may ask for (docs/api/patient.md “身份核验”): the ID card's photo
-//! side, a selfie and active liveness, in the server's order (`model::id_stages`). The page
+//! side, a selfie and active liveness, in the server's order (`camera_checks_for_task`, shared with it). The page
 //! only captures pictures; the server asks the hospital's `liveness` service and decides.
 //! Photos come from `<input type="file" capture>` (the phone's own camera app: works in the
 //! WeChat browser and mini-program web-views), liveness frames from `getUserMedia`.
@@ -15,8 +15,8 @@ use web_sys::{CanvasRenderingContext2d, HtmlCanvasElement, MediaStream};
 use super::{AppCtx, ErrorLine, Step, api};
 use crate::i18n::{Lang, T};
 use crate::model::{
-    FacePhoto, IdCardPhoto, IdStage, IdentityCheckResult, LivenessChallenge, LivenessFrames,
-    LivenessStep, data_url_payload, fit_within, id_stages, photo_as_is,
+    CameraCheck, FacePhoto, IdCardPhoto, IdentityCheckResult, LivenessChallenge, LivenessFrames,
+    LivenessStep, camera_checks_for_task, data_url_payload, fit_within, photo_as_is,
 };
 
 /// Longer side of a photo that has to be redrawn (the card's text stays readable).
@@ -32,7 +32,7 @@ const PROMPT_LEAD: Duration = Duration::from_millis(900);
 #[component]
 pub fn IdentityStep() -> impl IntoView {
     let ctx = AppCtx::get();
-    let stages = StoredValue::new(id_stages(&ctx.task_now().identity));
+    let stages = StoredValue::new(camera_checks_for_task(&ctx.task_now().identity));
     let at = RwSignal::new(0usize);
     // The sealed portrait from the ID card step; the face and liveness steps send it back.
     let ticket = StoredValue::new(None::<String>);
@@ -44,10 +44,10 @@ pub fn IdentityStep() -> impl IntoView {
             at.set(n);
         }
     });
-    let label = |s: IdStage| match s {
-        IdStage::IdCard => T::IdCardTitle,
-        IdStage::Face => T::FaceTitle,
-        IdStage::Liveness => T::LiveTitle,
+    let label = |s: CameraCheck| match s {
+        CameraCheck::IdCard => T::IdCardTitle,
+        CameraCheck::Face => T::FaceTitle,
+        CameraCheck::Liveness => T::LiveTitle,
     };
     view! {
         <section class="card step-identity">
@@ -58,9 +58,9 @@ pub fn IdentityStep() -> impl IntoView {
                 }).collect_view()}
             </ol>
             {move || match stages.with_value(|s| s.get(at.get()).copied()) {
-                Some(IdStage::IdCard) => view! { <PhotoStage kind=IdStage::IdCard ticket done=next/> }.into_any(),
-                Some(IdStage::Face) => view! { <PhotoStage kind=IdStage::Face ticket done=next/> }.into_any(),
-                Some(IdStage::Liveness) => view! { <LivenessStage ticket done=next/> }.into_any(),
+                Some(CameraCheck::IdCard) => view! { <PhotoStage kind=CameraCheck::IdCard ticket done=next/> }.into_any(),
+                Some(CameraCheck::Face) => view! { <PhotoStage kind=CameraCheck::Face ticket done=next/> }.into_any(),
+                Some(CameraCheck::Liveness) => view! { <LivenessStage ticket done=next/> }.into_any(),
                 None => ().into_any(),
             }}
         </section>
@@ -99,7 +99,7 @@ async fn check<B: serde::Serialize>(
 /// The ID card or the selfie: one photo from the phone's camera, sent, judged by the server.
 #[component]
 fn PhotoStage(
-    kind: IdStage,
+    kind: CameraCheck,
     ticket: StoredValue<Option<String>>,
     done: Callback<()>,
 ) -> impl IntoView {
@@ -107,7 +107,7 @@ fn PhotoStage(
     let busy = RwSignal::new(false);
     let error = RwSignal::new(None::<String>);
     let (input_id, capture, intro, take) = match kind {
-        IdStage::Face => ("face-file", "user", T::FaceIntro, T::FaceTake),
+        CameraCheck::Face => ("face-file", "user", T::FaceIntro, T::FaceTake),
         _ => ("id-card-file", "environment", T::IdCardIntro, T::IdCardTake),
     };
     let chosen = move |ev: leptos::ev::Event| {
@@ -131,7 +131,7 @@ fn PhotoStage(
             let lang = ctx.lang.get_untracked();
             let outcome = match photo_base64(&file).await {
                 None => Err(Some(T::PhotoUnreadable.get(lang).to_owned())),
-                Some(image) if kind == IdStage::Face => {
+                Some(image) if kind == CameraCheck::Face => {
                     let portrait_ticket = ticket.get_value().unwrap_or_default();
                     let body = FacePhoto {
                         image,
@@ -144,7 +144,7 @@ fn PhotoStage(
             busy.set(false);
             match outcome {
                 Ok(result) => {
-                    if kind == IdStage::IdCard {
+                    if kind == CameraCheck::IdCard {
                         ticket.set_value(result.portrait_ticket);
                     }
                     done.run(());

@@ -94,7 +94,7 @@ impl AppCtx {
     /// The step after the proxy form (a proxy's ID card must match what they entered there):
     /// the camera checks when the task asks for them, else signing.
     pub fn after_proxy(self) -> Step {
-        if crate::model::id_stages(&self.task_now().identity).is_empty() {
+        if crate::model::camera_checks_for_task(&self.task_now().identity).is_empty() {
             Step::Sign
         } else {
             Step::Identity
@@ -288,7 +288,7 @@ fn StepBar() -> impl IntoView {
             if is_proxy(&task) {
                 steps.push((2, T::StepProxy));
             }
-            if !crate::model::id_stages(&task.identity).is_empty() {
+            if !crate::model::camera_checks_for_task(&task.identity).is_empty() {
                 steps.push((3, T::StepIdentity));
             }
             steps.push((4, T::StepSign));

@@ -12,6 +12,47 @@ use serde::{Deserialize, Serialize};
 
 /// Identity methods a patient task may ask for (`identity`), besides the SMS code.
 pub const PATIENT_METHODS: [&str; 4] = ["sms", "id_ocr", "face", "liveness"];
+/// A camera check, in the order a signer runs them (stored with its result as [`Self::as_str`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CameraCheck {
+    /// The ID card's portrait side: OCR, name and number must be the signer's.
+    IdCard,
+    /// A selfie against the ID card's portrait.
+    Face,
+    /// Active liveness (blink, open the mouth, turn the head), best frame against the portrait.
+    Liveness,
+}
+
+impl CameraCheck {
+    /// The stored word.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::IdCard => "id_card",
+            Self::Face => "face",
+            Self::Liveness => "liveness",
+        }
+    }
+}
+
+/// The camera checks a patient task's `identity` list asks for, in the order they run. One
+/// rule for the server (which enforces it) and the page (which shows the steps): face and
+/// liveness compare with the ID card's portrait, so the card comes first whenever either is
+/// asked.
+pub fn camera_checks_for_task(identity: &[String]) -> Vec<CameraCheck> {
+    let has = |m: &str| identity.iter().any(|i| i == m);
+    let mut out = Vec::new();
+    if has("id_ocr") || has("face") || has("liveness") {
+        out.push(CameraCheck::IdCard);
+    }
+    if has("face") {
+        out.push(CameraCheck::Face);
+    }
+    if has("liveness") {
+        out.push(CameraCheck::Liveness);
+    }
+    out
+}
+
 /// Largest image (decoded bytes) the server forwards.
 pub const MAX_IMAGE_BYTES: usize = 8 * 1024 * 1024;
 /// Largest liveness frame (decoded bytes), as the service's limit.
@@ -115,4 +156,30 @@ pub struct EnrollIdentity {
     /// Liveness only.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub steps: Vec<LivenessStep>,
+}
+
+#[cfg(test)]
+mod camera_check_tests {
+    use super::*;
+
+    #[test]
+    fn task_methods_imply_the_id_card_first() {
+        let v = |xs: &[&str]| xs.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>();
+        use CameraCheck::*;
+        assert!(camera_checks_for_task(&v(&["sms"])).is_empty());
+        assert_eq!(camera_checks_for_task(&v(&["sms", "id_ocr"])), [IdCard]);
+        assert_eq!(camera_checks_for_task(&v(&["face", "sms"])), [IdCard, Face]);
+        assert_eq!(
+            camera_checks_for_task(&v(&["sms", "liveness"])),
+            [IdCard, Liveness]
+        );
+        assert_eq!(
+            camera_checks_for_task(&v(&["liveness", "id_ocr", "face", "sms"])),
+            [IdCard, Face, Liveness]
+        );
+        assert_eq!(
+            camera_checks_for_task(&v(&["pad", "liveness"])),
+            [IdCard, Liveness]
+        );
+    }
 }
