@@ -164,8 +164,8 @@ mod camera_check_tests {
 
     #[test]
     fn task_methods_imply_the_id_card_first() {
-        let v = |xs: &[&str]| xs.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>();
         use CameraCheck::*;
+        let v = |xs: &[&str]| xs.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>();
         assert!(camera_checks_for_task(&v(&["sms"])).is_empty());
         assert_eq!(camera_checks_for_task(&v(&["sms", "id_ocr"])), [IdCard]);
         assert_eq!(camera_checks_for_task(&v(&["face", "sms"])), [IdCard, Face]);
