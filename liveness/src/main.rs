@@ -1,6 +1,7 @@
-//! `liveness`: the identity service (`liveness serve`) and the synthetic-card tool
-//! (`liveness synth card`) that tests and integrators use to make ID-card photos of invented
-//! people. See docs/identity/api.md.
+//! `liveness`: the identity service (`liveness serve`) and the synthetic-data tools that tests
+//! and integrators use: `liveness synth card` makes ID-card photos of invented people,
+//! `liveness synth live` a portrait's liveness poses (blink, open mouth, head turns). See
+//! docs/identity/api.md.
 
 use std::io::Write as _;
 use std::net::SocketAddr;
@@ -11,10 +12,15 @@ use std::time::Duration;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use liveness::antispoof::{AntiSpoof, OnnxAntiSpoof};
+use liveness::face::FaceEngine;
 use liveness::imagestore::ImageStore;
+use liveness::live::Action;
 use liveness::models::ModelDir;
 use liveness::service::{self, AppState, ServeConfig};
-use liveness::synth::{DEFAULT_FONT, Person, Renderer, Shot, photograph};
+use liveness::synth::live::Portrait;
+use liveness::synth::{DEFAULT_FONT, Person, Renderer, Shot, encode, photograph};
+use opencv::imgcodecs;
+use opencv::prelude::MatTraitConst as _;
 use rand::{SeedableRng, rngs::StdRng};
 use zeroize::Zeroizing;
 
@@ -82,6 +88,9 @@ struct ServeArgs {
 enum SynthCmd {
     /// Photograph one side of a synthetic ID card of an invented person.
     Card(CardArgs),
+    /// A portrait's liveness poses, edited with its own 68 landmarks: neutral.png (the photo
+    /// itself), blink.png, open_mouth.png, turn_left.png and turn_right.png, lossless.
+    Live(LiveArgs),
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -121,11 +130,28 @@ struct CardArgs {
     font: PathBuf,
 }
 
+#[derive(clap::Args, Debug)]
+struct LiveArgs {
+    /// The portrait (default: the models directory's astronaut.png).
+    #[arg(long)]
+    photo: Option<PathBuf>,
+    /// Directory to write the poses to (created when missing).
+    #[arg(long)]
+    out: PathBuf,
+    /// Print the files written as JSON on stdout (`{"neutral": path, "blink": path, …}`).
+    #[arg(long)]
+    json: bool,
+    /// Models directory (face detector and 68-point landmarks).
+    #[arg(long)]
+    models: Option<PathBuf>,
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.cmd {
         Cmd::Serve(a) => serve(a),
         Cmd::Synth(SynthCmd::Card(a)) => synth_card(&a),
+        Cmd::Synth(SynthCmd::Live(a)) => synth_live(&a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -255,6 +281,39 @@ fn synth_card(a: &CardArgs) -> Result<(), String> {
         });
         let mut stdout = std::io::stdout().lock();
         writeln!(stdout, "{out}").map_err(|e| e.to_string())?;
+    }
+    Ok(())
+}
+
+fn synth_live(a: &LiveArgs) -> Result<(), String> {
+    let models = models_dir(a.models.as_deref());
+    let photo = a
+        .photo
+        .clone()
+        .unwrap_or_else(|| models.test_image("astronaut.png"));
+    let img = imgcodecs::imread(&photo, imgcodecs::IMREAD_COLOR).map_err(|e| e.to_string())?;
+    if img.empty() {
+        return Err(format!("{}: not an image", photo.display()));
+    }
+    let engine = FaceEngine::load(&models).map_err(|e| e.to_string())?;
+    let portrait = Portrait::find(&engine, img).map_err(|e| format!("{}: {e}", photo.display()))?;
+    std::fs::create_dir_all(&a.out).map_err(|e| format!("{}: {e}", a.out.display()))?;
+    let mut written = serde_json::Map::new();
+    let poses =
+        std::iter::once(("neutral", None)).chain(Action::ALL.map(|x| (x.as_str(), Some(x))));
+    for (name, action) in poses {
+        let img = match action {
+            None => portrait.img.clone(),
+            Some(x) => portrait.acted(x).map_err(|e| e.to_string())?,
+        };
+        let out = a.out.join(format!("{name}.png"));
+        let png = encode(&img, None).map_err(|e| e.to_string())?;
+        std::fs::write(&out, png).map_err(|e| format!("{}: {e}", out.display()))?;
+        written.insert(name.to_owned(), out.display().to_string().into());
+    }
+    if a.json {
+        let mut stdout = std::io::stdout().lock();
+        writeln!(stdout, "{}", serde_json::Value::Object(written)).map_err(|e| e.to_string())?;
     }
     Ok(())
 }

@@ -7,6 +7,8 @@
 //! Everything here is deterministic for a given seed. The people are invented: names are drawn
 //! from common characters, street names and house numbers are made up, only the region codes
 //! and district names are real (so the number's first six digits are plausible).
+//!
+//! [`live`] makes liveness frames (blink, open mouth, head turns) from a portrait.
 
 // Pixel geometry: coordinates and sizes are bounded by the image limits (≤ 8000 px), grey
 // levels by 255; the casts between i32, f32, f64 and usize below are exact or rounded on purpose.
@@ -30,6 +32,8 @@ use std::path::Path;
 use crate::idcard::{CardBack, CardFront, Sex};
 use crate::layout::{self, CARD_H, CARD_W, FieldBox};
 use crate::{Error, Result};
+
+pub mod live;
 
 /// Debian's Noto Sans CJK collection; face index 2 is Simplified Chinese.
 pub const DEFAULT_FONT: &str = "/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc";

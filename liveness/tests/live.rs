@@ -9,8 +9,10 @@ mod common;
 
 use common::{engine, frames, grey, noisy, photo, sequence, subject};
 use liveness::live::{Action, FailReason, LivenessOutcome, check_sequence, random_actions};
-use opencv::core::Mat;
+use liveness::synth::encode;
+use opencv::core::{self, Mat, Rect, Scalar, Size};
 use opencv::prelude::*;
+use opencv::{imgcodecs, imgproc};
 use proptest::prelude::*;
 use rand::{SeedableRng, rngs::StdRng};
 
@@ -70,6 +72,77 @@ fn every_action_is_seen_in_a_synthesised_sequence() {
         // The best frame is a neutral one (first or last of a step), not an action frame.
         let best = o.best_frame.expect("best frame");
         assert!(best.frame == 0 || best.frame == 3, "{best:?}");
+    }
+}
+
+/// A picture as the H5 page sends it (web-h5 `ui/identity.rs`): drawn into the 640 × 480
+/// camera picture that tests/py/h5_flow.py's stand-in camera paints (scaled to fit, centred,
+/// grey around), then JPEG at the page's quality 0.85.
+#[allow(clippy::expect_used)] // a test helper: fails loudly
+fn as_the_page_sends(img: &Mat) -> Mat {
+    let (w, h) = (640, 480);
+    let side = h.min(w * img.rows() / img.cols());
+    let fit = Size::new(side * img.cols() / img.rows(), side);
+    let mut small = Mat::default();
+    imgproc::resize(img, &mut small, fit, 0.0, 0.0, imgproc::INTER_AREA).expect("resize");
+    let mut canvas =
+        Mat::new_rows_cols_with_default(h, w, core::CV_8UC3, Scalar::all(128.0)).expect("mat");
+    let at = Rect::new(
+        (w - fit.width) / 2,
+        (h - fit.height) / 2,
+        fit.width,
+        fit.height,
+    );
+    small
+        .copy_to(&mut Mat::roi_mut(&mut canvas, at).expect("roi"))
+        .expect("copy");
+    let jpeg = encode(&canvas, Some(85)).expect("jpeg");
+    let buf = core::Vector::<u8>::from_slice(&jpeg);
+    imgcodecs::imdecode(&buf, imgcodecs::IMREAD_COLOR).expect("decode")
+}
+
+/// The poses `liveness synth live` writes pass the checker after the page's own scaling and
+/// JPEG, in the pattern the browser test's stand-in person makes: 8 frames a step, the action
+/// held in the first four (the worst case for the baseline: the step opens with its action),
+/// the neutral face in the rest.
+#[test]
+fn poses_from_the_cli_pass_as_the_page_sends_them() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_liveness"))
+        .args(["synth", "live", "--json", "--out"])
+        .arg(dir.path())
+        .output()
+        .expect("run synth live");
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let written: serde_json::Value = serde_json::from_slice(&o.stdout).expect("json");
+    let pose = |name: &str| {
+        let path = written[name].as_str().expect("pose written");
+        assert!(path.ends_with(&format!("{name}.png")), "{written}");
+        let img = imgcodecs::imread(path, imgcodecs::IMREAD_COLOR).expect("imread");
+        assert!(!img.empty(), "{path}");
+        as_the_page_sends(&img)
+    };
+    let neutral = pose("neutral");
+    let engine = engine();
+    for actions in [
+        ALL.to_vec(),
+        vec![Action::TurnLeft, Action::TurnRight],
+        vec![Action::Blink, Action::OpenMouth],
+        vec![Action::OpenMouth, Action::TurnRight, Action::Blink],
+    ] {
+        let steps: Vec<Vec<Mat>> = actions
+            .iter()
+            .map(|a| {
+                let acted = pose(a.as_str());
+                let mut step = vec![acted; 4];
+                step.extend(std::iter::repeat_n(neutral.clone(), 4));
+                step
+            })
+            .collect();
+        let o = check_sequence(&engine, &actions, &steps).expect("check");
+        show(&format!("page-sent {actions:?}"), &o);
+        assert!(o.passed, "{o:?}");
+        assert!(o.steps.iter().all(|st| st.detail.frames_with_face == 8));
     }
 }
 
