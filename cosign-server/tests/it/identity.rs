@@ -427,7 +427,7 @@ pub(crate) fn models() -> PathBuf {
 }
 
 /// The `liveness` binary of this workspace's build.
-fn liveness_bin() -> PathBuf {
+pub(crate) fn liveness_bin() -> PathBuf {
     if let Ok(p) = std::env::var("LIVENESS_BIN") {
         return PathBuf::from(p);
     }

@@ -21,6 +21,16 @@ Chromium's fake device playing --camera-image (written as Y4M to --camera): the 
 the liveness prompts, expects the server's refusal (a still picture performs no action) and
 stops there, unsigned.
 
+With --live-poses DIR (the poses `liveness synth live` writes: neutral.png, blink.png,
+open_mouth.png, turn_left.png, turn_right.png) the camera is a stand-in person who does what the
+page asks, and liveness must pass, after which the patient signs. Chromium's fake camera cannot
+do this: it plays one fixed file from launch, knows nothing of the page, and so cannot show the
+action being prompted at the moment it is prompted. So an init script (CAMERA_JS) replaces
+`navigator.mediaDevices.getUserMedia` with a `canvas.captureStream()` whose canvas it repaints
+from the prompt on screen: the neutral face, and while `#live-prompt` shows an action, that
+action a moment after the prompt appears (reaction time), held a while, then neutral again.
+The page's own capture code (video element -> canvas -> JPEG -> upload) runs unchanged.
+
 Prints one JSON line with what was observed (submission ids, bodies' shapes); exits non-zero
 with a message on any failed expectation. Screenshots of every step (390x844) go to --shots.
 """
@@ -52,6 +62,70 @@ WECHAT_UA = ("Mozilla/5.0 (Linux; Android 12; V2055A Build/SP1A.210812.003; wv) 
 # Touch force sent with every touch point; the touch fallback records it as the pressure.
 TOUCH_FORCE = 0.8
 MOCK_CODE = "246810"
+# The stand-in person (--live-poses): a 640x480 camera, reacting this long after a prompt
+# appears and holding the action this long. The page takes its first frame of an action 0.9 s
+# after the prompt and then one every 0.35 s (8 in all), so about half of each action's frames
+# show the action and the rest the neutral face, as a person's would.
+CAMERA_W, CAMERA_H = 640, 480
+REACT_MS, HOLD_MS = 400, 1600
+# Replaces getUserMedia (see the module docs); the poses are fetched from CAMERA_PATH, which
+# the script answers from --live-poses (same origin: a canvas fed from another origin would be
+# tainted). window.__camera.painted records, per prompt index, the poses painted in order.
+CAMERA_PATH = "/__test_camera__/"
+CAMERA_JS = """
+(() => {
+  const [W, H, REACT, HOLD, PATH] = %s;
+  const names = ['neutral', 'blink', 'open_mouth', 'turn_left', 'turn_right'];
+  const images = {};
+  const loaded = Promise.all(names.map(n => new Promise((ok, bad) => {
+    const img = new Image();
+    img.onload = () => { images[n] = img; ok(); };
+    img.onerror = () => bad(new Error('camera pose ' + n + ' did not load'));
+    img.src = PATH + n + '.png';
+  })));
+  const camera = window.__camera = { painted: {}, opened: 0 };
+  let acting = null;
+  // What the person shows now: the action being prompted, from REACT to REACT + HOLD ms after
+  // the prompt appeared; otherwise the neutral face.
+  function pose() {
+    const p = document.querySelector('#live-prompt');
+    if (!p) { acting = null; return 'neutral'; }
+    if (!acting || acting.index !== p.dataset.index) {
+      acting = { index: p.dataset.index, action: p.dataset.action, since: performance.now() };
+    }
+    const t = performance.now() - acting.since;
+    const name = t >= REACT && t < REACT + HOLD ? acting.action : 'neutral';
+    const seen = camera.painted[acting.index] = camera.painted[acting.index] || [];
+    if (seen[seen.length - 1] !== name) seen.push(name);
+    return name;
+  }
+  // On the prototype: however the page reaches the method, it gets this one.
+  MediaDevices.prototype.getUserMedia = async () => {
+    await loaded;
+    camera.opened += 1;
+    const canvas = document.createElement('canvas');
+    canvas.width = W;
+    canvas.height = H;
+    const ctx = canvas.getContext('2d');
+    const paint = () => {
+      const img = images[pose()];
+      const s = Math.min(W / img.naturalWidth, H / img.naturalHeight);
+      const w = img.naturalWidth * s, h = img.naturalHeight * s;
+      ctx.fillStyle = '#808080';
+      ctx.fillRect(0, 0, W, H);
+      ctx.drawImage(img, (W - w) / 2, (H - h) / 2, w, h);
+    };
+    paint();
+    const timer = setInterval(paint, 40);
+    const stream = canvas.captureStream(25);
+    for (const track of stream.getTracks()) {
+      const stop = track.stop.bind(track);
+      track.stop = () => { clearInterval(timer); stop(); };
+    }
+    return stream;
+  };
+})();
+"""
 MOCK_SESSION = "mock-session-0123456789abcdef"
 
 
@@ -284,21 +358,25 @@ class Flow:
             check(redrawn, f"the 2048-px selfie was sent as it is ({last[:8]}...)")
         self.id_summary = {"refusals": refusals, "selfie_redrawn": redrawn}
 
-    def liveness(self):
-        """Follows the prompts of the challenge until the server's verdict is shown."""
+    def liveness(self, passes):
+        """Follows the prompts of the challenge until the server's verdict is shown: the
+        refusal with "重新检测" or, when `passes`, the stage gone (the page moved on)."""
         page = self.page
-        challenges, sent = [], []
+        challenges, sent, verdicts = [], [], []
         page.on("response", lambda r: challenges.append(r)
                 if r.url.endswith("/identity/liveness/challenge") else None)
         page.on("request", lambda r: sent.append(json.loads(r.post_data))
                 if r.method == "POST" and r.url.endswith("/identity/liveness") else None)
+        page.on("response", lambda r: verdicts.append(r)
+                if r.request.method == "POST" and r.url.endswith("/identity/liveness") else None)
         expect(page.locator("#live-start")).to_be_visible(timeout=60000)
         self.shot("liveness")
         page.click("#live-start")
         prompted = []
         deadline = time.time() + 90
+        stage = page.locator(".live-stage")
         err = page.locator(".live-stage .error")
-        while time.time() < deadline and err.count() == 0:
+        while time.time() < deadline and err.count() == 0 and stage.count() > 0:
             seen = page.evaluate("(() => { const p = document.querySelector('#live-prompt');"
                                  " return p ? [p.dataset.index, p.dataset.action, p.innerText] : null })()")
             if seen and (not prompted or prompted[-1][0] != seen[0]):
@@ -306,10 +384,19 @@ class Flow:
                 prompted.append(seen)
                 self.shot(f"liveness-{seen[1]}")
             time.sleep(0.1)
-        expect(err).to_be_visible()
-        check(chinese(err.inner_text()), f"liveness refusal not in Chinese: {err.inner_text()!r}")
-        expect(page.locator("#live-start")).to_have_text("重新检测")
-        self.shot("liveness-refused")
+        if passes:
+            if err.count():
+                answer = verdicts[-1].text() if verdicts else "no answer"
+                fail(f"liveness refused: {err.inner_text()!r}; the server said {answer}")
+            expect(stage).to_have_count(0)
+            self.shot("liveness-passed")
+            check(verdicts and verdicts[-1].json().get("passed") is True,
+                  f"liveness answer {verdicts[-1].text() if verdicts else None}")
+        else:
+            expect(err).to_be_visible()
+            check(chinese(err.inner_text()), f"liveness refusal not in Chinese: {err.inner_text()!r}")
+            expect(page.locator("#live-start")).to_have_text("重新检测")
+            self.shot("liveness-refused")
         check(len(challenges) == 1 and len(sent) == 1, f"{len(challenges)} challenges, {len(sent)} sends")
         actions = challenges[0].json()["actions"]
         steps = sent[0]["steps"]
@@ -317,7 +404,12 @@ class Flow:
         for s in steps:
             check(all(f.startswith("/9j/") for f in s["frames"]), "a frame is not a JPEG")
         self.live = {"challenge_actions": actions, "prompted": [p[1] for p in prompted],
-                     "frames": sum(len(s["frames"]) for s in steps)}
+                     "frames": sum(len(s["frames"]) for s in steps), "passed": passes}
+        if self.args.live_poses:
+            camera = page.evaluate("window.__camera")
+            check(camera["opened"] == 1, f"the stand-in camera was opened {camera['opened']} times")
+            # Per step, the poses the stand-in person showed while it was prompted.
+            self.live["painted"] = [camera["painted"].get(str(i), []) for i in range(len(actions))]
 
     def live_summary(self):
         return self.live
@@ -538,7 +630,10 @@ def main():
     ap.add_argument("--selfie-wrong")
     ap.add_argument("--camera", help="Y4M file to write and play as the camera")
     ap.add_argument("--camera-image")
+    ap.add_argument("--live-poses", help="directory of `liveness synth live` poses: the camera "
+                    "is a stand-in person following the prompts, and liveness must pass")
     args = ap.parse_args()
+    check(not (args.camera and args.live_poses), "--camera and --live-poses are two cameras")
 
     launch_args = list(CHROMIUM_ARGS)
     if args.camera:
@@ -557,6 +652,12 @@ def main():
         if args.wechat:
             # Before any page script: the page must see no Pointer Events at all.
             context.add_init_script("delete window.PointerEvent;")
+        if args.live_poses:
+            context.add_init_script(CAMERA_JS % json.dumps([CAMERA_W, CAMERA_H, REACT_MS, HOLD_MS,
+                                                            CAMERA_PATH]))
+            context.route(f"**{CAMERA_PATH}*", lambda route, request: route.fulfill(
+                path=os.path.join(args.live_poses, request.url.rsplit("/", 1)[1]),
+                content_type="image/png"))
         page = context.new_page()
         console = []
         page.on("console", lambda m: console.append(f"{m.type}: {m.text}"))
@@ -578,9 +679,9 @@ def main():
                 flow.proxy()
             if args.id_card:
                 flow.identity()
-            if args.camera:
-                flow.liveness()
-            else:
+            if args.camera or args.live_poses:
+                flow.liveness(passes=bool(args.live_poses))
+            if not args.camera:
                 flow.sign()
         except Exception as e:  # noqa: BLE001 - report with the page's own console
             try:
@@ -619,6 +720,8 @@ def main():
     summary = {"submission_id": ids[0], "submits": len(bodies), "mode": args.mode}
     if args.id_card:
         summary["identity"] = flow.id_summary
+    if args.live_poses:
+        summary["liveness"] = flow.live_summary()
     if args.wechat:
         # Every point came through the touch fallback: the touch's force is its pressure.
         strokes = body.get("strokes") or [s for c in body.get("copy_chars") or [] for s in c["strokes"]]
