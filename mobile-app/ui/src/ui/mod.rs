@@ -131,12 +131,23 @@ pub fn fmt_time(ms: i64) -> String {
     String::from(d.to_locale_string("zh-CN", &wasm_bindgen::JsValue::UNDEFINED))
 }
 
-/// An error line (role=alert) shown when `error` holds one.
+/// An error line (role=alert) shown when `error` holds one, scrolled into view when it appears
+/// (it sits under the button that caused it, which may be at the bottom of a phone screen).
 #[component]
 pub fn ErrorLine(error: RwSignal<Option<UiError>>) -> impl IntoView {
+    let line = NodeRef::<leptos::html::P>::new();
+    Effect::new(move |_| {
+        if error.with(Option::is_some) {
+            request_animation_frame(move || {
+                if let Some(p) = line.get_untracked() {
+                    p.scroll_into_view_with_bool(false);
+                }
+            });
+        }
+    });
     move || {
         error.get().map(|e| {
-            view! { <p class="error" role="alert" id="error">{err_text(&e)}" "<small class="code">{e.code}</small></p> }
+            view! { <p class="error" role="alert" id="error" node_ref=line>{err_text(&e)}" "<small class="code">{e.code}</small></p> }
         })
     }
 }

@@ -172,9 +172,11 @@ pub fn Batch() -> impl IntoView {
                     <ul class="results" id="batch-results">
                         {items.into_iter().map(|i| {
                             let id = i.request_id.clone();
+                            // Unreachable server: the shell could not read the title; the list has it.
+                            let title = if i.title.is_empty() { titles(&i.request_id) } else { i.title };
                             view! {
                                 <li class=if i.ok { "ok" } else { "error" } data-id=id>
-                                    {if i.ok { "✓ " } else { "✗ " }}{i.title}" "<small class="mono">{i.request_id}</small>
+                                    {if i.ok { "✓ " } else { "✗ " }}{title}" "<small class="mono">{i.request_id}</small>
                                     {i.error.map(|e| view! { <span class="why">{err_text(&e)}</span> })}
                                 </li>
                             }
