@@ -312,6 +312,7 @@ async fn start_app(app_dir: &Path) -> (DriverProcess, Driver) {
     );
     let app = workspace_bin("yiqian-doctor");
     let (port, native) = (free_port(), free_port());
+    std::fs::create_dir_all(app_dir).unwrap();
     let log = std::fs::File::create(app_dir.join("driver.log")).unwrap();
     let child = Command::new("xvfb-run")
         .args(["-a", "-s", "-screen 0 1280x1024x24"])
