@@ -638,7 +638,7 @@ both_backends!(id_card_end_to_end);
 
 /// DER of the OIDs 1.2.156.112233.7.3 and …7.4, as hex in a PDF's /Contents.
 const OID_7_3: &str = "06082a811c86ec690703";
-const OID_7_4: &str = "06082a811c86ec690704";
+pub(crate) const OID_7_4: &str = "06082a811c86ec690704";
 
 /// The service stopping mid-flow: the next call is 503, nothing new is recorded as passed.
 async fn service_stops(backend: Backend) {

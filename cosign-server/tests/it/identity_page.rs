@@ -24,13 +24,11 @@ use sqlx::Row;
 
 use crate::both_backends;
 use crate::h5_page::{code_relay, dist, run_flow};
-use crate::identity::{checks, liveness_bin, models, start_service, synth, synth_card};
+use crate::identity::{OID_7_4, checks, liveness_bin, models, start_service, synth, synth_card};
 use crate::patient::{Kit, kit_with, task_body};
 use crate::support::Backend;
 
 const PHONE: &str = "13800000000";
-/// DER of 1.2.156.112233.7.4 (identity evidence SM3), as hex in a PDF's /Contents.
-const OID_7_4: &str = "06082a811c86ec690704";
 
 /// `liveness synth live`: the portrait's poses (neutral.png, blink.png, …) written to `dir`.
 fn live_poses(dir: &Path, photo: &str) {
@@ -97,6 +95,14 @@ async fn camera_checks(backend: Backend) {
         t["signer"]["id_number"] = json!(number);
         t
     };
+    let flow_args = [
+        "--sms-url",
+        relay.as_str(),
+        "--pages",
+        "1",
+        "--mode",
+        "button",
+    ];
     let photos = [
         "--id-card-wrong",
         back.as_str(),
@@ -111,14 +117,7 @@ async fn camera_checks(backend: Backend) {
     // ID card and face, then signing.
     let (task_id, token) = k.create(&task(json!(["sms", "id_ocr", "face"]))).await;
     let link = k.s.url(&format!("/h5/#/t/{token}"));
-    let mut args = vec![
-        "--sms-url",
-        relay.as_str(),
-        "--pages",
-        "1",
-        "--mode",
-        "button",
-    ];
+    let mut args = flow_args.to_vec();
     args.extend_from_slice(&photos);
     let summary = run_flow(&format!("identity-{label}"), &link, &args).await;
     assert_eq!(summary["identity"]["refusals"], 2, "{summary}");
@@ -143,14 +142,7 @@ async fn camera_checks(backend: Backend) {
     let link = k.s.url(&format!("/h5/#/t/{token}"));
     let camera = dir.path().join("face.y4m");
     let camera = camera.to_str().unwrap();
-    let mut args = vec![
-        "--sms-url",
-        relay.as_str(),
-        "--pages",
-        "1",
-        "--mode",
-        "button",
-    ];
+    let mut args = flow_args.to_vec();
     args.extend_from_slice(&[
         "--id-card",
         front.as_str(),
@@ -186,14 +178,7 @@ async fn camera_checks(backend: Backend) {
     live_poses(&poses, face);
     let (live_id, token) = k.create(&task(json!(["sms", "id_ocr", "liveness"]))).await;
     let link = k.s.url(&format!("/h5/#/t/{token}"));
-    let mut args = vec![
-        "--sms-url",
-        relay.as_str(),
-        "--pages",
-        "1",
-        "--mode",
-        "button",
-    ];
+    let mut args = flow_args.to_vec();
     args.extend_from_slice(&["--id-card", front.as_str(), "--live-poses"]);
     args.push(poses.to_str().unwrap());
     let summary = run_flow(&format!("liveness-passed-{label}"), &link, &args).await;
