@@ -2,7 +2,8 @@
 //! the share sealed under the PIN.
 
 use cosign_proto::v1::cosign::{
-    EnrollBegin, EnrollBegun, EnrollFinish, EnrollFinished, EnrollKeygen, EnrollSms, EnrollSmsSent,
+    DeviceUnbound, EnrollBegin, EnrollBegun, EnrollFinish, EnrollFinished, EnrollKeygen, EnrollSms,
+    EnrollSmsSent, UnbindDevice,
 };
 use sm2_cosign::OsRng;
 use sm2_cosign::keygen::{ClientKeygen, KeygenResponse};
@@ -108,4 +109,24 @@ pub async fn enroll_with_sms(
         certificate: done.certificate,
         serial: done.serial,
     })
+}
+
+/// Unbinds this phone on the server (`POST /api/v1/phone/unbind`): the device is revoked and
+/// the server's key share destroyed; with `revoke_certificate` the signing certificate and the
+/// auto-sign authorisations are revoked too. The caller deletes the local state afterwards
+/// (it can no longer be used for anything).
+pub async fn unbind(
+    client: &Client,
+    revoke_certificate: bool,
+    reason: Option<String>,
+) -> Result<DeviceUnbound> {
+    client
+        .post(
+            "/api/v1/phone/unbind",
+            &UnbindDevice {
+                revoke_certificate,
+                reason,
+            },
+        )
+        .await
 }

@@ -194,7 +194,7 @@ async fn phone_activate(
 }
 
 #[allow(clippy::too_many_arguments)] // the parts of one audited revocation
-async fn revoke_audited(
+pub(super) async fn revoke_audited(
     state: &AppState,
     id: &str,
     owner: Option<&str>,

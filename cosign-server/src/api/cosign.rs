@@ -16,7 +16,7 @@ use cosign_proto::v1::auth::{
 use cosign_proto::v1::cosign::{
     CreateClientApp, CreateSignRequest, CreateStaff, EnrollBegin, EnrollFinish, EnrollKeygen,
     EnrollSms, PhoneTask, PinUnlock, RequestEvent, RoundCommit, RoundResult, SignRequestView,
-    StartRound,
+    StartRound, UnbindDevice,
 };
 use cosign_proto::v1::qr::QrLink;
 use serde::Deserialize;
@@ -59,6 +59,7 @@ pub fn routes() -> axum::Router<AppState> {
             get(phone_document),
         )
         .route("/api/v1/phone/pin", post(pin))
+        .route("/api/v1/phone/unbind", post(unbind))
         .route("/api/v1/phone/rounds", post(start_round))
         .route("/api/v1/phone/rounds/{id}/commit", post(commit_round))
         .route("/api/v1/phone/rounds/{id}/result", post(finish_round))
@@ -928,16 +929,17 @@ async fn phone_events(
     call: DeviceCall,
 ) -> Result<Response, ApiFailure> {
     rounds::active(&call.device)?;
-    let staff_id = call.device.staff_id;
-    Ok(small_buffers(ws).on_upgrade(move |socket| phone_loop(state, staff_id, socket)))
+    let d = call.device;
+    Ok(small_buffers(ws).on_upgrade(move |socket| phone_loop(state, d, socket)))
 }
 
 /// Heartbeat towards phones (mobile networks drop idle connections).
 const PHONE_PING: std::time::Duration = std::time::Duration::from_secs(20);
 
-async fn phone_loop(state: AppState, staff_id: String, mut socket: WebSocket) {
+async fn phone_loop(state: AppState, d: Device, mut socket: WebSocket) {
     use tokio::time::{Instant, sleep_until};
     let mut announcements = state.hub.subscribe();
+    let (staff_id, revoked_id) = (d.staff_id, devices::hub_id(&d.device_id));
     // As for request watchers: every change of a task list is announced except a task
     // expiring, so the loop wakes at the earliest expiry; PostgreSQL adds the fallback re-read.
     let fallback = (state.db.kind() == crate::store::DbKind::Postgres)
@@ -966,7 +968,18 @@ async fn phone_loop(state: AppState, staff_id: String, mut socket: WebSocket) {
             tokio::select! {
                 // Any announcement may concern this signer (a new request, an earlier signer
                 // done); the list is re-read and sent only if it changed.
-                _ = announcements.recv() => break true,
+                // The device's revocation (or a resync, which may hide one) ends the push:
+                // a revoked phone sees no more tasks.
+                announced = announcements.recv() => {
+                    let id = announced.ok();
+                    if id.as_deref().is_none_or(|id| id.is_empty() || *id == *revoked_id)
+                        && !devices::is_active(&state.db, &d.device_id).await.unwrap_or(false)
+                    {
+                        let _ = socket.send(Message::Close(None)).await;
+                        break false;
+                    }
+                    break true;
+                }
                 () = sleep_until(deadline) => break true,
                 _ = ping.tick() => {
                     if socket.send(Message::Ping(Vec::new().into())).await.is_err() {
@@ -1057,6 +1070,67 @@ async fn pin(
         .await?;
     }
     Ok(Json(unlocked?))
+}
+
+/// `POST /api/v1/phone/unbind`: the phone gives up its enrolment. With the certificate, the
+/// doctor's live auto-sign authorisations go too (they were granted under it, and a doctor who
+/// revokes it expects nothing more signed in their name); both before the device itself, so a
+/// retry after a lost answer can still finish (`devices::unbind_certificate`).
+async fn unbind(
+    State(state): State<AppState>,
+    rid: RequestId,
+    call: DeviceWriteCall,
+) -> Result<impl IntoResponse, ApiFailure> {
+    let device = state.keys.device();
+    let d = &call.device;
+    let unbound = async {
+        let req: UnbindDevice = if call.body.is_empty() {
+            UnbindDevice::default()
+        } else {
+            parse(&call.body)?
+        };
+        let cert = devices::unbind_certificate(&state.db, &state.pki, d, &call.nonce, &req).await?;
+        let mut authorisations = 0;
+        if cert {
+            let live =
+                crate::signing::autosign::list(&state.db, &*device, Some(&d.staff_id), now_ms())
+                    .await?
+                    .into_iter()
+                    .filter(|a| a.state == "active" || a.state == "pending");
+            for a in live {
+                let revoked = super::autosign::revoke_audited(
+                    &state,
+                    &a.authorisation_id,
+                    Some(&d.staff_id),
+                    &format!("staff:{}", d.staff_id),
+                    Some("解绑设备并吊销证书 / device unbound, certificate revoked"),
+                    &rid.0,
+                )
+                .await;
+                match revoked {
+                    Ok(_) => authorisations += 1,
+                    // Revoked meanwhile (the phone's retry, an administrator): already done.
+                    Err(e) if e.code() == ErrorCode::AlreadyRevoked => {}
+                    Err(e) => return Err(e),
+                }
+            }
+        }
+        devices::unbind(
+            &state.db,
+            &*device,
+            (&state.audit, &rid.0),
+            d,
+            &call.nonce,
+            &req,
+            (cert, authorisations),
+            now_ms(),
+        )
+        .await
+    }
+    .await;
+    let unbound = call.nonce.settle(&state.db, unbound).await?;
+    state.hub.notify(&devices::hub_id(&unbound.device_id));
+    Ok(Json(unbound))
 }
 
 async fn start_round(

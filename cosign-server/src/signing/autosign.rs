@@ -573,14 +573,7 @@ pub async fn revoke(
         .await?
         .filter(|a| owner.is_none_or(|o| o == a.staff_id))
         .ok_or_else(|| ApiFailure::new(ErrorCode::NotFound))?;
-    if let Some(r) = reason
-        && (r.chars().count() > 200 || r.chars().any(char::is_control))
-    {
-        return Err(invalid(
-            "撤销原因须不超过 200 个字符且不含控制字符。",
-            "The reason must have at most 200 characters and no control characters.",
-        ));
-    }
+    super::check_reason(reason)?;
     let done = sqlx::query(
         "UPDATE autosign_authorisations SET state = 'revoked', revoked_at = $1, revoked_by = $2, \
          revoke_reason = $3 WHERE authorisation_id = $4 AND state <> 'revoked'",

@@ -10,7 +10,8 @@ use std::time::Duration;
 
 use cosign_proto::v1::ErrorCode;
 use cosign_proto::v1::cosign::{
-    EnrollBegin, EnrollBegun, EnrollFinish, EnrollFinished, EnrollSms, EnrollSmsSent,
+    DeviceUnbound, EnrollBegin, EnrollBegun, EnrollFinish, EnrollFinished, EnrollSms,
+    EnrollSmsSent, UnbindDevice,
 };
 use crypto_device::{CryptoDevice, KeyId, with_secret};
 use sm2::dsa::Signature;
@@ -24,11 +25,15 @@ use zeroize::Zeroizing;
 use super::clients::{Nonce, SignedCall, dev};
 use super::staff;
 use crate::api::ApiFailure;
+use crate::audit::{AuditLog, Event};
 use crate::config::{ActivationIdentity, SecondFactor};
 use crate::identity::checks::{self, Expected, Subject};
 use crate::identity::sms::{self, SmsGateway, SmsMessage};
 use crate::pki::{Actor, IssueProfile, Pki};
 use crate::store::Db;
+
+/// CRL reason of a certificate whose phone was unbound (RFC 5280 cessationOfOperation).
+pub const CESSATION_OF_OPERATION: i64 = 5;
 
 /// A pending enrolment must finish within this time.
 pub const ENROLL_TTL_MS: i64 = 15 * 60 * 1000;
@@ -619,4 +624,119 @@ pub async fn finish(
 fn b64(der: &[u8]) -> String {
     use base64::Engine;
     base64::engine::general_purpose::STANDARD.encode(der)
+}
+
+/// The hub id announced when a device is revoked, so its open push socket closes at once (on
+/// every instance: `Hub::announce_in`).
+pub fn hub_id(device_id: &str) -> String {
+    format!("device:{device_id}")
+}
+
+/// Whether `device_id` is still active (a push socket asks after each revocation
+/// announcement and on resynchronisation).
+pub async fn is_active(db: &Db, device_id: &str) -> Result<bool, ApiFailure> {
+    Ok(load(db, device_id)
+        .await?
+        .is_some_and(|d| d.status == "active"))
+}
+
+/// The first step of a phone's unbind (解绑本机), before anything is revoked: the device is
+/// active, the reason acceptable, the call not a replay; then, when asked, the certificate is
+/// revoked (cessationOfOperation). Answers whether it is revoked now. Everything revoked before
+/// [`unbind`] leaves the device active, so a retry after a lost answer finishes the job.
+pub async fn unbind_certificate(
+    db: &Db,
+    pki: &Pki,
+    d: &Device,
+    nonce: &Nonce,
+    req: &UnbindDevice,
+) -> Result<bool, ApiFailure> {
+    if d.status != "active" {
+        return Err(ApiFailure::new(ErrorCode::Forbidden));
+    }
+    super::check_reason(req.reason.as_deref())?;
+    // A replayed call must not revoke anything.
+    if nonce.seen(db).await? {
+        return Err(ApiFailure::new(ErrorCode::Replayed));
+    }
+    match (&d.cert_serial, req.revoke_certificate) {
+        (Some(serial), true) => match pki.revoke(db, serial, CESSATION_OF_OPERATION).await {
+            Ok(_) | Err(crate::pki::PkiError::AlreadyRevoked) => Ok(true),
+            Err(e) => Err(crate::api::pki_failure(e)),
+        },
+        _ => Ok(false),
+    }
+}
+
+/// The last step of a phone's unbind: the device is revoked (its later calls fail the
+/// signature check, its push socket closes), with the call's nonce, the `cosign.device.unbind`
+/// audit entry and the announcement in one transaction; then the server's share `d2` and the
+/// PIN's OPRF key are destroyed in the crypto device, so no phone can ever co-sign with this
+/// key again. `done` is what the earlier steps revoked: the certificate, authorisations.
+#[allow(clippy::too_many_arguments)] // services and inputs of one step
+pub async fn unbind(
+    db: &Db,
+    device: &dyn CryptoDevice,
+    audit: (&AuditLog, &str),
+    d: &Device,
+    nonce: &Nonce,
+    req: &UnbindDevice,
+    done: (bool, u32),
+    now_ms: i64,
+) -> Result<DeviceUnbound, ApiFailure> {
+    let (certificate_revoked, authorisations_revoked) = done;
+    let mut tx = db.begin_write().await?;
+    nonce.spend_in(&mut tx).await?;
+    let moved = sqlx::query(
+        "UPDATE devices SET status = 'revoked', updated_at = $1 \
+         WHERE device_id = $2 AND status = 'active'",
+    )
+    .bind(now_ms)
+    .bind(&d.device_id)
+    .execute(&mut *tx)
+    .await?;
+    if moved.rows_affected() != 1 {
+        // Revoked meanwhile (a re-enrolment, a concurrent unbind): nothing left to do here.
+        return Err(ApiFailure::new(ErrorCode::Forbidden));
+    }
+    crate::hub::Hub::announce_in(db.kind(), &mut tx, &hub_id(&d.device_id)).await?;
+    let actor = format!("staff:{}", d.staff_id);
+    let audit_lock = audit.0.lock().await;
+    audit
+        .0
+        .append_in(
+            &audit_lock,
+            &mut tx,
+            now_ms,
+            &Event {
+                actor: &actor,
+                action: "cosign.device.unbind",
+                target: &d.device_id,
+                outcome: "ok",
+                detail: serde_json::json!({
+                    "certificate": d.cert_serial,
+                    "certificate_revoked": certificate_revoked,
+                    "authorisations_revoked": authorisations_revoked,
+                    "reason": req.reason,
+                }),
+                request_id: audit.1,
+            },
+        )
+        .await?;
+    tx.commit().await?;
+    drop(audit_lock);
+    nonce.committed();
+    for key in [&d.share_key, &d.oprf_key].into_iter().flatten() {
+        if let Err(e) = device.destroy(&KeyId(key.clone())).await {
+            // The device row is revoked, so the key is unusable; the device's own audit sink
+            // recorded the attempt.
+            tracing::warn!(error = %e, key = %key, "could not destroy an unbound phone's key");
+        }
+    }
+    Ok(DeviceUnbound {
+        device_id: d.device_id.clone(),
+        certificate_serial: d.cert_serial.clone(),
+        certificate_revoked,
+        authorisations_revoked,
+    })
 }

@@ -9,30 +9,18 @@ use std::time::Duration;
 
 use base64::Engine;
 use cosign_proto::v1::ErrorCode;
-use cosign_proto::v1::cosign::{AuthorisationDocument, CreateAuthorisation};
+use cosign_proto::v1::cosign::{AuthorisationDocument, AuthorisationView, CreateAuthorisation};
 use serde_json::{Value, json};
 use sm3::{Digest, Sm3};
 use yiqian_phone::{PhoneError, autosign, sign};
 
 use crate::both_backends;
-use crate::cosign::{Terminal, check_independently, enrolled};
+use crate::cosign::{PIN, Terminal, check_independently, enrolled, now_ms};
 use crate::support::{Backend, TestServer, assert_api_error};
 use crate::tools::openssl;
 
 const B64: base64::engine::GeneralPurpose = base64::engine::general_purpose::STANDARD;
-/// The PIN `cosign::enrolled` sets.
-const PIN: &str = "246810";
 const HOUR: i64 = 3_600_000;
-
-fn now_ms() -> i64 {
-    i64::try_from(
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_millis(),
-    )
-    .unwrap()
-}
 
 fn code(e: &PhoneError) -> ErrorCode {
     match e {
@@ -53,7 +41,7 @@ fn request(doc_type: &str, department: &str, auto: Option<bool>, content: &[u8])
     v
 }
 
-async fn get_pem(s: &TestServer, d: &std::path::Path, name: &str) {
+pub async fn get_pem(s: &TestServer, d: &std::path::Path, name: &str) {
     let der = s
         .client
         .get(s.url(&format!("/pki/{name}.crt")))
@@ -78,7 +66,7 @@ async fn get_pem(s: &TestServer, d: &std::path::Path, name: &str) {
     );
 }
 
-async fn audit_actions(s: &TestServer, action: &str) -> i64 {
+pub async fn audit_actions(s: &TestServer, action: &str) -> i64 {
     sqlx::query_scalar("SELECT COUNT(*) FROM audit_log WHERE action = $1")
         .bind(action)
         .fetch_one(s.db.pool())
@@ -665,17 +653,14 @@ async fn app_permissions_and_rate_limits(backend: Backend) {
 
 both_backends!(app_permissions_and_rate_limits);
 
-/// Auto-signs racing a revocation: every auto-signature stored was made before the revocation
-/// took effect, and every request after it is refused; nothing half-stored.
-async fn revocation_races_auto_signs(backend: Backend) {
-    let s = TestServer::start(backend).await;
-    let token = s.admin_token().await;
-    let his = Terminal::register(&s, &token, &["sign_request:*", "auto_sign"], None).await;
-    let phone = enrolled(&s, &token, "D101", "王医生").await;
-    let client = sign::client(&phone).unwrap();
-    let auth = autosign::authorise(
-        &client,
-        &phone,
+/// The doctor authorises 处方 in 心内科 for the next hour.
+pub async fn authorise_prescriptions(
+    client: &yiqian_phone::Client,
+    phone: &yiqian_phone::PhoneState,
+) -> AuthorisationView {
+    autosign::authorise(
+        client,
+        phone,
         PIN,
         &CreateAuthorisation {
             doc_types: vec!["处方".into()],
@@ -685,7 +670,18 @@ async fn revocation_races_auto_signs(backend: Backend) {
         },
     )
     .await
-    .unwrap();
+    .unwrap()
+}
+
+/// Auto-signs racing a revocation: every auto-signature stored was made before the revocation
+/// took effect, and every request after it is refused; nothing half-stored.
+async fn revocation_races_auto_signs(backend: Backend) {
+    let s = TestServer::start(backend).await;
+    let token = s.admin_token().await;
+    let his = Terminal::register(&s, &token, &["sign_request:*", "auto_sign"], None).await;
+    let phone = enrolled(&s, &token, "D101", "王医生").await;
+    let client = sign::client(&phone).unwrap();
+    let auth = authorise_prescriptions(&client, &phone).await;
     let bodies: Vec<Value> = (0..12)
         .map(|i| request("处方", "心内科", Some(true), format!("Rx {i}").as_bytes()))
         .collect();

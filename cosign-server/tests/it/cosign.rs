@@ -19,7 +19,8 @@ use crate::support::{Backend, TestServer, assert_api_error};
 use crate::tools::{json_field, openssl, py};
 
 const B64: base64::engine::GeneralPurpose = base64::engine::general_purpose::STANDARD;
-const PIN: &str = "246810";
+/// The PIN [`enrolled`] sets.
+pub const PIN: &str = "246810";
 /// GB 11643's published example number (valid check digit).
 const ID_NUMBER: &str = "11010519491231002X";
 
@@ -31,7 +32,7 @@ pub struct Terminal {
     http: reqwest::Client,
 }
 
-fn now_ms() -> i64 {
+pub fn now_ms() -> i64 {
     i64::try_from(
         std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
@@ -1232,7 +1233,7 @@ both_backends!(lost_replies_restarts_and_bad_messages_end_in_one_signature);
 
 /// Sends a device-signed POST whose nonce the server already recorded (as if the call had
 /// been captured and sent before), and expects `REPLAYED`.
-async fn replayed_post<B: serde::Serialize>(
+pub async fn replayed_post<B: serde::Serialize>(
     s: &TestServer,
     phone: &PhoneState,
     path: &str,
@@ -1265,7 +1266,7 @@ async fn replayed_post<B: serde::Serialize>(
 }
 
 /// Makes the audit trail refuse entries with `action` (a trigger), or accept them again.
-async fn refuse_audit(s: &TestServer, backend: Backend, action: Option<&str>) {
+pub async fn refuse_audit(s: &TestServer, backend: Backend, action: Option<&str>) {
     let sql: Vec<String> = match (backend, action) {
         (Backend::Sqlite, Some(a)) => vec![format!(
             "CREATE TRIGGER refuse_audit BEFORE INSERT ON audit_log WHEN NEW.action = '{a}' \

@@ -33,3 +33,4 @@ mod pki_rollover;
 mod s3;
 mod store;
 mod terminal_demo;
+mod unbind;

@@ -157,5 +157,17 @@ async fn cosign_phone_cli_enrols_and_signs() {
         content,
         &cert_der,
     );
+
+    // Unbind: the state file goes, and a copy kept of it is refused by the server.
+    let kept = dir.path().join("kept.json");
+    std::fs::copy(&state, &kept).unwrap();
+    let unbound = phone(&state, &["unbind", "--reason", "换机"], "").await;
+    assert!(unbound.ok, "{}{}", unbound.stdout, unbound.stderr);
+    let unbound: Value = serde_json::from_str(unbound.stdout.trim()).unwrap();
+    assert_eq!(unbound["device_id"], enrolled["device_id"]);
+    assert_eq!(unbound["certificate_revoked"], false);
+    assert!(!state.exists());
+    let after = phone(&kept, &["tasks"], "").await;
+    assert!(!after.ok, "a revoked device listed tasks: {}", after.stdout);
     s.stop().await;
 }

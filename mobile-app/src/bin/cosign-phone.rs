@@ -51,6 +51,15 @@ enum Command {
     /// 自动签名授权 / auto-sign authorisations.
     #[command(subcommand)]
     Autosign(AutosignCommand),
+    /// 解绑本机 / unbind this phone on the server, then delete the state file.
+    Unbind {
+        /// Also revoke the signing certificate (and the auto-sign authorisations).
+        #[arg(long)]
+        revoke_certificate: bool,
+        /// Reason, kept in the audit log.
+        #[arg(long)]
+        reason: Option<String>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -167,6 +176,18 @@ async fn run(cli: Cli) -> Result<String, String> {
                 .await
                 .map_err(|e| e.to_string())?;
             serde_json::to_string(&outcome).map_err(|e| e.to_string())
+        }
+        Command::Unbind {
+            revoke_certificate,
+            reason,
+        } => {
+            let state = PhoneState::load(&cli.state).map_err(|e| e.to_string())?;
+            let client = sign::client(&state).map_err(|e| e.to_string())?;
+            let unbound = enroll::unbind(&client, revoke_certificate, reason)
+                .await
+                .map_err(|e| e.to_string())?;
+            std::fs::remove_file(&cli.state).map_err(|e| e.to_string())?;
+            serde_json::to_string(&unbound).map_err(|e| e.to_string())
         }
         Command::Autosign(cmd) => {
             let state = PhoneState::load(&cli.state).map_err(|e| e.to_string())?;

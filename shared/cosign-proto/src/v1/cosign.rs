@@ -695,6 +695,33 @@ pub struct AuthorisationView {
     pub revoked_by: Option<String>,
 }
 
+/// `POST /api/v1/phone/unbind` (解绑本机): the phone gives up its enrolment. The device is
+/// revoked at once and the server's key share destroyed; with `revoke_certificate` (the app asks
+/// for a second confirmation) the doctor's signing certificate is revoked too
+/// (cessationOfOperation) and their auto-sign authorisations with it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UnbindDevice {
+    /// Also revoke the signing certificate (and the auto-sign authorisations).
+    #[serde(default)]
+    pub revoke_certificate: bool,
+    /// Reason, kept in the audit log (at most 200 characters).
+    pub reason: Option<String>,
+}
+
+/// The answer to [`UnbindDevice`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeviceUnbound {
+    /// The device, now revoked.
+    pub device_id: String,
+    /// The signing certificate's serial (hex), if the device had one.
+    pub certificate_serial: Option<String>,
+    /// Whether the certificate is now revoked (asked for, or already revoked).
+    pub certificate_revoked: bool,
+    /// Auto-sign authorisations revoked with the certificate.
+    pub authorisations_revoked: u32,
+}
+
 /// `POST /api/v1/admin/autosign/{id}/revoke`: why (optional, at most 200 characters).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
