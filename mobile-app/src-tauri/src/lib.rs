@@ -256,10 +256,15 @@ async fn change_pin(app: AppState<'_>, old_pin: String, new_pin: String) -> UiRe
     app.store.save(next)
 }
 
-/// Unbinds this device: stops the push connection, deletes the sealed share, the device key
-/// and the history from this device.
+/// Unbinds this device: the server revokes it and destroys its key share (and, when the user
+/// confirmed that too, revokes the signing certificate and the auto-sign authorisations);
+/// then the push connection stops and the sealed share, the device key and the history are
+/// deleted from this device. Offline, nothing changes anywhere (`logic::unbind_outcome`).
 #[tauri::command]
-fn unbind(app: AppState<'_>) -> UiResult<()> {
+async fn unbind(app: AppState<'_>, revoke_certificate: bool) -> UiResult<()> {
+    let state = app.store.state()?;
+    let client = sign::client(&state).map_err(ui)?;
+    logic::unbind_outcome(enroll::unbind(&client, revoke_certificate, None).await)?;
     app.stop_push();
     app.store.unbind()
 }

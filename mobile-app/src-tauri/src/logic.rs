@@ -25,6 +25,28 @@ fn code_name(code: ErrorCode) -> String {
         .unwrap_or_default()
 }
 
+/// Whether the local enrolment may be deleted after the server's answer to an unbind: yes when
+/// the server unbound the device, or no longer accepts it (already revoked: re-enrolled on
+/// another phone, or by an administrator), so only this device's copy is left; otherwise
+/// (network, server error) the error, and the device stays bound on both sides.
+pub fn unbind_outcome<T>(answer: yiqian_phone::Result<T>) -> UiResult<()> {
+    match answer {
+        Ok(_) => Ok(()),
+        Err(e)
+            if sign::is_code(&e, ErrorCode::BadSignature)
+                || sign::is_code(&e, ErrorCode::Forbidden) =>
+        {
+            Ok(())
+        }
+        Err(PhoneError::Network(detail)) => Err(UiError::new(
+            "NETWORK",
+            "无法连接签名服务器，本机尚未解绑。请联网后重试。",
+            format!("Cannot reach the signing server; this device is still bound ({detail})"),
+        )),
+        Err(e) => Err(ui(e)),
+    }
+}
+
 /// The error people see for a phone-library error.
 pub fn ui(e: PhoneError) -> UiError {
     match e {
@@ -398,6 +420,22 @@ mod tests {
         )));
         assert_eq!(locked.code, "KEY_LOCKED");
         assert!(locked.stops_batch());
+    }
+
+    #[test]
+    fn unbind_deletes_locally_only_when_the_server_let_go() {
+        let server = |code| Err::<(), _>(PhoneError::Server(cosign_proto::v1::ApiError::new(code)));
+        assert!(unbind_outcome(Ok(())).is_ok());
+        assert!(unbind_outcome(server(ErrorCode::BadSignature)).is_ok());
+        assert!(unbind_outcome(server(ErrorCode::Forbidden)).is_ok());
+        let offline = unbind_outcome::<()>(Err(PhoneError::Network("refused".into())));
+        assert!(offline.unwrap_err().message.contains("尚未解绑"));
+        assert_eq!(
+            unbind_outcome(server(ErrorCode::Internal))
+                .unwrap_err()
+                .code,
+            "INTERNAL"
+        );
     }
 
     #[test]

@@ -16,6 +16,7 @@ pub fn Me() -> impl IntoView {
     let new_pin2 = RwSignal::new(String::new());
     let pin_done = RwSignal::new(false);
     let confirm_unbind = RwSignal::new(false);
+    let revoke_cert = RwSignal::new(false);
     leptos::task::spawn_local(async move {
         match ipc::call0::<CertInfo>("certificate").await {
             Ok(c) => cert.set(Some(c)),
@@ -49,8 +50,9 @@ pub fn Me() -> impl IntoView {
             confirm_unbind.set(true);
             return;
         }
+        let args = serde_json::json!({ "revokeCertificate": revoke_cert.get_untracked() });
         leptos::task::spawn_local(async move {
-            match ipc::call0::<()>("unbind").await {
+            match ipc::call::<_, ()>("unbind", &args).await {
                 Ok(()) => ctx.reload(),
                 Err(e) => error.set(Some(e)),
             }
@@ -71,6 +73,15 @@ pub fn Me() -> impl IntoView {
         </section>
         <section class="card">
             <button class="btn" id="lock-now" on:click=move |_| lock(ctx)>{t("立即锁定", "Lock now")}</button>
+            {move || confirm_unbind.get().then(|| view! {
+                <label class="check" for="unbind-revoke-cert">
+                    <input type="checkbox" id="unbind-revoke-cert"
+                        prop:checked=move || revoke_cert.get()
+                        on:change=move |ev| revoke_cert.set(event_target_checked(&ev))/>
+                    {t("同时吊销我的签名证书（离职、手机丢失时勾选；换新手机无需勾选，重新激活即可）",
+                       "Also revoke my signing certificate (when leaving or after a lost phone; not needed to move to a new phone)")}
+                </label>
+            })}
             <button class="btn danger" id="unbind" on:click=unbind>
                 {move || if confirm_unbind.get() { t("确认解绑：删除本机密钥分量与记录", "Confirm: delete this device's key share and history")() } else { t("解绑本机", "Unbind this device")() }}
             </button>
