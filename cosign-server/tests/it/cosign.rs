@@ -1231,6 +1231,12 @@ async fn lost_replies_restarts_and_bad_messages_end_in_one_signature(backend: Ba
 }
 both_backends!(lost_replies_restarts_and_bad_messages_end_in_one_signature);
 
+/// Hub re-reads only once a minute: within a test, only an announcement delivers a change.
+pub fn slow_poll(c: &mut cosign_server::config::Config) {
+    c.hub_poll_interval = Duration::from_secs(60);
+    c.hub_fallback_poll = Duration::from_secs(60);
+}
+
 /// Sends a device-signed POST whose nonce the server already recorded (as if the call had
 /// been captured and sent before), and expects `REPLAYED`.
 pub async fn replayed_post<B: serde::Serialize>(
@@ -1436,10 +1442,6 @@ both_backends!(each_protocol_call_is_one_transaction);
 /// minute here, so only the notification can deliver it in time).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_terminal_on_another_instance_hears_the_signature() {
-    let slow_poll = |c: &mut cosign_server::config::Config| {
-        c.hub_poll_interval = Duration::from_secs(60);
-        c.hub_fallback_poll = Duration::from_secs(60);
-    };
     let a = TestServer::start_with(Backend::Postgres, slow_poll).await;
     let token = a.admin_token().await;
     let terminal = Terminal::register(
@@ -1613,11 +1615,7 @@ both_backends!(completion_webhooks_are_signed_and_retried);
 /// Push: the phone's WebSocket receives a new task as soon as a terminal creates it, and the
 /// list empties once it is signed; an unsigned upgrade gets no socket.
 async fn tasks_are_pushed_to_the_phone(backend: Backend) {
-    let s = TestServer::start_with(backend, |c| {
-        c.hub_poll_interval = Duration::from_secs(60);
-        c.hub_fallback_poll = Duration::from_secs(60);
-    })
-    .await;
+    let s = TestServer::start_with(backend, slow_poll).await;
     let token = s.admin_token().await;
     let terminal = Terminal::register(&s, &token, &["sign_request:create"], None).await;
     let phone = enrolled(&s, &token, "D001", "张医生").await;

@@ -14,7 +14,7 @@ use yiqian_phone::{PhoneState, enroll, sign};
 
 use crate::autosign::{audit_actions, authorise_prescriptions, get_pem};
 use crate::both_backends;
-use crate::cosign::{code, enrolled, refuse_audit, replayed_post};
+use crate::cosign::{code, enrolled, refuse_audit, replayed_post, slow_poll};
 use crate::support::{Backend, TestServer};
 use crate::tools::openssl;
 
@@ -98,11 +98,7 @@ where
 
 async fn unbinding_revokes_the_device_and_on_request_the_certificate(backend: Backend) {
     // No polling: only the revocation's announcement can close the socket in time.
-    let s = TestServer::start_with(backend, |c| {
-        c.hub_poll_interval = Duration::from_secs(60);
-        c.hub_fallback_poll = Duration::from_secs(60);
-    })
-    .await;
+    let s = TestServer::start_with(backend, slow_poll).await;
     let token = s.admin_token().await;
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
