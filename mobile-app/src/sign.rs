@@ -134,11 +134,15 @@ pub fn items_in(view: &SignRequestView) -> Vec<RoundItem> {
 
 /// Checks the server's round against what the phone knows, returning the digests the phone
 /// computed itself.
+///
+/// A request's view comes from `reviewed` (what the phone showed the signer before the round)
+/// or, for requests not in it, is read once from the server.
 async fn check_round(
     client: &Client,
     share: &ClientKeyShare,
     started: &RoundStarted,
     asked: &[RoundItem],
+    reviewed: &[SignRequestView],
 ) -> Result<Vec<plain::Digest>> {
     if started.items.len() != asked.len() {
         return Err(PhoneError::Mismatch(
@@ -147,13 +151,25 @@ async fn check_round(
     }
     let z = plain::compute_z(sm2_cosign::DEFAULT_ID, share.public().public_point())?;
     let mut expected = Vec::with_capacity(asked.len());
+    let mut read: Vec<SignRequestView> = Vec::new();
     for (item, want) in started.items.iter().zip(asked) {
         if item.request_id != want.request_id || item.document != want.document {
             return Err(PhoneError::Mismatch(
                 "items are not the ones asked for".into(),
             ));
         }
-        let view = request(client, &item.request_id).await?;
+        let known = reviewed
+            .iter()
+            .chain(&read)
+            .position(|v| v.request_id == item.request_id);
+        let view = match known {
+            Some(i) if i < reviewed.len() => &reviewed[i],
+            Some(i) => &read[i - reviewed.len()],
+            None => {
+                read.push(request(client, &item.request_id).await?);
+                &read[read.len() - 1]
+            }
+        };
         let doc = view
             .documents
             .iter()
@@ -209,6 +225,30 @@ pub async fn begin_round(
     items: Vec<RoundItem>,
     qr_nonce: Option<String>,
 ) -> Result<OpenRound> {
+    begin_round_checked(client, state, pin, items, qr_nonce, &[]).await
+}
+
+/// [`begin_round`] over every document of `reviewed`, the requests as the phone showed them:
+/// the round is checked against those views instead of reading each request again.
+pub async fn begin_round_reviewed(
+    client: &Client,
+    state: &PhoneState,
+    pin: &str,
+    reviewed: &[SignRequestView],
+    qr_nonce: Option<String>,
+) -> Result<OpenRound> {
+    let items = reviewed.iter().flat_map(items_in).collect();
+    begin_round_checked(client, state, pin, items, qr_nonce, reviewed).await
+}
+
+async fn begin_round_checked(
+    client: &Client,
+    state: &PhoneState,
+    pin: &str,
+    items: Vec<RoundItem>,
+    qr_nonce: Option<String>,
+    reviewed: &[SignRequestView],
+) -> Result<OpenRound> {
     let share = unlock(client, state, pin).await?;
     let started: RoundStarted = client
         .post(
@@ -219,7 +259,7 @@ pub async fn begin_round(
             },
         )
         .await?;
-    let expected = check_round(client, &share, &started, &items).await?;
+    let expected = check_round(client, &share, &started, &items, reviewed).await?;
     let (session, commit) = ClientSignSession::commit_os(&share, &started.request, &expected)?;
     Ok(OpenRound {
         round_id: started.round_id,
@@ -300,6 +340,21 @@ pub async fn sign_items(
         .await
 }
 
+/// Signs every document of `reviewed` (one request or a batch, as the phone showed them) in
+/// one round after one PIN entry.
+pub async fn sign_reviewed(
+    client: &Client,
+    state: &PhoneState,
+    pin: &str,
+    reviewed: &[SignRequestView],
+    qr_nonce: Option<String>,
+) -> Result<RoundOutcome> {
+    begin_round_reviewed(client, state, pin, reviewed, qr_nonce)
+        .await?
+        .complete(client)
+        .await
+}
+
 /// Scan to sign: opens a `yiqian://sign` link and signs every document of its request.
 pub async fn sign_link(state: &PhoneState, link: &str, pin: &str) -> Result<RoundOutcome> {
     let parsed: cosign_proto::v1::qr::QrLink = link
@@ -320,8 +375,8 @@ pub async fn sign_link(state: &PhoneState, link: &str, pin: &str) -> Result<Roun
         )));
     }
     let client = client(state)?;
-    let items = items_of(&client, &request_id).await?;
-    sign_items(&client, state, pin, items, Some(nonce)).await
+    let view = request(&client, &request_id).await?;
+    sign_reviewed(&client, state, pin, &[view], Some(nonce)).await
 }
 
 /// Whether an error is the server's `code`.

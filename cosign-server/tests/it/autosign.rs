@@ -84,13 +84,7 @@ async fn autosign_inside_outside_and_revoked(backend: Backend) {
         None,
     )
     .await;
-    let plain = Terminal::register(
-        &s,
-        &token,
-        &["sign_request:create", "sign_request:read"],
-        None,
-    )
-    .await;
+    let plain = Terminal::signing(&s, &token).await;
     let phone = enrolled(&s, &token, "D101", "王医生").await;
     let client = sign::client(&phone).unwrap();
     let dir = tempfile::tempdir().unwrap();

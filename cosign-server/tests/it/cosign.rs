@@ -43,6 +43,17 @@ pub fn now_ms() -> i64 {
 }
 
 impl Terminal {
+    /// A terminal with the usual HIS permissions: create and read sign requests.
+    pub async fn signing(s: &TestServer, token: &str) -> Self {
+        Self::register(
+            s,
+            token,
+            &["sign_request:create", "sign_request:read"],
+            None,
+        )
+        .await
+    }
+
     pub async fn register(
         s: &TestServer,
         token: &str,
@@ -279,13 +290,7 @@ pub fn check_independently(
 async fn scan_to_sign_end_to_end(backend: Backend) {
     let s = TestServer::start(backend).await;
     let token = s.admin_token().await;
-    let terminal = Terminal::register(
-        &s,
-        &token,
-        &["sign_request:create", "sign_request:read"],
-        None,
-    )
-    .await;
+    let terminal = Terminal::signing(&s, &token).await;
     let phone = enrolled(&s, &token, "D001", "张医生").await;
     let dir = tempfile::tempdir().unwrap();
 
@@ -558,13 +563,7 @@ both_backends!(wrong_pins_lock_the_key_until_an_administrator_unlocks);
 async fn order_is_enforced_and_only_signers_sign(backend: Backend) {
     let s = TestServer::start(backend).await;
     let token = s.admin_token().await;
-    let terminal = Terminal::register(
-        &s,
-        &token,
-        &["sign_request:create", "sign_request:read"],
-        None,
-    )
-    .await;
+    let terminal = Terminal::signing(&s, &token).await;
     let first = enrolled(&s, &token, "D100", "主治医师").await;
     let second = enrolled(&s, &token, "D200", "主任医师").await;
     let outsider = enrolled(&s, &token, "D300", "其他医师").await;
@@ -663,13 +662,7 @@ both_backends!(order_is_enforced_and_only_signers_sign);
 async fn batch_round_survives_a_second_instance(backend: Backend) {
     let s = TestServer::start(backend).await;
     let token = s.admin_token().await;
-    let terminal = Terminal::register(
-        &s,
-        &token,
-        &["sign_request:create", "sign_request:read"],
-        None,
-    )
-    .await;
+    let terminal = Terminal::signing(&s, &token).await;
     let nurse = enrolled(&s, &token, "N100", "李护士").await;
     let records: Vec<Vec<u8>> = (0..200)
         .map(|i| format!("体温单 第{i}床 36.{}℃", i % 10).into_bytes())
@@ -741,13 +734,7 @@ async fn signed_calls_refuse_forgery_replay_skew_and_missing_rights() {
     let s = TestServer::start(Backend::Sqlite).await;
     let token = s.admin_token().await;
     let reader = Terminal::register(&s, &token, &["sign_request:read"], Some(4)).await;
-    let writer = Terminal::register(
-        &s,
-        &token,
-        &["sign_request:create", "sign_request:read"],
-        None,
-    )
-    .await;
+    let writer = Terminal::signing(&s, &token).await;
     add_staff(&s, &token, "D001", "张医生").await;
     let body = serde_json::to_vec(&json!({"signers": ["D001"], "title": "t", "documents": [{"name": "n", "digest_sm3": "a".repeat(64)}]})).unwrap();
     let path = "/api/v1/sign-requests";
@@ -1038,13 +1025,7 @@ async fn staff_csv_import_reports_each_bad_row() {
 async fn lost_replies_restarts_and_bad_messages_end_in_one_signature(backend: Backend) {
     let s = TestServer::start(backend).await;
     let token = s.admin_token().await;
-    let terminal = Terminal::register(
-        &s,
-        &token,
-        &["sign_request:create", "sign_request:read"],
-        None,
-    )
-    .await;
+    let terminal = Terminal::signing(&s, &token).await;
     let phone = enrolled(&s, &token, "D001", "张医生").await;
     let client = sign::client(&phone).unwrap();
     let created = terminal
@@ -1306,13 +1287,7 @@ async fn each_protocol_call_is_one_transaction(backend: Backend) {
 
     let s = TestServer::start(backend).await;
     let token = s.admin_token().await;
-    let terminal = Terminal::register(
-        &s,
-        &token,
-        &["sign_request:create", "sign_request:read"],
-        None,
-    )
-    .await;
+    let terminal = Terminal::signing(&s, &token).await;
     let phone = enrolled(&s, &token, "D001", "张医生").await;
     let client = sign::client(&phone).unwrap();
     let body = json!({"signers": ["D001"], "title": "检验报告",
@@ -1444,13 +1419,7 @@ both_backends!(each_protocol_call_is_one_transaction);
 async fn a_terminal_on_another_instance_hears_the_signature() {
     let a = TestServer::start_with(Backend::Postgres, slow_poll).await;
     let token = a.admin_token().await;
-    let terminal = Terminal::register(
-        &a,
-        &token,
-        &["sign_request:create", "sign_request:read"],
-        None,
-    )
-    .await;
+    let terminal = Terminal::signing(&a, &token).await;
     let phone = enrolled(&a, &token, "D001", "张医生").await;
     let mut config = a.config();
     slow_poll(&mut config);
@@ -1752,5 +1721,39 @@ async fn notifier_and_configured_pin_limit() {
         .await
         .unwrap_err();
     assert_eq!(code(&e), ErrorCode::KeyLocked);
+    s.stop().await;
+}
+
+/// The phone checks a round against the request as it showed it to the doctor (the view it
+/// reviewed, not a fresh read): a round over other content — here the shown view carries
+/// another digest, as if the document changed after the doctor read it — is refused before
+/// any commitment is sent, and nothing is signed. With the view as the server gave it, it signs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_phone_signs_only_what_it_showed() {
+    let s = TestServer::start(Backend::Sqlite).await;
+    let token = s.admin_token().await;
+    let terminal = Terminal::signing(&s, &token).await;
+    let phone = enrolled(&s, &token, "D071", "钱医生").await;
+    let created = terminal
+        .create(
+            &json!({"signers": ["D071"], "title": "检验报告", "qr_image": false,
+            "documents": [{"name": "报告", "digest_sm3": hex::encode(Sm3::digest(b"report-1"))}]}),
+        )
+        .await;
+    let id = created["request_id"].as_str().unwrap();
+    let client = sign::client(&phone).unwrap();
+    let mut shown = sign::request(&client, id).await.unwrap();
+    shown.documents[0].digest_sm3 = hex::encode(Sm3::digest(b"report-2"));
+    let e = sign::sign_reviewed(&client, &phone, PIN, &[shown], None)
+        .await
+        .unwrap_err();
+    assert!(matches!(e, PhoneError::Mismatch(_)), "{e:?}");
+    assert_eq!(terminal.view(id).await["status"], "pending");
+    let shown = sign::request(&client, id).await.unwrap();
+    let outcome = sign::sign_reviewed(&client, &phone, PIN, &[shown], None)
+        .await
+        .unwrap();
+    assert!(outcome.items.iter().all(|i| i.ok), "{outcome:?}");
+    assert_eq!(terminal.view(id).await["status"], "completed");
     s.stop().await;
 }

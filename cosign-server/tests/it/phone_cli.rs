@@ -77,13 +77,7 @@ async fn phone(state: &Path, args: &[&str], stdin: &str) -> Run {
 async fn cosign_phone_cli_enrols_and_signs() {
     let s = TestServer::start(Backend::Sqlite).await;
     let token = s.admin_token().await;
-    let terminal = Terminal::register(
-        &s,
-        &token,
-        &["sign_request:create", "sign_request:read"],
-        None,
-    )
-    .await;
+    let terminal = Terminal::signing(&s, &token).await;
     let dir = tempfile::tempdir().unwrap();
     let state = dir.path().join("phone.json");
 

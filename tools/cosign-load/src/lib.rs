@@ -24,7 +24,7 @@ use anyhow::{Context, Result, anyhow, bail};
 use cosign_proto::v1::auth::canonical_request;
 use cosign_proto::v1::cosign::{
     ClientAppCreated, CreateClientApp, CreateSignRequest, CreateStaff, DocumentToSign,
-    RequestEvent, RoundItem, SignRequestCreated,
+    RequestEvent, SignRequestCreated,
 };
 use cosign_proto::v1::qr::QrLink;
 use futures_util::StreamExt;
@@ -222,8 +222,9 @@ impl Phone {
         else {
             bail!("not a signing link");
         };
-        let items = sign::items_of(&self.client, &request_id).await?;
-        let outcome = sign::sign_items(&self.client, &self.state, PIN, items, Some(nonce)).await?;
+        let view = sign::request(&self.client, &request_id).await?;
+        let outcome =
+            sign::sign_reviewed(&self.client, &self.state, PIN, &[view], Some(nonce)).await?;
         check_outcome(&outcome)
     }
 
@@ -240,16 +241,8 @@ impl Phone {
                 break t;
             }
         };
-        let items = task
-            .request
-            .documents
-            .iter()
-            .map(|d| RoundItem {
-                request_id: request_id.to_owned(),
-                document: d.index,
-            })
-            .collect();
-        let outcome = sign::sign_items(&self.client, &self.state, PIN, items, None).await?;
+        let outcome =
+            sign::sign_reviewed(&self.client, &self.state, PIN, &[task.request], None).await?;
         check_outcome(&outcome)
     }
 }
