@@ -11,7 +11,7 @@ export CARGO_TERM_COLOR ?= never
 
 NEXTEST := $(shell command -v cargo-nextest >/dev/null 2>&1 && echo "nextest run" || echo "test")
 
-.PHONY: help setup setup-test build h5 h5-lint app-ui app-ui-lint run test fmt lint unit wasm bench bench-cosign clean-test-dbs
+.PHONY: help setup setup-test build h5 h5-lint app-ui app-ui-lint mobile run test fmt lint unit wasm bench bench-cosign clean-test-dbs
 
 help:
 	@echo "make run   - install what is missing, build, start cosign-server on http://127.0.0.1:8080"
@@ -35,8 +35,7 @@ h5-lint:
 	@scripts/build-h5.sh --lint
 
 # The doctor / nurse app's UI (mobile-ui → mobile-app/ui/dist); the Tauri shell
-# (mobile-app/src-tauri) embeds it at compile time. NOT part of `make test` yet: the app
-# crates are outside the workspace until they are verified (docs/mobile-app.md).
+# (mobile-app/src-tauri) embeds it at compile time, so it is built before any workspace build.
 app-ui:
 	@scripts/build-app.sh
 
@@ -65,11 +64,16 @@ unit:
 	@set -o pipefail; cargo $(NEXTEST) --workspace 2>&1 | tee $(YIQIAN_CACHE)/last-test.log
 	@scripts/test-summary.sh $(YIQIAN_CACHE)/last-test.log
 
-test: setup-test clean-test-dbs fmt lint wasm h5-lint h5 unit
+test: setup-test clean-test-dbs fmt app-ui lint wasm mobile h5-lint app-ui-lint h5 unit
 
 # The crates the H5 page and the app embed must keep building for wasm32.
 wasm:
 	@scripts/wasm-check.sh
+
+# The app's Rust side must compile for Android and iOS, and their projects agree with
+# tauri.conf.json (identifier, version, deep-link scheme, camera).
+mobile:
+	@scripts/mobile-check.sh
 
 # Drops databases left behind by an interrupted earlier run.
 clean-test-dbs:

@@ -15,6 +15,14 @@ if [ "$mode" = wasm-bindgen-path ]; then
   echo "$wbg_root/bin/wasm-bindgen"
   exit 0
 fi
+# tauri-driver (WebDriver for the doctor app's end-to-end test, tests/it/tauri_app.rs): a pinned
+# version in its own directory of the cache; the test asks for the path with this mode.
+tauri_driver_version=2.1.0
+tauri_driver="$cache/tools/tauri-driver-$tauri_driver_version/bin/tauri-driver"
+if [ "$mode" = tauri-driver-path ]; then
+  echo "$tauri_driver"
+  exit 0
+fi
 mkdir -p "$cache"
 
 say() { printf '[setup] %s\n' "$*"; }
@@ -43,6 +51,11 @@ if [ ! -x "$wbg_root/bin/wasm-bindgen" ]; then
   # Without --locked: its lockfile names a crate version the registry does not serve.
   say "installing wasm-bindgen-cli $wbg_version into $wbg_root (a few minutes, once)"
   cargo install -q wasm-bindgen-cli --version "=$wbg_version" --root "$wbg_root"
+fi
+
+if [ "$mode" = test ] && [ ! -x "$tauri_driver" ]; then
+  say "installing tauri-driver $tauri_driver_version (a minute, once)"
+  cargo install -q tauri-driver --locked --version "=$tauri_driver_version" --root "$cache/tools/tauri-driver-$tauri_driver_version"
 fi
 
 # Models of the `liveness` service and its test images (PyPI, checksummed; out of git).

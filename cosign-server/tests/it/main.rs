@@ -32,5 +32,6 @@ mod pki_external;
 mod pki_rollover;
 mod s3;
 mod store;
+mod tauri_app;
 mod terminal_demo;
 mod unbind;

@@ -2,7 +2,8 @@
 //! `mobile-app/ui`) end to end: the real desktop build driven over W3C WebDriver by
 //! `tauri-driver` (Debian's WebKitWebDriver underneath) under Xvfb, against a real server on
 //! loopback. The app reaches the server through a loopback relay the test can cut, to show a
-//! batch failing cleanly while the server is unreachable and succeeding on retry.
+//! batch failing cleanly while the server is unreachable and succeeding on retry, and restarts
+//! the app with a `yiqian://` link as its argument (a deep link, as the system opens it).
 //!
 //! Needs the UI built (`scripts/build-app.sh`; `make test` does), `tauri-driver`
 //! (`scripts/setup.sh test` installs it) and `xvfb-run`. Screenshots of every screen at
@@ -91,8 +92,12 @@ impl Relay {
 /// A minimal W3C WebDriver client (the few commands the test needs).
 struct Driver {
     http: reqwest::Client,
+    /// tauri-driver's base URL.
+    base: String,
     session: String,
     shots: PathBuf,
+    /// tauri-driver's log (shown when a session does not start).
+    log: PathBuf,
 }
 
 impl Driver {
@@ -230,6 +235,16 @@ impl Driver {
         }
     }
 
+    /// Quits the app and starts it again with `args` as its program arguments (how Linux
+    /// hands a `yiqian://` link to the app it is registered for).
+    async fn relaunch(&mut self, args: &[&str]) {
+        let _ = self
+            .send(reqwest::Method::DELETE, &self.session, None)
+            .await;
+        self.session = new_session(&self.http, &self.base, args, &self.log).await;
+        self.size(390, 844).await;
+    }
+
     async fn size(&self, width: u32, height: u32) {
         self.cmd(
             reqwest::Method::POST,
@@ -303,6 +318,32 @@ fn tauri_driver() -> PathBuf {
     path
 }
 
+/// Starts the app in a new WebDriver session (waiting for tauri-driver to answer); the
+/// session's URL.
+async fn new_session(http: &reqwest::Client, base: &str, args: &[&str], log: &Path) -> String {
+    let app = workspace_bin("yiqian-doctor");
+    let caps = json!({"capabilities": {"alwaysMatch": {"tauri:options": {"application": app, "args": args}}}});
+    for _ in 0..100 {
+        if let Ok(r) = http
+            .post(format!("{base}/session"))
+            .json(&caps)
+            .send()
+            .await
+        {
+            let v: Value = r.json().await.unwrap();
+            let id = v["value"]["sessionId"]
+                .as_str()
+                .unwrap_or_else(|| panic!("no session: {v}"));
+            return format!("{base}/session/{id}");
+        }
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    panic!(
+        "tauri-driver did not answer: {}",
+        std::fs::read_to_string(log).unwrap_or_default()
+    )
+}
+
 async fn start_app(app_dir: &Path) -> (DriverProcess, Driver) {
     use std::os::unix::process::CommandExt;
     let ui = repo().join("mobile-app/ui/dist");
@@ -310,7 +351,6 @@ async fn start_app(app_dir: &Path) -> (DriverProcess, Driver) {
         ui.join("app_bg.wasm").is_file(),
         "mobile-ui is not built: run scripts/build-app.sh (make test does) before this test"
     );
-    let app = workspace_bin("yiqian-doctor");
     let (port, native) = (free_port(), free_port());
     std::fs::create_dir_all(app_dir).unwrap();
     let log = std::fs::File::create(app_dir.join("driver.log")).unwrap();
@@ -335,36 +375,14 @@ async fn start_app(app_dir: &Path) -> (DriverProcess, Driver) {
         .build()
         .unwrap();
     let base = format!("http://127.0.0.1:{port}");
-    let caps = json!({"capabilities": {"alwaysMatch": {"tauri:options": {"application": app}}}});
-    let mut session = None;
-    for _ in 0..100 {
-        if let Ok(r) = http
-            .post(format!("{base}/session"))
-            .json(&caps)
-            .send()
-            .await
-        {
-            let v: Value = r.json().await.unwrap();
-            session = Some(
-                v["value"]["sessionId"]
-                    .as_str()
-                    .unwrap_or_else(|| panic!("no session: {v}"))
-                    .to_owned(),
-            );
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(300)).await;
-    }
-    let session = session.unwrap_or_else(|| {
-        panic!(
-            "tauri-driver did not answer: {}",
-            std::fs::read_to_string(app_dir.join("driver.log")).unwrap_or_default()
-        )
-    });
+    let log = app_dir.join("driver.log");
+    let session = new_session(&http, &base, &[], &log).await;
     let driver = Driver {
         http,
-        session: format!("{base}/session/{session}"),
+        base,
+        session,
         shots: artifacts("tauri"),
+        log,
     };
     driver.size(390, 844).await;
     (guard, driver)
@@ -387,16 +405,10 @@ async fn doctor_app_end_to_end() {
         .set(s.base.trim_start_matches("http://").to_owned())
         .unwrap();
     let token = s.admin_token().await;
-    let terminal = Terminal::register(
-        &s,
-        &token,
-        &["sign_request:create", "sign_request:read"],
-        None,
-    )
-    .await;
+    let terminal = Terminal::signing(&s, &token).await;
     let dir = tempfile::tempdir().unwrap();
     let app_dir = dir.path().join("app");
-    let (_proc, d) = start_app(&app_dir).await;
+    let (_proc, mut d) = start_app(&app_dir).await;
 
     // Activation: paste the administrator's link, set the PIN, keys generated, certificate shown.
     let link = add_staff(&s, &token, "D901", "李医生").await;
@@ -604,12 +616,43 @@ async fn doctor_app_end_to_end() {
     .await;
     d.shots("16-autosign-revoked").await;
 
+    // A deep link: the system starts the app with the terminal's `yiqian://sign` link as its
+    // argument; the app opens that request's review at once (no camera on the desktop), and
+    // signing still takes the PIN.
+    let linked = terminal
+        .create(&request_body("D901", "会诊记录", "P-0077", b"deep link"))
+        .await;
+    d.relaunch(&[linked["qr_payload"].as_str().unwrap()]).await;
+    d.wait_text("#screen-scan #req-patient", 60, |t| t == "P-0077")
+        .await;
+    assert!(d.try_find("#sign-camera").await.is_none());
+    d.shots("17-deep-link").await;
+    d.type_in("#sign-pin", PIN).await;
+    d.click("#sign-confirm").await;
+    d.wait("#sign-done", 60).await;
+    let view = terminal.view(linked["request_id"].as_str().unwrap()).await;
+    assert_eq!(view["status"], "completed", "{view}");
+    check_independently(
+        dir.path(),
+        "deeplink",
+        view["signatures"][0]["cms"].as_str().unwrap(),
+        b"deep link",
+        &cert_der,
+    );
+    // A link that is not one of ours opens nothing but the task list.
+    d.relaunch(&["yiqian://wipe?v=1&all=1"]).await;
+    d.wait("#tab-tasks", 60).await;
+    // (The app takes a link right after reading its state; give a wrongly accepted one time
+    // to show.)
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert!(d.try_find("#screen-scan").await.is_none());
+
     // The lock screen hides patient data until the PIN is entered.
     d.click("#tab-me").await;
     d.click("#lock-now").await;
     d.wait("#screen-lock", 10).await;
     assert!(!d.page_text().await.contains("P-00"));
-    d.shots("17-locked").await;
+    d.shots("18-locked").await;
     d.type_in("#unlock-pin", PIN).await;
     d.click("#unlock").await;
     d.wait("#tab-tasks", 30).await;
@@ -642,7 +685,7 @@ async fn doctor_app_end_to_end() {
         previous = msg;
     }
     assert!(locked, "the key never locked");
-    d.shots("18-key-locked").await;
+    d.shots("19-key-locked").await;
     assert_eq!(
         terminal.view(last["request_id"].as_str().unwrap()).await["status"],
         "pending"

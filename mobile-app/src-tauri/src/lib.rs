@@ -3,6 +3,11 @@
 //! protocol step is `yiqian_phone`'s (the same code as the `cosign-phone` CLI). The task list
 //! is pushed over the phone's WebSocket and forwarded to the window as `tasks` events.
 //!
+//! A `yiqian://` link opened by the system (deep link: `tauri-plugin-deep-link`; on Linux and
+//! Windows the link is the program's one argument) is kept until the window takes it
+//! (`take_link`) and announced as a `link` event while the app runs; on Android and iOS the
+//! camera reads QR codes through `tauri-plugin-barcode-scanner` (the UI calls it directly).
+//!
 //! Data directory: `$YIQIAN_APP_DIR` when set (tests), otherwise the platform's app data
 //! directory. It holds `phone.json` (device key and the share `d1` sealed under the PIN and the
 //! server's OPRF key, file mode 0600) and `history.json`.
@@ -18,11 +23,14 @@ use cosign_proto::v1::cosign::{
 };
 use futures_util::StreamExt;
 use tauri::{AppHandle, Emitter, Manager, State};
+use tauri_plugin_deep_link::DeepLinkExt;
+#[cfg(mobile)]
+use tauri_plugin_yiqian_keystore::KeystoreExt;
 use yiqian_phone::{autosign, enroll, sign};
 use zeroize::Zeroizing;
 
 use crate::logic::{
-    BatchItem, CertInfo, HistoryEntry, Progress, Status, Store, UiError, UiResult,
+    BatchItem, CertInfo, HistoryEntry, IncomingLink, Progress, Status, Store, UiError, UiResult,
     activation_parts, cert_info, now_ms, request_result, sign_link_parts, ui,
 };
 
@@ -34,9 +42,23 @@ pub struct App {
     /// Whether the push connection is up (the `push` events tell the window about changes; the
     /// window asks with `online` when it loads, since events sent before that are lost).
     online: Arc<AtomicBool>,
+    /// The last `yiqian://` link the system opened the app with, until the window takes it.
+    incoming: Mutex<Option<IncomingLink>>,
 }
 
 impl App {
+    /// Keeps a link the system opened the app with (the newest wins) and tells the window.
+    fn link_opened(&self, app: &AppHandle, raw: &str) {
+        let Some(link) = IncomingLink::classify(raw) else {
+            return;
+        };
+        *self
+            .incoming
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(link.clone());
+        let _ = app.emit("link", link);
+    }
+
     fn stop_push(&self) {
         if let Some(h) = self
             .push
@@ -86,18 +108,39 @@ impl App {
 
 type AppState<'a> = State<'a, Arc<App>>;
 
+#[allow(clippy::needless_pass_by_value)] // Tauri passes command arguments by value
 #[tauri::command]
 fn status(app: AppState<'_>) -> Status {
     app.store.status()
 }
 
 /// Whether the push connection is up now.
+#[allow(clippy::needless_pass_by_value)] // Tauri passes command arguments by value
 #[tauri::command]
 fn online(app: AppState<'_>) -> bool {
     app.online.load(Ordering::SeqCst)
 }
 
+/// The `yiqian://` link the system opened the app with, once (the window asks when it loads,
+/// since a `link` event sent before it listens is lost).
+#[allow(clippy::needless_pass_by_value)] // Tauri passes command arguments by value
+#[tauri::command]
+fn take_link(app: AppState<'_>) -> Option<IncomingLink> {
+    app.incoming
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .take()
+}
+
+/// Whether this device can read QR codes with its camera (Android, iOS); elsewhere the link
+/// is pasted or opened by the system.
+#[tauri::command]
+fn can_scan() -> bool {
+    cfg!(mobile)
+}
+
 /// Parses an activation link: (server, staff id) for the confirmation screen.
+#[allow(clippy::needless_pass_by_value)] // Tauri passes command arguments by value
 #[tauri::command]
 fn parse_activation(link: String) -> UiResult<(String, String)> {
     let (server, staff_id, _) = activation_parts(&link)?;
@@ -133,6 +176,7 @@ async fn activate(
     Ok(info)
 }
 
+#[allow(clippy::needless_pass_by_value)] // Tauri passes command arguments by value
 #[tauri::command]
 fn certificate(app: AppState<'_>) -> UiResult<CertInfo> {
     cert_info(&app.store.state()?)
@@ -220,15 +264,16 @@ async fn autosign_create(
 #[tauri::command]
 async fn autosign_revoke(app: AppState<'_>, id: String) -> UiResult<AuthorisationView> {
     let client = sign::client(&app.store.state()?).map_err(ui)?;
-    Ok(autosign::revoke(
+    autosign::revoke(
         &client,
         &id,
         Some("医生在手机端撤销 / revoked on the phone".into()),
     )
     .await
-    .map_err(ui)?)
+    .map_err(ui)
 }
 
+#[allow(clippy::needless_pass_by_value)] // Tauri passes command arguments by value
 #[tauri::command]
 fn history(app: AppState<'_>, query: String) -> Vec<HistoryEntry> {
     app.store.history(&query)
@@ -269,27 +314,91 @@ async fn unbind(app: AppState<'_>, revoke_certificate: bool) -> UiResult<()> {
     app.store.unbind()
 }
 
+/// The hardware key store that wraps the state file on Android and iOS (see
+/// [`logic::DeviceWrap`]).
+#[cfg(mobile)]
+#[derive(Debug)]
+struct HardwareKey(AppHandle);
+
+#[cfg(mobile)]
+impl logic::DeviceWrap for HardwareKey {
+    fn wrap(&self, plain: &[u8]) -> Result<Vec<u8>, String> {
+        self.0.keystore().wrap(plain).map_err(|e| e.to_string())
+    }
+    fn unwrap(&self, wrapped: &[u8]) -> Result<Zeroizing<Vec<u8>>, String> {
+        self.0
+            .keystore()
+            .unwrap(wrapped)
+            .map(Zeroizing::new)
+            .map_err(|e| e.to_string())
+    }
+    fn delete_key(&self) -> Result<(), String> {
+        self.0.keystore().delete_key().map_err(|e| e.to_string())
+    }
+}
+
+#[cfg(mobile)]
+#[allow(clippy::unnecessary_wraps)]
+fn device_wrap(app: &AppHandle) -> Option<Box<dyn logic::DeviceWrap>> {
+    Some(Box::new(HardwareKey(app.clone())))
+}
+
+/// On the desktop the state file is sealed under the PIN and the OPRF key only.
+#[cfg(not(mobile))]
+fn device_wrap(_app: &AppHandle) -> Option<Box<dyn logic::DeviceWrap>> {
+    None
+}
+
+/// The entry point Android and iOS call (their projects load the library, not the binary).
+#[cfg(mobile)]
+#[tauri::mobile_entry_point]
+pub fn mobile_main() {
+    if let Err(e) = run() {
+        eprintln!("yiqian-doctor: {} / {}", e.message, e.message_en);
+    }
+}
+
 /// Runs the app.
 pub fn run() -> Result<(), UiError> {
-    tauri::Builder::default()
+    let builder = tauri::Builder::default().plugin(tauri_plugin_deep_link::init());
+    #[cfg(mobile)]
+    let builder = builder
+        .plugin(tauri_plugin_barcode_scanner::init())
+        .plugin(tauri_plugin_yiqian_keystore::init());
+    builder
         .setup(|tauri_app| {
             let dir = match std::env::var_os("YIQIAN_APP_DIR") {
                 Some(d) => std::path::PathBuf::from(d),
                 None => tauri_app.path().app_data_dir()?,
             };
-            let store = Store::open(&dir).map_err(|e| e.message)?;
+            let store =
+                Store::open(&dir, device_wrap(tauri_app.handle())).map_err(|e| e.message)?;
             let app = Arc::new(App {
                 store,
                 push: Mutex::new(None),
                 online: Arc::new(AtomicBool::new(false)),
+                incoming: Mutex::new(None),
             });
             app.start_push(tauri_app.handle());
+            let handle = tauri_app.handle().clone();
+            let opened = tauri_app.deep_link().get_current().ok().flatten();
+            for url in opened.iter().flatten() {
+                app.link_opened(&handle, url.as_str());
+            }
+            let (app2, handle2) = (app.clone(), handle.clone());
+            tauri_app.deep_link().on_open_url(move |event| {
+                for url in event.urls() {
+                    app2.link_opened(&handle2, url.as_str());
+                }
+            });
             tauri_app.manage(app);
             Ok(())
         })
         .invoke_handler(tauri::generate_handler![
             status,
             online,
+            take_link,
+            can_scan,
             parse_activation,
             request_sms,
             activate,

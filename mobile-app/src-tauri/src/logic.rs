@@ -9,8 +9,12 @@ use base64::Engine;
 use cosign_proto::v1::ErrorCode;
 use cosign_proto::v1::cosign::ItemOutcome;
 use cosign_proto::v1::qr::QrLink;
-pub use mobile_ui::model::{BatchItem, CertInfo, HistoryEntry, Progress, Status, UiError};
+pub use mobile_ui::model::{
+    BatchItem, CertInfo, HistoryEntry, IncomingLink, Progress, Status, UiError,
+};
+use yiqian_phone::state::write_private_atomic;
 use yiqian_phone::{PhoneError, PhoneState, sign};
+use zeroize::Zeroizing;
 
 /// Requests signed per co-signing round in a batch (one PIN entry by the user; the app unlocks
 /// the share once per round, so a lost connection costs at most one round).
@@ -174,28 +178,68 @@ pub fn activation_parts(link: &str) -> UiResult<(String, String, String)> {
     }
 }
 
-/// The app's files: `phone.json` (device key and the share sealed under the PIN; 0600) and
-/// `history.json`.
+/// A device-bound second layer around the state file. On Android and iOS the shell passes the
+/// hardware key store (Android Keystore / iOS Secure Enclave, `tauri-plugin-yiqian-keystore`),
+/// so a copied file is useless on another device even to someone who knows the PIN; on the
+/// desktop there is none and the file is sealed under the PIN and the server's OPRF key only.
+pub trait DeviceWrap: Send + Sync + std::fmt::Debug {
+    /// Encrypts under the device's key (created on first use).
+    fn wrap(&self, plain: &[u8]) -> Result<Vec<u8>, String>;
+    /// Decrypts what [`wrap`](Self::wrap) gave.
+    fn unwrap(&self, wrapped: &[u8]) -> Result<Zeroizing<Vec<u8>>, String>;
+    /// Deletes the device's key (unbind).
+    fn delete_key(&self) -> Result<(), String>;
+}
+
+/// The state file: `phone.json` as [`PhoneState::save`] writes it, or on a device with a
+/// hardware key store `phone.wrapped`, the same JSON wrapped by it.
+fn state_file(dir: &Path, wrap: Option<&dyn DeviceWrap>) -> PathBuf {
+    dir.join(if wrap.is_some() {
+        "phone.wrapped"
+    } else {
+        "phone.json"
+    })
+}
+
+fn keystore_error(e: &str) -> UiError {
+    UiError::new(
+        "KEYSTORE",
+        format!(
+            "本机安全芯片无法解开签名密钥文件（{e}）。如更换过手机或从备份恢复过，请在新手机上重新激活。"
+        ),
+        format!("The device key store cannot open the key file ({e})"),
+    )
+}
+
+/// The app's files: the state file (device key and the share sealed under the PIN; 0600, see
+/// [`DeviceWrap`]) and `history.json`.
 #[derive(Debug)]
 pub struct Store {
     dir: PathBuf,
+    wrap: Option<Box<dyn DeviceWrap>>,
     state: Mutex<Option<PhoneState>>,
     history: Mutex<()>,
 }
 
 impl Store {
     /// Opens (creating) the data directory and reads the state file when there is one.
-    pub fn open(dir: &Path) -> UiResult<Self> {
+    pub fn open(dir: &Path, wrap: Option<Box<dyn DeviceWrap>>) -> UiResult<Self> {
         std::fs::create_dir_all(dir)
             .map_err(|e| ui(PhoneError::State(format!("{}: {e}", dir.display()))))?;
-        let path = dir.join("phone.json");
-        let state = if path.exists() {
-            Some(PhoneState::load(&path).map_err(ui)?)
-        } else {
-            None
+        let path = state_file(dir, wrap.as_deref());
+        let state = match (path.exists(), wrap.as_deref()) {
+            (false, _) => None,
+            (true, None) => Some(PhoneState::load(&path).map_err(ui)?),
+            (true, Some(w)) => {
+                let wrapped = std::fs::read(&path)
+                    .map_err(|e| ui(PhoneError::State(format!("{}: {e}", path.display()))))?;
+                let json = w.unwrap(&wrapped).map_err(|e| keystore_error(&e))?;
+                Some(PhoneState::from_json(&json).map_err(ui)?)
+            }
         };
         Ok(Self {
             dir: dir.to_owned(),
+            wrap,
             state: Mutex::new(state),
             history: Mutex::new(()),
         })
@@ -224,7 +268,16 @@ impl Store {
 
     /// Saves a new state (enrolment, PIN change).
     pub fn save(&self, state: PhoneState) -> UiResult<()> {
-        state.save(&self.dir.join("phone.json")).map_err(ui)?;
+        let path = state_file(&self.dir, self.wrap.as_deref());
+        match self.wrap.as_deref() {
+            None => state.save(&path).map_err(ui)?,
+            Some(w) => {
+                let wrapped = w
+                    .wrap(&state.to_json().map_err(ui)?)
+                    .map_err(|e| keystore_error(&e))?;
+                write_private_atomic(&path, &wrapped).map_err(ui)?;
+            }
+        }
         *self.lock_state() = Some(state);
         Ok(())
     }
@@ -232,7 +285,7 @@ impl Store {
     /// Forgets the enrolment and the history on this device.
     pub fn unbind(&self) -> UiResult<()> {
         let mut s = self.lock_state();
-        for name in ["phone.json", "history.json"] {
+        for name in ["phone.json", "phone.wrapped", "history.json"] {
             let path = self.dir.join(name);
             if path.exists() {
                 std::fs::remove_file(&path)
@@ -240,6 +293,10 @@ impl Store {
             }
         }
         *s = None;
+        // The files are gone; a key left behind (the key store refused) wraps nothing.
+        if let Some(w) = self.wrap.as_deref() {
+            let _ = w.delete_key();
+        }
         Ok(())
     }
 
@@ -342,9 +399,8 @@ pub async fn sign_batch(
                 }),
             }
         }
-        let items: Vec<_> = views.iter().flat_map(sign::items_in).collect();
-        if !items.is_empty() {
-            match sign::sign_items(&client, &state, pin, items, None).await {
+        if !views.is_empty() {
+            match sign::sign_reviewed(&client, &state, pin, &views, None).await {
                 Ok(outcome) => {
                     let mut signed = Vec::new();
                     for v in &views {
@@ -456,7 +512,7 @@ mod tests {
     #[test]
     fn history_is_bounded_searchable_and_removed_by_unbind() {
         let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(dir.path()).unwrap();
+        let store = Store::open(dir.path(), None).unwrap();
         assert!(!store.status().enrolled);
         assert_eq!(store.state().unwrap_err().code, "NOT_ENROLLED");
         let entry = |i: usize| HistoryEntry {
@@ -476,5 +532,94 @@ mod tests {
         assert_eq!(store.history("P7").len(), 111);
         store.unbind().unwrap();
         assert!(store.history("").is_empty());
+    }
+
+    /// Stands in for the phone's hardware key store (Android Keystore / Secure Enclave), which
+    /// cannot run here: a keyed transformation with the same contract (opaque bytes out,
+    /// refusal after the key is gone).
+    #[derive(Debug, Default)]
+    struct FakeKeystore {
+        deleted: std::sync::atomic::AtomicBool,
+    }
+
+    impl DeviceWrap for FakeKeystore {
+        fn wrap(&self, plain: &[u8]) -> Result<Vec<u8>, String> {
+            Ok(std::iter::once(1u8)
+                .chain(plain.iter().map(|b| b ^ 0xA5))
+                .collect())
+        }
+        fn unwrap(&self, wrapped: &[u8]) -> Result<Zeroizing<Vec<u8>>, String> {
+            if self.deleted.load(std::sync::atomic::Ordering::SeqCst) {
+                return Err("key permanently invalidated".into());
+            }
+            match wrapped.split_first() {
+                Some((1, body)) => Ok(Zeroizing::new(body.iter().map(|b| b ^ 0xA5).collect())),
+                _ => Err("bad wrapped data".into()),
+            }
+        }
+        fn delete_key(&self) -> Result<(), String> {
+            self.deleted
+                .store(true, std::sync::atomic::Ordering::SeqCst);
+            Ok(())
+        }
+    }
+
+    fn sample_state() -> PhoneState {
+        PhoneState::from_json(
+            serde_json::json!({
+                "server": "http://127.0.0.1:8080",
+                "staff_id": "D901",
+                "device_id": "dev_1",
+                "device_key": "11".repeat(32),
+                "sealed_share": {
+                    "version": 1,
+                    "salt": "22".repeat(32),
+                    "public": "33".repeat(199),
+                    "ciphertext": "44".repeat(32),
+                    "tag": "55".repeat(32),
+                },
+                "certificate": "MA==",
+                "serial": "0a0b",
+            })
+            .to_string()
+            .as_bytes(),
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn a_device_key_store_wraps_the_state_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path(), Some(Box::<FakeKeystore>::default())).unwrap();
+        store.save(sample_state()).unwrap();
+        // Only the wrapped file is written, and it is not the JSON.
+        assert!(!dir.path().join("phone.json").exists());
+        let on_disk = std::fs::read(dir.path().join("phone.wrapped")).unwrap();
+        assert!(!String::from_utf8_lossy(&on_disk).contains("D901"));
+        // Read back on the next start through the key store.
+        let again = Store::open(dir.path(), Some(Box::<FakeKeystore>::default())).unwrap();
+        assert_eq!(again.state().unwrap().staff_id, "D901");
+        // A file the key store cannot open (another device, key invalidated) says what to do
+        // instead of pretending the app was never activated.
+        std::fs::write(dir.path().join("phone.wrapped"), b"\x02garbage").unwrap();
+        let e = Store::open(dir.path(), Some(Box::<FakeKeystore>::default())).unwrap_err();
+        assert_eq!(e.code, "KEYSTORE");
+        assert!(e.message.contains("重新激活"), "{}", e.message);
+        // Unbind removes the file and the device key.
+        again.unbind().unwrap();
+        assert!(!dir.path().join("phone.wrapped").exists());
+        assert!(again.wrap.as_deref().unwrap().unwrap(&on_disk).is_err());
+        // Without a key store (desktop) the plain sealed JSON file is used.
+        let desktop = Store::open(dir.path(), None).unwrap();
+        desktop.save(sample_state()).unwrap();
+        assert!(dir.path().join("phone.json").exists());
+        assert_eq!(
+            Store::open(dir.path(), None)
+                .unwrap()
+                .state()
+                .unwrap()
+                .serial,
+            "0a0b"
+        );
     }
 }

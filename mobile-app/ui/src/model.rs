@@ -42,6 +42,47 @@ impl UiError {
     }
 }
 
+/// A `yiqian://` link that reached the app from outside (a deep link opened by the system, or
+/// a QR code read by the camera) and where it leads: only the two link kinds the app knows are
+/// accepted, anything else is ignored (a stranger controls these bytes).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", content = "link", rename_all = "snake_case")]
+pub enum IncomingLink {
+    /// Scan to sign: opens the request for review.
+    Sign(String),
+    /// Activation: fills in the activation screen.
+    Activate(String),
+}
+
+impl IncomingLink {
+    /// Classifies `raw`; `None` for anything that is not a well-formed `yiqian://sign` or
+    /// `yiqian://activate` link (the parser bounds the length).
+    pub fn classify(raw: &str) -> Option<Self> {
+        use cosign_proto::v1::qr::QrLink;
+        let raw = raw.trim();
+        match raw.parse::<QrLink>().ok()? {
+            QrLink::Sign { .. } => Some(Self::Sign(raw.to_owned())),
+            QrLink::Activate { .. } => Some(Self::Activate(raw.to_owned())),
+        }
+    }
+
+    /// The link when it is a sign link.
+    pub fn sign(&self) -> Option<&str> {
+        match self {
+            Self::Sign(l) => Some(l),
+            Self::Activate(_) => None,
+        }
+    }
+
+    /// The link when it is an activation link.
+    pub fn activation(&self) -> Option<&str> {
+        match self {
+            Self::Activate(l) => Some(l),
+            Self::Sign(_) => None,
+        }
+    }
+}
+
 /// The certificate as the activation and details screens show it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CertInfo {
@@ -192,6 +233,40 @@ pub fn failed_ids(items: &[BatchItem]) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn incoming_links_are_classified_and_strangers_ignored() {
+        let sign = "yiqian://sign?v=1&r=req_1&n=abc&s=http%3A%2F%2F127.0.0.1%3A8080";
+        assert_eq!(
+            IncomingLink::classify(&format!("  {sign}\n")),
+            Some(IncomingLink::Sign(sign.into()))
+        );
+        let act = "yiqian://activate?v=1&u=D901&c=123456&s=https%3A%2F%2Fsign.local";
+        assert_eq!(
+            IncomingLink::classify(act),
+            Some(IncomingLink::Activate(act.into()))
+        );
+        // Other schemes, unknown kinds, missing fields and oversized links lead nowhere.
+        for bad in [
+            "",
+            "https://evil.example/yiqian://sign",
+            "yiqian://wipe?v=1",
+            "yiqian://sign?v=1&r=a&n=b",
+            "javascript:alert(1)",
+        ] {
+            assert_eq!(IncomingLink::classify(bad), None, "{bad}");
+        }
+        let long = format!("{sign}&pad={}", "x".repeat(600));
+        assert_eq!(IncomingLink::classify(&long), None);
+        // Each screen picks its own kind.
+        let s = IncomingLink::Sign(sign.into());
+        assert_eq!((s.sign(), s.activation()), (Some(sign), None));
+        let a = IncomingLink::Activate(act.into());
+        assert_eq!((a.sign(), a.activation()), (None, Some(act)));
+        // The shape the shell emits and the UI reads.
+        let json = serde_json::to_value(IncomingLink::Sign(sign.into())).unwrap();
+        assert_eq!(json, serde_json::json!({"kind": "sign", "link": sign}));
+    }
 
     #[test]
     fn lists_typed_by_people_split() {

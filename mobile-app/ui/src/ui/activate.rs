@@ -4,8 +4,8 @@
 
 use leptos::prelude::*;
 
-use super::{Ctx, ErrorLine, PinInput, fmt_time, ipc, t};
-use crate::model::{CertInfo, UiError};
+use super::{CameraButton, Ctx, ErrorLine, PinInput, fmt_time, ipc, open_links, t};
+use crate::model::{CertInfo, IncomingLink, UiError};
 
 #[component]
 pub fn Activate() -> impl IntoView {
@@ -20,7 +20,7 @@ pub fn Activate() -> impl IntoView {
     let error = RwSignal::new(None::<UiError>);
     let cert = RwSignal::new(None::<CertInfo>);
 
-    let next = move |_| {
+    let next = move || {
         error.set(None);
         let l = link.get_untracked();
         leptos::task::spawn_local(async move {
@@ -35,6 +35,7 @@ pub fn Activate() -> impl IntoView {
             }
         });
     };
+    let read = open_links(link, next, IncomingLink::activation);
     let send_sms = move |_| {
         error.set(None);
         let l = link.get_untracked();
@@ -109,12 +110,13 @@ pub fn Activate() -> impl IntoView {
                 (None, None) => view! {
                     <div>
                         <p class="muted">{t("请扫描管理员提供的激活二维码，或粘贴激活链接（yiqian://activate…）。", "Scan the activation QR code from your administrator, or paste the link (yiqian://activate…).")}</p>
+                        <CameraButton id="activation-camera" on_read=read error/>
                         <label class="field">
                             <span>{t("激活码 / 链接", "Activation link")}</span>
                             <textarea id="activation-link" rows="3" prop:value=move || link.get()
                                 on:input=move |ev| link.set(event_target_value(&ev))></textarea>
                         </label>
-                        <button class="btn primary big" id="activation-next" on:click=next>{t("下一步", "Next")}</button>
+                        <button class="btn primary big" id="activation-next" on:click=move |_| next()>{t("下一步", "Next")}</button>
                     </div>
                 }.into_any(),
                 (None, Some((server, staff))) => view! {

@@ -15,7 +15,7 @@ use std::time::Duration;
 use cosign_proto::v1::cosign::PhoneTask;
 use leptos::prelude::*;
 
-use crate::model::{Progress, Status, UiError, badge};
+use crate::model::{IncomingLink, Progress, Status, UiError, badge};
 
 /// Inactivity before the app locks (hides patient data until the PIN is entered).
 const LOCK_AFTER_MS: f64 = 5.0 * 60_000.0;
@@ -71,6 +71,10 @@ pub struct Ctx {
     pub last_active: StoredValue<f64>,
     /// Progress of the running batch.
     pub progress: RwSignal<Option<Progress>>,
+    /// A `yiqian://` link the system opened the app with, until its screen takes it.
+    pub incoming: RwSignal<Option<IncomingLink>>,
+    /// Whether the camera can read QR codes here (Android, iOS).
+    pub can_scan: RwSignal<bool>,
 }
 
 impl Ctx {
@@ -102,10 +106,33 @@ impl Ctx {
                         self.tasks.set(Vec::new());
                         self.screen.set(Screen::Activate);
                     }
+                    self.take_link();
                 }
                 Err(_) => self.screen.set(Screen::Activate),
             }
         });
+    }
+
+    /// Takes the link the system opened the app with, if any, and opens its screen.
+    pub fn take_link(self) {
+        leptos::task::spawn_local(async move {
+            if let Ok(Some(link)) = ipc::call0::<Option<IncomingLink>>("take_link").await {
+                self.open_link(link);
+            }
+        });
+    }
+
+    /// Opens the screen a link leads to: a sign link the review of its request (after
+    /// activation), an activation link the activation screen (before it); anything else is
+    /// left alone.
+    pub fn open_link(self, link: IncomingLink) {
+        let enrolled = self.status.get_untracked().is_some_and(|s| s.enrolled);
+        match (&link, enrolled) {
+            (IncomingLink::Sign(_), true) => self.screen.set(Screen::Scan),
+            (IncomingLink::Activate(_), false) => self.screen.set(Screen::Activate),
+            _ => return,
+        }
+        self.incoming.set(Some(link));
     }
 }
 
@@ -172,8 +199,13 @@ fn App() -> impl IntoView {
         locked: RwSignal::new(false),
         last_active: StoredValue::new(js_sys::Date::now()),
         progress: RwSignal::new(None),
+        incoming: RwSignal::new(None),
+        can_scan: RwSignal::new(false),
     };
     provide_context(ctx);
+    // A link opened while the app runs: the shell keeps it until taken (so a reload cannot
+    // miss it), then announces it.
+    ipc::listen::<IncomingLink>("link", move |_| ctx.take_link());
     ipc::listen::<Vec<PhoneTask>>("tasks", move |list| ctx.tasks.set(list));
     ipc::listen::<bool>("push", move |up| ctx.online.set(up));
     ipc::listen::<Progress>("batch-progress", move |p| ctx.progress.set(Some(p)));
@@ -181,6 +213,9 @@ fn App() -> impl IntoView {
     leptos::task::spawn_local(async move {
         if let Ok(up) = ipc::call0::<bool>("online").await {
             ctx.online.set(up);
+        }
+        if let Ok(camera) = ipc::call0::<bool>("can_scan").await {
+            ctx.can_scan.set(camera);
         }
     });
     ctx.reload();
@@ -295,6 +330,67 @@ fn Nav() -> impl IntoView {
             {tab(Screen::History, "tab-history", "记录", "History")}
             {tab(Screen::Me, "tab-me", "我的", "Me")}
         </nav>
+    }
+}
+
+/// How a screen opens a link from outside: put it in the screen's link `field`, then `open` it.
+/// Also follows every incoming link `pick` accepts (the system opened the app with it); the
+/// returned function is what the camera button calls with a code it read.
+pub fn open_links(
+    field: RwSignal<String>,
+    open: impl Fn() + Copy + Send + Sync + 'static,
+    pick: fn(&IncomingLink) -> Option<&str>,
+) -> impl Fn(String) + Copy + Send + Sync + 'static {
+    let ctx = Ctx::get();
+    let read = move |text: String| {
+        field.set(text);
+        open();
+    };
+    Effect::new(move |_| {
+        let taken = ctx
+            .incoming
+            .with(|l| l.as_ref().and_then(pick).map(str::to_owned));
+        if let Some(link) = taken {
+            ctx.incoming.set(None);
+            read(link);
+        }
+    });
+    read
+}
+
+/// What the barcode scanner plugin answers.
+#[derive(serde::Deserialize)]
+struct Scanned {
+    content: String,
+}
+
+/// 「扫描二维码」: reads a QR code with the camera (only where the shell has one: Android, iOS)
+/// and hands its text to `on_read`; a refused camera permission says what to do.
+#[component]
+pub fn CameraButton(
+    id: &'static str,
+    on_read: impl Fn(String) + Copy + Send + Sync + 'static,
+    error: RwSignal<Option<UiError>>,
+) -> impl IntoView {
+    let ctx = Ctx::get();
+    let scan = move |_| {
+        error.set(None);
+        leptos::task::spawn_local(async move {
+            let args = serde_json::json!({ "windowed": false, "formats": ["QR_CODE"] });
+            match ipc::call::<_, Scanned>("plugin:barcode-scanner|scan", &args).await {
+                Ok(s) => on_read(s.content),
+                Err(e) => error.set(Some(UiError::new(
+                    "CAMERA",
+                    format!("无法使用相机扫码（{}）。请在系统设置中允许医签使用相机，或粘贴二维码链接。", e.message),
+                    format!("The camera could not scan ({})", e.message_en),
+                ))),
+            }
+        });
+    };
+    move || {
+        ctx.can_scan.get().then(|| {
+            view! { <button class="btn primary big" id=id on:click=scan>{t("扫描二维码", "Scan QR code")}</button> }
+        })
     }
 }
 

@@ -1,12 +1,13 @@
-//! Scan to sign. On the desktop the terminal's `yiqian://sign` link is pasted; the app shows
+//! Scan to sign. The camera reads the terminal's QR code on a phone; on the desktop its
+//! `yiqian://sign` link is pasted, or opened by the system (deep link). The app shows
 //! what will be signed (document type, patient, documents and their SM3, who signed before),
 //! then signs every document of the request after the PIN.
 
 use cosign_proto::v1::cosign::{RoundOutcome, SignRequestView};
 use leptos::prelude::*;
 
-use super::{Ctx, ErrorLine, PinInput, fmt_time, ipc, t};
-use crate::model::{UiError, signed_before, state_zh};
+use super::{CameraButton, Ctx, ErrorLine, PinInput, fmt_time, ipc, open_links, t};
+use crate::model::{IncomingLink, UiError, signed_before, state_zh};
 
 /// A request that can no longer be signed (expired, completed, cancelled), with the reason.
 fn closed(v: &SignRequestView) -> Option<UiError> {
@@ -39,7 +40,7 @@ pub fn Scan() -> impl IntoView {
     let done = RwSignal::new(None::<RoundOutcome>);
     let error = RwSignal::new(None::<UiError>);
 
-    let open = move |_| {
+    let open = move || {
         error.set(None);
         done.set(None);
         view_req.set(None);
@@ -59,6 +60,7 @@ pub fn Scan() -> impl IntoView {
             }
         });
     };
+    let read = open_links(link, open, IncomingLink::sign);
     let sign = move |_| {
         if busy.get_untracked() || pin.get_untracked().is_empty() {
             return;
@@ -84,12 +86,13 @@ pub fn Scan() -> impl IntoView {
         <section class="card" id="screen-scan">
             <h2>{t("扫码签署", "Scan to sign")}</h2>
             <p class="muted">{t("扫描终端上的签名二维码；电脑上请粘贴二维码链接（yiqian://sign…）。", "Scan the terminal's QR code; on a computer paste its link (yiqian://sign…).")}</p>
+            <CameraButton id="sign-camera" on_read=read error/>
             <label class="field">
                 <span>{t("二维码链接", "QR link")}</span>
                 <textarea id="sign-link" rows="3" prop:value=move || link.get()
                     on:input=move |ev| link.set(event_target_value(&ev))></textarea>
             </label>
-            <button class="btn" id="sign-open" on:click=open>{t("查看签署内容", "Show what will be signed")}</button>
+            <button class="btn" id="sign-open" on:click=move |_| open()>{t("查看签署内容", "Show what will be signed")}</button>
             {move || view_req.get().map(|r| {
                 let before = signed_before(&r);
                 view! {
