@@ -719,29 +719,38 @@ def check_camera(root):
     return problems, "Android CAMERA permission; iOS NSCameraUsageDescription in Info.plist and project.yml"
 
 
+def _map_scalars(value, f):
+    """`value` with `f` applied to every scalar inside its lists and dicts."""
+    if isinstance(value, list):
+        return [_map_scalars(v, f) for v in value]
+    if isinstance(value, dict):
+        return {k: _map_scalars(v, f) for k, v in value.items()}
+    return f(value)
+
+
+def _yaml_string(scalar):
+    if isinstance(scalar, bool):
+        return "true" if scalar else "false"
+    if isinstance(scalar, (int, float)):
+        return str(scalar)
+    return scalar
+
+
 def _as_yaml_strings(value):
     """A plist value as the reader gives project.yml values (all scalars strings)."""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, (int, float)):
-        return str(value)
-    if isinstance(value, list):
-        return [_as_yaml_strings(v) for v in value]
-    if isinstance(value, dict):
-        return {k: _as_yaml_strings(v) for k, v in value.items()}
-    return value
+    return _map_scalars(value, _yaml_string)
+
+
+def _yaml_bool(scalar):
+    if isinstance(scalar, str) and scalar in ("True", "TRUE", "yes", "Yes", "YES"):
+        return "true"
+    if isinstance(scalar, str) and scalar in ("False", "FALSE", "no", "No", "NO"):
+        return "false"
+    return scalar
 
 
 def _normalise_yaml(value):
-    if isinstance(value, str) and value in ("True", "TRUE", "yes", "Yes", "YES"):
-        return "true"
-    if isinstance(value, str) and value in ("False", "FALSE", "no", "No", "NO"):
-        return "false"
-    if isinstance(value, list):
-        return [_normalise_yaml(v) for v in value]
-    if isinstance(value, dict):
-        return {k: _normalise_yaml(v) for k, v in value.items()}
-    return value
+    return _map_scalars(value, _yaml_bool)
 
 
 def check_info_plist(root):

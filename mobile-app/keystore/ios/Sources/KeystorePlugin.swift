@@ -57,12 +57,8 @@ class KeystorePlugin: Plugin {
   private let lock = NSLock()
 
   @objc public func wrap(_ invoke: Invoke) throws {
-    let args = try invoke.parseArgs(DataArgs.self)
-    lock.lock()
-    defer { lock.unlock() }
-    do {
-      guard let plain = Data(base64Encoded: args.data) else { throw KeystoreError.invalidBase64 }
-      let privateKey = try findKey() ?? createKey()
+    try transform(invoke, "wrap") { plain in
+      let privateKey = try self.findKey() ?? self.createKey()
       guard let publicKey = SecKeyCopyPublicKey(privateKey) else {
         throw KeystoreError.security("SecKeyCopyPublicKey returned nothing")
       }
@@ -78,23 +74,17 @@ class KeystorePlugin: Plugin {
       }
       var out = Data([Self.version])
       out.append(sealed)
-      invoke.resolve(["data": out.base64EncodedString()])
-    } catch {
-      invoke.reject("wrap failed: \(error.localizedDescription)")
+      return out
     }
   }
 
   @objc public func unwrap(_ invoke: Invoke) throws {
-    let args = try invoke.parseArgs(DataArgs.self)
-    lock.lock()
-    defer { lock.unlock() }
-    do {
-      guard let wrapped = Data(base64Encoded: args.data) else { throw KeystoreError.invalidBase64 }
+    try transform(invoke, "unwrap") { wrapped in
       guard wrapped.count > 1 else { throw KeystoreError.badWrappedData("too short") }
       guard wrapped.first == Self.version else {
         throw KeystoreError.badWrappedData("unknown version \(wrapped.first ?? 0)")
       }
-      guard let privateKey = try findKey() else { throw KeystoreError.noKey }
+      guard let privateKey = try self.findKey() else { throw KeystoreError.noKey }
       var error: Unmanaged<CFError>?
       guard
         let plain = SecKeyCreateDecryptedData(
@@ -102,9 +92,20 @@ class KeystorePlugin: Plugin {
       else {
         throw KeystoreError.from(error, "SecKeyCreateDecryptedData")
       }
-      invoke.resolve(["data": plain.base64EncodedString()])
+      return plain
+    }
+  }
+
+  // wrap and unwrap: base64 in, `body` under the lock, base64 out (or the reason it failed).
+  private func transform(_ invoke: Invoke, _ name: String, _ body: (Data) throws -> Data) throws {
+    let args = try invoke.parseArgs(DataArgs.self)
+    lock.lock()
+    defer { lock.unlock() }
+    do {
+      guard let input = Data(base64Encoded: args.data) else { throw KeystoreError.invalidBase64 }
+      invoke.resolve(["data": try body(input).base64EncodedString()])
     } catch {
-      invoke.reject("unwrap failed: \(error.localizedDescription)")
+      invoke.reject("\(name) failed: \(error.localizedDescription)")
     }
   }
 

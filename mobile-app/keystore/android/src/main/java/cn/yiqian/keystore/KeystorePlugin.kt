@@ -51,33 +51,22 @@ class KeystorePlugin(activity: Activity) : Plugin(activity) {
     private val worker: ExecutorService = Executors.newSingleThreadExecutor()
 
     @Command
-    fun wrap(invoke: Invoke) {
-        val args = invoke.parseArgs(DataArgs::class.java)
-        worker.execute {
-            try {
-                val plain = Base64.decode(args.data, Base64.NO_WRAP)
-                val wrapped = encrypt(plain)
-                val ret = JSObject()
-                ret.put("data", Base64.encodeToString(wrapped, Base64.NO_WRAP))
-                invoke.resolve(ret)
-            } catch (e: Exception) {
-                invoke.reject("wrap failed: ${describe(e)}")
-            }
-        }
-    }
+    fun wrap(invoke: Invoke) = transform(invoke, "wrap", ::encrypt)
 
     @Command
-    fun unwrap(invoke: Invoke) {
+    fun unwrap(invoke: Invoke) = transform(invoke, "unwrap", ::decrypt)
+
+    // wrap and unwrap: base64 in, `f` on the worker thread, base64 out (or the reason it failed).
+    private fun transform(invoke: Invoke, name: String, f: (ByteArray) -> ByteArray) {
         val args = invoke.parseArgs(DataArgs::class.java)
         worker.execute {
             try {
-                val wrapped = Base64.decode(args.data, Base64.NO_WRAP)
-                val plain = decrypt(wrapped)
+                val out = f(Base64.decode(args.data, Base64.NO_WRAP))
                 val ret = JSObject()
-                ret.put("data", Base64.encodeToString(plain, Base64.NO_WRAP))
+                ret.put("data", Base64.encodeToString(out, Base64.NO_WRAP))
                 invoke.resolve(ret)
             } catch (e: Exception) {
-                invoke.reject("unwrap failed: ${describe(e)}")
+                invoke.reject("$name failed: ${describe(e)}")
             }
         }
     }
