@@ -116,6 +116,28 @@ pub async fn request(client: &Client, request_id: &str) -> Result<SignRequestVie
         .await
 }
 
+/// Document `index` of `request_id` as the server holds it, checked against `digest_sm3`, the
+/// digest the phone shows for it: a preview is of exactly the bytes that will be signed (the
+/// round is checked against the same digest).
+pub async fn document(
+    client: &Client,
+    request_id: &str,
+    index: u32,
+    digest_sm3: &str,
+) -> Result<Vec<u8>> {
+    let content = client
+        .get_bytes(&format!(
+            "/api/v1/phone/requests/{request_id}/documents/{index}"
+        ))
+        .await?;
+    if !hex::encode(Sm3::digest(&content)).eq_ignore_ascii_case(digest_sm3) {
+        return Err(PhoneError::Mismatch(format!(
+            "document {index}: the content differs from its SM3 digest"
+        )));
+    }
+    Ok(content)
+}
+
 /// Every document of `request_id` still to sign, as round items.
 pub async fn items_of(client: &Client, request_id: &str) -> Result<Vec<RoundItem>> {
     Ok(items_in(&request(client, request_id).await?))

@@ -1724,8 +1724,9 @@ async fn notifier_and_configured_pin_limit() {
     s.stop().await;
 }
 
-/// The phone checks a round against the request as it showed it to the doctor (the view it
-/// reviewed, not a fresh read): a round over other content — here the shown view carries
+/// The phone previews and signs only what it shows: a document's content is given only when it
+/// has the digest on the screen, and a round is checked against the request as the phone
+/// showed it to the doctor (the view it reviewed, not a fresh read): a round over other content — here the shown view carries
 /// another digest, as if the document changed after the doctor read it — is refused before
 /// any commitment is sent, and nothing is signed. With the view as the server gave it, it signs.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -1735,15 +1736,23 @@ async fn the_phone_signs_only_what_it_showed() {
     let terminal = Terminal::signing(&s, &token).await;
     let phone = enrolled(&s, &token, "D071", "钱医生").await;
     let created = terminal
-        .create(
-            &json!({"signers": ["D071"], "title": "检验报告", "qr_image": false,
-            "documents": [{"name": "报告", "digest_sm3": hex::encode(Sm3::digest(b"report-1"))}]}),
-        )
+        .create(&json!({"signers": ["D071"], "title": "检验报告", "qr_image": false,
+            "documents": [{"name": "报告", "content": B64.encode(b"report-1"), "media_type": "text/plain"}]}))
         .await;
     let id = created["request_id"].as_str().unwrap();
     let client = sign::client(&phone).unwrap();
     let mut shown = sign::request(&client, id).await.unwrap();
+    // The content previewed is the content of the digest shown, or nothing.
+    let real = shown.documents[0].digest_sm3.clone();
+    assert_eq!(
+        sign::document(&client, id, 0, &real).await.unwrap(),
+        b"report-1"
+    );
     shown.documents[0].digest_sm3 = hex::encode(Sm3::digest(b"report-2"));
+    let e = sign::document(&client, id, 0, &shown.documents[0].digest_sm3)
+        .await
+        .unwrap_err();
+    assert!(matches!(e, PhoneError::Mismatch(_)), "{e:?}");
     let e = sign::sign_reviewed(&client, &phone, PIN, &[shown], None)
         .await
         .unwrap_err();

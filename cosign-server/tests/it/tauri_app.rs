@@ -454,6 +454,12 @@ async fn doctor_app_end_to_end() {
     assert_eq!(d.text("#req-type").await, "处方");
     assert_eq!(d.text("#req-patient").await, "P-0001");
     assert!(d.text("#req-docs").await.contains("门诊处方"));
+    // The content itself is shown before the PIN (checked against the SM3 on the screen).
+    d.click("#preview-0").await;
+    let shown = d
+        .wait_text("#preview-text-0", 20, |t| t.contains("阿司匹林"))
+        .await;
+    assert!(shown.contains("周七"), "{shown}");
     d.shots("05-scan-review").await;
     // A wrong PIN signs nothing and says so in Chinese.
     d.type_in("#sign-pin", "000000").await;
@@ -525,8 +531,9 @@ async fn doctor_app_end_to_end() {
     d.wait_text("#task-count", 60, |t| t == "50").await;
     d.shots("10-tasks-fifty").await;
 
-    // Server unreachable during the batch: every request fails with a message, none is signed;
-    // back again, retrying the failures signs them all.
+    // Server unreachable during the batch: every request fails with a message, none is signed,
+    // and the app says it will sign them when the connection is back; back again, it does so
+    // by itself (the confirmation was given with the PIN before the network failed).
     d.click("#select-all").await;
     d.click("#batch-start").await;
     let selected: usize = d.text("#batch-count").await.parse().unwrap();
@@ -543,6 +550,11 @@ async fn doctor_app_end_to_end() {
             .contains("无法连接签名服务器")
     );
     d.wait_text("#net", 20, |t| t.contains("离线")).await;
+    let queued = d.text("#batch-queued").await;
+    assert!(
+        queued.contains(&selected.to_string()) && queued.contains("自动"),
+        "{queued}"
+    );
     d.shots("11-batch-offline").await;
     for (id, _) in &batch {
         assert_eq!(
@@ -552,13 +564,12 @@ async fn doctor_app_end_to_end() {
         );
     }
     relay.restore();
-    d.type_in("#batch-pin", PIN).await;
-    d.click("#batch-sign").await;
     d.wait_text("#batch-ok", 300, |t| {
         t.parse::<usize>().is_ok_and(|n| n >= 50)
     })
     .await;
     d.shots("12-batch-done").await;
+    assert!(d.try_find("#batch-queued").await.is_none());
     // Anything still failing is the request that expired above, with its reason.
     let failed = d.text("#batch-failed").await;
     if failed != "0" {

@@ -44,6 +44,28 @@ pub struct App {
     online: Arc<AtomicBool>,
     /// The last `yiqian://` link the system opened the app with, until the window takes it.
     incoming: Mutex<Option<IncomingLink>>,
+    /// Requests the doctor confirmed (PIN entered) that failed for want of a network, retried
+    /// when the push connection is back.
+    queued: Mutex<Option<Queued>>,
+}
+
+/// How long confirmed requests wait for the network, the PIN held in memory only: long enough
+/// for a lift or a dead spot on the ward, short enough that a phone left behind holds no PIN.
+const QUEUE_FOR: std::time::Duration = std::time::Duration::from_secs(5 * 60);
+
+/// A confirmed batch waiting for the network.
+struct Queued {
+    request_ids: Vec<String>,
+    pin: Zeroizing<String>,
+    until: std::time::Instant,
+}
+
+impl std::fmt::Debug for Queued {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Queued")
+            .field("request_ids", &self.request_ids.len())
+            .finish_non_exhaustive()
+    }
 }
 
 impl App {
@@ -71,14 +93,59 @@ impl App {
         self.online.store(false, Ordering::SeqCst);
     }
 
+    /// Signs `request_ids` in rounds with `pin` (progress as `batch-progress` events); the
+    /// requests that failed only for want of a network are queued with the PIN for
+    /// [`QUEUE_FOR`] (`queued` event: how many), replacing an earlier queue.
+    async fn sign_batch(
+        &self,
+        handle: &AppHandle,
+        request_ids: &[String],
+        pin: Zeroizing<String>,
+    ) -> UiResult<Vec<BatchItem>> {
+        let items = logic::sign_batch(&self.store, request_ids, &pin, |done, total| {
+            let _ = handle.emit("batch-progress", Progress { done, total });
+        })
+        .await?;
+        let waiting = logic::network_failures(&items);
+        let _ = handle.emit("queued", waiting.len());
+        *self.lock_queue() = (!waiting.is_empty()).then(|| Queued {
+            request_ids: waiting,
+            pin,
+            until: std::time::Instant::now() + QUEUE_FOR,
+        });
+        Ok(items)
+    }
+
+    fn lock_queue(&self) -> std::sync::MutexGuard<'_, Option<Queued>> {
+        self.queued
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// The connection is back: signs the queued requests (if still within [`QUEUE_FOR`]) and
+    /// sends the results as a `batch-retried` event.
+    async fn retry_queued(&self, handle: &AppHandle) {
+        let Some(q) = self.lock_queue().take() else {
+            return;
+        };
+        let _ = handle.emit("queued", 0usize);
+        if q.until < std::time::Instant::now() {
+            return;
+        }
+        if let Ok(items) = self.sign_batch(handle, &q.request_ids, q.pin).await {
+            let _ = handle.emit("batch-retried", items);
+        }
+    }
+
     /// (Re)starts the push connection for the enrolled state.
-    fn start_push(&self, app: &AppHandle) {
+    fn start_push(self: &Arc<Self>, app: &AppHandle) {
         self.stop_push();
         let Ok(state) = self.store.state() else {
             return;
         };
         let app = app.clone();
         let online = self.online.clone();
+        let me = Arc::clone(self);
         let handle = tauri::async_runtime::spawn(async move {
             loop {
                 if let Ok(client) = sign::client(&state)
@@ -86,6 +153,8 @@ impl App {
                 {
                     online.store(true, Ordering::SeqCst);
                     let _ = app.emit("push", true);
+                    let (me2, app2) = (me.clone(), app.clone());
+                    tauri::async_runtime::spawn(async move { me2.retry_queued(&app2).await });
                     while let Some(Ok(msg)) = ws.next().await {
                         if let Ok(text) = msg.to_text()
                             && let Ok(RequestEvent::Tasks { tasks }) = serde_json::from_str(text)
@@ -197,6 +266,23 @@ async fn open_link(app: AppState<'_>, link: String) -> UiResult<SignRequestView>
     sign::request(&client, &request_id).await.map_err(ui)
 }
 
+/// What a document of a request looks like, for the review before signing; its content must
+/// have `digest_sm3`, the digest the screen shows (see `yiqian_phone::sign::document`).
+#[tauri::command]
+async fn preview(
+    app: AppState<'_>,
+    request_id: String,
+    index: u32,
+    digest_sm3: String,
+) -> UiResult<logic::Preview> {
+    let state = app.store.state()?;
+    let client = sign::client(&state).map_err(ui)?;
+    let content = sign::document(&client, &request_id, index, &digest_sm3)
+        .await
+        .map_err(ui)?;
+    Ok(logic::preview(&content))
+}
+
 /// Scan to sign: every document of the link's request, one round, after the PIN.
 #[tauri::command]
 async fn sign_link(app: AppState<'_>, link: String, pin: String) -> UiResult<RoundOutcome> {
@@ -224,11 +310,8 @@ async fn sign_batch(
     request_ids: Vec<String>,
     pin: String,
 ) -> UiResult<Vec<BatchItem>> {
-    let pin = Zeroizing::new(pin);
-    logic::sign_batch(&app.store, &request_ids, &pin, |done, total| {
-        let _ = handle.emit("batch-progress", Progress { done, total });
-    })
-    .await
+    app.sign_batch(&handle, &request_ids, Zeroizing::new(pin))
+        .await
 }
 
 #[tauri::command]
@@ -311,6 +394,7 @@ async fn unbind(app: AppState<'_>, revoke_certificate: bool) -> UiResult<()> {
     let client = sign::client(&state).map_err(ui)?;
     logic::unbind_outcome(enroll::unbind(&client, revoke_certificate, None).await)?;
     app.stop_push();
+    *app.lock_queue() = None;
     app.store.unbind()
 }
 
@@ -378,6 +462,7 @@ pub fn run() -> Result<(), UiError> {
                 push: Mutex::new(None),
                 online: Arc::new(AtomicBool::new(false)),
                 incoming: Mutex::new(None),
+                queued: Mutex::new(None),
             });
             app.start_push(tauri_app.handle());
             let handle = tauri_app.handle().clone();
@@ -405,6 +490,7 @@ pub fn run() -> Result<(), UiError> {
             certificate,
             tasks,
             open_link,
+            preview,
             sign_link,
             sign_batch,
             autosign_list,

@@ -10,7 +10,8 @@ use cosign_proto::v1::ErrorCode;
 use cosign_proto::v1::cosign::ItemOutcome;
 use cosign_proto::v1::qr::QrLink;
 pub use mobile_ui::model::{
-    BatchItem, CertInfo, HistoryEntry, IncomingLink, Progress, Status, UiError,
+    BatchItem, CertInfo, HistoryEntry, IncomingLink, PREVIEW_TEXT_MAX, Preview, Progress, Status,
+    UiError,
 };
 use yiqian_phone::state::write_private_atomic;
 use yiqian_phone::{PhoneError, PhoneState, sign};
@@ -347,6 +348,63 @@ fn private(_path: &Path) -> std::io::Result<()> {
     Ok(())
 }
 
+/// Largest image shown inline (bytes); larger ones are described like other formats.
+const PREVIEW_IMAGE_MAX: usize = 4 * 1024 * 1024;
+
+/// What the review screen shows of a document's content: text and PNG/JPEG images are shown,
+/// other formats named (the phone does not render PDF or Word; the terminal shows those).
+pub fn preview(content: &[u8]) -> Preview {
+    let image = if content.starts_with(b"\x89PNG\r\n\x1a\n") {
+        Some("image/png")
+    } else if content.starts_with(&[0xFF, 0xD8, 0xFF]) {
+        Some("image/jpeg")
+    } else {
+        None
+    };
+    if let Some(media) = image
+        && content.len() <= PREVIEW_IMAGE_MAX
+    {
+        return Preview::Image {
+            data_url: format!(
+                "data:{media};base64,{}",
+                base64::engine::general_purpose::STANDARD.encode(content)
+            ),
+        };
+    }
+    let format = if image.is_some() {
+        "图片"
+    } else if content.starts_with(b"%PDF-") {
+        "PDF"
+    } else if content.starts_with(b"PK\x03\x04") || content.starts_with(&[0xD0, 0xCF, 0x11, 0xE0]) {
+        "Word"
+    } else if let Ok(text) = std::str::from_utf8(content) {
+        let mut end = text.len().min(PREVIEW_TEXT_MAX);
+        while !text.is_char_boundary(end) {
+            end -= 1;
+        }
+        return Preview::Text {
+            text: text[..end].to_owned(),
+            truncated: end < text.len(),
+        };
+    } else {
+        "文件"
+    };
+    Preview::Other {
+        format: format.to_owned(),
+        size: content.len(),
+    }
+}
+
+/// The requests of a batch that failed only because the server could not be reached (to sign
+/// again when the connection is back).
+pub fn network_failures(items: &[BatchItem]) -> Vec<String> {
+    items
+        .iter()
+        .filter(|i| i.error.as_ref().is_some_and(|e| e.code == "NETWORK"))
+        .map(|i| i.request_id.clone())
+        .collect()
+}
+
 /// Signs `request_ids` in rounds of [`BATCH_ROUND`] with one PIN; `progress(done, total)` after
 /// each round. A round is all-or-nothing on the server, so a failed round leaves its requests
 /// unsigned (marked failed, to retry); a wrong PIN or a locked key stops the batch at once.
@@ -461,6 +519,61 @@ mod tests {
         assert!(!err.message.is_empty());
         assert!(request_result(&items, "b").is_none());
         assert_eq!(request_result(&items, "c").unwrap().code, "MISSING");
+    }
+
+    #[test]
+    fn previews_show_text_and_images_and_name_the_rest() {
+        let rx = "处方\n患者：周七\n阿司匹林 100mg".as_bytes();
+        assert_eq!(
+            preview(rx),
+            Preview::Text {
+                text: "处方\n患者：周七\n阿司匹林 100mg".into(),
+                truncated: false
+            }
+        );
+        // Cut on a character boundary, said so.
+        let long = "药".repeat(PREVIEW_TEXT_MAX);
+        let Preview::Text { text, truncated } = preview(long.as_bytes()) else {
+            panic!("not text");
+        };
+        assert!(truncated && text.len() <= PREVIEW_TEXT_MAX && text.chars().all(|c| c == '药'));
+        let png = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR";
+        let Preview::Image { data_url } = preview(png) else {
+            panic!("not an image");
+        };
+        assert!(data_url.starts_with("data:image/png;base64,iVBORw0KGgo"));
+        for (bytes, format) in [
+            (&b"%PDF-1.7\n"[..], "PDF"),
+            (&b"PK\x03\x04word/"[..], "Word"),
+            (&[0xFF, 0xFE, 0x00, 0x80][..], "文件"),
+        ] {
+            assert_eq!(
+                preview(bytes),
+                Preview::Other {
+                    format: format.into(),
+                    size: bytes.len()
+                }
+            );
+        }
+        let huge = [&[0xFF, 0xD8, 0xFF][..], &vec![0; PREVIEW_IMAGE_MAX]].concat();
+        assert!(matches!(preview(&huge), Preview::Other { format, .. } if format == "图片"));
+    }
+
+    #[test]
+    fn only_network_failures_wait_for_the_network() {
+        let item = |id: &str, error: Option<UiError>| BatchItem {
+            request_id: id.into(),
+            title: String::new(),
+            ok: error.is_none(),
+            error,
+        };
+        let items = [
+            item("a", None),
+            item("b", Some(ui(PhoneError::Network("refused".into())))),
+            item("c", Some(ui(PhoneError::WrongPin { attempts_left: 2 }))),
+            item("d", Some(ui(PhoneError::Network("reset".into())))),
+        ];
+        assert_eq!(network_failures(&items), ["b", "d"]);
     }
 
     #[test]

@@ -83,6 +83,34 @@ impl IncomingLink {
     }
 }
 
+/// A document as the review screen shows it before signing.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Preview {
+    /// UTF-8 text (prescriptions, reports as text), possibly cut at [`PREVIEW_TEXT_MAX`].
+    Text {
+        /// The text.
+        text: String,
+        /// Whether it was cut.
+        truncated: bool,
+    },
+    /// A PNG or JPEG image, as a `data:` URL.
+    Image {
+        /// `data:image/…;base64,…`.
+        data_url: String,
+    },
+    /// A format the phone does not render (PDF, Word, …): the terminal shows it.
+    Other {
+        /// What it is, for people (`PDF`, `Word`, `文件`).
+        format: String,
+        /// Bytes.
+        size: usize,
+    },
+}
+
+/// Longest text shown in a preview (bytes); the rest is signed all the same.
+pub const PREVIEW_TEXT_MAX: usize = 64 * 1024;
+
 /// The certificate as the activation and details screens show it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CertInfo {

@@ -15,7 +15,7 @@ use std::time::Duration;
 use cosign_proto::v1::cosign::PhoneTask;
 use leptos::prelude::*;
 
-use crate::model::{IncomingLink, Progress, Status, UiError, badge};
+use crate::model::{BatchItem, IncomingLink, Progress, Status, UiError, badge, failed_ids};
 
 /// Inactivity before the app locks (hides patient data until the PIN is entered).
 const LOCK_AFTER_MS: f64 = 5.0 * 60_000.0;
@@ -75,6 +75,10 @@ pub struct Ctx {
     pub incoming: RwSignal<Option<IncomingLink>>,
     /// Whether the camera can read QR codes here (Android, iOS).
     pub can_scan: RwSignal<bool>,
+    /// Results of the last batch (also of its automatic retry).
+    pub batch_results: RwSignal<Option<Vec<BatchItem>>>,
+    /// Confirmed requests waiting for the network (retried when it is back).
+    pub queued: RwSignal<usize>,
 }
 
 impl Ctx {
@@ -201,8 +205,17 @@ fn App() -> impl IntoView {
         progress: RwSignal::new(None),
         incoming: RwSignal::new(None),
         can_scan: RwSignal::new(false),
+        batch_results: RwSignal::new(None),
+        queued: RwSignal::new(0),
     };
     provide_context(ctx);
+    ipc::listen::<usize>("queued", move |n| ctx.queued.set(n));
+    // The shell signed the queued requests once the connection was back.
+    ipc::listen::<Vec<BatchItem>>("batch-retried", move |items| {
+        ctx.selected.set(failed_ids(&items));
+        ctx.batch_results.set(Some(items));
+        ctx.refresh_tasks();
+    });
     // A link opened while the app runs: the shell keeps it until taken (so a reload cannot
     // miss it), then announces it.
     ipc::listen::<IncomingLink>("link", move |_| ctx.take_link());

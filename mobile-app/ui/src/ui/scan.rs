@@ -3,11 +3,11 @@
 //! what will be signed (document type, patient, documents and their SM3, who signed before),
 //! then signs every document of the request after the PIN.
 
-use cosign_proto::v1::cosign::{RoundOutcome, SignRequestView};
+use cosign_proto::v1::cosign::{DocumentView, RoundOutcome, SignRequestView};
 use leptos::prelude::*;
 
-use super::{CameraButton, Ctx, ErrorLine, PinInput, fmt_time, ipc, open_links, t};
-use crate::model::{IncomingLink, UiError, signed_before, state_zh};
+use super::{CameraButton, Ctx, ErrorLine, PinInput, err_text, fmt_time, ipc, open_links, t};
+use crate::model::{IncomingLink, Preview, UiError, signed_before, state_zh};
 
 /// A request that can no longer be signed (expired, completed, cancelled), with the reason.
 fn closed(v: &SignRequestView) -> Option<UiError> {
@@ -109,9 +109,7 @@ pub fn Scan() -> impl IntoView {
                         </dl>
                         <h4>{t("将签署的文件", "Documents to sign")}</h4>
                         <ul class="docs" id="req-docs">
-                            {r.documents.iter().map(|d| view! {
-                                <li><strong>{d.name.clone()}</strong><br/><small class="mono">"SM3 "{d.digest_sm3.clone()}</small></li>
-                            }).collect_view()}
+                            {r.documents.iter().map(|d| view! { <DocPreview request_id=r.request_id.clone() doc=d.clone()/> }).collect_view()}
                         </ul>
                         {move || done.with(Option::is_none).then(|| view! {
                             <PinInput value=pin id="sign-pin" zh="PIN 码" en="PIN"/>
@@ -127,5 +125,45 @@ pub fn Scan() -> impl IntoView {
             })}
             <ErrorLine error/>
         </section>
+    }
+}
+
+/// One document of the request: name and SM3, and on demand its content (text and images shown;
+/// other formats named). The shell checks the content against the SM3 shown here.
+#[component]
+fn DocPreview(request_id: String, doc: DocumentView) -> impl IntoView {
+    let shown = RwSignal::new(None::<Result<Preview, UiError>>);
+    let index = doc.index;
+    let args =
+        serde_json::json!({ "requestId": request_id, "index": index, "digestSm3": doc.digest_sm3 });
+    let load = move |_| {
+        let args = args.clone();
+        leptos::task::spawn_local(async move {
+            shown.set(Some(ipc::call::<_, Preview>("preview", &args).await));
+        });
+    };
+    let name = doc.name.clone();
+    view! {
+        <li>
+            <strong>{doc.name}</strong><br/><small class="mono">"SM3 "{doc.digest_sm3}</small>
+            {doc.has_content.then(|| view! {
+                <button class="btn small" id=format!("preview-{index}") on:click=load>{t("预览内容", "Preview")}</button>
+            })}
+            {move || shown.get().map(|r| match r {
+                Ok(Preview::Text { text, truncated }) => view! {
+                    <pre class="preview" id=format!("preview-text-{index}")>{text}</pre>
+                    {truncated.then(|| view! { <p class="muted">{t("（内容较长，仅显示开头部分；签署的是全文。）", "(Long: only the beginning is shown; the whole is signed.)")}</p> })}
+                }.into_any(),
+                Ok(Preview::Image { data_url }) => view! {
+                    <img class="preview" id=format!("preview-image-{index}") src=data_url alt=name.clone()/>
+                }.into_any(),
+                Ok(Preview::Other { format, size }) => view! {
+                    <p class="muted" id=format!("preview-other-{index}")>
+                        {format}" · "{size}" "{t("字节。手机上不显示此格式，请在终端查看；签署的是上方 SM3 所对应的文件。", "bytes. Not shown on the phone: see it on the terminal; the file with the SM3 above is what is signed.")}
+                    </p>
+                }.into_any(),
+                Err(e) => view! { <p class="error">{err_text(&e)}</p> }.into_any(),
+            })}
+        </li>
     }
 }

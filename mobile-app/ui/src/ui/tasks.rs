@@ -42,7 +42,7 @@ pub fn TaskList() -> impl IntoView {
                 </label>
                 <button class="btn primary" id="batch-start"
                     disabled=move || ctx.selected.with(Vec::is_empty)
-                    on:click=move |_| { ctx.progress.set(None); ctx.screen.set(Screen::Batch); }>
+                    on:click=move |_| { ctx.progress.set(None); ctx.batch_results.set(None); ctx.screen.set(Screen::Batch); }>
                     {t("批量签署", "Batch sign")}" ("{move || ctx.selected.with(Vec::len)}")"
                 </button>
             </div>
@@ -105,7 +105,7 @@ pub fn Batch() -> impl IntoView {
     let pin = RwSignal::new(String::new());
     let busy = RwSignal::new(false);
     let error = RwSignal::new(None::<UiError>);
-    let results = RwSignal::new(None::<Vec<BatchItem>>);
+    let results = ctx.batch_results;
     let titles = move |id: &str| {
         ctx.tasks
             .with_untracked(|ts| {
@@ -161,6 +161,12 @@ pub fn Batch() -> impl IntoView {
                 </div>
             })}
             <ErrorLine error/>
+            {move || (ctx.queued.get() > 0).then(|| view! {
+                <p class="notice" id="batch-queued" role="status">
+                    {t("网络恢复后将自动签署未成功的 ", "When the connection is back, the ")}<strong>{ctx.queued.get()}</strong>
+                    {t(" 项（5 分钟内有效；PIN 码只保存在本机内存中）。也可稍后手动重试。", " unsent requests are signed automatically (within 5 minutes; the PIN is kept in memory only). You can also retry by hand.")}
+                </p>
+            })}
             {move || results.get().map(|items| {
                 let ok = items.iter().filter(|i| i.ok).count();
                 let bad = items.len() - ok;
