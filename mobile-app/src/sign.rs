@@ -197,16 +197,11 @@ async fn check_round(
             .iter()
             .find(|d| d.index == item.document)
             .ok_or_else(|| PhoneError::Mismatch("unknown document".into()))?;
-        let mut digest = doc.digest_sm3.clone();
+        let digest = doc.digest_sm3.clone();
         if doc.has_content {
-            // The phone shows the content, so it hashes what it shows.
-            let content = client
-                .get_bytes(&format!(
-                    "/api/v1/phone/requests/{}/documents/{}",
-                    item.request_id, item.document
-                ))
-                .await?;
-            digest = hex::encode(Sm3::digest(&content));
+            // The phone shows the content, so it hashes what it shows: the content served now
+            // must still be the content of the digest it showed.
+            document(client, &item.request_id, item.document, &digest).await?;
         }
         if digest != item.digest_sm3 {
             return Err(PhoneError::Mismatch(format!(
