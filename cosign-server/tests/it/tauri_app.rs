@@ -663,6 +663,8 @@ async fn doctor_app_end_to_end() {
     d.click("#lock-now").await;
     d.wait("#screen-lock", 10).await;
     assert!(!d.page_text().await.contains("P-00"));
+    // No fingerprint / face on the desktop: the PIN unlocks.
+    assert!(d.try_find("#unlock-biometric").await.is_none());
     d.shots("18-locked").await;
     d.type_in("#unlock-pin", PIN).await;
     d.click("#unlock").await;

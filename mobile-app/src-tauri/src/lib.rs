@@ -201,11 +201,15 @@ fn take_link(app: AppState<'_>) -> Option<IncomingLink> {
         .take()
 }
 
-/// Whether this device can read QR codes with its camera (Android, iOS); elsewhere the link
-/// is pasted or opened by the system.
+/// What this device offers: on Android and iOS the camera reads QR codes and fingerprint /
+/// face unlocks the inactivity lock; on the desktop links are pasted or opened by the system
+/// and the lock takes the PIN.
 #[tauri::command]
-fn can_scan() -> bool {
-    cfg!(mobile)
+fn capabilities() -> logic::Capabilities {
+    logic::Capabilities {
+        camera: cfg!(mobile),
+        biometric: cfg!(mobile),
+    }
 }
 
 /// Parses an activation link: (server, staff id) for the confirmation screen.
@@ -448,6 +452,7 @@ pub fn run() -> Result<(), UiError> {
     #[cfg(mobile)]
     let builder = builder
         .plugin(tauri_plugin_barcode_scanner::init())
+        .plugin(tauri_plugin_biometric::init())
         .plugin(tauri_plugin_yiqian_keystore::init());
     builder
         .setup(|tauri_app| {
@@ -483,7 +488,7 @@ pub fn run() -> Result<(), UiError> {
             status,
             online,
             take_link,
-            can_scan,
+            capabilities,
             parse_activation,
             request_sms,
             activate,

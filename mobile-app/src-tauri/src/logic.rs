@@ -10,8 +10,8 @@ use cosign_proto::v1::ErrorCode;
 use cosign_proto::v1::cosign::ItemOutcome;
 use cosign_proto::v1::qr::QrLink;
 pub use mobile_ui::model::{
-    BatchItem, CertInfo, HistoryEntry, IncomingLink, PREVIEW_TEXT_MAX, Preview, Progress, Status,
-    UiError,
+    BatchItem, Capabilities, CertInfo, HistoryEntry, IncomingLink, PREVIEW_TEXT_MAX, Preview,
+    Progress, Status, UiError,
 };
 use yiqian_phone::state::write_private_atomic;
 use yiqian_phone::{PhoneError, PhoneState, sign};

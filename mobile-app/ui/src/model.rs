@@ -83,6 +83,15 @@ impl IncomingLink {
     }
 }
 
+/// What this device offers beyond the desktop (the shell knows; the screens ask once).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Capabilities {
+    /// The camera reads QR codes (Android, iOS).
+    pub camera: bool,
+    /// Fingerprint / face unlock of the inactivity lock (Android, iOS).
+    pub biometric: bool,
+}
+
 /// A document as the review screen shows it before signing.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]

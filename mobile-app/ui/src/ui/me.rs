@@ -116,12 +116,38 @@ pub fn LockScreen() -> impl IntoView {
             busy.set(false);
         });
     };
+    // On a phone: fingerprint / face lifts the lock (it only hides patient data; signing still
+    // takes the PIN, which the server counts).
+    let biometric = move |_| {
+        error.set(None);
+        leptos::task::spawn_local(async move {
+            let args = serde_json::json!({ "reason": "解锁医签 / Unlock Yiqian", "allowDeviceCredential": false });
+            match ipc::call::<_, serde_json::Value>("plugin:biometric|authenticate", &args).await {
+                Ok(_) => {
+                    ctx.last_active.set_value(js_sys::Date::now());
+                    ctx.locked.set(false);
+                    ctx.refresh_tasks();
+                }
+                Err(e) => error.set(Some(UiError::new(
+                    "BIOMETRIC",
+                    format!(
+                        "未能通过指纹 / 面容验证（{}），请输入 PIN 码解锁。",
+                        e.message
+                    ),
+                    format!("Biometric check failed ({}); enter your PIN", e.message_en),
+                ))),
+            }
+        });
+    };
     view! {
         <main class="lock" id="screen-lock">
             <h2>{t("已锁定", "Locked")}</h2>
             <p class="muted">{t("长时间未操作，已隐藏患者信息。请输入 PIN 码解锁。", "Locked after inactivity; enter your PIN to continue.")}</p>
             <PinInput value=pin id="unlock-pin" zh="PIN 码" en="PIN"/>
             <button class="btn primary big" id="unlock" disabled=move || busy.get() on:click=unlock>{t("解锁", "Unlock")}</button>
+            {move || ctx.caps.get().biometric.then(|| view! {
+                <button class="btn big" id="unlock-biometric" on:click=biometric>{t("使用指纹 / 面容解锁", "Unlock with fingerprint / face")}</button>
+            })}
             <ErrorLine error/>
         </main>
     }

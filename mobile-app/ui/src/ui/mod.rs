@@ -15,7 +15,9 @@ use std::time::Duration;
 use cosign_proto::v1::cosign::PhoneTask;
 use leptos::prelude::*;
 
-use crate::model::{BatchItem, IncomingLink, Progress, Status, UiError, badge, failed_ids};
+use crate::model::{
+    BatchItem, Capabilities, IncomingLink, Progress, Status, UiError, badge, failed_ids,
+};
 
 /// Inactivity before the app locks (hides patient data until the PIN is entered).
 const LOCK_AFTER_MS: f64 = 5.0 * 60_000.0;
@@ -73,8 +75,8 @@ pub struct Ctx {
     pub progress: RwSignal<Option<Progress>>,
     /// A `yiqian://` link the system opened the app with, until its screen takes it.
     pub incoming: RwSignal<Option<IncomingLink>>,
-    /// Whether the camera can read QR codes here (Android, iOS).
-    pub can_scan: RwSignal<bool>,
+    /// What this device offers (camera scanning, biometric unlock).
+    pub caps: RwSignal<Capabilities>,
     /// Results of the last batch (also of its automatic retry).
     pub batch_results: RwSignal<Option<Vec<BatchItem>>>,
     /// Confirmed requests waiting for the network (retried when it is back).
@@ -204,7 +206,7 @@ fn App() -> impl IntoView {
         last_active: StoredValue::new(js_sys::Date::now()),
         progress: RwSignal::new(None),
         incoming: RwSignal::new(None),
-        can_scan: RwSignal::new(false),
+        caps: RwSignal::new(Capabilities::default()),
         batch_results: RwSignal::new(None),
         queued: RwSignal::new(0),
     };
@@ -227,8 +229,8 @@ fn App() -> impl IntoView {
         if let Ok(up) = ipc::call0::<bool>("online").await {
             ctx.online.set(up);
         }
-        if let Ok(camera) = ipc::call0::<bool>("can_scan").await {
-            ctx.can_scan.set(camera);
+        if let Ok(caps) = ipc::call0::<Capabilities>("capabilities").await {
+            ctx.caps.set(caps);
         }
     });
     ctx.reload();
@@ -401,7 +403,7 @@ pub fn CameraButton(
         });
     };
     move || {
-        ctx.can_scan.get().then(|| {
+        ctx.caps.get().camera.then(|| {
             view! { <button class="btn primary big" id=id on:click=scan>{t("扫描二维码", "Scan QR code")}</button> }
         })
     }
