@@ -267,6 +267,25 @@ impl Driver {
         self.wait_text("#error", 30, |t| !t.is_empty()).await
     }
 
+    /// Drags the mouse `dy` pixels down from the middle of `css` (W3C actions), as a finger
+    /// pulls a list down.
+    async fn pull_down(&self, css: &str, dy: i32) {
+        let el = self.wait(css, 10).await;
+        let actions = json!({"actions": [{
+            "type": "pointer", "id": "mouse", "parameters": {"pointerType": "mouse"},
+            "actions": [
+                {"type": "pointerMove", "duration": 0, "origin": {ELEMENT: el}, "x": 0, "y": 0},
+                {"type": "pointerDown", "button": 0},
+                {"type": "pointerMove", "duration": 300, "origin": "pointer", "x": 0, "y": dy / 2},
+                {"type": "pointerMove", "duration": 300, "origin": "pointer", "x": 0, "y": dy - dy / 2},
+                {"type": "pointerUp", "button": 0}
+            ]
+        }]});
+        self.cmd(reqwest::Method::POST, "/actions", Some(actions))
+            .await;
+        self.cmd(reqwest::Method::DELETE, "/actions", None).await;
+    }
+
     /// Screenshots of the current screen at phone and tablet size.
     async fn shots(&self, name: &str) {
         for (w, h) in [(390, 844), (1024, 768)] {
@@ -592,6 +611,11 @@ async fn doctor_app_end_to_end() {
     }
     d.click("#tab-tasks").await;
     d.wait_text("#task-count", 30, |t| t == "0").await;
+    // Pull to refresh: dragging the list down from its top reads it again from the server.
+    let before = d.wait_text("#refreshed-at", 20, |t| !t.is_empty()).await;
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    d.pull_down("#refreshed-at", 120).await;
+    d.wait_text("#refreshed-at", 20, |t| t != before).await;
 
     // History and certificate details.
     d.click("#tab-history").await;

@@ -81,6 +81,8 @@ pub struct Ctx {
     pub batch_results: RwSignal<Option<Vec<BatchItem>>>,
     /// Confirmed requests waiting for the network (retried when it is back).
     pub queued: RwSignal<usize>,
+    /// When the task list was last read from the server (`Date.now()`).
+    pub refreshed_at: RwSignal<Option<f64>>,
 }
 
 impl Ctx {
@@ -89,11 +91,13 @@ impl Ctx {
         expect_context::<Self>()
     }
 
-    /// Fetches the task list (refresh button, after signing, after unlocking).
+    /// Fetches the task list (refresh button, pull to refresh, back from the background, after
+    /// signing, after unlocking).
     pub fn refresh_tasks(self) {
         leptos::task::spawn_local(async move {
             if let Ok(list) = ipc::call0::<Vec<PhoneTask>>("tasks").await {
                 self.tasks.set(list);
+                self.refreshed_at.set(Some(js_sys::Date::now()));
             }
         });
     }
@@ -164,6 +168,12 @@ pub fn fmt_time(ms: i64) -> String {
     String::from(d.to_locale_string("zh-CN", &wasm_bindgen::JsValue::UNDEFINED))
 }
 
+/// A `Date.now()` time as hours, minutes and seconds.
+pub fn fmt_clock(ms: f64) -> String {
+    let d = js_sys::Date::new(&wasm_bindgen::JsValue::from_f64(ms));
+    String::from(d.to_locale_time_string("zh-CN"))
+}
+
 /// An error line (role=alert) shown when `error` holds one, scrolled into view when it appears
 /// (it sits under the button that caused it, which may be at the bottom of a phone screen).
 #[component]
@@ -209,6 +219,7 @@ fn App() -> impl IntoView {
         caps: RwSignal::new(Capabilities::default()),
         batch_results: RwSignal::new(None),
         queued: RwSignal::new(0),
+        refreshed_at: RwSignal::new(None),
     };
     provide_context(ctx);
     ipc::listen::<usize>("queued", move |n| ctx.queued.set(n));
@@ -240,6 +251,13 @@ fn App() -> impl IntoView {
     // The root lives as long as the page: its listeners and timer are never removed.
     let _ = window_event_listener(leptos::ev::pointerdown, move |_| touch());
     let _ = window_event_listener(leptos::ev::keydown, move |_| touch());
+    // Back from the background (a phone's app switcher, a locked screen): the push socket may
+    // have been cut while away, so the list is read again at once.
+    let _ = window_event_listener(leptos::ev::visibilitychange, move |_| {
+        if !document().hidden() && !ctx.locked.get_untracked() {
+            ctx.refresh_tasks();
+        }
+    });
     let _ = set_interval_with_handle(
         move || {
             let enrolled = ctx.status.get_untracked().is_some_and(|s| s.enrolled);

@@ -1,15 +1,47 @@
-//! The task list (pushed over the phone's WebSocket; refresh by hand too) and batch signing:
+//! The task list (pushed over the phone's WebSocket; refresh button or pull down too) and batch signing:
 //! select all, one PIN, a progress bar, a result per request, retry the failures.
 
 use cosign_proto::v1::cosign::PhoneTask;
 use leptos::prelude::*;
 
-use super::{Ctx, ErrorLine, PinInput, Screen, err_text, fmt_time, ipc, t};
+use super::{Ctx, ErrorLine, PinInput, Screen, err_text, fmt_clock, fmt_time, ipc, t};
 use crate::model::{BatchItem, UiError, badge, failed_ids, signed_before, state_zh};
+
+/// How far the list must be pulled down (CSS pixels) to refresh it.
+const PULL_TO_REFRESH_PX: i32 = 70;
 
 #[component]
 pub fn TaskList() -> impl IntoView {
     let ctx = Ctx::get();
+    // Pull to refresh: a drag down that starts while the list is scrolled to its top. Fingers
+    // come as touch events (they go on while the browser handles the overscroll, where pointer
+    // events are cancelled), mouse and pen as pointer events.
+    let pull_from = StoredValue::new(None::<i32>);
+    let pulled = RwSignal::new(0i32);
+    let start = move |target: web_sys::Element, y: i32| {
+        let at_top = target
+            .closest(".pane-list, .pane-main")
+            .ok()
+            .flatten()
+            .is_none_or(|pane| pane.scroll_top() <= 0);
+        if at_top && window().scroll_y().unwrap_or(0.0) <= 0.0 {
+            pull_from.set_value(Some(y));
+        }
+    };
+    let moved = move |y: i32| {
+        if let Some(y0) = pull_from.get_value() {
+            pulled.set((y - y0).max(0));
+        }
+    };
+    let end = move || {
+        if pulled.get_untracked() >= PULL_TO_REFRESH_PX {
+            ctx.refresh_tasks();
+        }
+        pull_from.set_value(None);
+        pulled.set(0);
+    };
+    let not_touch = |ev: &leptos::ev::PointerEvent| ev.pointer_type() != "touch";
+    let first_y = |ev: &leptos::ev::TouchEvent| ev.touches().get(0).map(|t| t.client_y());
     let mine = move || -> Vec<String> {
         ctx.tasks
             .get()
@@ -30,7 +62,25 @@ pub fn TaskList() -> impl IntoView {
         }
     };
     view! {
-        <section class="card" id="screen-tasks">
+        <section class="card" id="screen-tasks"
+            on:pointerdown=move |ev| if not_touch(&ev) {
+                // Keep the drag's moves when the pointer leaves the list.
+                let target: web_sys::Element = event_target(&ev);
+                let _ = target.set_pointer_capture(ev.pointer_id());
+                start(target, ev.client_y());
+            }
+            on:pointermove=move |ev| if not_touch(&ev) { moved(ev.client_y()) }
+            on:pointerup=move |ev| if not_touch(&ev) { end() }
+            on:pointerleave=move |ev| if not_touch(&ev) { end() }
+            on:touchstart=move |ev| if let Some(y) = first_y(&ev) { start(event_target(&ev), y) }
+            on:touchmove=move |ev| if let Some(y) = first_y(&ev) { moved(y) }
+            on:touchend=move |_| end()
+            on:touchcancel=move |_| end()>
+            {move || (pulled.get() > 0).then(|| view! {
+                <p class="pull" id="pull-hint">
+                    {move || if pulled.get() >= PULL_TO_REFRESH_PX { t("松开刷新", "Release to refresh")() } else { t("下拉刷新", "Pull to refresh")() }}
+                </p>
+            })}
             <div class="list-head">
                 <h2>{t("待签任务", "Pending tasks")}" "<span id="task-count">{move || badge(&ctx.tasks.get())}</span></h2>
                 <button class="btn small" id="refresh" on:click=move |_| ctx.refresh_tasks()>{t("刷新", "Refresh")}</button>
@@ -46,6 +96,9 @@ pub fn TaskList() -> impl IntoView {
                     {t("批量签署", "Batch sign")}" ("{move || ctx.selected.with(Vec::len)}")"
                 </button>
             </div>
+            {move || ctx.refreshed_at.get().map(|at| view! {
+                <p class="muted small" id="refreshed-at">{t("更新于 ", "Updated ")}{fmt_clock(at)}</p>
+            })}
             <ul class="tasks" id="task-list">
                 {move || {
                     let list = ctx.tasks.get();
