@@ -94,13 +94,15 @@ impl App {
     }
 
     /// Signs `request_ids` in rounds with `pin` (progress as `batch-progress` events); the
-    /// requests that failed only for want of a network are queued with the PIN for
-    /// [`QUEUE_FOR`] (`queued` event: how many), replacing an earlier queue.
+    /// requests that failed only for want of a network are queued with the PIN until `until`
+    /// (`queued` event: how many), replacing an earlier queue. A retry keeps the first
+    /// deadline, so a flapping network never holds the PIN longer than [`QUEUE_FOR`].
     async fn sign_batch(
         &self,
         handle: &AppHandle,
         request_ids: &[String],
         pin: Zeroizing<String>,
+        until: std::time::Instant,
     ) -> UiResult<Vec<BatchItem>> {
         let items = logic::sign_batch(&self.store, request_ids, &pin, |done, total| {
             let _ = handle.emit("batch-progress", Progress { done, total });
@@ -111,7 +113,7 @@ impl App {
         *self.lock_queue() = (!waiting.is_empty()).then(|| Queued {
             request_ids: waiting,
             pin,
-            until: std::time::Instant::now() + QUEUE_FOR,
+            until,
         });
         Ok(items)
     }
@@ -132,7 +134,10 @@ impl App {
         if q.until < std::time::Instant::now() {
             return;
         }
-        if let Ok(items) = self.sign_batch(handle, &q.request_ids, q.pin).await {
+        if let Ok(items) = self
+            .sign_batch(handle, &q.request_ids, q.pin, q.until)
+            .await
+        {
             let _ = handle.emit("batch-retried", items);
         }
     }
@@ -314,7 +319,8 @@ async fn sign_batch(
     request_ids: Vec<String>,
     pin: String,
 ) -> UiResult<Vec<BatchItem>> {
-    app.sign_batch(&handle, &request_ids, Zeroizing::new(pin))
+    let until = std::time::Instant::now() + QUEUE_FOR;
+    app.sign_batch(&handle, &request_ids, Zeroizing::new(pin), until)
         .await
 }
 
