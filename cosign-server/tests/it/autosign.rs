@@ -17,7 +17,7 @@ use yiqian_phone::{PhoneError, autosign, sign};
 use crate::both_backends;
 use crate::cosign::{PIN, Terminal, check_independently, enrolled, now_ms};
 use crate::support::{Backend, TestServer, assert_api_error};
-use crate::tools::openssl;
+use crate::tools::{cert_pem, openssl};
 
 const B64: base64::engine::GeneralPurpose = base64::engine::general_purpose::STANDARD;
 const HOUR: i64 = 3_600_000;
@@ -51,19 +51,7 @@ pub async fn get_pem(s: &TestServer, d: &std::path::Path, name: &str) {
         .bytes()
         .await
         .unwrap();
-    std::fs::write(d.join(format!("{name}.crt")), &der).unwrap();
-    openssl(
-        d,
-        &[
-            "x509",
-            "-inform",
-            "DER",
-            "-in",
-            &format!("{name}.crt"),
-            "-out",
-            &format!("{name}.pem"),
-        ],
-    );
+    cert_pem(d, name, &der);
 }
 
 pub async fn audit_actions(s: &TestServer, action: &str) -> i64 {
@@ -184,19 +172,7 @@ async fn autosign_inside_outside_and_revoked(backend: Backend) {
     let cert_der = B64
         .decode(auth.delegated_certificate.as_ref().unwrap())
         .unwrap();
-    std::fs::write(d.join("delegated.crt"), &cert_der).unwrap();
-    openssl(
-        d,
-        &[
-            "x509",
-            "-inform",
-            "DER",
-            "-in",
-            "delegated.crt",
-            "-out",
-            "delegated.pem",
-        ],
-    );
+    cert_pem(d, "delegated", &cert_der);
     get_pem(&s, d, "staff").await;
     get_pem(&s, d, "root").await;
     crate::pki::verify_chain(d, "staff.pem", "delegated.pem");

@@ -16,7 +16,7 @@ use yiqian_phone::{PhoneError, PhoneState, enroll, sign};
 
 use crate::both_backends;
 use crate::support::{Backend, TestServer, assert_api_error};
-use crate::tools::{json_field, openssl, py};
+use crate::tools::{cert_pem, json_field, openssl, py};
 
 const B64: base64::engine::GeneralPurpose = base64::engine::general_purpose::STANDARD;
 /// The PIN [`enrolled`] sets.
@@ -296,43 +296,10 @@ async fn scan_to_sign_end_to_end(backend: Backend) {
 
     // The certificate chains to our root with the staff profile, checked by OpenSSL.
     let cert_der = B64.decode(&phone.certificate).unwrap();
-    std::fs::write(dir.path().join("doctor.crt"), &cert_der).unwrap();
-    for (name, file) in [("staff", "staff.crt"), ("root", "root.crt")] {
-        let der = s
-            .client
-            .get(s.url(&format!("/pki/{name}.crt")))
-            .send()
-            .await
-            .unwrap()
-            .bytes()
-            .await
-            .unwrap();
-        std::fs::write(dir.path().join(file), &der).unwrap();
-        openssl(
-            dir.path(),
-            &[
-                "x509",
-                "-inform",
-                "DER",
-                "-in",
-                file,
-                "-out",
-                &format!("{name}.pem"),
-            ],
-        );
+    cert_pem(dir.path(), "doctor", &cert_der);
+    for name in ["staff", "root"] {
+        crate::autosign::get_pem(&s, dir.path(), name).await;
     }
-    openssl(
-        dir.path(),
-        &[
-            "x509",
-            "-inform",
-            "DER",
-            "-in",
-            "doctor.crt",
-            "-out",
-            "doctor.pem",
-        ],
-    );
     // Link by link with the SM2 ID (OpenSSL applies -vfyopt to one link at a time).
     crate::pki::verify_chain(dir.path(), "staff.pem", "doctor.pem");
     let text = openssl(

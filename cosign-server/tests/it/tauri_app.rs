@@ -98,6 +98,8 @@ struct Driver {
     shots: PathBuf,
     /// tauri-driver's log (shown when a session does not start).
     log: PathBuf,
+    /// The app binary.
+    app: PathBuf,
 }
 
 impl Driver {
@@ -241,7 +243,7 @@ impl Driver {
         let _ = self
             .send(reqwest::Method::DELETE, &self.session, None)
             .await;
-        self.session = new_session(&self.http, &self.base, args, &self.log).await;
+        self.session = new_session(&self.http, &self.base, &self.app, args, &self.log).await;
         self.size(390, 844).await;
     }
 
@@ -339,8 +341,13 @@ fn tauri_driver() -> PathBuf {
 
 /// Starts the app in a new WebDriver session (waiting for tauri-driver to answer); the
 /// session's URL.
-async fn new_session(http: &reqwest::Client, base: &str, args: &[&str], log: &Path) -> String {
-    let app = workspace_bin("yiqian-doctor");
+async fn new_session(
+    http: &reqwest::Client,
+    base: &str,
+    app: &Path,
+    args: &[&str],
+    log: &Path,
+) -> String {
     let caps = json!({"capabilities": {"alwaysMatch": {"tauri:options": {"application": app, "args": args}}}});
     for _ in 0..100 {
         if let Ok(r) = http
@@ -395,13 +402,15 @@ async fn start_app(app_dir: &Path) -> (DriverProcess, Driver) {
         .unwrap();
     let base = format!("http://127.0.0.1:{port}");
     let log = app_dir.join("driver.log");
-    let session = new_session(&http, &base, &[], &log).await;
+    let app = workspace_bin("yiqian-doctor");
+    let session = new_session(&http, &base, &app, &[], &log).await;
     let driver = Driver {
         http,
         base,
         session,
         shots: artifacts("tauri"),
         log,
+        app,
     };
     driver.size(390, 844).await;
     (guard, driver)

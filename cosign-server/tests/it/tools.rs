@@ -33,6 +33,13 @@ pub fn openssl(dir: &Path, args: &[&str]) -> String {
     o.text
 }
 
+/// Writes a DER certificate as `{stem}.crt` in `dir` and, converted by OpenSSL, as `{stem}.pem`.
+pub fn cert_pem(dir: &Path, stem: &str, der: &[u8]) {
+    let (crt, pem) = (format!("{stem}.crt"), format!("{stem}.pem"));
+    std::fs::write(dir.join(&crt), der).unwrap();
+    openssl(dir, &["x509", "-inform", "DER", "-in", &crt, "-out", &pem]);
+}
+
 /// Runs one of gm-pki's independent checkers (`shared/gm-pki/tests/py/`) and requires success.
 pub fn py(dir: &Path, script: &str, args: &[&str]) -> String {
     let script: PathBuf = Path::new(env!("CARGO_MANIFEST_DIR"))

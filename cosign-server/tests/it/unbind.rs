@@ -16,7 +16,7 @@ use crate::autosign::{audit_actions, authorise_prescriptions, get_pem};
 use crate::both_backends;
 use crate::cosign::{code, enrolled, refuse_audit, replayed_post, slow_poll};
 use crate::support::{Backend, TestServer};
-use crate::tools::openssl;
+use crate::tools::{cert_pem, openssl};
 
 /// State of a crypto-device key by id.
 async fn key_state(s: &TestServer, id: &str) -> String {
@@ -44,19 +44,7 @@ fn ocsp_status(s: &TestServer, d: &std::path::Path, phone: &PhoneState) -> Strin
     let der = base64::engine::general_purpose::STANDARD
         .decode(&phone.certificate)
         .unwrap();
-    std::fs::write(d.join("doctor.crt"), der).unwrap();
-    openssl(
-        d,
-        &[
-            "x509",
-            "-inform",
-            "DER",
-            "-in",
-            "doctor.crt",
-            "-out",
-            "doctor.pem",
-        ],
-    );
+    cert_pem(d, "doctor", &der);
     let out = openssl(
         d,
         &[
