@@ -104,7 +104,9 @@ fn documents_of(req: &CreateSignRequest) -> Result<Vec<NewDocument>, ApiFailure>
                 }
             };
             if let Some(m) = &d.media_type {
-                check_text("documents.media_type", m, 64)?;
+                // RFC 6838: type and subtype up to 127 characters each (the DOCX type alone
+                // is 71), plus parameters such as `; charset=utf-8`.
+                check_text("documents.media_type", m, 255)?;
             }
             Ok(NewDocument {
                 name: d.name.clone(),

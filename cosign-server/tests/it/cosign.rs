@@ -839,6 +839,8 @@ async fn signed_calls_refuse_forgery_replay_skew_and_missing_rights() {
         json!({"signers": ["D001"], "title": "t", "documents": [{"name": "n"}]}),
         json!({"signers": ["D001"], "title": "", "documents": [{"name": "n", "digest_sm3": "a".repeat(64)}]}),
         json!({"signers": ["D001"], "title": "t", "expires_in": 5, "documents": [{"name": "n", "digest_sm3": "a".repeat(64)}]}),
+        json!({"signers": ["D001"], "title": "t", "documents": [{"name": "n", "content": "AA==", "media_type": format!("application/{}", "x".repeat(244))}]}),
+        json!({"signers": ["D001"], "title": "t", "documents": [{"name": "n", "content": "AA==", "media_type": "text/plain\n"}]}),
     ] {
         assert_api_error(
             writer.call("POST", path, Some(&bad)).await,
