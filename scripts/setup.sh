@@ -30,6 +30,11 @@ say() { printf '[setup] %s\n' "$*"; }
 lists=(scripts/apt-packages.txt)
 [ "$mode" = test ] && lists+=(scripts/apt-packages-test.txt)
 mapfile -t wanted < <(cat "${lists[@]}" | sed 's/#.*//' | awk 'NF {print $1}' | sort -u)
+# npm installs the app UI's pdf.js (scripts/build-app.sh). Debian's nodejs and npm only when no
+# npm is there: a machine with Node.js from elsewhere keeps it.
+if [ "$mode" = test ] && ! command -v npm >/dev/null 2>&1; then
+  wanted+=(nodejs npm)
+fi
 missing=()
 for pkg in "${wanted[@]}"; do
   status=$(dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null || true)

@@ -138,6 +138,23 @@ pub async fn document(
     Ok(content)
 }
 
+/// Document `index` of `request_id`, a Word file, as the server's PDF conversion of it
+/// (LibreOffice), for reading on the phone. It cannot be checked against the document's SM3 (it
+/// is not the signed bytes): the phone shows it as a conversion, next to the signed file's SM3.
+pub async fn word_as_pdf(client: &Client, request_id: &str, index: u32) -> Result<Vec<u8>> {
+    let pdf = client
+        .get_bytes(&format!(
+            "/api/v1/phone/requests/{request_id}/documents/{index}/pdf"
+        ))
+        .await?;
+    if !pdf.starts_with(b"%PDF-") {
+        return Err(PhoneError::Mismatch(format!(
+            "document {index}: the server's conversion is not a PDF"
+        )));
+    }
+    Ok(pdf)
+}
+
 /// Every document of `request_id` still to sign, as round items.
 pub async fn items_of(client: &Client, request_id: &str) -> Result<Vec<RoundItem>> {
     Ok(items_in(&request(client, request_id).await?))

@@ -28,6 +28,7 @@ use super::auth::Admin;
 use super::{ApiFailure, ApiJson, AppState, RequestId};
 use crate::audit::Event;
 use crate::clock::now_ms;
+use crate::documents::DocError;
 use crate::signing::clients::{ClientApp, Nonce, SignedCall};
 use crate::signing::devices::{self, Device};
 use crate::signing::{requests, rounds, staff};
@@ -57,6 +58,10 @@ pub fn routes() -> axum::Router<AppState> {
         .route(
             "/api/v1/phone/requests/{id}/documents/{index}",
             get(phone_document),
+        )
+        .route(
+            "/api/v1/phone/requests/{id}/documents/{index}/pdf",
+            get(phone_document_pdf),
         )
         .route("/api/v1/phone/pin", post(pin))
         .route("/api/v1/phone/unbind", post(unbind))
@@ -1032,6 +1037,32 @@ async fn phone_document(
         .ok_or_else(|| ApiFailure::new(ErrorCode::NotFound))?;
     let media = media.unwrap_or_else(|| "application/octet-stream".to_owned());
     Ok(([(header::CONTENT_TYPE, media)], content).into_response())
+}
+
+/// A Word document of the request converted to PDF, for the phone to show before the PIN
+/// (the phone draws PDFs itself; Word it cannot). The signed bytes stay the Word file.
+async fn phone_document_pdf(
+    State(state): State<AppState>,
+    Path((id, index)): Path<(String, u32)>,
+    call: DeviceCall,
+) -> Result<Response, ApiFailure> {
+    signer_request(&state, &call.device, &id).await?;
+    let (content, _) = requests::document_content(&state.db, &id, index)
+        .await?
+        .ok_or_else(|| ApiFailure::new(ErrorCode::NotFound))?;
+    let pdf = state
+        .documents
+        .word_as_pdf(content)
+        .await
+        .map_err(|e| match e {
+            DocError::UnsupportedType(_) => ApiFailure::with(
+                ErrorCode::UnsupportedDocumentType,
+                "该文档不是 Word 文件，无需转换；请直接预览。",
+                "Not a Word document: nothing to convert; preview it directly.",
+            ),
+            e => crate::documents::http::failure(e),
+        })?;
+    Ok(([(header::CONTENT_TYPE, "application/pdf")], pdf).into_response())
 }
 
 async fn pin(

@@ -292,13 +292,7 @@ impl Documents {
                     .await??;
                 None
             }
-            FileKind::Docx => {
-                let b = bytes.clone();
-                let limits = self.settings.convert.clone();
-                self.cpu(move || convert::check_docx(&b, &limits)).await??;
-                Some(self.converted_pdf(&bytes, kind).await?)
-            }
-            FileKind::Doc => Some(self.converted_pdf(&bytes, kind).await?),
+            FileKind::Docx | FileKind::Doc => Some(self.word_to_pdf(&bytes, kind).await?),
             FileKind::Jpeg | FileKind::Png => {
                 let b = bytes.clone();
                 Some(self.cpu(move || convert::image_to_pdf(&b, kind)).await??)
@@ -350,6 +344,31 @@ impl Documents {
         width: u32,
     ) -> std::result::Result<Vec<u8>, DocError> {
         self.converter.pdf_page_png(pdf, page, width).await
+    }
+
+    /// A Word file (DOCX or DOC, sniffed) as LibreOffice's PDF of it: what the doctor's phone
+    /// shows of a Word document before signing it. Anything else is refused.
+    pub async fn word_as_pdf(&self, bytes: Vec<u8>) -> std::result::Result<Vec<u8>, DocError> {
+        match FileKind::sniff(&bytes) {
+            Some(kind @ (FileKind::Docx | FileKind::Doc)) => {
+                self.word_to_pdf(&Arc::new(bytes), kind).await
+            }
+            _ => Err(DocError::UnsupportedType("not a DOCX or DOC file".into())),
+        }
+    }
+
+    /// A DOCX (checked for zip bombs first) or DOC converted by LibreOffice.
+    async fn word_to_pdf(
+        &self,
+        bytes: &Arc<Vec<u8>>,
+        kind: FileKind,
+    ) -> std::result::Result<Vec<u8>, DocError> {
+        if kind == FileKind::Docx {
+            let b = bytes.clone();
+            let limits = self.settings.convert.clone();
+            self.cpu(move || convert::check_docx(&b, &limits)).await??;
+        }
+        self.converted_pdf(bytes, kind).await
     }
 
     /// LibreOffice's PDF of a DOC/DOCX, checked to be a readable PDF.

@@ -1693,6 +1693,71 @@ async fn notifier_and_configured_pin_limit() {
     s.stop().await;
 }
 
+/// A Word document of a request is converted to PDF for the phone to show (LibreOffice, the
+/// text checked with poppler's `pdftotext`); only its signers get it; anything that is not a
+/// Word file, a zip bomb, a missing document and another doctor's request are refused with a
+/// stable code and Chinese text, and the request stays as it was.
+async fn word_documents_are_converted_for_the_phone(backend: Backend) {
+    let s = TestServer::start(backend).await;
+    let token = s.admin_token().await;
+    let terminal = Terminal::signing(&s, &token).await;
+    let phone = enrolled(&s, &token, "D081", "孙医生").await;
+    let other = enrolled(&s, &token, "D082", "周医生").await;
+    let dir = tempfile::tempdir().unwrap();
+    let (docx, doc) = crate::documents::office_files(dir.path());
+    let bomb = crate::documents::zip_bomb_docx(dir.path());
+    // The registered DOCX media type, 71 characters (a 64-character limit once refused it).
+    let docx_type = "application/vnd.openxmlformats-officedocument.wordprocessingml.document";
+    let word = "application/msword";
+    let created = terminal
+        .create(
+            &json!({"signers": ["D081"], "title": "知情同意书", "qr_image": false,
+            "documents": [
+                {"name": "a.docx", "content": B64.encode(&docx), "media_type": docx_type},
+                {"name": "b.doc", "content": B64.encode(&doc), "media_type": word},
+                {"name": "c.txt", "content": B64.encode("知情同意书"), "media_type": "text/plain"},
+                {"name": "d.docx", "content": B64.encode(&bomb), "media_type": docx_type},
+            ]}),
+        )
+        .await;
+    let id = created["request_id"].as_str().unwrap();
+    let client = sign::client(&phone).unwrap();
+    for index in [0, 1] {
+        let pdf = sign::word_as_pdf(&client, id, index).await.unwrap();
+        let file = format!("converted{index}.pdf");
+        std::fs::write(dir.path().join(&file), &pdf).unwrap();
+        let text = crate::tools::run(dir.path(), "pdftotext", &[&file, "-"]);
+        assert!(text.ok && text.text.contains("阑尾切除术"), "{}", text.text);
+    }
+    let refused = |e: PhoneError| match e {
+        PhoneError::Server(api) => {
+            assert!(
+                api.message
+                    .chars()
+                    .any(|c| ('\u{4e00}'..='\u{9fff}').contains(&c)),
+                "{api:?}"
+            );
+            api.code
+        }
+        other => panic!("expected a refusal, got {other}"),
+    };
+    let e = sign::word_as_pdf(&client, id, 2).await.unwrap_err();
+    assert_eq!(refused(e), ErrorCode::UnsupportedDocumentType);
+    let e = sign::word_as_pdf(&client, id, 3).await.unwrap_err();
+    assert_eq!(refused(e), ErrorCode::InvalidDocument);
+    let e = sign::word_as_pdf(&client, id, 9).await.unwrap_err();
+    assert_eq!(refused(e), ErrorCode::NotFound);
+    let e = sign::word_as_pdf(&sign::client(&other).unwrap(), id, 0)
+        .await
+        .unwrap_err();
+    assert_eq!(refused(e), ErrorCode::NotFound);
+    let view = terminal.view(id).await;
+    assert_eq!(view["status"], "pending", "{view}");
+    assert_eq!(view["documents"].as_array().unwrap().len(), 4);
+    s.stop().await;
+}
+both_backends!(word_documents_are_converted_for_the_phone);
+
 /// The phone previews and signs only what it shows: a document's content is given only when it
 /// has the digest on the screen, and a round is checked against the request as the phone
 /// showed it to the doctor (the view it reviewed, not a fresh read): a round over other content — here the shown view carries

@@ -960,7 +960,7 @@ async fn cli_verify_prints_reports(backend: Backend) {
 both_backends!(cli_verify_prints_reports);
 
 /// A DOCX and a DOC made by LibreOffice from a Chinese text (the independent producer), in `dir`.
-fn office_files(dir: &Path) -> (Vec<u8>, Vec<u8>) {
+pub fn office_files(dir: &Path) -> (Vec<u8>, Vec<u8>) {
     std::fs::write(
         dir.join("record.txt"),
         "知情同意书\n\n患者姓名：王五\n手术名称：阑尾切除术\n\n医师签名：\n",
@@ -1118,7 +1118,7 @@ async fn office_and_image_uploads_become_signed_pdfs(backend: Backend) {
 both_backends!(office_and_image_uploads_become_signed_pdfs);
 
 /// A DOCX whose word/document.xml inflates 1000× (50 MB of zeros), made with Python's zipfile.
-fn zip_bomb_docx(dir: &Path) -> Vec<u8> {
+pub fn zip_bomb_docx(dir: &Path) -> Vec<u8> {
     let script = [
         "import zipfile, sys",
         "z = zipfile.ZipFile(sys.argv[1], 'w', zipfile.ZIP_DEFLATED)",

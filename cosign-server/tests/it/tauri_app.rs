@@ -21,6 +21,7 @@ use tokio::io::copy_bidirectional;
 use tokio::net::{TcpListener, TcpStream};
 
 use crate::cosign::{Terminal, add_staff, check_independently, enrolled};
+use crate::documents::{office_files, simple_pdf};
 use crate::h5_page::{artifacts, repo};
 use crate::phone_cli::workspace_bin;
 use crate::support::{Backend, TestServer};
@@ -216,6 +217,26 @@ impl Driver {
             .text()
             .await
             .unwrap_or_default()
+    }
+
+    /// How many pixels of the first canvas matching `css` are ink (visibly darker than white
+    /// paper, anti-aliased edges included).
+    async fn ink_pixels(&self, css: &str) -> u64 {
+        let script = "const c = document.querySelector(arguments[0]); if (!c) return -1; \
+            const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data; \
+            let n = 0; for (let i = 0; i < d.length; i += 4) { if (d[i + 3] > 0 && d[i] < 200) n++; } \
+            return n;";
+        u64::try_from(self.script(script, css).await.as_i64().unwrap_or(-1)).unwrap_or(0)
+    }
+
+    /// Runs `script` in the page with `css` as its one argument; what it returns.
+    async fn script(&self, script: &str, css: &str) -> Value {
+        self.cmd(
+            reqwest::Method::POST,
+            "/execute/sync",
+            Some(json!({"script": script, "args": [css]})),
+        )
+        .await
     }
 
     /// Waits until `css`'s text satisfies `ok`.
@@ -512,6 +533,79 @@ async fn doctor_app_end_to_end() {
         &cert_der,
     );
 
+    // A PDF is drawn on the phone (pdf.js) from the checked bytes; a Word file through the
+    // server's PDF of it, said to be a conversion. Both are then signed as they are.
+    let pdf = simple_pdf(&[
+        "Prescription 2026-11-29",
+        "Patient: P-0007",
+        "Aspirin 100 mg",
+    ]);
+    let (docx, _) = office_files(dir.path());
+    let created = terminal
+        .create(&json!({
+            "signers": ["D901"], "title": "门诊病历", "doc_type": "病历", "patient_id": "P-0007",
+            "documents": [
+                {"name": "处方.pdf", "content": B64.encode(&pdf), "media_type": "application/pdf"},
+                {"name": "知情同意书.docx", "content": B64.encode(&docx),
+                 "media_type": "application/vnd.openxmlformats-officedocument.wordprocessingml.document"}
+            ]
+        }))
+        .await;
+    let pdf_id = created["request_id"].as_str().unwrap().to_owned();
+    d.type_in("#sign-link", created["qr_payload"].as_str().unwrap())
+        .await;
+    d.click("#sign-open").await;
+    d.click("#preview-0").await;
+    d.wait_text("#preview-pdf-0-pages", 60, |t| t.contains('1'))
+        .await;
+    assert!(d.try_find("#preview-converted-0").await.is_none());
+    d.click("#preview-1").await;
+    d.wait_text("#preview-pdf-1-pages", 90, |t| t.contains('1'))
+        .await;
+    assert!(d.text("#preview-converted-1").await.contains("服务器转换"));
+    d.shots("05b-scan-pdf-word").await;
+    // Both pages really carry ink (a blank canvas would mean nothing was drawn; a few short
+    // lines at phone width are a few hundred grey pixels).
+    for i in 0..2 {
+        let ink = d.ink_pixels(&format!("#preview-pdf-{i} canvas")).await;
+        assert!(ink > 60, "document {i}: {ink} pixels of ink");
+    }
+    // Small print is read zoomed: the page is drawn again twice as wide (not scaled up).
+    let width = "const c = document.querySelector(arguments[0]); return c ? c.width : 0;";
+    let before = d
+        .script(width, "#preview-pdf-1 canvas")
+        .await
+        .as_u64()
+        .unwrap();
+    d.click("#preview-pdf-1-zoom").await;
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let now = d
+            .script(width, "#preview-pdf-1 canvas")
+            .await
+            .as_u64()
+            .unwrap();
+        if now >= before * 19 / 10 {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "{before} → {now} px");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    d.shots("05c-scan-word-zoomed").await;
+    d.type_in("#sign-pin", PIN).await;
+    d.click("#sign-confirm").await;
+    d.wait("#sign-done", 60).await;
+    let view = terminal.view(&pdf_id).await;
+    assert_eq!(view["status"], "completed", "{view}");
+    let signatures = view["signatures"].as_array().unwrap();
+    assert_eq!(signatures.len(), 2, "{view}");
+    for sig in signatures {
+        let i = sig["document"].as_u64().unwrap();
+        let content = if i == 0 { &pdf } else { &docx };
+        let cms = sig["cms"].as_str().unwrap();
+        check_independently(dir.path(), &format!("doc{i}"), cms, content, &cert_der);
+    }
+
     // Refusals with clear Chinese messages: an expired request, another doctor's request.
     let expired = terminal
         .create(&request_body("D901", "过期处方", "P-0002", b"expired"))
@@ -628,7 +722,8 @@ async fn doctor_app_end_to_end() {
 
     // History and certificate details.
     d.click("#tab-history").await;
-    d.wait_text("#history-count", 20, |t| t == "51").await;
+    // The scanned prescription, the PDF and Word request, and the batch of 50.
+    d.wait_text("#history-count", 20, |t| t == "52").await;
     d.type_in("#history-search", "P-0025").await;
     d.wait_text("#history-count", 20, |t| t == "1").await;
     d.shots("13-history").await;

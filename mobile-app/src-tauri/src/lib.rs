@@ -289,6 +289,12 @@ async fn preview(
     let content = sign::document(&client, &request_id, index, &digest_sm3)
         .await
         .map_err(ui)?;
+    if logic::is_word(&content) {
+        // Shown through the server's PDF of it; if there is none, the file is named as before.
+        if let Ok(pdf) = sign::word_as_pdf(&client, &request_id, index).await {
+            return Ok(logic::converted_preview(&pdf, content.len()));
+        }
+    }
     Ok(logic::preview(&content))
 }
 

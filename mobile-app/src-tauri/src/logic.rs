@@ -351,8 +351,33 @@ fn private(_path: &Path) -> std::io::Result<()> {
 /// Largest image shown inline (bytes); larger ones are described like other formats.
 const PREVIEW_IMAGE_MAX: usize = 4 * 1024 * 1024;
 
-/// What the review screen shows of a document's content: text and PNG/JPEG images are shown,
-/// other formats named (the phone does not render PDF or Word; the terminal shows those).
+/// Largest PDF drawn on the phone (bytes); larger ones are named, and the terminal shows them.
+const PREVIEW_PDF_MAX: usize = 16 * 1024 * 1024;
+
+/// Whether `content` looks like a Word file (DOCX: a zip; DOC: an OLE compound file), which the
+/// server converts to PDF for the review (`yiqian_phone::sign::word_as_pdf`).
+pub fn is_word(content: &[u8]) -> bool {
+    content.starts_with(b"PK\x03\x04") || content.starts_with(&[0xD0, 0xCF, 0x11, 0xE0])
+}
+
+/// The review of a Word file of `size` bytes through the server's PDF conversion of it.
+pub fn converted_preview(pdf: &[u8], size: usize) -> Preview {
+    if !pdf.starts_with(b"%PDF-") || pdf.len() > PREVIEW_PDF_MAX {
+        return Preview::Other {
+            format: "Word".to_owned(),
+            size,
+        };
+    }
+    Preview::Pdf {
+        data: base64::engine::general_purpose::STANDARD.encode(pdf),
+        size,
+        converted: true,
+    }
+}
+
+/// What the review screen shows of a document's content: text, PNG/JPEG images and PDF (drawn
+/// by pdf.js in the UI) are shown; Word files are named here and converted by the caller
+/// (see [`is_word`]); anything else is named, and the terminal shows it.
 pub fn preview(content: &[u8]) -> Preview {
     let image = if content.starts_with(b"\x89PNG\r\n\x1a\n") {
         Some("image/png")
@@ -371,11 +396,19 @@ pub fn preview(content: &[u8]) -> Preview {
             ),
         };
     }
+    let pdf = content.starts_with(b"%PDF-");
+    if pdf && content.len() <= PREVIEW_PDF_MAX {
+        return Preview::Pdf {
+            data: base64::engine::general_purpose::STANDARD.encode(content),
+            size: content.len(),
+            converted: false,
+        };
+    }
     let format = if image.is_some() {
         "图片"
-    } else if content.starts_with(b"%PDF-") {
+    } else if pdf {
         "PDF"
-    } else if content.starts_with(b"PK\x03\x04") || content.starts_with(&[0xD0, 0xCF, 0x11, 0xE0]) {
+    } else if is_word(content) {
         "Word"
     } else if let Ok(text) = std::str::from_utf8(content) {
         let mut end = text.len().min(PREVIEW_TEXT_MAX);
@@ -542,9 +575,21 @@ mod tests {
             panic!("not an image");
         };
         assert!(data_url.starts_with("data:image/png;base64,iVBORw0KGgo"));
+        // PDF is drawn by the UI from the same bytes; too large a one is only named.
+        assert_eq!(
+            preview(b"%PDF-1.7\n"),
+            Preview::Pdf {
+                data: "JVBERi0xLjcK".into(),
+                size: 9,
+                converted: false
+            }
+        );
+        let huge_pdf = [&b"%PDF-1.7\n"[..], &vec![b' '; PREVIEW_PDF_MAX]].concat();
+        assert!(matches!(preview(&huge_pdf), Preview::Other { format, .. } if format == "PDF"));
+        // Word is named here (the shell asks the server for a PDF of it).
         for (bytes, format) in [
-            (&b"%PDF-1.7\n"[..], "PDF"),
             (&b"PK\x03\x04word/"[..], "Word"),
+            (&[0xD0, 0xCF, 0x11, 0xE0, 0xA1][..], "Word"),
             (&[0xFF, 0xFE, 0x00, 0x80][..], "文件"),
         ] {
             assert_eq!(
@@ -557,6 +602,30 @@ mod tests {
         }
         let huge = [&[0xFF, 0xD8, 0xFF][..], &vec![0; PREVIEW_IMAGE_MAX]].concat();
         assert!(matches!(preview(&huge), Preview::Other { format, .. } if format == "图片"));
+    }
+
+    #[test]
+    fn a_word_file_is_shown_through_a_real_pdf_only() {
+        assert!(is_word(b"PK\x03\x04rest") && is_word(&[0xD0, 0xCF, 0x11, 0xE0, 0]));
+        assert!(!is_word(b"%PDF-1.7") && !is_word(b"PK\x05\x06"));
+        assert_eq!(
+            converted_preview(b"%PDF-1.4\n", 1234),
+            Preview::Pdf {
+                data: "JVBERi0xLjQK".into(),
+                size: 1234,
+                converted: true
+            }
+        );
+        // Whatever else the server answered, the phone names the Word file and shows nothing.
+        for answer in [&b"<html>error</html>"[..], b""] {
+            assert_eq!(
+                converted_preview(answer, 7),
+                Preview::Other {
+                    format: "Word".into(),
+                    size: 7
+                }
+            );
+        }
     }
 
     #[test]

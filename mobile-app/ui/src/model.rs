@@ -108,7 +108,18 @@ pub enum Preview {
         /// `data:image/…;base64,…`.
         data_url: String,
     },
-    /// A format the phone does not render (PDF, Word, …): the terminal shows it.
+    /// A PDF, drawn on the phone (pdf.js) from these bytes.
+    Pdf {
+        /// The PDF, base64.
+        data: String,
+        /// Size of the signed document (bytes).
+        size: usize,
+        /// `true` when the signed document is a Word file and this PDF is the server's
+        /// conversion of it, shown for reading: only the Word file's SM3 is signed.
+        converted: bool,
+    },
+    /// A format the phone does not show (or a Word file the server could not convert): the
+    /// terminal shows it.
     Other {
         /// What it is, for people (`PDF`, `Word`, `文件`).
         format: String,

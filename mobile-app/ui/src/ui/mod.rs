@@ -7,6 +7,7 @@ mod autosign;
 mod history;
 mod ipc;
 mod me;
+mod pdf;
 mod scan;
 mod tasks;
 

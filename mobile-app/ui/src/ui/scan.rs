@@ -6,6 +6,7 @@
 use cosign_proto::v1::cosign::{DocumentView, RoundOutcome, SignRequestView};
 use leptos::prelude::*;
 
+use super::pdf::PdfPages;
 use super::{CameraButton, Ctx, ErrorLine, PinInput, err_text, fmt_time, ipc, open_links, t};
 use crate::model::{IncomingLink, Preview, UiError, signed_before, state_zh};
 
@@ -128,8 +129,9 @@ pub fn Scan() -> impl IntoView {
     }
 }
 
-/// One document of the request: name and SM3, and on demand its content (text and images shown;
-/// other formats named). The shell checks the content against the SM3 shown here.
+/// One document of the request: name and SM3, and on demand its content (text, images and PDF
+/// shown; Word through the server's PDF of it; other formats named). The shell checks the
+/// content against the SM3 shown here.
 #[component]
 fn DocPreview(request_id: String, doc: DocumentView) -> impl IntoView {
     let shown = RwSignal::new(None::<Result<Preview, UiError>>);
@@ -156,6 +158,14 @@ fn DocPreview(request_id: String, doc: DocumentView) -> impl IntoView {
                 }.into_any(),
                 Ok(Preview::Image { data_url }) => view! {
                     <img class="preview" id=format!("preview-image-{index}") src=data_url alt=name.clone()/>
+                }.into_any(),
+                Ok(Preview::Pdf { data, size, converted }) => view! {
+                    {converted.then(|| view! {
+                        <p class="muted" id=format!("preview-converted-{index}")>
+                            {t("Word 文件（", "Word file (")}{size}{t(" 字节），由服务器转换为 PDF 供阅读，版式可能略有差异；签署的是上方 SM3 所对应的 Word 原文件。", " bytes), converted to PDF by the server for reading; the layout may differ slightly. The Word file with the SM3 above is what is signed.")}
+                        </p>
+                    })}
+                    <PdfPages id=format!("preview-pdf-{index}") data/>
                 }.into_any(),
                 Ok(Preview::Other { format, size }) => view! {
                     <p class="muted" id=format!("preview-other-{index}")>
