@@ -6,7 +6,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use cosign_load::{Admin, IdleKind, IdleTiming, Via, idle, run_level};
+use cosign_load::{Admin, IdleKind, IdleTiming, Pacing, Via, idle, run_level};
 
 use crate::both_backends;
 use crate::support::{Backend, TestServer};
@@ -30,21 +30,22 @@ async fn load_generator_smoke(backend: Backend) {
         .map(Arc::new)
         .collect();
     for via in [Via::Scan, Via::Push] {
-        let r = run_level(
-            terminal.clone(),
-            &phones,
-            via,
-            Duration::ZERO,
-            Duration::ZERO,
-            Some(3),
-            None,
-        )
-        .await
-        .unwrap();
+        let pacing = Pacing {
+            per_phone: Some(3),
+            // Push runs paced (three pauses per phone), scan back to back.
+            pause: Duration::from_millis(if via == Via::Push { 400 } else { 0 }),
+            ..Pacing::default()
+        };
+        let r = run_level(terminal.clone(), &phones, via, pacing, None)
+            .await
+            .unwrap();
         assert_eq!(r.errors, 0, "{via:?}: {:?}", r.first_error);
         assert_eq!(r.completed, 6, "{via:?}");
         assert!(r.quantile(0.5) > Duration::ZERO && r.quantile(0.99) >= r.quantile(0.5));
         assert!(r.per_second() > 0.0);
+        if via == Via::Push {
+            assert!(r.window >= Duration::from_millis(1200), "{:?}", r.window);
+        }
     }
     // Every co-signature is stored: 12 signatures by the two doctors.
     let stored: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM signatures")

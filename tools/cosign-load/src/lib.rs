@@ -402,11 +402,31 @@ async fn one_cosignature(
     Ok(latency)
 }
 
+/// How long a level runs and how its phones pace themselves.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Pacing {
+    /// Not counted, before the window.
+    pub warmup: Duration,
+    /// The measured window.
+    pub window: Duration,
+    /// Each phone signs exactly this many times and the window is the whole run (the smoke
+    /// test's deterministic mode).
+    pub per_phone: Option<u64>,
+    /// A phone's pause after each co-signature (a doctor turning to the next patient); zero
+    /// is a closed loop, every phone signing back to back, which measures the server
+    /// saturated. With a pause the phones offer about `phones ÷ (pause + latency)`
+    /// co-signatures per second and start spread over one pause, so the latency is that of
+    /// a server below saturation.
+    pub pause: Duration,
+}
+
 /// Numbers of one concurrency level.
 #[derive(Debug, Clone)]
 pub struct LevelReport {
     /// Concurrent phones (each with its own terminal loop).
     pub phones: usize,
+    /// Each phone's pause between co-signatures.
+    pub pause: Duration,
     /// How phones learnt of requests.
     pub via: Via,
     /// Length of the measured window.
@@ -453,19 +473,22 @@ fn usize_f64(n: usize) -> f64 {
     n as f64
 }
 
-/// Runs every phone's closed loop for `warmup + window`; counts what ends inside the
-/// window (loops stop starting new co-signatures when it closes). With `per_phone = Some(k)` each phone instead signs exactly `k` times and the
-/// window is the whole run (the smoke test's deterministic mode). With `server_pid`, the
+/// Runs every phone's loop for `warmup + window` (see [`Pacing`]); counts what ends inside
+/// the window (loops stop starting new co-signatures when it closes). With `server_pid`, the
 /// server's CPU time over the window is read from `/proc`.
 pub async fn run_level(
     terminal: Arc<Terminal>,
     phones: &[Arc<Phone>],
     via: Via,
-    warmup: Duration,
-    window: Duration,
-    per_phone: Option<u64>,
+    pacing: Pacing,
     server_pid: Option<u32>,
 ) -> Result<LevelReport> {
+    let Pacing {
+        warmup,
+        window,
+        per_phone,
+        pause,
+    } = pacing;
     let mut pushes = Vec::with_capacity(phones.len());
     if via == Via::Push {
         for p in phones {
@@ -490,9 +513,12 @@ pub async fn run_level(
         _ => None,
     };
     let mut tasks = tokio::task::JoinSet::new();
+    let count = u32::try_from(phones.len().max(1)).unwrap_or(u32::MAX);
     for (i, (phone, mut push)) in phones.iter().cloned().zip(pushes).enumerate() {
         let terminal = terminal.clone();
+        let start = pause / count * u32::try_from(i).unwrap_or(u32::MAX);
         tasks.spawn(async move {
+            tokio::time::sleep(start).await;
             let mut done = Vec::new();
             let mut errors = 0usize;
             let mut first_error = None;
@@ -511,8 +537,12 @@ pub async fn run_level(
                 let ended = Instant::now();
                 let counted = ended >= from && until.is_none_or(|u| ended <= u);
                 match r {
-                    Ok(lat) if counted => done.push(lat),
-                    Ok(_) => {}
+                    Ok(lat) => {
+                        if counted {
+                            done.push(lat);
+                        }
+                        tokio::time::sleep(pause).await;
+                    }
                     Err(e) => {
                         if counted {
                             errors += 1;
@@ -551,6 +581,7 @@ pub async fn run_level(
     };
     Ok(LevelReport {
         phones: phones.len(),
+        pause,
         via,
         window,
         completed: latencies.len(),
@@ -717,14 +748,15 @@ pub fn ms(d: Duration) -> String {
 /// The Markdown table of the signing levels.
 pub fn level_table(levels: &[LevelReport]) -> String {
     let mut out = String::from(
-        "| phones | via | window s | co-signatures | errors | per second | p50 ms | p99 ms | max ms | server CPU per co-signature ms |\n\
-         |---:|---|---:|---:|---:|---:|---:|---:|---:|---:|\n",
+        "| phones | pause ms | via | window s | co-signatures | errors | per second | p50 ms | p99 ms | max ms | server CPU per co-signature ms |\n\
+         |---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|\n",
     );
     for l in levels {
         let _ = writeln!(
             out,
-            "| {} | {:?} | {:.1} | {} | {} | {:.1} | {} | {} | {} | {} |",
+            "| {} | {} | {:?} | {:.1} | {} | {} | {:.1} | {} | {} | {} | {} |",
             l.phones,
+            l.pause.as_millis(),
             l.via,
             l.window.as_secs_f64(),
             l.completed,

@@ -6,7 +6,9 @@ use std::time::Duration;
 
 use anyhow::{Result, bail};
 use clap::Parser;
-use cosign_load::{Admin, IdleKind, IdleTiming, Via, idle, idle_table, level_table, run_level};
+use cosign_load::{
+    Admin, IdleKind, IdleTiming, Pacing, Via, idle, idle_table, level_table, run_level,
+};
 
 /// 协同签名压测 / co-signing load generator.
 #[derive(Debug, Parser)]
@@ -30,6 +32,10 @@ struct Args {
     /// 手机获知请求的方式 / how phones learn of requests
     #[arg(long, value_parser = ["scan", "push"], default_value = "scan")]
     via: String,
+    /// 每台手机两次签名之间的停顿（毫秒；0 = 连续签名，服务满载）/ each phone's pause after a
+    /// co-signature in ms (0: back to back, the server saturated; see `Pacing`)
+    #[arg(long, default_value_t = 0)]
+    pause_ms: u64,
     /// 预热秒数 / warm-up seconds per level (not counted)
     #[arg(long, default_value_t = 3)]
     warmup: u64,
@@ -91,16 +97,14 @@ async fn main() -> Result<()> {
     );
     let mut levels = Vec::new();
     for &n in &args.levels {
-        let report = run_level(
-            terminal.clone(),
-            &phones[..n],
-            via,
-            Duration::from_secs(args.warmup),
-            Duration::from_secs(args.duration),
-            None,
-            args.server_pid,
-        )
-        .await?;
+        let pacing = Pacing {
+            warmup: Duration::from_secs(args.warmup),
+            window: Duration::from_secs(args.duration),
+            per_phone: None,
+            pause: Duration::from_millis(args.pause_ms),
+        };
+        let report =
+            run_level(terminal.clone(), &phones[..n], via, pacing, args.server_pid).await?;
         if let Some(e) = &report.first_error {
             eprintln!("level {n}: first error: {e}");
         }
