@@ -541,13 +541,15 @@ async fn doctor_app_end_to_end() {
         "Aspirin 100 mg",
     ]);
     let (docx, _) = office_files(dir.path());
+    let broken: &[u8] = b"%PDF-1.7\nnot a PDF after all";
     let created = terminal
         .create(&json!({
             "signers": ["D901"], "title": "门诊病历", "doc_type": "病历", "patient_id": "P-0007",
             "documents": [
                 {"name": "处方.pdf", "content": B64.encode(&pdf), "media_type": "application/pdf"},
                 {"name": "知情同意书.docx", "content": B64.encode(&docx),
-                 "media_type": "application/vnd.openxmlformats-officedocument.wordprocessingml.document"}
+                 "media_type": "application/vnd.openxmlformats-officedocument.wordprocessingml.document"},
+                {"name": "损坏.pdf", "content": B64.encode(broken), "media_type": "application/pdf"}
             ]
         }))
         .await;
@@ -563,6 +565,13 @@ async fn doctor_app_end_to_end() {
     d.wait_text("#preview-pdf-1-pages", 90, |t| t.contains('1'))
         .await;
     assert!(d.text("#preview-converted-1").await.contains("服务器转换"));
+    // A "PDF" pdf.js cannot read says so, and what to do, instead of a page.
+    d.click("#preview-2").await;
+    let failed = d
+        .wait_text("#preview-pdf-2-failed", 60, |t| !t.is_empty())
+        .await;
+    assert!(failed.contains("终端"), "{failed}");
+    assert!(d.text("#preview-pdf-2").await.is_empty());
     d.shots("05b-scan-pdf-word").await;
     // Both pages really carry ink (a blank canvas would mean nothing was drawn; a few short
     // lines at phone width are a few hundred grey pixels).
@@ -598,10 +607,10 @@ async fn doctor_app_end_to_end() {
     let view = terminal.view(&pdf_id).await;
     assert_eq!(view["status"], "completed", "{view}");
     let signatures = view["signatures"].as_array().unwrap();
-    assert_eq!(signatures.len(), 2, "{view}");
+    assert_eq!(signatures.len(), 3, "{view}");
     for sig in signatures {
         let i = sig["document"].as_u64().unwrap();
-        let content = if i == 0 { &pdf } else { &docx };
+        let content: &[u8] = [&pdf[..], &docx, broken][usize::try_from(i).unwrap()];
         let cms = sig["cms"].as_str().unwrap();
         check_independently(dir.path(), &format!("doc{i}"), cms, content, &cert_der);
     }

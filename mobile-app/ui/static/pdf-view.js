@@ -28,16 +28,23 @@ window.yiqianRenderPdf = async function (element, base64, zoom) {
   const z = zoom > 1 ? zoom : 1;
   // A newer call (zoom pressed again) takes the element over; this one stops drawing.
   const turn = (element.yiqianTurn = (element.yiqianTurn || 0) + 1);
-  const lib = await library();
-  const doc = await lib.getDocument({
-    data: bytes(base64),
-    cMapUrl: here('pdfjs/cmaps/'),
-    cMapPacked: true,
-    standardFontDataUrl: here('pdfjs/standard_fonts/'),
-    // The app's content security policy allows no eval; no scripts or forms of the PDF run.
-    isEvalSupported: false,
-    enableXfa: false,
-  }).promise;
+  let doc;
+  try {
+    const lib = await library();
+    doc = await lib.getDocument({
+      data: bytes(base64),
+      cMapUrl: here('pdfjs/cmaps/'),
+      cMapPacked: true,
+      standardFontDataUrl: here('pdfjs/standard_fonts/'),
+      // The app's content security policy allows no eval; no scripts or forms of the PDF run.
+      isEvalSupported: false,
+      enableXfa: false,
+    }).promise;
+  } catch (e) {
+    // Unreadable: no "drawing…" left behind; the UI says what to do instead.
+    if (element.yiqianTurn === turn) element.textContent = '';
+    throw e;
+  }
   try {
     if (element.yiqianTurn !== turn) return doc.numPages;
     element.textContent = '';
