@@ -1026,15 +1026,25 @@ async fn phone_request(
     Ok(Json(signer_request(&state, &call.device, &id).await?))
 }
 
+/// Document `index` of request `id` (content, media type), for one of its signers only.
+async fn signer_document(
+    state: &AppState,
+    d: &Device,
+    id: &str,
+    index: u32,
+) -> Result<(Vec<u8>, Option<String>), ApiFailure> {
+    signer_request(state, d, id).await?;
+    requests::document_content(&state.db, id, index)
+        .await?
+        .ok_or_else(|| ApiFailure::new(ErrorCode::NotFound))
+}
+
 async fn phone_document(
     State(state): State<AppState>,
     Path((id, index)): Path<(String, u32)>,
     call: DeviceCall,
 ) -> Result<Response, ApiFailure> {
-    signer_request(&state, &call.device, &id).await?;
-    let (content, media) = requests::document_content(&state.db, &id, index)
-        .await?
-        .ok_or_else(|| ApiFailure::new(ErrorCode::NotFound))?;
+    let (content, media) = signer_document(&state, &call.device, &id, index).await?;
     let media = media.unwrap_or_else(|| "application/octet-stream".to_owned());
     Ok(([(header::CONTENT_TYPE, media)], content).into_response())
 }
@@ -1046,10 +1056,7 @@ async fn phone_document_pdf(
     Path((id, index)): Path<(String, u32)>,
     call: DeviceCall,
 ) -> Result<Response, ApiFailure> {
-    signer_request(&state, &call.device, &id).await?;
-    let (content, _) = requests::document_content(&state.db, &id, index)
-        .await?
-        .ok_or_else(|| ApiFailure::new(ErrorCode::NotFound))?;
+    let (content, _) = signer_document(&state, &call.device, &id, index).await?;
     let pdf = state
         .documents
         .word_as_pdf(content)
