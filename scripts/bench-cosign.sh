@@ -9,6 +9,7 @@
 #   scripts/bench-cosign.sh [--postgres postgres://postgres@127.0.0.1:5432/postgres] [cosign-load args...]
 #   e.g. scripts/bench-cosign.sh --levels 1,100 --duration 10 --idle 0
 #        scripts/bench-cosign.sh --levels 100 --pause-ms 1500 --idle 0   # paced phones, not saturated
+#        scripts/bench-cosign.sh --levels 1,10 --documents 100 --idle 0  # batch: 100 documents per round
 #
 # Environment: CARGO_TARGET_DIR (default /var/cache/yiqian/target), BENCH_PORT (18480),
 # COSIGN_LOG for the server (default warn: per-request logs would measure the terminal),

@@ -1,6 +1,7 @@
 //! The load generator (`tools/cosign-load`) at N = 2 against a test server, so it cannot rot:
 //! enrolment through the real API, co-signing by scan and by push with the terminal hearing
-//! `completed`, and the idle-socket memory probe. The benchmark itself is
+//! `completed`, three-document requests signed as one round each, and the idle-socket memory
+//! probe. The benchmark itself is
 //! `scripts/bench-cosign.sh` (docs/performance.md).
 
 use std::sync::Arc;
@@ -47,12 +48,32 @@ async fn load_generator_smoke(backend: Backend) {
             assert!(r.window >= Duration::from_millis(1200), "{:?}", r.window);
         }
     }
-    // Every co-signature is stored: 12 signatures by the two doctors.
+    // Batch: requests of three documents, each signed in one round, counted per document.
+    let mut batch_terminal = admin.register_terminal().await.unwrap();
+    batch_terminal.documents = 3;
+    let pacing = Pacing {
+        per_phone: Some(2),
+        ..Pacing::default()
+    };
+    let r = run_level(Arc::new(batch_terminal), &phones, Via::Scan, pacing, None)
+        .await
+        .unwrap();
+    assert_eq!(r.errors, 0, "batch: {:?}", r.first_error);
+    assert_eq!((r.completed, r.documents, r.cosignatures()), (4, 3, 12));
+    let rounds: i64 = sqlx::query_scalar(
+        "SELECT COUNT(DISTINCT round_id) FROM signatures WHERE request_id IN \
+         (SELECT request_id FROM sign_request_documents GROUP BY request_id HAVING COUNT(*) = 3)",
+    )
+    .fetch_one(s.db.pool())
+    .await
+    .unwrap();
+    assert_eq!(rounds, 4, "one round per three-document request");
+    // Every co-signature is stored: 12 single and 12 batched signatures by the two doctors.
     let stored: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM signatures")
         .fetch_one(s.db.pool())
         .await
         .unwrap();
-    assert_eq!(stored, 12);
+    assert_eq!(stored, 24);
     // The load left the audit trail intact (hash chain and MACs), as the benchmark checks too.
     let (intact, report) = crate::audit_mac::verify_cli(&s);
     assert!(intact, "{report}");

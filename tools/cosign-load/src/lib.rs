@@ -137,6 +137,7 @@ impl Admin {
             base: self.base.clone(),
             http: http_client()?,
             qr_image: true,
+            documents: 1,
         })
     }
 
@@ -279,6 +280,9 @@ pub struct Terminal {
     http: reqwest::Client,
     /// Ask for the QR code's SVG with each request, as a terminal showing it does.
     pub qr_image: bool,
+    /// Documents per request (1: one prescription; more: a batch the phone signs in one
+    /// round with one PIN, as a nurse's tablet signs a ward round's records).
+    pub documents: usize,
 }
 
 impl Terminal {
@@ -289,19 +293,23 @@ impl Terminal {
         Ok(hex::encode(mac.finalize().into_bytes()))
     }
 
-    /// Creates a one-document request for `signer` (SM3 digest only, as most HIS calls).
+    /// Creates a request of [`Self::documents`] documents for `signer` (SM3 digests only, as
+    /// most HIS calls).
     pub async fn create(&self, signer: &str, seq: u64) -> Result<SignRequestCreated> {
-        let body = serde_json::to_vec(&CreateSignRequest {
-            signers: vec![signer.to_owned()],
-            ordered: false,
-            documents: vec![DocumentToSign {
-                name: format!("门诊处方 {seq}"),
+        let documents = (0..self.documents.max(1))
+            .map(|d| DocumentToSign {
+                name: format!("门诊处方 {seq}-{d}"),
                 digest_sm3: Some(hex::encode(Sm3::digest(
-                    format!("{signer}/{seq}").as_bytes(),
+                    format!("{signer}/{seq}/{d}").as_bytes(),
                 ))),
                 content: None,
                 media_type: None,
-            }],
+            })
+            .collect();
+        let body = serde_json::to_vec(&CreateSignRequest {
+            signers: vec![signer.to_owned()],
+            ordered: false,
+            documents,
             title: "门诊处方".into(),
             patient_id: Some("P0001".into()),
             visit_id: None,
@@ -367,8 +375,8 @@ pub enum Via {
     Push,
 }
 
-/// One co-signature end to end: create → terminal watches → phone signs → terminal hears
-/// `completed`. Returns the latency.
+/// One request end to end: create → terminal watches → phone co-signs its documents in one
+/// round → terminal hears `completed`. Returns the latency.
 async fn one_cosignature(
     terminal: &Terminal,
     phone: &Phone,
@@ -429,29 +437,36 @@ pub struct LevelReport {
     pub pause: Duration,
     /// How phones learnt of requests.
     pub via: Via,
+    /// Documents per request, each one co-signature (all of a request in one round).
+    pub documents: usize,
     /// Length of the measured window.
     pub window: Duration,
-    /// Co-signatures completed inside the window.
+    /// Requests completed inside the window (each [`Self::documents`] co-signatures).
     pub completed: usize,
     /// Failed attempts inside the window.
     pub errors: usize,
     /// The first error seen, for the report.
     pub first_error: Option<String>,
-    /// Latencies (sorted) of the window's co-signatures.
+    /// Latencies (sorted) of the window's requests, create to `completed`.
     pub latencies: Vec<Duration>,
     /// Server CPU time (user + system) used during the window, when its PID was given.
     pub server_cpu: Option<Duration>,
 }
 
 impl LevelReport {
+    /// Co-signatures (documents signed) completed inside the window.
+    pub fn cosignatures(&self) -> usize {
+        self.completed * self.documents
+    }
+
     /// Co-signatures per second over the window.
     pub fn per_second(&self) -> f64 {
-        usize_f64(self.completed) / self.window.as_secs_f64()
+        usize_f64(self.cosignatures()) / self.window.as_secs_f64()
     }
 
     /// Server CPU time per co-signature of the window.
     pub fn server_cpu_per_cosignature(&self) -> Option<Duration> {
-        let n = u32::try_from(self.completed).ok().filter(|n| *n > 0)?;
+        let n = u32::try_from(self.cosignatures()).ok().filter(|n| *n > 0)?;
         Some(self.server_cpu? / n)
     }
 
@@ -583,6 +598,7 @@ pub async fn run_level(
         phones: phones.len(),
         pause,
         via,
+        documents: terminal.documents.max(1),
         window,
         completed: latencies.len(),
         errors,
@@ -748,18 +764,19 @@ pub fn ms(d: Duration) -> String {
 /// The Markdown table of the signing levels.
 pub fn level_table(levels: &[LevelReport]) -> String {
     let mut out = String::from(
-        "| phones | pause ms | via | window s | co-signatures | errors | per second | p50 ms | p99 ms | max ms | server CPU per co-signature ms |\n\
-         |---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|\n",
+        "| phones | pause ms | via | documents per request | window s | co-signatures | errors | per second | p50 ms | p99 ms | max ms | server CPU per co-signature ms |\n\
+         |---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n",
     );
     for l in levels {
         let _ = writeln!(
             out,
-            "| {} | {} | {:?} | {:.1} | {} | {} | {:.1} | {} | {} | {} | {} |",
+            "| {} | {} | {:?} | {} | {:.1} | {} | {} | {:.1} | {} | {} | {} | {} |",
             l.phones,
             l.pause.as_millis(),
             l.via,
+            l.documents,
             l.window.as_secs_f64(),
-            l.completed,
+            l.cosignatures(),
             l.errors,
             l.per_second(),
             ms(l.quantile(0.5)),

@@ -58,6 +58,10 @@ struct Args {
     /// (terminals that draw the code from `qr_payload`)
     #[arg(long)]
     no_qr_image: bool,
+    /// 每个请求的文档数，一轮一次 PIN 全部签完（批量签名）/ documents per request, all co-signed
+    /// in one round with one PIN (batch signing); latency is then per request
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=1000))]
+    documents: u16,
     /// 服务器进程号（读取 /proc 内存）/ server PID (RSS and CPU from /proc)
     #[arg(long)]
     server_pid: Option<u32>,
@@ -80,6 +84,7 @@ async fn main() -> Result<()> {
     .await?;
     let mut terminal = admin.register_terminal().await?;
     terminal.qr_image = !args.no_qr_image;
+    terminal.documents = usize::from(args.documents);
     let terminal = Arc::new(terminal);
     let needed = args.levels.iter().copied().max().unwrap_or(1).max(1);
     let t = std::time::Instant::now();
