@@ -918,11 +918,16 @@ impl Plan {
                 out.push(AutoSignature {
                     staff_id: c.staff_id.clone(),
                     doc_index: i,
-                    cms: super::rounds::timestamped(&self.pki, cms).await?,
+                    cms,
                     cert_serial: c.cert.serial_hex(),
                     authorisation_id: c.authorisation_id.clone(),
                 });
             }
+        }
+        let unstamped = out.iter_mut().map(|a| std::mem::take(&mut a.cms)).collect();
+        let stamped = super::rounds::timestamped_all(&self.pki, unstamped).await?;
+        for (a, cms) in out.iter_mut().zip(stamped) {
+            a.cms = cms;
         }
         Ok(out)
     }

@@ -6,6 +6,8 @@
 //! next message may reach any instance and a restart loses nothing: the state moves
 //! `started → answered → finished` by compare-and-set updates, so each step happens once.
 
+use std::collections::{HashMap, HashSet};
+
 use base64::Engine;
 use cosign_proto::v1::ErrorCode;
 use cosign_proto::v1::cosign::{
@@ -130,23 +132,30 @@ struct StoredItem {
     attrs: String,
 }
 
-/// Refuses unless `staff_id` may sign `request_id` now: pending, not expired, a signer who
-/// has not signed that document, and (ordered requests) every earlier signer done. Returns
-/// the request's header row.
-async fn check_turn(
+/// A signer's standing on one request, read once per round however many of its documents
+/// the round covers (a batch of hundreds would otherwise read the same rows hundreds of
+/// times): the header, and the documents this signer has already signed.
+struct Turn {
+    head: requests::RequestRow,
+    signed: HashSet<u32>,
+}
+
+/// Reads whether `staff_id` may sign in `request_id` now: pending, not expired, a signer who
+/// has not finished, and (ordered requests) every earlier signer done. The outer error is the
+/// database's; the inner one is the refusal.
+async fn turn_of(
     db: &mut sqlx::AnyConnection,
     request_id: &str,
-    document: u32,
     staff_id: &str,
     now_ms: i64,
-) -> Result<requests::RequestRow, ApiFailure> {
-    let head = requests::load(&mut *db, request_id)
-        .await?
-        .ok_or_else(|| ApiFailure::new(ErrorCode::NotFound))?;
+) -> Result<Result<Turn, ErrorCode>, ApiFailure> {
+    let Some(head) = requests::load(&mut *db, request_id).await? else {
+        return Ok(Err(ErrorCode::NotFound));
+    };
     match head.effective_status(now_ms) {
         "pending" => {}
-        "expired" => return Err(ApiFailure::new(ErrorCode::RequestExpired)),
-        _ => return Err(ApiFailure::new(ErrorCode::RequestClosed)),
+        "expired" => return Ok(Err(ErrorCode::RequestExpired)),
+        _ => return Ok(Err(ErrorCode::RequestClosed)),
     }
     let signers = sqlx::query(
         "SELECT position, staff_id, signed_at FROM sign_request_signers WHERE request_id = $1 \
@@ -166,27 +175,81 @@ async fn check_turn(
         }
         before_me_pending |= signed.is_none();
     }
-    let Some(signed) = me else {
-        return Err(ApiFailure::new(ErrorCode::NotASigner));
-    };
-    if signed.is_some() {
-        return Err(ApiFailure::new(ErrorCode::RequestClosed));
+    match me {
+        None => return Ok(Err(ErrorCode::NotASigner)),
+        Some(Some(_)) => return Ok(Err(ErrorCode::RequestClosed)),
+        Some(None) if head.ordered && before_me_pending => {
+            return Ok(Err(ErrorCode::NotYourTurn));
+        }
+        Some(None) => {}
     }
-    if head.ordered && before_me_pending {
-        return Err(ApiFailure::new(ErrorCode::NotYourTurn));
+    let signed =
+        sqlx::query("SELECT doc_index FROM signatures WHERE request_id = $1 AND staff_id = $2")
+            .bind(request_id)
+            .bind(staff_id)
+            .fetch_all(&mut *db)
+            .await?
+            .iter()
+            .map(|r| {
+                r.try_get::<i64, _>(0)
+                    .map(|i| u32::try_from(i).unwrap_or(u32::MAX))
+            })
+            .collect::<Result<_, _>>()?;
+    Ok(Ok(Turn { head, signed }))
+}
+
+/// The signer's turns on a round's requests, each read at its request's first item.
+struct Turns<'a> {
+    staff_id: &'a str,
+    now_ms: i64,
+    read: HashMap<String, Result<Turn, ErrorCode>>,
+}
+
+impl<'a> Turns<'a> {
+    fn new(staff_id: &'a str, now_ms: i64) -> Self {
+        Self {
+            staff_id,
+            now_ms,
+            read: HashMap::new(),
+        }
     }
-    let done = sqlx::query(
-        "SELECT 1 FROM signatures WHERE request_id = $1 AND doc_index = $2 AND staff_id = $3",
-    )
-    .bind(request_id)
-    .bind(i64::from(document))
-    .bind(staff_id)
-    .fetch_optional(&mut *db)
-    .await?;
-    if done.is_some() {
-        return Err(ApiFailure::new(ErrorCode::RequestClosed));
+
+    /// Whether the signer may sign `document` of `request_id` now: their turn on the request,
+    /// or the refusal.
+    async fn check(
+        &mut self,
+        db: &mut sqlx::AnyConnection,
+        request_id: &str,
+        document: u32,
+    ) -> Result<Result<&mut Turn, ErrorCode>, ApiFailure> {
+        if !self.read.contains_key(request_id) {
+            let turn = turn_of(db, request_id, self.staff_id, self.now_ms).await?;
+            self.read.insert(request_id.to_owned(), turn);
+        }
+        Ok(match self.read.get_mut(request_id) {
+            Some(Ok(turn)) if turn.signed.contains(&document) => Err(ErrorCode::RequestClosed),
+            Some(Ok(turn)) => Ok(turn),
+            Some(Err(code)) => Err(*code),
+            None => Err(ErrorCode::Internal),
+        })
     }
-    Ok(head)
+}
+
+/// A request's documents (index → name, SM3 hex), read once per request of a round.
+async fn documents_of(
+    db: &mut sqlx::AnyConnection,
+    request_id: &str,
+) -> Result<HashMap<u32, (String, String)>, ApiFailure> {
+    sqlx::query("SELECT doc_index, name, digest FROM sign_request_documents WHERE request_id = $1")
+        .bind(request_id)
+        .fetch_all(&mut *db)
+        .await?
+        .iter()
+        .map(|r| {
+            let index = u32::try_from(r.try_get::<i64, _>("doc_index")?).unwrap_or(u32::MAX);
+            Ok((index, (r.try_get("name")?, r.try_get("digest")?)))
+        })
+        .collect()
 }
 
 struct Signer {
@@ -278,6 +341,8 @@ pub async fn start(
     // and waiting for a second deadlocks the pool once every connection is held that way
     // (seen at 20 concurrent phones on SQLite's 4 connections). Released before the device call.
     let mut conn = db.pool().acquire().await?;
+    let mut turns = Turns::new(&d.staff_id, now_ms);
+    let mut documents: HashMap<&str, HashMap<u32, (String, String)>> = HashMap::new();
     let mut stored = Vec::with_capacity(req.items.len());
     let mut views = Vec::with_capacity(req.items.len());
     for RoundItem {
@@ -285,28 +350,35 @@ pub async fn start(
         document,
     } in &req.items
     {
-        let head = check_turn(&mut conn, request_id, *document, &d.staff_id, now_ms).await?;
-        if req.qr_nonce.as_ref().is_some_and(|n| *n != head.qr_nonce) {
+        let turn = turns
+            .check(&mut conn, request_id, *document)
+            .await?
+            .map_err(ApiFailure::new)?;
+        if req
+            .qr_nonce
+            .as_ref()
+            .is_some_and(|n| *n != turn.head.qr_nonce)
+        {
             return Err(ApiFailure::with(
                 ErrorCode::InvalidArgument,
                 "二维码与签名请求不符，请重新扫码。",
                 "The QR code does not belong to this request; scan again.",
             ));
         }
-        let row = sqlx::query(
-            "SELECT name, digest FROM sign_request_documents WHERE request_id = $1 AND doc_index = $2",
-        )
-        .bind(request_id)
-        .bind(i64::from(*document))
-        .fetch_optional(&mut *conn)
-        .await?
-        .ok_or_else(|| ApiFailure::new(ErrorCode::NotFound))?;
-        let digest: String = row.try_get("digest")?;
+        if !documents.contains_key(request_id.as_str()) {
+            let docs = documents_of(&mut conn, request_id).await?;
+            documents.insert(request_id, docs);
+        }
+        let (name, digest) = documents
+            .get(request_id.as_str())
+            .and_then(|docs| docs.get(document))
+            .cloned()
+            .ok_or_else(|| ApiFailure::new(ErrorCode::NotFound))?;
         let attrs = B64.encode(prepare(&signer, &digest, signing_time_ms)?.to_be_signed());
         views.push(RoundItemView {
             request_id: request_id.clone(),
             document: *document,
-            name: row.try_get("name")?,
+            name,
             digest_sm3: digest.clone(),
             signed_attributes: attrs.clone(),
         });
@@ -561,7 +633,7 @@ pub async fn finish(
         .and_then(|s| s.finish(&req.result))
         .map_err(|e| protocol(&e))?;
     let signer = signer_of(db, pki, d).await?;
-    let mut made = Vec::with_capacity(signatures.len());
+    let mut unstamped = Vec::with_capacity(signatures.len());
     for (item, sig) in round.items.iter().zip(&signatures) {
         let prepared = prepare(&signer, &item.digest, item.signing_time_ms)?;
         if B64.encode(prepared.to_be_signed()) != item.attrs {
@@ -570,8 +642,9 @@ pub async fn finish(
         let cms = prepared
             .finish(&sig.to_der().to_vec(), gm_pki::DEFAULT_DISTID)
             .map_err(|_| ApiFailure::new(ErrorCode::ProtocolViolation))?;
-        made.push(timestamped(pki, cms).await?);
+        unstamped.push(cms);
     }
+    let made = timestamped_all(pki, unstamped).await?;
     let cert_serial = signer.cert.serial_hex();
     let mut tx = db.begin_write().await?;
     nonce.spend_in(&mut tx).await?;
@@ -593,36 +666,34 @@ pub async fn finish(
     }
     let mut outcomes = Vec::with_capacity(made.len());
     let mut touched: Touched = Vec::new();
+    // Order and state are checked again inside the transaction that stores.
+    let mut turns = Turns::new(&d.staff_id, now_ms);
     for (item, cms) in round.items.iter().zip(made) {
-        // Order and state are checked again inside the transaction that stores.
-        let allowed = check_turn(
-            &mut tx,
-            &item.request_id,
-            item.document,
-            &d.staff_id,
-            now_ms,
-        )
-        .await;
-        let code = if let Err(e) = allowed {
-            Some(e.code())
-        } else {
-            sqlx::query(
-                "INSERT INTO signatures (request_id, doc_index, staff_id, cms, cert_serial, \
-                 round_id, signed_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
-            )
-            .bind(&item.request_id)
-            .bind(i64::from(item.document))
-            .bind(&d.staff_id)
-            .bind(cms)
-            .bind(&cert_serial)
-            .bind(round_id)
-            .bind(now_ms)
-            .execute(&mut *tx)
-            .await?;
-            if !touched.contains(&item.request_id) {
-                touched.push(item.request_id.clone());
+        let code = match turns
+            .check(&mut tx, &item.request_id, item.document)
+            .await?
+        {
+            Err(code) => Some(code),
+            Ok(turn) => {
+                sqlx::query(
+                    "INSERT INTO signatures (request_id, doc_index, staff_id, cms, cert_serial, \
+                     round_id, signed_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                )
+                .bind(&item.request_id)
+                .bind(i64::from(item.document))
+                .bind(&d.staff_id)
+                .bind(cms)
+                .bind(&cert_serial)
+                .bind(round_id)
+                .bind(now_ms)
+                .execute(&mut *tx)
+                .await?;
+                turn.signed.insert(item.document);
+                if !touched.contains(&item.request_id) {
+                    touched.push(item.request_id.clone());
+                }
+                None
             }
-            None
         };
         outcomes.push(ItemOutcome {
             request_id: item.request_id.clone(),
@@ -693,6 +764,16 @@ async fn settle(
     .execute(&mut **tx)
     .await?;
     Ok(())
+}
+
+/// [`timestamped`] for each of a round's signatures at once, so the TSA's token records are
+/// committed together (its writer groups what is queued) rather than one commit per item.
+pub(crate) async fn timestamped_all(
+    pki: &Pki,
+    signatures: Vec<Vec<u8>>,
+) -> Result<Vec<Vec<u8>>, ApiFailure> {
+    futures_util::future::try_join_all(signatures.into_iter().map(|cms| timestamped(pki, cms)))
+        .await
 }
 
 /// Adds the local TSA's token over the signature value (CAdES-T).

@@ -696,6 +696,120 @@ async fn batch_round_survives_a_second_instance(backend: Backend) {
 }
 both_backends!(batch_round_survives_a_second_instance);
 
+/// A round over documents of several requests, some already partly signed: each document is
+/// judged on its own (a request's state is read once per round, so this pins down that the
+/// per-request reading still refuses per document), and one request closing between the
+/// commitments and the result refuses only its items.
+async fn batch_round_judges_each_document(backend: Backend) {
+    let s = TestServer::start(backend).await;
+    let token = s.admin_token().await;
+    let terminal = Terminal::signing(&s, &token).await;
+    let nurse = enrolled(&s, &token, "N200", "王护士").await;
+    let client = sign::client(&nurse).unwrap();
+    let mut records = std::collections::HashMap::new();
+    let mut create = async |name: &str, n: u32| {
+        let docs: Vec<Value> = (0..n)
+            .map(|i| {
+                let record = format!("{name} 第{i}页").into_bytes();
+                let doc = json!({"name": format!("{name} {i}"), "digest_sm3": hex::encode(Sm3::digest(&record))});
+                records.insert((name.to_owned(), i), record);
+                doc
+            })
+            .collect();
+        let created = terminal
+            .create(&json!({"signers": ["N200"], "title": name, "documents": docs}))
+            .await;
+        created["request_id"].as_str().unwrap().to_owned()
+    };
+    let a = create("护理记录", 3).await;
+    let b = create("医嘱执行单", 1).await;
+    let c = create("体温单", 2).await;
+    let item = |request_id: &str, document: u32| RoundItem {
+        request_id: request_id.to_owned(),
+        document,
+    };
+    let stored = async || -> i64 {
+        sqlx::query_scalar("SELECT COUNT(*) FROM signatures")
+            .fetch_one(s.db.pool())
+            .await
+            .unwrap()
+    };
+
+    // One page of three: the nurse is not done, the request stays pending.
+    let first = sign::sign_items(&client, &nurse, PIN, vec![item(&a, 0)], None)
+        .await
+        .unwrap();
+    assert!(first.items[0].ok, "{first:?}");
+    let view = terminal.view(&a).await;
+    assert_eq!(view["status"], "pending");
+    assert!(view["signers"][0]["signed_at"].is_null());
+
+    // A round naming a page already signed is refused whole, before any nonce is spent.
+    let e = sign::begin_round(&client, &nurse, PIN, vec![item(&a, 1), item(&a, 0)], None)
+        .await
+        .unwrap_err();
+    assert_eq!(code(&e), ErrorCode::RequestClosed);
+    let e = sign::begin_round(&client, &nurse, PIN, vec![item(&a, 3)], None)
+        .await
+        .unwrap_err();
+    assert_eq!(code(&e), ErrorCode::NotFound);
+    assert_eq!(stored().await, 1);
+
+    // The rest of A, all of B and C in one round; B is cancelled before the result.
+    let items = vec![
+        item(&a, 1),
+        item(&b, 0),
+        item(&c, 0),
+        item(&a, 2),
+        item(&c, 1),
+    ];
+    let round = sign::begin_round(&client, &nurse, PIN, items, None)
+        .await
+        .unwrap();
+    let r = terminal
+        .call("POST", &format!("/api/v1/sign-requests/{b}/cancel"), None)
+        .await;
+    assert_eq!(r.status(), 200);
+    let outcome = round.complete(&client).await.unwrap();
+    let judged: Vec<(String, u32, bool, Option<ErrorCode>)> = outcome
+        .items
+        .iter()
+        .map(|i| (i.request_id.clone(), i.document, i.ok, i.code))
+        .collect();
+    assert_eq!(
+        judged,
+        vec![
+            (a.clone(), 1, true, None),
+            (b.clone(), 0, false, Some(ErrorCode::RequestClosed)),
+            (c.clone(), 0, true, None),
+            (a.clone(), 2, true, None),
+            (c.clone(), 1, true, None),
+        ]
+    );
+    assert_eq!(stored().await, 5);
+    assert_eq!(terminal.view(&a).await["status"], "completed");
+    assert_eq!(terminal.view(&b).await["status"], "cancelled");
+    assert_eq!(terminal.view(&c).await["status"], "completed");
+
+    // Every stored signature verifies over its own page and carries its own time stamp.
+    let mut serials = std::collections::HashSet::new();
+    for (id, name) in [(&a, "护理记录"), (&c, "体温单")] {
+        for sig in terminal.view(id).await["signatures"].as_array().unwrap() {
+            let i = u32::try_from(sig["document"].as_u64().unwrap()).unwrap();
+            let cms = B64.decode(sig["cms"].as_str().unwrap()).unwrap();
+            let record = &records[&(name.to_owned(), i)];
+            let report = gm_pki::cms::verify(&cms, Some(record), &[]).unwrap();
+            assert!(report.ok(), "{name} {i}: {report:?}");
+            let stamp = report.signers[0].timestamp.as_ref().expect("CAdES-T");
+            assert!(stamp.valid, "{name} {i}: {stamp:?}");
+            assert!(serials.insert(stamp.token.as_ref().unwrap().serial_hex.clone()));
+        }
+    }
+    assert_eq!(serials.len(), 5);
+    s.stop().await;
+}
+both_backends!(batch_round_judges_each_document);
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn signed_calls_refuse_forgery_replay_skew_and_missing_rights() {
     let s = TestServer::start(Backend::Sqlite).await;
