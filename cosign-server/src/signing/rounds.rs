@@ -6,6 +6,7 @@
 //! next message may reach any instance and a restart loses nothing: the state moves
 //! `started → answered → finished` by compare-and-set updates, so each step happens once.
 
+use std::collections::hash_map::Entry;
 use std::collections::{HashMap, HashSet};
 
 use base64::Engine;
@@ -222,15 +223,16 @@ impl<'a> Turns<'a> {
         request_id: &str,
         document: u32,
     ) -> Result<Result<&mut Turn, ErrorCode>, ApiFailure> {
-        if !self.read.contains_key(request_id) {
-            let turn = turn_of(db, request_id, self.staff_id, self.now_ms).await?;
-            self.read.insert(request_id.to_owned(), turn);
-        }
-        Ok(match self.read.get_mut(request_id) {
-            Some(Ok(turn)) if turn.signed.contains(&document) => Err(ErrorCode::RequestClosed),
-            Some(Ok(turn)) => Ok(turn),
-            Some(Err(code)) => Err(*code),
-            None => Err(ErrorCode::Internal),
+        let turn = match self.read.entry(request_id.to_owned()) {
+            Entry::Occupied(read) => read.into_mut(),
+            Entry::Vacant(unread) => {
+                unread.insert(turn_of(db, request_id, self.staff_id, self.now_ms).await?)
+            }
+        };
+        Ok(match turn {
+            Ok(turn) if turn.signed.contains(&document) => Err(ErrorCode::RequestClosed),
+            Ok(turn) => Ok(turn),
+            Err(code) => Err(*code),
         })
     }
 }

@@ -193,6 +193,21 @@ pub async fn enrolled(s: &TestServer, token: &str, staff_id: &str, name: &str) -
         .unwrap()
 }
 
+/// A server with a signing terminal and one enrolled phone (`staff_id`) and its client: the
+/// set-up of most signing tests.
+async fn one_signer(
+    backend: Backend,
+    staff_id: &str,
+    name: &str,
+) -> (TestServer, Terminal, PhoneState, yiqian_phone::Client) {
+    let s = TestServer::start(backend).await;
+    let token = s.admin_token().await;
+    let terminal = Terminal::signing(&s, &token).await;
+    let phone = enrolled(&s, &token, staff_id, name).await;
+    let client = sign::client(&phone).unwrap();
+    (s, terminal, phone, client)
+}
+
 /// The next JSON text message on `ws` that satisfies `wanted`, within 10 s.
 async fn next_event<S>(
     ws: &mut S,
@@ -701,11 +716,7 @@ both_backends!(batch_round_survives_a_second_instance);
 /// per-request reading still refuses per document), and one request closing between the
 /// commitments and the result refuses only its items.
 async fn batch_round_judges_each_document(backend: Backend) {
-    let s = TestServer::start(backend).await;
-    let token = s.admin_token().await;
-    let terminal = Terminal::signing(&s, &token).await;
-    let nurse = enrolled(&s, &token, "N200", "王护士").await;
-    let client = sign::client(&nurse).unwrap();
+    let (s, terminal, nurse, client) = one_signer(backend, "N200", "王护士").await;
     let mut records = std::collections::HashMap::new();
     let mut create = async |name: &str, n: u32| {
         let docs: Vec<Value> = (0..n)
@@ -1106,11 +1117,7 @@ async fn staff_csv_import_reports_each_bad_row() {
 /// tampered or out-of-step message is refused without harm. Every path ends with exactly one
 /// stored signature.
 async fn lost_replies_restarts_and_bad_messages_end_in_one_signature(backend: Backend) {
-    let s = TestServer::start(backend).await;
-    let token = s.admin_token().await;
-    let terminal = Terminal::signing(&s, &token).await;
-    let phone = enrolled(&s, &token, "D001", "张医生").await;
-    let client = sign::client(&phone).unwrap();
+    let (s, terminal, phone, client) = one_signer(backend, "D001", "张医生").await;
     let created = terminal
         .create(&json!({"signers": ["D001"], "title": "检验报告",
             "documents": [{"name": "血常规", "digest_sm3": hex::encode(Sm3::digest(b"CBC"))}]}))
@@ -1368,11 +1375,7 @@ async fn each_protocol_call_is_one_transaction(backend: Backend) {
     use sm2_cosign::seal::{OprfClient, open_share};
     use sm2_cosign::sign::ClientSignSession;
 
-    let s = TestServer::start(backend).await;
-    let token = s.admin_token().await;
-    let terminal = Terminal::signing(&s, &token).await;
-    let phone = enrolled(&s, &token, "D001", "张医生").await;
-    let client = sign::client(&phone).unwrap();
+    let (s, terminal, phone, client) = one_signer(backend, "D001", "张医生").await;
     let body = json!({"signers": ["D001"], "title": "检验报告",
         "documents": [{"name": "血常规", "digest_sm3": hex::encode(Sm3::digest(b"CBC"))}]});
     // A request whose audit entry cannot be written is not stored.
