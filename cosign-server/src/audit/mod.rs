@@ -42,6 +42,12 @@ pub const GENESIS: &str = "00000000000000000000000000000000000000000000000000000
 /// Name of the MAC key's row in `audit_keys`.
 pub const MAC_KEY_NAME: &str = "audit-mac";
 
+/// The advisory lock key that orders appends across instances on PostgreSQL ("YQAUDIT").
+const PG_APPEND_LOCK_KEY: i64 = 0x0059_5141_5544_4954;
+
+/// `AnyConnection::backend_name` of sqlx's PostgreSQL driver.
+const POSTGRES_BACKEND: &str = "PostgreSQL";
+
 /// The actions that may lack a MAC after authentication began: the crypto device writes them
 /// while it is still locked (a failed unlock, a master-key restore from backup shares).
 pub const UNAUTHENTICATED_ACTIONS: &[&str] = &["master.unlock_failed", "master.restore"];
@@ -322,9 +328,15 @@ impl AuditLog {
     /// Appends one entry inside `tx`, which commits it with the change it records (one commit
     /// instead of two). `_lock` is [`AuditLog::lock`], taken after the transaction's other
     /// writes and kept until after its commit (asked for, not used: it proves the caller
-    /// holds it). If another instance sharing the database took the sequence number
-    /// meanwhile, the insert does nothing (it waited for that instance's commit) and the head
-    /// is read again.
+    /// holds it).
+    ///
+    /// Instances sharing a PostgreSQL database also take turns, through a transaction-level
+    /// advisory lock taken before the head read: without it, an appender that is slow between
+    /// its head read and its insert (the MAC is made there, inside the device) lost the next
+    /// number to the other instances again and again, and concurrent first starts exhausted
+    /// the retries. The retry stays for an instance that does not take that lock (an older
+    /// version during a rolling upgrade): if it took the sequence number meanwhile, the insert
+    /// does nothing (it waited for that instance's commit) and the head is read again.
     pub async fn append_in(
         &self,
         _lock: &AppendLock<'_>,
@@ -332,6 +344,13 @@ impl AuditLog {
         at: i64,
         event: &Event<'_>,
     ) -> Result<i64> {
+        if tx.backend_name() == POSTGRES_BACKEND {
+            // Released by the commit (or rollback), after the entry is visible to the next holder.
+            sqlx::query("SELECT 1 FROM pg_advisory_xact_lock($1)")
+                .bind(PG_APPEND_LOCK_KEY)
+                .execute(&mut *tx)
+                .await?;
+        }
         let detail = event.detail.to_string();
         for _ in 0..8 {
             let entry = self.next_entry(&mut *tx, at, event, &detail).await?;
