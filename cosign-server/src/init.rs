@@ -27,10 +27,9 @@ pub fn prepare_data_dir(config: &Config) -> Result<()> {
     if let Some(parent) = sqlite_path(&config.database_url)
         .as_deref()
         .and_then(std::path::Path::parent)
+        && !parent.as_os_str().is_empty()
     {
-        if !parent.as_os_str().is_empty() {
-            std::fs::create_dir_all(parent).map_err(|e| Error::io(parent, e))?;
-        }
+        std::fs::create_dir_all(parent).map_err(|e| Error::io(parent, e))?;
     }
     Ok(())
 }

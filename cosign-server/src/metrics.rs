@@ -36,10 +36,10 @@ impl Metrics {
             let h = map.entry(route.to_owned()).or_default();
             let secs = elapsed.as_secs_f64();
             for (i, bound) in BUCKETS.iter().enumerate() {
-                if secs <= *bound {
-                    if let Some(c) = h.counts.get_mut(i) {
-                        *c += 1;
-                    }
+                if secs <= *bound
+                    && let Some(c) = h.counts.get_mut(i)
+                {
+                    *c += 1;
                 }
             }
             h.sum += secs;

@@ -59,10 +59,10 @@ impl Server {
             .map_err(|e| Error::io(config.listen.to_string(), e))?;
         // A public URL derived from an ephemeral listen port (":0") names the real port, so the
         // URLs written into certificates (CRL, OCSP, AIA) work.
-        if config.public_url.ends_with(":0") {
-            if let Ok(addr) = listener.local_addr() {
-                config.public_url = format!("http://{addr}");
-            }
+        if config.public_url.ends_with(":0")
+            && let Ok(addr) = listener.local_addr()
+        {
+            config.public_url = format!("http://{addr}");
         }
         let (db, audit, created) = open(&config).await?;
         let (keys, pki) = open_services(&config, &db, &audit, "system").await?;

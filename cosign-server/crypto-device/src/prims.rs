@@ -93,7 +93,7 @@ fn sm4_cipher(key: &[u8]) -> Result<sm4::Sm4> {
 }
 
 fn check_blocks(data: &[u8]) -> Result<()> {
-    if data.len() % SM4_BLOCK != 0 {
+    if !data.len().is_multiple_of(SM4_BLOCK) {
         return Err(Error::InvalidInput(format!(
             "ECB/CBC data must be a multiple of 16 bytes (no padding, as SDF_Encrypt), got {}",
             data.len()

@@ -269,7 +269,7 @@ impl Device {
         use crypto_device::sdf::alg as a;
         let keys = self.keys.lock().map_err(|_| code::SDR_UNKNOWERR)?;
         let k = keys.get(&h).ok_or(code::SDR_KEYNOTEXIST)?;
-        if data.len() % 16 != 0 {
+        if !data.len().is_multiple_of(16) {
             return Err(code::SDR_INARGERR);
         }
         let out = match (alg, enc, iv) {

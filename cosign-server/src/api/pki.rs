@@ -873,14 +873,14 @@ async fn import_certificate(
         .as_deref()
         .map(|c| pem_or_base64("crls", c))
         .transpose()?;
-    if let Some(id) = &req.request_id {
-        if uuid::Uuid::parse_str(id).is_err() {
-            return Err(ApiFailure::with(
-                ErrorCode::InvalidArgument,
-                "request_id 须为证书请求的编号（UUID）。",
-                "request_id must be a certification request id (UUID).",
-            ));
-        }
+    if let Some(id) = &req.request_id
+        && uuid::Uuid::parse_str(id).is_err()
+    {
+        return Err(ApiFailure::with(
+            ErrorCode::InvalidArgument,
+            "request_id 须为证书请求的编号（UUID）。",
+            "request_id must be a certification request id (UUID).",
+        ));
     }
     let actor = actor_name(&admin);
     let row = state

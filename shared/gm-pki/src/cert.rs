@@ -334,13 +334,13 @@ impl ParsedCertificate {
 
     /// Import certificates from PEM (any number of blocks) or a single DER certificate.
     pub fn parse_many(bytes: &[u8]) -> Result<Vec<Self>> {
-        if let Ok(text) = std::str::from_utf8(bytes) {
-            if text.contains("-----BEGIN CERTIFICATE-----") {
-                return crate::pem_decode_all("CERTIFICATE", text)?
-                    .iter()
-                    .map(|d| Self::from_der(d))
-                    .collect();
-            }
+        if let Ok(text) = std::str::from_utf8(bytes)
+            && text.contains("-----BEGIN CERTIFICATE-----")
+        {
+            return crate::pem_decode_all("CERTIFICATE", text)?
+                .iter()
+                .map(|d| Self::from_der(d))
+                .collect();
         }
         Ok(vec![Self::from_der(bytes)?])
     }

@@ -110,7 +110,7 @@ pub(crate) fn any_to_string(any: &der::Any) -> Option<String> {
         }
         Tag::BmpString => {
             let v = any.value();
-            if v.len() % 2 != 0 {
+            if !v.len().is_multiple_of(2) {
                 return None;
             }
             let units: Vec<u16> = v

@@ -403,12 +403,12 @@ impl Tsa<'_> {
         gen_time_at: SystemTime,
         serial: &[u8],
     ) -> Result<Vec<u8>> {
-        if let Some(p) = req.policy {
-            if p != self.policy {
-                return Err(Error::InvalidArgument(format!(
-                    "policy {p} is not this TSA's policy"
-                )));
-            }
+        if let Some(p) = req.policy
+            && p != self.policy
+        {
+            return Err(Error::InvalidArgument(format!(
+                "policy {p} is not this TSA's policy"
+            )));
         }
         if serial.first().is_none_or(|b| b & 0x80 != 0) {
             return Err(Error::InvalidArgument(

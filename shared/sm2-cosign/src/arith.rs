@@ -482,10 +482,10 @@ fn wnaf(l: &[u64; 5], nbits: usize, w: usize, out: &mut [i8]) {
         }
         pos += w;
     }
-    if carry == 1 {
-        if let Some(o) = out.get_mut(pos) {
-            *o = 1;
-        }
+    if carry == 1
+        && let Some(o) = out.get_mut(pos)
+    {
+        *o = 1;
     }
 }
 
@@ -782,10 +782,10 @@ pub(crate) fn key_table(p: &Aff) -> Option<Arc<KeyTable>> {
 }
 
 fn evict_if_full(cache: &mut KeyCache) {
-    if cache.len() >= KEY_CACHE_CAP {
-        if let Some(k) = cache.keys().next().copied() {
-            cache.remove(&k);
-        }
+    if cache.len() >= KEY_CACHE_CAP
+        && let Some(k) = cache.keys().next().copied()
+    {
+        cache.remove(&k);
     }
 }
 

@@ -723,7 +723,7 @@ impl CryptoDevice for SdfDevice {
             SymMode::Ecb if iv.is_empty() => k.conn.cipher(true, k, alg::SGD_SM4_ECB, None, data),
             SymMode::Ecb => Err(Error::InvalidInput("ECB takes no IV".into())),
             SymMode::Cbc => {
-                if data.len() % 16 != 0 {
+                if !data.len().is_multiple_of(16) {
                     return Err(Error::InvalidInput(
                         "CBC data must be a multiple of 16 bytes".into(),
                     ));
@@ -751,7 +751,7 @@ impl CryptoDevice for SdfDevice {
                 .map(Zeroizing::new),
             SymMode::Ecb => Err(Error::InvalidInput("ECB takes no IV".into())),
             SymMode::Cbc => {
-                if data.len() % 16 != 0 {
+                if !data.len().is_multiple_of(16) {
                     return Err(Error::InvalidInput(
                         "CBC data must be a multiple of 16 bytes".into(),
                     ));

@@ -192,7 +192,7 @@ pub(crate) fn der_len(b: &[u8]) -> Option<usize> {
 
 fn decode_hex(raw: &[u8]) -> Option<Vec<u8>> {
     // Strict: what we write (and what the gap must be) is an even number of hex digits only.
-    if raw.len() % 2 != 0 {
+    if !raw.len().is_multiple_of(2) {
         return None;
     }
     let digits = raw;
@@ -657,21 +657,21 @@ fn compare_revisions(old: &Document, new: &Document) -> (LaterChanges, Vec<Strin
         if old.objects.contains_key(id) {
             continue;
         }
-        if let Ok(d) = o.as_dict() {
-            if d.get(b"Type")
+        if let Ok(d) = o.as_dict()
+            && (d
+                .get(b"Type")
                 .and_then(Object::as_name)
                 .ok()
                 .is_some_and(|t| t == b"Annot")
-                || d.has(b"Subtype") && d.has(b"Rect")
-            {
-                let sub = d.get(b"Subtype").and_then(Object::as_name).unwrap_or(b"");
-                if sub != b"Widget" {
-                    annotations = true;
-                    notes.push(format!(
-                        "annotation /{} added",
-                        String::from_utf8_lossy(sub)
-                    ));
-                }
+                || d.has(b"Subtype") && d.has(b"Rect"))
+        {
+            let sub = d.get(b"Subtype").and_then(Object::as_name).unwrap_or(b"");
+            if sub != b"Widget" {
+                annotations = true;
+                notes.push(format!(
+                    "annotation /{} added",
+                    String::from_utf8_lossy(sub)
+                ));
             }
         }
     }
