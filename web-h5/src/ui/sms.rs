@@ -31,10 +31,10 @@ pub fn SmsStep() -> impl IntoView {
         let handle = set_interval_with_handle(
             move || {
                 countdown.update(|c| *c = c.saturating_sub(1));
-                if countdown.get_untracked() == 0 {
-                    if let Some(h) = timer.get_value() {
-                        h.clear();
-                    }
+                if countdown.get_untracked() == 0
+                    && let Some(h) = timer.get_value()
+                {
+                    h.clear();
                 }
             },
             Duration::from_secs(1),
@@ -100,10 +100,9 @@ pub fn SmsStep() -> impl IntoView {
                         if let api::Failure::Api {
                             error: ref body, ..
                         } = e
+                            && let Some(left) = body.attempts_left
                         {
-                            if let Some(left) = body.attempts_left {
-                                text = format!("{text} {}{left}", T::AttemptsLeft.get(lang));
-                            }
+                            text = format!("{text} {}{left}", T::AttemptsLeft.get(lang));
                         }
                         error.set(Some(text));
                         code.set(String::new());
