@@ -367,13 +367,12 @@ pub async fn start(
                 "The QR code does not belong to this request; scan again.",
             ));
         }
-        if !documents.contains_key(request_id.as_str()) {
-            let docs = documents_of(&mut conn, request_id).await?;
-            documents.insert(request_id, docs);
-        }
-        let (name, digest) = documents
-            .get(request_id.as_str())
-            .and_then(|docs| docs.get(document))
+        let docs = match documents.entry(request_id) {
+            Entry::Occupied(read) => read.into_mut(),
+            Entry::Vacant(unread) => unread.insert(documents_of(&mut conn, request_id).await?),
+        };
+        let (name, digest) = docs
+            .get(document)
             .cloned()
             .ok_or_else(|| ApiFailure::new(ErrorCode::NotFound))?;
         let attrs = B64.encode(prepare(&signer, &digest, signing_time_ms)?.to_be_signed());
