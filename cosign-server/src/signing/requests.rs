@@ -455,6 +455,8 @@ pub async fn view(db: &Db, request_id: &str, now_ms: i64) -> Result<SignRequestV
     if request_id.is_empty() || request_id.len() > 64 {
         return Err(ApiFailure::new(ErrorCode::NotFound));
     }
+    // Four reads on one connection: each acquire from the pool costs round trips of its own.
+    let mut conn = db.pool().acquire().await?;
     // The header and the descriptive columns in one read.
     let r = sqlx::query(concat!(
         "SELECT ",
@@ -463,7 +465,7 @@ pub async fn view(db: &Db, request_id: &str, now_ms: i64) -> Result<SignRequestV
          WHERE request_id = $1"
     ))
     .bind(request_id)
-    .fetch_optional(db.pool())
+    .fetch_optional(&mut *conn)
     .await?
     .ok_or_else(|| ApiFailure::new(ErrorCode::NotFound))?;
     let head = header_of(&r)?;
@@ -472,7 +474,7 @@ pub async fn view(db: &Db, request_id: &str, now_ms: i64) -> Result<SignRequestV
          JOIN staff f ON f.staff_id = s.staff_id WHERE s.request_id = $1 ORDER BY s.position",
     )
     .bind(request_id)
-    .fetch_all(db.pool())
+    .fetch_all(&mut *conn)
     .await?
     .iter()
     .map(|s| {
@@ -489,7 +491,7 @@ pub async fn view(db: &Db, request_id: &str, now_ms: i64) -> Result<SignRequestV
          FROM sign_request_documents WHERE request_id = $1 ORDER BY doc_index",
     )
     .bind(request_id)
-    .fetch_all(db.pool())
+    .fetch_all(&mut *conn)
     .await?
     .iter()
     .map(|d| {
@@ -508,7 +510,7 @@ pub async fn view(db: &Db, request_id: &str, now_ms: i64) -> Result<SignRequestV
          WHERE s.request_id = $1 ORDER BY s.signed_at, s.doc_index",
     )
     .bind(request_id)
-    .fetch_all(db.pool())
+    .fetch_all(&mut *conn)
     .await?
     .iter()
     .map(|s| {

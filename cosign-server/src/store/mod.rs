@@ -91,6 +91,13 @@ impl Db {
     fn options(kind: DbKind, max_connections: u32) -> AnyPoolOptions {
         let mut options = AnyPoolOptions::new().max_connections(max_connections);
         if kind == DbKind::Sqlite {
+            // sqlx pings a connection when it leaves the pool and again when it comes back.
+            // For an in-process SQLite file the first ping finds nothing the second did not
+            // (the release ping already checked the connection, and nothing can drop it while
+            // idle), yet each is a round trip to the connection's thread: one for every
+            // statement run on the pool directly. PostgreSQL keeps the check, which catches
+            // connections the server or network closed while idle.
+            options = options.test_before_acquire(false);
             options = options.after_connect(|conn, _| {
                 Box::pin(async move {
                     // WAL lets readers proceed during writes; busy_timeout queues writers instead of failing.
