@@ -435,13 +435,18 @@ impl SoftDevice {
 
     async fn kek_bytes(&self, id: &str) -> Result<Zeroizing<Vec<u8>>> {
         let r = self.load(id).await?;
+        self.kek_of(&r)
+    }
+
+    /// A KEK record's key (the record already loaded and its MAC checked).
+    fn kek_of(&self, r: &KeyRecord) -> Result<Zeroizing<Vec<u8>>> {
         if r.kind != KeyKind::Kek.as_str() || r.wrapped_by != WRAPPED_BY_MASTER {
             return Err(Error::Integrity(
                 "a data key names a non-KEK as its wrapping key",
             ));
         }
         if r.state == KeyState::Destroyed.as_str() {
-            return Err(Error::KeyDestroyed(id.to_owned()));
+            return Err(Error::KeyDestroyed(r.id.clone()));
         }
         gcm_unwrap(
             &self.mk_wrap[..],
@@ -505,6 +510,37 @@ impl SoftDevice {
         gcm_unwrap(&kek, &wrap_aad(&r.id, &r.kind, &r.wrapped_by), &r.material)
     }
 
+    /// A usable data key of `kind` and its plaintext: [`Self::usable`] and
+    /// [`Self::unwrap_record`], with the record and its KEK read in one store call.
+    async fn open_usable(
+        &self,
+        key: &KeyId,
+        kind: KeyKind,
+    ) -> Result<(KeyRecord, Zeroizing<Vec<u8>>)> {
+        let (r, kek) = self.cfg.store.get_with_wrapper(key.as_str()).await?;
+        let r = r.ok_or_else(|| Error::KeyNotFound(key.as_str().to_owned()))?;
+        if r.id != key.as_str() {
+            return Err(Error::Integrity("key store returned another record"));
+        }
+        self.verify_mac(&r)?;
+        check_usable(&KeyInfo::from_record(&r)?, kind)?;
+        let Some(kek) = kek else {
+            // No KEK under that name: a rotation may have re-wrapped the record meanwhile.
+            let plain = self.unwrap_record(&r).await?;
+            return Ok((r, plain));
+        };
+        if kek.id != r.wrapped_by {
+            return Err(Error::Integrity("key store returned another record"));
+        }
+        self.verify_mac(&kek)?;
+        let plain = match self.kek_of(&kek) {
+            Ok(k) => gcm_unwrap(&k, &wrap_aad(&r.id, &r.kind, &r.wrapped_by), &r.material)?,
+            Err(Error::KeyDestroyed(_)) => self.unwrap_record(&r).await?,
+            Err(e) => return Err(e),
+        };
+        Ok((r, plain))
+    }
+
     async fn usable(&self, key: &KeyId, kind: KeyKind) -> Result<KeyRecord> {
         let r = self.load(key.as_str()).await?;
         check_usable(&KeyInfo::from_record(&r)?, kind)?;
@@ -552,8 +588,7 @@ impl SoftDevice {
     }
 
     async fn sm4_key(&self, key: &KeyId) -> Result<Zeroizing<Vec<u8>>> {
-        let r = self.usable(key, KeyKind::Sm4).await?;
-        let k = self.unwrap_record(&r).await?;
+        let (_, k) = self.open_usable(key, KeyKind::Sm4).await?;
         if k.len() != prims::SM4_KEY_LEN {
             return Err(Error::Integrity("stored SM4 key has the wrong length"));
         }
@@ -900,8 +935,7 @@ impl CryptoDevice for SoftDevice {
     }
 
     async fn sign_digest(&self, key: &KeyId, e: &[u8; 32]) -> Result<Sm2Signature> {
-        let r = self.usable(key, KeyKind::Sm2Sign).await?;
-        let d = self.unwrap_record(&r).await?;
+        let (r, d) = self.open_usable(key, KeyKind::Sm2Sign).await?;
         let sk = Sm2Secret::from_bytes(&d)?;
         if sk.public().to_sec1_uncompressed() != r.public_key {
             return Err(Error::Integrity(
@@ -912,8 +946,7 @@ impl CryptoDevice for SoftDevice {
     }
 
     async fn open_signing_key(&self, key: &KeyId) -> Result<Option<Box<dyn SigningHandle>>> {
-        let r = self.usable(key, KeyKind::Sm2Sign).await?;
-        let d = self.unwrap_record(&r).await?;
+        let (r, d) = self.open_usable(key, KeyKind::Sm2Sign).await?;
         if Sm2Secret::from_bytes(&d)?.public().to_sec1_uncompressed() != r.public_key {
             return Err(Error::Integrity(
                 "stored SM2 key does not match its public key",
@@ -1066,8 +1099,7 @@ impl CryptoDevice for SoftDevice {
     }
 
     async fn use_secret(&self, key: &KeyId, f: SecretFn<'_>) -> Result<Vec<u8>> {
-        let r = self.usable(key, KeyKind::Secret).await?;
-        let s = self.unwrap_record(&r).await?;
+        let (_, s) = self.open_usable(key, KeyKind::Secret).await?;
         f(&s)
     }
 

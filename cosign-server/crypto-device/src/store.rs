@@ -90,6 +90,16 @@ pub trait KeyStore: Send + Sync + std::fmt::Debug {
     async fn get(&self, id: &str) -> Result<Option<KeyRecord>>;
     /// Every record, ordered by id.
     async fn list(&self) -> Result<Vec<KeyRecord>>;
+    /// A record and the record named by its `wrapped_by` (its KEK), as two `get`s unless the
+    /// backend reads both at once. The second is `None` when the first is, or when no record
+    /// has that id (a KEK's `wrapped_by` names the master key, which is no record).
+    async fn get_with_wrapper(&self, id: &str) -> Result<(Option<KeyRecord>, Option<KeyRecord>)> {
+        let Some(r) = self.get(id).await? else {
+            return Ok((None, None));
+        };
+        let wrapper = self.get(&r.wrapped_by).await?;
+        Ok((Some(r), wrapper))
+    }
     /// Insert or replace one record atomically.
     async fn put(&self, record: &KeyRecord) -> Result<()>;
     /// Insert or replace several records; atomic where the backend supports it.
@@ -276,6 +286,30 @@ impl KeyStore for SqlKeyStore {
             .fetch_optional(&self.reads)
             .await?;
         row.as_ref().map(Self::row_to_record).transpose()
+    }
+
+    /// One statement: opening a secret needs the record and its KEK, and every statement is
+    /// a round trip (to SQLite's connection thread, or to PostgreSQL).
+    async fn get_with_wrapper(&self, id: &str) -> Result<(Option<KeyRecord>, Option<KeyRecord>)> {
+        let sql = format!(
+            "SELECT {COLS} FROM crypto_keys WHERE id = $1 \
+             OR id = (SELECT wrapped_by FROM crypto_keys WHERE id = $2)"
+        );
+        let rows = sqlx::query(&sql)
+            .bind(id.to_owned())
+            .bind(id.to_owned())
+            .fetch_all(&self.reads)
+            .await?;
+        let mut records = rows
+            .iter()
+            .map(Self::row_to_record)
+            .collect::<Result<Vec<_>>>()?;
+        let Some(at) = records.iter().position(|r| r.id == id) else {
+            return Ok((None, None));
+        };
+        let record = records.swap_remove(at);
+        let wrapper = records.into_iter().find(|w| w.id == record.wrapped_by);
+        Ok((Some(record), wrapper))
     }
 
     async fn list(&self) -> Result<Vec<KeyRecord>> {

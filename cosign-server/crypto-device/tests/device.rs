@@ -182,6 +182,57 @@ async fn store_round_trip(store: &SqlKeyStore) {
     assert_eq!(store.list().await.unwrap(), vec![r2, r]);
 }
 
+/// `get_with_wrapper` (one statement in `SqlKeyStore`) answers as the trait's two `get`s do.
+async fn wrapper_reads(store: &dyn KeyStore) {
+    let record = |id: &str, wrapped_by: &str| KeyRecord {
+        id: id.into(),
+        label: id.into(),
+        kind: "sm4".into(),
+        state: "active".into(),
+        wrapped_by: wrapped_by.into(),
+        material: id.as_bytes().to_vec(),
+        public_key: vec![],
+        created_at: 1,
+        updated_at: 1,
+        revision: 1,
+        mac: vec![7],
+    };
+    let kek = record("kek-000009", "master");
+    let data = record("w-data", "kek-000009");
+    let orphan = record("w-orphan", "kek-000404");
+    let other = record("w-other", "kek-000009");
+    store
+        .put_all(&[kek.clone(), data.clone(), orphan.clone(), other])
+        .await
+        .unwrap();
+    assert_eq!(
+        store.get_with_wrapper("w-data").await.unwrap(),
+        (Some(data), Some(kek.clone()))
+    );
+    assert_eq!(
+        store.get_with_wrapper("kek-000009").await.unwrap(),
+        (Some(kek), None)
+    );
+    assert_eq!(
+        store.get_with_wrapper("w-orphan").await.unwrap(),
+        (Some(orphan), None)
+    );
+    assert_eq!(
+        store.get_with_wrapper("w-none").await.unwrap(),
+        (None, None)
+    );
+    // An id that is only some record's wrapper is no answer for another id.
+    assert_eq!(
+        store.get_with_wrapper("kek-000404").await.unwrap(),
+        (None, None)
+    );
+}
+
+#[tokio::test]
+async fn memory_store_wrapper_reads() {
+    wrapper_reads(&MemoryKeyStore::new()).await;
+}
+
 #[tokio::test]
 async fn sql_store_round_trip_sqlite() {
     let dir = tempfile::tempdir().unwrap();
@@ -192,6 +243,7 @@ async fn sql_store_round_trip_sqlite() {
     .await
     .unwrap();
     store_round_trip(&store).await;
+    wrapper_reads(&store).await;
 }
 
 #[tokio::test]
@@ -199,6 +251,7 @@ async fn sql_store_round_trip_postgres() {
     let db = PgDb::create().await;
     let store = SqlKeyStore::connect(&db.url).await.unwrap();
     store_round_trip(&store).await;
+    wrapper_reads(&store).await;
     store.pool().close().await;
     db.drop_db().await;
 }
@@ -403,6 +456,16 @@ async fn tampered_record_is_detected() {
     store.put(&r).await.unwrap();
     assert!(matches!(
         dev.sign_digest(&k, &[1u8; 32]).await.unwrap_err(),
+        Error::Integrity(_)
+    ));
+    // The KEK's record is read with the key's (`get_with_wrapper`) and checked as well.
+    let kek_id = store.get(k2.as_str()).await.unwrap().unwrap().wrapped_by;
+    dev.sign_digest(&k2, &[1u8; 32]).await.unwrap();
+    let mut kek = store.get(&kek_id).await.unwrap().unwrap();
+    kek.label.push_str(" (edited)");
+    store.put(&kek).await.unwrap();
+    assert!(matches!(
+        dev.sign_digest(&k2, &[1u8; 32]).await.unwrap_err(),
         Error::Integrity(_)
     ));
 }
