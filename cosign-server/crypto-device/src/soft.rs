@@ -215,6 +215,11 @@ fn wrap_aad(id: &str, kind: &str, wrapped_by: &str) -> Vec<u8> {
     format!("yiqian-key-v1|{id}|{kind}|{wrapped_by}").into_bytes()
 }
 
+/// A data key record's material unwrapped under its KEK's key.
+fn unwrap_with(kek: &[u8], r: &KeyRecord) -> Result<Zeroizing<Vec<u8>>> {
+    gcm_unwrap(kek, &wrap_aad(&r.id, &r.kind, &r.wrapped_by), &r.material)
+}
+
 fn gcm_wrap(key: &[u8], aad: &[u8], plain: &[u8]) -> Result<Vec<u8>> {
     let nonce = prims::random_vec(prims::GCM_NONCE_LEN)?;
     let mut out = nonce.clone();
@@ -393,12 +398,13 @@ impl SoftDevice {
     }
 
     async fn load(&self, id: &str) -> Result<KeyRecord> {
-        let r = self
-            .cfg
-            .store
-            .get(id)
-            .await?
-            .ok_or_else(|| Error::KeyNotFound(id.to_owned()))?;
+        let r = self.cfg.store.get(id).await?;
+        self.checked(id, r)
+    }
+
+    /// What the store answered for `id`: present, that record, and its MAC intact.
+    fn checked(&self, id: &str, r: Option<KeyRecord>) -> Result<KeyRecord> {
+        let r = r.ok_or_else(|| Error::KeyNotFound(id.to_owned()))?;
         if r.id != id {
             return Err(Error::Integrity("key store returned another record"));
         }
@@ -507,7 +513,7 @@ impl SoftDevice {
 
     async fn unwrap_once(&self, r: &KeyRecord) -> Result<Zeroizing<Vec<u8>>> {
         let kek = self.kek_bytes(&r.wrapped_by).await?;
-        gcm_unwrap(&kek, &wrap_aad(&r.id, &r.kind, &r.wrapped_by), &r.material)
+        unwrap_with(&kek, r)
     }
 
     /// A usable data key of `kind` and its plaintext: [`Self::usable`] and
@@ -518,25 +524,16 @@ impl SoftDevice {
         kind: KeyKind,
     ) -> Result<(KeyRecord, Zeroizing<Vec<u8>>)> {
         let (r, kek) = self.cfg.store.get_with_wrapper(key.as_str()).await?;
-        let r = r.ok_or_else(|| Error::KeyNotFound(key.as_str().to_owned()))?;
-        if r.id != key.as_str() {
-            return Err(Error::Integrity("key store returned another record"));
-        }
-        self.verify_mac(&r)?;
+        let r = self.checked(key.as_str(), r)?;
         check_usable(&KeyInfo::from_record(&r)?, kind)?;
-        let Some(kek) = kek else {
-            // No KEK under that name: a rotation may have re-wrapped the record meanwhile.
-            let plain = self.unwrap_record(&r).await?;
-            return Ok((r, plain));
-        };
-        if kek.id != r.wrapped_by {
-            return Err(Error::Integrity("key store returned another record"));
-        }
-        self.verify_mac(&kek)?;
-        let plain = match self.kek_of(&kek) {
-            Ok(k) => gcm_unwrap(&k, &wrap_aad(&r.id, &r.kind, &r.wrapped_by), &r.material)?,
-            Err(Error::KeyDestroyed(_)) => self.unwrap_record(&r).await?,
-            Err(e) => return Err(e),
+        let kek = kek
+            .map(|k| self.checked(&r.wrapped_by, Some(k)))
+            .transpose()?;
+        let plain = match kek.as_ref().map(|k| self.kek_of(k)) {
+            Some(Ok(kek)) => unwrap_with(&kek, &r)?,
+            // No live KEK under that name: a rotation may have re-wrapped the record meanwhile.
+            None | Some(Err(Error::KeyDestroyed(_))) => self.unwrap_record(&r).await?,
+            Some(Err(e)) => return Err(e),
         };
         Ok((r, plain))
     }
