@@ -142,6 +142,8 @@ pub async fn consume_nonce(
     nonce: &str,
     now_ms: i64,
 ) -> Result<(), ApiFailure> {
+    // Writes outside a transaction wait for their turn too (`Db::write_turn`).
+    let _turn = db.write_turn().await?;
     // Opportunistic clean-up keeps the table at one window's worth of nonces.
     if now_ms % 64 == 0 {
         sqlx::query("DELETE FROM request_nonces WHERE expires_at < $1")

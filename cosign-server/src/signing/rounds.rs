@@ -740,7 +740,7 @@ pub async fn finish(
 /// Marks the signer done when every document carries their signature, and the request
 /// completed when every signer is done.
 async fn settle(
-    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    tx: &mut sqlx::AnyConnection,
     request_id: &str,
     staff_id: &str,
     now_ms: i64,
@@ -753,7 +753,7 @@ async fn settle(
     .bind(now_ms)
     .bind(request_id)
     .bind(staff_id)
-    .execute(&mut **tx)
+    .execute(&mut *tx)
     .await?;
     sqlx::query(
         "UPDATE sign_requests SET status = 'completed', completed_at = $1 WHERE request_id = $2 \
@@ -762,7 +762,7 @@ async fn settle(
     )
     .bind(now_ms)
     .bind(request_id)
-    .execute(&mut **tx)
+    .execute(&mut *tx)
     .await?;
     Ok(())
 }

@@ -11,11 +11,15 @@ pub mod pki;
 pub mod pki_external;
 
 use std::collections::BTreeSet;
+use std::ops::{Deref, DerefMut};
 use std::str::FromStr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use sqlx::any::{AnyPoolOptions, install_default_drivers};
 use sqlx::migrate::Migrator;
-use sqlx::{AnyPool, Row};
+use sqlx::{AnyConnection, AnyPool, Row};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::error::{Error, Result};
 
@@ -60,12 +64,18 @@ impl DbKind {
     }
 }
 
+/// How long a writer waits for its turn at SQLite's write lock ([`Db::write_turn`]): as long
+/// as it would wait for a pool connection (sqlx's default acquire timeout).
+const WRITE_TURN_TIMEOUT: Duration = Duration::from_secs(30);
+
 /// A connection pool and the backend it talks to.
 #[derive(Debug, Clone)]
 pub struct Db {
     pool: AnyPool,
     keys: AnyPool,
     kind: DbKind,
+    /// SQLite only: the in-process queue for the single write lock (see [`Db::write_turn`]).
+    writers: Option<Arc<Semaphore>>,
 }
 
 impl Db {
@@ -85,7 +95,13 @@ impl Db {
         .await?;
         // Connected on first use.
         let keys = Self::options(kind, 4).connect_lazy(url)?;
-        Ok(Self { pool, keys, kind })
+        let writers = (kind == DbKind::Sqlite).then(|| Arc::new(Semaphore::new(1)));
+        Ok(Self {
+            pool,
+            keys,
+            kind,
+            writers,
+        })
     }
 
     fn options(kind: DbKind, max_connections: u32) -> AnyPoolOptions {
@@ -143,17 +159,57 @@ impl Db {
         &self.keys
     }
 
-    /// Starts a transaction that will write. On SQLite it takes the write lock at once
-    /// (`BEGIN IMMEDIATE`): a deferred transaction that reads and then writes fails at once
-    /// with `database is locked` when another writer committed in between (its read snapshot
-    /// is stale, so the busy timeout does not apply), which concurrent enrolments hit. An
-    /// immediate one waits for the lock within the busy timeout instead.
-    pub async fn begin_write(
+    /// Starts a transaction that will write. On SQLite it first waits for its turn
+    /// ([`Db::write_turn`]) and then takes the write lock at once (`BEGIN IMMEDIATE`): a
+    /// deferred transaction that reads and then writes fails at once with `database is locked`
+    /// when another writer committed in between (its read snapshot is stale, so the busy
+    /// timeout does not apply), which concurrent enrolments hit.
+    ///
+    /// Each commit logs how long the transaction waited and held its turn, by call site
+    /// (`debug` on target `yiqian::write_lock`; `scripts/cosign-write-holds.py` sums a log):
+    /// on SQLite, where one transaction writes at a time, the holds show how much of the
+    /// time the write lock was taken, and by which code.
+    #[track_caller]
+    pub fn begin_write(
         &self,
-    ) -> std::result::Result<sqlx::Transaction<'static, sqlx::Any>, sqlx::Error> {
-        match self.kind {
-            DbKind::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await,
-            DbKind::Postgres => self.pool.begin().await,
+    ) -> impl Future<Output = std::result::Result<WriteTx, sqlx::Error>> + Send + '_ {
+        let site = std::panic::Location::caller();
+        async move {
+            let asked = Instant::now();
+            let turn = self.write_turn().await?;
+            let tx = match self.kind {
+                DbKind::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
+                DbKind::Postgres => self.pool.begin().await?,
+            };
+            Ok(WriteTx {
+                tx,
+                began: Instant::now(),
+                asked,
+                site,
+                _turn: turn,
+            })
+        }
+    }
+
+    /// Waits for this process's turn to write; hold the turn across the write (a statement
+    /// outside a transaction, or a whole [`WriteTx`]). On PostgreSQL, which locks rows, every
+    /// writer's turn is now.
+    ///
+    /// SQLite has one write lock per file. Without a queue, the writers that find it taken
+    /// sleep in SQLite's busy handler (1, 2, 5, 10 … ms, whether or not it was freed
+    /// meanwhile), each holding one of the pool's four connections while it sleeps, so readers
+    /// wait for a connection while the lock may be free. Queued here, a writer holds no
+    /// connection until its turn, and the next one starts as soon as the previous commits
+    /// (first come, first served). The busy handler still covers other processes (the CLI).
+    pub async fn write_turn(&self) -> std::result::Result<WriteTurn, sqlx::Error> {
+        let Some(writers) = &self.writers else {
+            return Ok(WriteTurn { _permit: None });
+        };
+        match tokio::time::timeout(WRITE_TURN_TIMEOUT, writers.clone().acquire_owned()).await {
+            Ok(Ok(permit)) => Ok(WriteTurn {
+                _permit: Some(permit),
+            }),
+            Ok(Err(_)) | Err(_) => Err(sqlx::Error::PoolTimedOut),
         }
     }
 
@@ -199,6 +255,67 @@ impl Db {
             .fetch_optional(&self.pool)
             .await?;
         Ok(row.map(|r| r.try_get::<String, _>(0)).transpose()?)
+    }
+}
+
+/// A process's turn at the database's write lock ([`Db::write_turn`]), released when dropped.
+#[derive(Debug)]
+pub struct WriteTurn {
+    _permit: Option<OwnedSemaphorePermit>,
+}
+
+/// A write transaction ([`Db::begin_write`]). Use it as the connection (`&mut *tx`) and end it
+/// with [`WriteTx::commit`]; dropped without a commit, it rolls back. It holds the writer's
+/// turn until then.
+#[derive(Debug)]
+pub struct WriteTx {
+    tx: sqlx::Transaction<'static, sqlx::Any>,
+    asked: Instant,
+    began: Instant,
+    site: &'static std::panic::Location<'static>,
+    // Declared after `tx`, so dropped after it: an abandoned transaction queues its rollback
+    // before the next writer's turn begins.
+    _turn: WriteTurn,
+}
+
+impl WriteTx {
+    /// Commits, then gives up the turn.
+    pub async fn commit(self) -> std::result::Result<(), sqlx::Error> {
+        let Self {
+            tx,
+            asked,
+            began,
+            site,
+            _turn,
+        } = self;
+        tx.commit().await?;
+        tracing::debug!(
+            target: "yiqian::write_lock",
+            %site,
+            waited_us = began.duration_since(asked).as_micros(),
+            held_us = began.elapsed().as_micros(),
+            "write committed"
+        );
+        Ok(())
+    }
+
+    /// Rolls back, then gives up the turn.
+    pub async fn rollback(self) -> std::result::Result<(), sqlx::Error> {
+        self.tx.rollback().await
+    }
+}
+
+impl Deref for WriteTx {
+    type Target = AnyConnection;
+
+    fn deref(&self) -> &AnyConnection {
+        &self.tx
+    }
+}
+
+impl DerefMut for WriteTx {
+    fn deref_mut(&mut self) -> &mut AnyConnection {
+        &mut self.tx
     }
 }
 

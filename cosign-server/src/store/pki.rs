@@ -389,7 +389,7 @@ impl Db {
     /// Records granted time-stamp tokens in one transaction (one commit for the batch), in
     /// multi-row INSERTs of at most 100 rows. All or nothing: on an error nothing is recorded.
     pub async fn insert_tsa_tokens(&self, rows: &[TsaTokenRow]) -> Result<()> {
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.begin_write().await?;
         for chunk in rows.chunks(100) {
             let mut sql = String::from(
                 "INSERT INTO pki_tsa_tokens (serial, gen_time, imprint_alg, imprint, token) VALUES ",
@@ -442,11 +442,7 @@ impl Db {
     }
 }
 
-async fn insert_cert(
-    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
-    c: &CertificateRow,
-    now: i64,
-) -> Result<()> {
+async fn insert_cert(tx: &mut sqlx::AnyConnection, c: &CertificateRow, now: i64) -> Result<()> {
     sqlx::query(INSERT_CERT)
         .bind(&c.issuer)
         .bind(&c.serial)
@@ -456,7 +452,7 @@ async fn insert_cert(
         .bind(c.not_after)
         .bind(&c.der)
         .bind(now)
-        .execute(&mut **tx)
+        .execute(&mut *tx)
         .await?;
     Ok(())
 }

@@ -6,6 +6,7 @@ use cosign_server::audit::{AuditLog, Event};
 use cosign_server::error::Error;
 use cosign_server::keys::Keys;
 use cosign_server::store::{Db, MigrationState};
+use sqlx::Row;
 
 use crate::both_backends;
 use crate::support::{Backend, TestData};
@@ -150,3 +151,79 @@ async fn instances_appending_at_once_all_succeed(backend: Backend) {
     first.close().await;
 }
 both_backends!(instances_appending_at_once_all_succeed);
+
+/// Writers queued behind a long write transaction leave the pool to readers. On SQLite they
+/// wait for their turn (`Db::write_turn`) without a connection; before the queue, each waited
+/// inside `BEGIN IMMEDIATE` (SQLite's busy handler) holding one of the pool's four
+/// connections, so a reader found none until the writer ahead committed. Every queued write
+/// lands once the first commits, and one that never commits (dropped) gives up its turn.
+async fn queued_writers_leave_the_pool_to_readers(backend: Backend) {
+    const WRITERS: usize = 6;
+    let data = TestData::new(backend).await;
+    let db = Db::open(&data.config().database_url).await.unwrap();
+    let insert = |key: String| {
+        sqlx::query("INSERT INTO server_meta (key, value) VALUES ($1, 'x')").bind(key)
+    };
+
+    let mut first = db.begin_write().await.unwrap();
+    insert("queue-first".into())
+        .execute(&mut *first)
+        .await
+        .unwrap();
+    let mut writers = Vec::new();
+    for n in 0..WRITERS {
+        let db = db.clone();
+        writers.push(tokio::spawn(async move {
+            let mut tx = db.begin_write().await?;
+            insert(format!("queue-{n}")).execute(&mut *tx).await?;
+            tx.commit().await
+        }));
+    }
+    // Let every writer reach its wait.
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let read = tokio::time::timeout(
+        std::time::Duration::from_secs(3),
+        sqlx::query("SELECT COUNT(*) FROM server_meta WHERE key LIKE 'queue-%'")
+            .fetch_one(db.pool()),
+    )
+    .await
+    .expect("a reader waited for a connection behind queued writers")
+    .unwrap();
+    if backend == Backend::Sqlite {
+        // One writer at a time: the queued ones wait for the first's commit.
+        assert_eq!(read.get::<i64, _>(0), 0, "a queued writer committed early");
+    }
+    first.commit().await.unwrap();
+    for w in writers {
+        w.await.unwrap().unwrap();
+    }
+
+    // A transaction dropped without a commit rolls back and lets the next writer in.
+    let mut abandoned = db.begin_write().await.unwrap();
+    insert("queue-abandoned".into())
+        .execute(&mut *abandoned)
+        .await
+        .unwrap();
+    drop(abandoned);
+    let mut next = db.begin_write().await.unwrap();
+    insert("queue-last".into())
+        .execute(&mut *next)
+        .await
+        .unwrap();
+    next.commit().await.unwrap();
+
+    let mut rows: Vec<String> = sqlx::query("SELECT key FROM server_meta WHERE key LIKE 'queue-%'")
+        .fetch_all(db.pool())
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    rows.sort();
+    let mut expected: Vec<String> = (0..WRITERS).map(|n| format!("queue-{n}")).collect();
+    expected.extend(["queue-first".into(), "queue-last".into()]);
+    expected.sort();
+    assert_eq!(rows, expected);
+    db.close().await;
+}
+both_backends!(queued_writers_leave_the_pool_to_readers);
