@@ -23,9 +23,10 @@ the WAL before it answers.
 
 import collections
 import datetime
-import json
 import re
 import sys
+
+from cosign_log import json_records
 
 WRITE = re.compile(r"^\s*(INSERT|UPDATE|DELETE)\b|pg_notify", re.I)
 PG_LINE = re.compile(
@@ -49,22 +50,15 @@ def read_server_log(path):
     """Statements sqlx ran, in order: (time, route, call id, sql); and the calls made."""
     statements = []
     calls = {}
-    with open(path, encoding="utf-8", errors="replace") as f:
-        for line in f:
-            if not line.startswith("{"):
-                continue
-            try:
-                rec = json.loads(line)
-            except ValueError:
-                continue
-            route, call = route_of(rec)
-            at = datetime.datetime.fromisoformat(rec["timestamp"].replace("Z", "+00:00"))
-            if call:
-                calls.setdefault(call, (at, route))
-            if rec.get("target") == "sqlx::query":
-                fields = rec.get("fields", {})
-                sql = norm(fields.get("db.statement") or fields.get("summary") or "")
-                statements.append((at, route, call, sql))
+    for rec in json_records(path):
+        route, call = route_of(rec)
+        at = datetime.datetime.fromisoformat(rec["timestamp"].replace("Z", "+00:00"))
+        if call:
+            calls.setdefault(call, (at, route))
+        if rec.get("target") == "sqlx::query":
+            fields = rec.get("fields", {})
+            sql = norm(fields.get("db.statement") or fields.get("summary") or "")
+            statements.append((at, route, call, sql))
     return statements, calls
 
 

@@ -17,7 +17,8 @@ add up to is how busy the write lock was: near 100 % means writes are the serial
 import argparse
 import collections
 import datetime
-import json
+
+from cosign_log import json_records
 
 
 def main():
@@ -32,21 +33,12 @@ def main():
     args = ap.parse_args()
 
     rows = []
-    with open(args.log, encoding="utf-8", errors="replace") as f:
-        for line in f:
-            if not line.startswith("{"):
-                continue
-            try:
-                rec = json.loads(line)
-            except ValueError:
-                continue
-            if rec.get("target") != "yiqian::write_lock":
-                continue
-            fields = rec.get("fields", {})
-            at = datetime.datetime.fromisoformat(rec["timestamp"].replace("Z", "+00:00"))
-            rows.append(
-                (at, fields.get("site", "?"), int(fields["waited_us"]), int(fields["held_us"]))
-            )
+    for rec in json_records(args.log):
+        if rec.get("target") != "yiqian::write_lock":
+            continue
+        fields = rec.get("fields", {})
+        at = datetime.datetime.fromisoformat(rec["timestamp"].replace("Z", "+00:00"))
+        rows.append((at, fields.get("site", "?"), int(fields["waited_us"]), int(fields["held_us"])))
     if not rows:
         raise SystemExit("no write_lock records: was COSIGN_LOG 'warn,yiqian::write_lock=debug'?")
     if args.from_last_seconds > 0:
